@@ -1,0 +1,156 @@
+# Calibration: gain and offset per current range and for the voltage, as integers
+# (gain in ppm, offsets in nA / uV), stored on the board in calib.json.
+# `load()` refuses a missing or implausible calibration: the board must not run on guesses.
+# The fit is pure (host or board): two points (raw reading, reference value) per range.
+import json
+import os
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+FILENAME = "calib.json"
+VERSION = const(1)
+GAIN_TOL_PPM = const(50000)     # +-5 %: a shunt, divider or amplifier off by more is broken
+I_OFFSET_TOL_PCT = const(3)     # offsets within 3 % of the range's full scale
+V_OFFSET_TOL_UV = const(100000)  # 3 % of a 3.3 V ADC span is 100 mV
+
+
+class CalibrationError(Exception):
+    pass
+
+
+class Calibration:
+    """v_gain_ppm, v_offset_uV; i_gain_ppm[r], i_offset_nA[r] per current range r.
+
+    calibrated = raw * gain_ppm / 1e6 + offset (raw: the nominal, uncalibrated reading).
+    """
+
+    def __init__(self, v_gain_ppm, v_offset_uV, i_gain_ppm, i_offset_nA, board=""):
+        self.v_gain_ppm = int(v_gain_ppm)
+        self.v_offset_uV = int(v_offset_uV)
+        self.i_gain_ppm = tuple(int(g) for g in i_gain_ppm)
+        self.i_offset_nA = tuple(int(o) for o in i_offset_nA)
+        self.board = board
+
+    def to_dict(self):
+        return {"version": VERSION, "board": self.board,
+                "v": [self.v_gain_ppm, self.v_offset_uV],
+                "i": [[g, o] for g, o in zip(self.i_gain_ppm, self.i_offset_nA)]}
+
+    def __eq__(self, other):
+        return isinstance(other, Calibration) and self.to_dict() == other.to_dict()
+
+
+def identity(n_ranges, board=""):
+    """The nominal scale factors (gain 1, offset 0): for bring-up and the calibrate command."""
+    return Calibration(1000000, 0, (1000000,) * n_ranges, (0,) * n_ranges, board)
+
+
+def from_dict(d):
+    try:
+        if d["version"] != VERSION:
+            raise CalibrationError("calibration file version %r, this firmware reads %d"
+                                   % (d["version"], VERSION))
+        v = d["v"]
+        pairs = d["i"]
+        return Calibration(v[0], v[1], [p[0] for p in pairs], [p[1] for p in pairs],
+                           d.get("board", ""))
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise CalibrationError("calibration file malformed (%r); expected e.g. "
+                               '{"version": 1, "board": "pico", "v": [1000000, 0], '
+                               '"i": [[1000000, 0], [1000000, 0]]}' % (e,))
+
+
+def problems(cal, ranges_nA):
+    """A list of what is implausible in `cal` for a board with these ranges; [] if fine."""
+    out = []
+    if len(cal.i_gain_ppm) != len(ranges_nA):
+        out.append("calibration has %d current ranges, the board %d"
+                   % (len(cal.i_gain_ppm), len(ranges_nA)))
+        return out
+    if abs(cal.v_gain_ppm - 1000000) > GAIN_TOL_PPM:
+        out.append("voltage gain %d ppm is outside 1e6 +- %d (5 %%)" % (cal.v_gain_ppm, GAIN_TOL_PPM))
+    if abs(cal.v_offset_uV) > V_OFFSET_TOL_UV:
+        out.append("voltage offset %d uV is beyond +-%d uV" % (cal.v_offset_uV, V_OFFSET_TOL_UV))
+    for r in range(len(ranges_nA)):
+        g = cal.i_gain_ppm[r]
+        o = cal.i_offset_nA[r]
+        lim = ranges_nA[r] * I_OFFSET_TOL_PCT // 100
+        if abs(g - 1000000) > GAIN_TOL_PPM:
+            out.append("range %d (%d nA): current gain %d ppm is outside 1e6 +- %d (5 %%)"
+                       % (r, ranges_nA[r], g, GAIN_TOL_PPM))
+        if abs(o) > lim:
+            out.append("range %d (%d nA): current offset %d nA is beyond +-%d nA (%d %% of full scale)"
+                       % (r, ranges_nA[r], o, lim, I_OFFSET_TOL_PCT))
+    return out
+
+
+def check(cal, ranges_nA):
+    p = problems(cal, ranges_nA)
+    if p:
+        raise CalibrationError("implausible calibration: " + "; ".join(p)
+                               + ". Recalibrate with the `calibrate` command.")
+
+
+def save(cal, path=FILENAME):
+    """Write atomically: a temp file, then os.rename over the old one."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(cal.to_dict()))
+    try:
+        os.rename(tmp, path)
+    except OSError:  # a FAT volume will not rename onto an existing file
+        os.remove(path)
+        os.rename(tmp, path)
+
+
+def load(ranges_nA, path=FILENAME):
+    """The stored calibration, checked; CalibrationError if missing or implausible."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        raise CalibrationError("no calibration file %r on the board: the channel will not run "
+                               "uncalibrated. Calibrate with the `calibrate` command." % path)
+    try:
+        d = json.loads(text)
+    except ValueError:
+        raise CalibrationError("calibration file %r is not JSON (a torn write?); recalibrate" % path)
+    cal = from_dict(d)
+    check(cal, ranges_nA)
+    return cal
+
+
+def fit_two_point(raw_a, ref_a, raw_b, ref_b):
+    """(gain_ppm, offset) with ref = raw * gain_ppm / 1e6 + offset through both points.
+
+    raw: the front-end's uncalibrated reading (v_raw or i_raw); ref: what a reference meter
+    read at the same time, in the same unit. Rounded to integers.
+    """
+    if raw_a == raw_b:
+        raise CalibrationError("the two calibration points have the same raw reading %d: "
+                               "take them far apart (e.g. -80 %% and +80 %% of full scale)" % raw_a)
+    d = raw_b - raw_a
+    num = (ref_b - ref_a) * 1000000
+    gain = (2 * num + d) // (2 * d) if d > 0 else (2 * -num - d) // (-2 * d)
+    # offset = ref - raw * gain / 1e6, taken at the mean of the two points.
+    mean_ref2 = ref_a + ref_b
+    mean_raw2 = raw_a + raw_b
+    off2 = mean_ref2 * 1000000 - mean_raw2 * gain
+    offset = (off2 + 1000000) // 2000000
+    return gain, offset
+
+
+def fit(v_points, i_points, board=""):
+    """A Calibration from v_points = (raw_a, ref_a, raw_b, ref_b) and one such 4-tuple per
+    current range in i_points."""
+    vg, vo = fit_two_point(*v_points)
+    gains, offs = [], []
+    for p in i_points:
+        g, o = fit_two_point(*p)
+        gains.append(g)
+        offs.append(o)
+    return Calibration(vg, vo, gains, offs, board)

