@@ -29,10 +29,10 @@ X_SPAN = 0.7
 OCV_TABLE = (
     (-0.100, 2.000),  # below the window, sweeps only: the Mn4+ -> Mn3+ "second
                       # shoulder" gives extra capacity below 2.24 V (x = 1.07)
-    (-0.010, 2.240),  # top of the Mn shoulder, 2.24 V
-    (0.000, 2.600),   # lower cut-off 2.60 V at Li1.0; the DOS gap between 2.24 V and
-                      # 2.63 V holds almost no capacity, so the curve is nearly vertical
-    (0.010, 2.710),   # pristine cathode 2.71 V (SKPM), at the foot of the curve
+    (-0.030, 2.240),  # top of the Mn shoulder, 2.24 V
+    (-0.020, 2.600),  # lower cut-off 2.60 V: the DOS gap between 2.24 V and 2.63 V
+                      # holds almost no capacity, the curve is nearly vertical there
+    (0.000, 2.710),   # pristine cathode (Li1.0) 2.71 V (SKPM)
     (0.070, 3.000),   # Co4+ -> Co3+ between 2.63 V and 3.00 V: Co is 5 % of the
                       # transition metals, x 1.0 -> 0.95, soc 0 -> 0.07
     (0.100, 3.120),   # first shoulder 3.12 V: Ni4+ -> Ni3+ starts above 3.00 V
@@ -226,9 +226,7 @@ class CellModel:
         The lithium-richer (lower-soc) side of the two reservoirs is the bottleneck:
         lithium moves slowly through nearly full LixNMC (x -> 1).
         """
-        ss = self.soc + (1.0 - self.f) * self.d
-        sb = self.soc - self.f * self.d
-        s = ss if ss < sb else sb
+        s = self.soc - self.f * self.d
         if s >= self.soc_knee:
             return self.tau_fast
         if s <= 0.0:

@@ -115,7 +115,9 @@ def _expect(name):
 
 
 def _echo(words):
-    e = " ".join(words)
+    # The command as received, shortened; a ':' (no command has one) becomes '?' so
+    # that the first ': ' of a reply always ends the echo.
+    e = " ".join(words).replace(":", "?")
     if len(e) > _ECHO_MAX:
         e = e[:_ECHO_MAX - 3] + "..."
     return e

@@ -270,10 +270,11 @@ class Engine:
         self._sw_r = x - adv * 1000
         lo = s.v_uV if s.v_uV < s.until_uV else s.until_uV
         hi = s.until_uV if s.v_uV < s.until_uV else s.v_uV
-        v = self._sw_v_uV + adv * self._sw_dir
-        toward_end = (self._sw_dir > 0) == (s.until_uV > s.v_uV)
-        if v >= hi or v <= lo:
-            v = hi if v >= hi else lo
+        d = self._sw_dir
+        v = self._sw_v_uV + adv * d
+        toward_end = (d > 0) == (s.until_uV > s.v_uV)
+        if (d > 0 and v >= hi) or (d < 0 and v <= lo):
+            v = hi if d > 0 else lo
             if not toward_end:
                 self._sw_done += 1
                 if self._sw_done >= s.n:

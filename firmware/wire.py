@@ -100,7 +100,7 @@ def _put_int(buf, p, limit, v):
 
 def _put_word(buf, p, limit, w):
     if not _is_word(w):
-        raise ValueError("a text field must be a word of [a-z0-9_], e.g. power_on")
+        raise ValueError("a text field must be a word of [a-z0-9_] starting with a letter, e.g. power_on")
     if p + 1 + len(w) > limit:
         raise ValueError("record longer than its buffer")
     buf[p] = _SPACE
@@ -112,7 +112,7 @@ def _put_word(buf, p, limit, w):
 
 
 def _is_word(w):
-    if not 0 < len(w) <= 24:
+    if not 0 < len(w) <= 24 or not "a" <= w[0] <= "z":
         return False
     for ch in w:
         if not ("a" <= ch <= "z" or "0" <= ch <= "9" or ch == "_"):

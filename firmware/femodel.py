@@ -1,0 +1,210 @@
+# A model of a cycler channel's front end, between the engine and the cell model:
+# DAC-quantised current setpoint on a selectable range (clipped at its full scale,
+# with offset and gain errors), and ADC readings of voltage and current with noise,
+# quantisation and oversampling. The engine sees what a board would measure; the
+# truth stays visible (true_v_uV, true_i_nA) for tests. Floats: simulation only,
+# never in the heap-locked tick. Same interface as a board front-end
+# (docs/architecture.md "Front-end interface") plus advance(dt_ms) for the clock.
+import math
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+# Full scales of the current ranges (nA): 20 mA (the paper's Neware channels, FACTS:
+# "5 V / 20 mA channels") down to 20 uA, so C/76 of fig4 (1.10 uA) is 5 % of a range.
+RANGES_NA = (20000000, 2000000, 200000, 20000)
+
+_U32 = const(0xFFFFFFFF)
+
+
+class XorShift32:
+    """A seedable generator that gives the same numbers under CPython and MicroPython
+    (MicroPython's random has one global state and no gauss)."""
+
+    def __init__(self, seed=1):
+        self.x = (seed * 2654435761 + 0x9E3779B9) & _U32 or 0x12345678
+        self._spare = None
+
+    def next_u32(self):
+        x = self.x
+        x ^= (x << 13) & _U32
+        x ^= x >> 17
+        x ^= (x << 5) & _U32
+        self.x = x
+        return x
+
+    def random(self):
+        """Uniform in (0, 1)."""
+        return (self.next_u32() + 0.5) / 4294967296.0
+
+    def gauss(self):
+        """Standard normal (Box-Muller, the second value kept for the next call)."""
+        s = self._spare
+        if s is not None:
+            self._spare = None
+            return s
+        r = math.sqrt(-2.0 * math.log(self.random()))
+        a = 6.283185307179586 * self.random()
+        self._spare = r * math.sin(a)
+        return r * math.cos(a)
+
+
+class FrontEndModel:
+    """One channel: a bipolar current source with ranges, and two ADC inputs.
+
+    Parameters (defaults in brackets):
+      cell          a cellmodel.CellModel (step(dt_s, i_A), v_V)
+      ranges_nA     full-scale currents [RANGES_NA]
+      v_bits, v_span_uV   voltage ADC: unipolar 0 .. span [16 bits over 0 .. 5.0 V]
+      v_noise_uV    rms noise of one voltage sample [150 uV, about one LSB]
+      i_bits        current ADC: bipolar +- full scale of the range [16]
+      i_noise_frac  rms noise of one current sample, fraction of full scale [1e-4]
+      oversample    samples summed per measure() [4]
+      dac_bits      setpoint DAC, bipolar +- full scale of the range [12]
+      offset_nA, gain_err   per range, errors of the current measurement; if None
+                    they are drawn from the RNG within +-offset_frac x FS and +-gain_frac
+      out_offset_nA, out_gain_err   per range, errors of the output current, same rule
+      offset_frac, gain_frac   spread of the drawn errors [2e-4, 1e-3]
+      seed          RNG seed [1]
+    The readings (v_uV, i_nA) are converted with the nominal scale only: the board's
+    calibration, if any, is someone else's job; cal_offset_nA and cal_gain (per range)
+    are applied if set: i_nA = (nominal - cal_offset_nA) / cal_gain.
+    """
+
+    def __init__(self, cell, ranges_nA=RANGES_NA, v_bits=16, v_span_uV=5000000,
+                 v_noise_uV=150.0, i_bits=16, i_noise_frac=1e-4, oversample=4,
+                 dac_bits=12, offset_nA=None, gain_err=None, out_offset_nA=None,
+                 out_gain_err=None, offset_frac=2e-4, gain_frac=1e-3, seed=1,
+                 range_index=0):
+        self.cell = cell
+        self.ranges_nA = tuple(ranges_nA)
+        n = len(self.ranges_nA)
+        self.rng = XorShift32(seed)
+        self.v_bits = v_bits
+        self.v_span_uV = v_span_uV
+        self.v_lsb_uV = v_span_uV / float(1 << v_bits)
+        self.v_code_max = (1 << v_bits) - 1
+        self.v_noise_uV = float(v_noise_uV)
+        self.i_bits = i_bits
+        self.i_code_max = (1 << (i_bits - 1)) - 1  # bipolar: -2**(b-1) .. 2**(b-1)-1
+        self.i_noise_frac = float(i_noise_frac)
+        self.oversample = int(oversample)
+        if self.oversample < 1:
+            raise ValueError("oversample must be >= 1 (e.g. 4)")
+        self.dac_bits = dac_bits
+        self.dac_code_max = (1 << (dac_bits - 1)) - 1
+
+        def draw(given, spread, scale):
+            if given is not None:
+                return [float(x) for x in given]
+            return [spread * scale[k] * (2.0 * self.rng.random() - 1.0) for k in range(n)]
+
+        ones = [1.0] * n
+        fs = [float(x) for x in self.ranges_nA]
+        self.offset_nA = draw(offset_nA, offset_frac, fs)
+        self.gain_err = draw(gain_err, gain_frac, ones)
+        self.out_offset_nA = draw(out_offset_nA, offset_frac, fs)
+        self.out_gain_err = draw(out_gain_err, gain_frac, ones)
+        self.cal_offset_nA = [0.0] * n
+        self.cal_gain = [1.0] * n
+
+        self.range_index = 0
+        self.on = False
+        self.set_nA = 0       # the setpoint the engine asked for
+        self.dac_code = 0
+        self.out_i_nA = 0.0   # the current the source really drives (float)
+        self.v_uV = 0
+        self.i_nA = 0
+        self.v_raw = 0
+        self.i_raw = 0
+        self.t_ms = 0
+        self.select_range(range_index)
+        self._update_true()
+
+    # --- the board interface ------------------------------------------------
+    def select_range(self, n):
+        if not 0 <= n < len(self.ranges_nA):
+            raise ValueError("range %r: the ranges are 0 .. %d (%s nA)"
+                             % (n, len(self.ranges_nA) - 1, self.ranges_nA))
+        self.range_index = n
+        self._apply()
+
+    def set_current_nA(self, i_nA):
+        self.set_nA = i_nA
+        self.on = True
+        self._apply()
+
+    def off(self):
+        self.on = False
+        self._apply()
+
+    def measure(self):
+        """Oversample both inputs; update v_raw, i_raw (sums of codes), v_uV, i_nA."""
+        rng = self.rng
+        n = self.oversample
+        # Voltage: unipolar ADC, one code = span / 2**bits.
+        lsb = self.v_lsb_uV
+        v_true = self.cell.v_V * 1e6
+        cmax = self.v_code_max
+        sv = 0
+        for _ in range(n):
+            c = int(math.floor((v_true + self.v_noise_uV * rng.gauss()) / lsb + 0.5))
+            sv += 0 if c < 0 else (cmax if c > cmax else c)
+        self.v_raw = sv
+        self.v_uV = int(round(sv * lsb / n))
+        # Current: bipolar ADC over +- FS of the selected range, with the range's
+        # offset and gain errors in front of it.
+        k = self.range_index
+        fs = self.ranges_nA[k]
+        ilsb = fs / float(self.i_code_max + 1)
+        seen = self.true_i_nA * (1.0 + self.gain_err[k]) + self.offset_nA[k]
+        noise = self.i_noise_frac * fs
+        imax = self.i_code_max
+        imin = -imax - 1
+        si = 0
+        for _ in range(n):
+            c = int(math.floor((seen + noise * rng.gauss()) / ilsb + 0.5))
+            si += imin if c < imin else (imax if c > imax else c)
+        self.i_raw = si
+        nominal = si * ilsb / n
+        self.i_nA = int(round((nominal - self.cal_offset_nA[k]) / self.cal_gain[k]))
+
+    # --- the simulation side --------------------------------------------------
+    def advance(self, dt_ms):
+        """Step the cell dt_ms with the current the source really drives."""
+        self.cell.step(dt_ms * 1e-3, self.out_i_nA * 1e-9)
+        self.t_ms += dt_ms
+        self._update_true()
+
+    def _apply(self):
+        k = self.range_index
+        fs = self.ranges_nA[k]
+        if not self.on:
+            self.dac_code = 0
+            self.out_i_nA = 0.0
+        else:
+            lsb = fs / float(self.dac_code_max + 1)
+            c = int(math.floor(self.set_nA / lsb + 0.5))
+            cmax = self.dac_code_max
+            if c > cmax:
+                c = cmax
+            elif c < -cmax - 1:
+                c = -cmax - 1
+            self.dac_code = c
+            i = c * lsb * (1.0 + self.out_gain_err[k]) + self.out_offset_nA[k]
+            # The source cannot drive more than its range's full scale.
+            if i > fs:
+                i = float(fs)
+            elif i < -fs:
+                i = -float(fs)
+            self.out_i_nA = i
+        # The cell's terminal voltage jumps with the current (ohmic part) at once.
+        self.cell.step(0, self.out_i_nA * 1e-9)
+        self._update_true()
+
+    def _update_true(self):
+        self.true_i_nA = self.out_i_nA
+        self.true_v_uV = self.cell.v_V * 1e6

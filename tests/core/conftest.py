@@ -1,0 +1,11 @@
+"""The core tests are plain functions so the same files run under MicroPython too
+(tests/test_micropython_core.py). Under pytest they import the firmware's modules by
+their board-side names, as the board does."""
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_FIRMWARE = os.path.join(os.path.dirname(os.path.dirname(_HERE)), "firmware")
+for _p in (_FIRMWARE, _HERE):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)

