@@ -189,11 +189,11 @@ class Console:
     def _bad_line(self, r):
         start = _echo(self.asm.text().split()) or "?"
         if r == TOO_LONG:
-            what = ("line longer than %d characters, ignored; expected a command such "
-                    "as status" % MAX_LINE)
+            what = "line longer than %d characters, ignored" % MAX_LINE
         else:
-            what = ("byte 0x%02x is not printable text, line ignored; expected a "
-                    "command such as status" % self.asm.bad_byte)
+            what = "byte 0x%02x is not printable text, line ignored" % self.asm.bad_byte
+        what += ("; expected printable ASCII lines of up to %d characters; e.g. status"
+                 % MAX_LINE)
         if self._load is not None:
             self._cancel_load("protocol line %d: %s" % (len(self._load) + 1, what))
         else:
@@ -247,6 +247,9 @@ class Console:
                               % words[0])
             self.line(text, now_ms)
             return
+        lines = self._load
+        if lines is None:
+            return
         if self._load_n < 0:
             if first == "end":
                 if self._load_depth == 0:
@@ -255,10 +258,10 @@ class Console:
                 self._load_depth -= 1
             elif first == "repeat":
                 self._load_depth += 1
-        self._load.append(" ".join(words))
-        if len(self._load) == self._load_n:
+        lines.append(" ".join(words))
+        if len(lines) == self._load_n:
             self._finish_load()
-        elif len(self._load) >= MAX_LOAD_LINES:
+        elif len(lines) > MAX_LOAD_LINES:
             self._cancel_load("more than %d protocol lines" % MAX_LOAD_LINES)
 
     def _cancel_load(self, why):
@@ -298,13 +301,12 @@ class Console:
 
     def _c_status(self, args, now_ms, echo):
         _no_args("status", args)
-        ch = self.channel
-        s = "proto=%d state=%s rate_ms=%d" % (wire.PROTOCOL_VERSION, ch.state_name(),
-                                              self.rate_ms)
+        # The channel's own pairs (state=... step=... first) then the console's.
+        s = "%s proto=%d rate_ms=%d" % (self.channel.status_text(), wire.PROTOCOL_VERSION,
+                                        self.rate_ms)
         if self.ring is not None:
             s += " seq_next=%d seq_first=%d" % (self.ring.next_seq, self.ring.first_seq())
-        t = ch.status_text()
-        return s + " " + t if t else s
+        return s
 
     def _c_start(self, args, now_ms, echo):
         _no_args("start", args)
@@ -337,6 +339,7 @@ class Console:
         if sub not in ("show", "point", "save"):
             raise ValueError("unknown calibrate subcommand %r; %s"
                              % (args[0], _expect("calibrate")))
+        r = raw = ref = 0
         if sub == "point":
             if len(args) != 4:
                 raise ValueError("calibrate point takes <range> <raw> <ref>; "

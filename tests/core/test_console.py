@@ -67,7 +67,7 @@ class StandInChannel:
         return self.state
 
     def status_text(self):
-        return "step=0 cycle=0"
+        return "state=%s step=0 cycle=0" % self.state
 
 
 class StandInCalib:
@@ -220,7 +220,7 @@ def test_status_reports_version_state_rate_and_channel_text():
     _send(c, "status\n")
     ok, echo, text = wire.parse_reply(out[0])
     assert ok and echo == "status"
-    assert text == "proto=1 state=idle rate_ms=1000 seq_next=0 seq_first=0 step=0 cycle=0"
+    assert text == "state=idle step=0 cycle=0 proto=1 rate_ms=1000 seq_next=0 seq_first=0"
 
 
 def test_commands_are_case_insensitive_and_echoed_as_sent():
@@ -374,7 +374,10 @@ def test_a_bad_line_inside_a_load_cancels_it():
 
 def test_load_stops_at_the_line_limit():
     c, ch, out = _console()
-    _send(c, "load\n" + "rest 1\n" * console.MAX_LOAD_LINES)
+    _send(c, "load\n" + "rest 1\n" * console.MAX_LOAD_LINES + "end\n")
+    assert out == ["ok load: %d lines" % console.MAX_LOAD_LINES]
+    c, ch, out = _console()
+    _send(c, "load\n" + "rest 1\n" * (console.MAX_LOAD_LINES + 1))
     assert len(out) == 1 and not wire.parse_reply(out[0])[0]
     assert ch.calls == [] and not c.loading()
 
