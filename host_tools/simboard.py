@@ -145,9 +145,10 @@ class _Relay(threading.Thread):
     """Copies bytes between the two pty masters. Never drops a byte while a host has
     the port open; discards board output while no host has it open."""
 
-    def __init__(self, fw_fd, host_fd, wake_fd, limit):
+    def __init__(self, fw_fd, host_fd, wake_fd, limit, interrupt):
         threading.Thread.__init__(self, name="simboard-relay", daemon=True)
         self.fw_fd, self.host_fd, self.wake_fd, self.limit = fw_fd, host_fd, wake_fd, limit
+        self.interrupt = interrupt   # called for each 0x03; True = delivered as SIGINT
         self.stop_flag = False
         self.discarded = 0   # board output dropped while no host had the port open
         self.to_host_total = 0
@@ -211,7 +212,7 @@ class _Relay(threading.Thread):
                     if ev & select.POLLIN:
                         try:
                             data = os.read(host, 4096)
-                            to_fw += data
+                            self._from_host(data, to_fw)
                         except BlockingIOError:
                             pass
                         except OSError:   # EIO: the host closed the port
@@ -230,6 +231,18 @@ class _Relay(threading.Thread):
             if not attached:
                 self.discarded += len(to_host)
                 to_host.clear()
+
+    def _from_host(self, data, to_fw):
+        start = 0
+        while True:
+            i = data.find(b"\x03", start)
+            if i < 0:
+                to_fw += data[start:]
+                return
+            to_fw += data[start:i]
+            if not self.interrupt():
+                to_fw += b"\x03"
+            start = i + 1
 
 
 class SimBoard:
@@ -278,7 +291,8 @@ class SimBoard:
             os.set_blocking(fd, False)
         self._wake_w = wake_w
 
-        self._relay = _Relay(fw_master, host_master, wake_r, self.buffer_bytes)
+        self._relay = _Relay(fw_master, host_master, wake_r, self.buffer_bytes,
+                             self._interrupt)
         self._relay.start()
         self._exe = exe
         sup = threading.Thread(target=self._supervise, name="simboard-launcher", daemon=True)
@@ -307,6 +321,7 @@ class SimBoard:
         return self.port
 
     def _argv(self):
+        assert self.dir is not None
         argv = [self._exe]
         if self.heapsize:
             argv += ["-X", "heapsize=%s" % self.heapsize]
@@ -316,6 +331,7 @@ class SimBoard:
 
     def _spawn(self):
         fd = self._fw_slave
+        assert self.dir is not None
         # A board that reboots loses what was sent to it while it was down.
         termios.tcflush(fd, termios.TCIFLUSH)
         _set_firmware_tty(fd)
@@ -326,6 +342,10 @@ class SimBoard:
             # New session (start_new_session) + this tty as its controlling terminal:
             # only then does the line discipline turn 0x03 into SIGINT for it.
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            # Inherited SIG_IGN keeps CPython (the `micropython` wrapper's host) from
+            # installing its own SIGINT handler, so "SIGINT is caught" means exactly
+            # "MicroPython is running code with Ctrl-C enabled" (see _interrupt).
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
         with self._lock:
             if self._stopping.is_set():
@@ -339,6 +359,8 @@ class SimBoard:
         quick_exits = 0
         while not self._stopping.is_set():
             child = self.child
+            if child is None:
+                break
             t0 = time.monotonic()
             child.wait()
             if self._stopping.is_set():
@@ -349,6 +371,31 @@ class SimBoard:
             if self._stopping.wait(min(1.0, 0.02 * (2 ** quick_exits))):
                 break
             self._spawn()
+
+    def _interrupt(self):
+        """The relay saw 0x03 from the host. While code runs from the raw REPL
+        (`mpremote exec/run`), the unix port keeps its terminal raw (ISIG off), so the
+        line discipline would hand 0x03 to the code as a byte. A real board's USB stack
+        turns 0x03 into KeyboardInterrupt whenever code runs; do the same here: if ISIG is
+        off and MicroPython has its SIGINT handler in place, signal it and drop the byte.
+        Otherwise the byte goes through (ISIG on: the kernel signals; at the REPL prompt:
+        the REPL reads it as a character)."""
+        child = self.child
+        if child is None or child.poll() is not None:
+            return False
+        try:
+            if termios.tcgetattr(self._fw_slave)[3] & termios.ISIG:
+                return False
+            with open("/proc/%d/status" % child.pid) as f:
+                for line in f:
+                    if line.startswith("SigCgt:"):
+                        if int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)):
+                            os.kill(child.pid, signal.SIGINT)
+                            return True
+                        return False
+        except (OSError, termios.error, ValueError):
+            pass
+        return False
 
     def restart(self):
         """Hard reset: end the firmware process; the launcher starts it again."""
@@ -420,6 +467,8 @@ def add_arguments(parser):
                         help="virtual clock speed-up (e.g. 100 = 100x real time)")
     parser.add_argument("--dir", default=None,
                         help="board filesystem folder (default: a fresh temporary one)")
+    parser.add_argument("--heap", default=None,
+                        help="MicroPython heap size, e.g. 192K (about a Pico's); default: the port's")
     parser.add_argument("--no-deploy", action="store_true",
                         help="do not deploy the firmware into a board folder without main.py")
 
@@ -427,7 +476,7 @@ def add_arguments(parser):
 def run(args):
     board = SimBoard(args.dir, cell=args.cell,
                      speed=int(args.speed) if args.speed and args.speed == int(args.speed)
-                     else args.speed)
+                     else args.speed, heapsize=args.heap)
     done = threading.Event()
 
     def on_signal(signum, frame):
@@ -436,10 +485,15 @@ def run(args):
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         port = board.start()
+        assert board.dir is not None
         if not args.no_deploy and not os.path.exists(os.path.join(board.dir, "main.py")):
-            from host_tools import deploy
+            from host_tools import deploy, mpremote_io
             print("deploying the firmware to %s ..." % board.dir, file=sys.stderr)
-            deploy.deploy(port, "sim", log=lambda s: print(s, file=sys.stderr))
+            try:
+                deploy.deploy(port, "sim", log=lambda s: print(s, file=sys.stderr))
+            except (deploy.DeployError, mpremote_io.MpremoteError) as e:
+                print("sim-board: the firmware was not deployed (%s); the board runs "
+                      "an empty filesystem" % e, file=sys.stderr)
         print(port, flush=True)
         print("virtual board: %s (link %s), folder %s" % (port, board.link, board.dir),
               file=sys.stderr)

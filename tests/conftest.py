@@ -1,0 +1,55 @@
+"""Fixtures for the virtual-board tests: a placeholder main.py and a started board."""
+import os
+import sys
+
+import pytest
+
+# `pytest` as well as `python -m pytest` from the repo root finds host_tools.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+# Stands in for the firmware's main.py until it exists: records each boot in a file,
+# echoes console bytes it polls from stdin, prints ticks, and says when it stops.
+PLACEHOLDER_MAIN = """\
+import sys, time, select
+with open('boots.txt', 'a') as f:
+    f.write('boot\\n')
+p = select.poll()
+p.register(sys.stdin, select.POLLIN)
+n = 0
+try:
+    while True:
+        if p.poll(0):
+            print('got', sys.stdin.buffer.read(1))
+        n += 1
+        if n % 20 == 0:
+            print('tick', n)
+        time.sleep_ms(5)
+finally:
+    print('output off')
+"""
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    """A private registry of running virtual boards (other sessions may run theirs)."""
+    reg = tmp_path / "registry"
+    monkeypatch.setenv("CYCLER_SIMBOARD_REGISTRY", str(reg))
+    return reg
+
+
+@pytest.fixture
+def sim_board(tmp_path, registry):
+    """Start a virtual board on tmp_path/board with PLACEHOLDER_MAIN: yields the SimBoard."""
+    from host_tools.simboard import SimBoard
+
+    board_dir = tmp_path / "board"
+    board_dir.mkdir()
+    (board_dir / "main.py").write_text(PLACEHOLDER_MAIN)
+    board = SimBoard(str(board_dir), cell="fig4", speed=100)
+    board.start()
+    try:
+        yield board
+    finally:
+        board.stop()
