@@ -43,7 +43,7 @@ OCV_TABLE = (
     (0.700, 3.700),   # through the 3.7 V a rested cycled cell showed,
     (0.850, 3.860),
     (0.950, 3.970),
-    (1.014, 4.050),   # 4.05 V at Li0.29: x = 0.29, soc = 0.71 / 0.7
+    (1.0143, 4.050),  # 4.05 V at Li0.29: x = 0.29, soc = 0.71 / 0.7
     (1.022, 4.100),   # DOS falls above 4.04 V: the curve turns steep; 4.1 V cut-off at
                       # x = 0.285, i.e. 0.715 / 0.7 x 192 = 196 mAh/g (the DFT's 196)
     (1.060, 4.500),   # beyond the window, sweeps to 4.5 V only (holes, O2 release)
@@ -94,14 +94,12 @@ def soc_at_ocv(v_V):
 _FIG4 = {
     "areal_mAh_cm2": 0.167,
     "r0_ohm": 300.0,        # ohmic (R1 of the PEIS): separator + contacts
-    "r1_ohm": 600.0,        # charge transfer (R2||C of the PEIS) where delithiated
-    "r1_lith_ohm": 20000.0, # ... and at soc 0 (LiNMC, x -> 1): slow charge transfer
-    "r1_knee": 0.40,        # below this surface soc R1 rises, log-linearly, to r1_lith
+    "r1_ohm": 600.0,        # charge transfer (R2||C of the PEIS)
     "tau1_s": 20.0,         # its time constant R1 * C1
-    "surface_frac": 0.10,   # share of the capacity in the surface reservoir
-    "tau_fast_s": 1000.0,   # surface <-> bulk exchange time where the NMC is delithiated
-    "tau_slow_s": 8000.0,   # ... and where it is fully lithiated (x -> 1)
-    "soc_knee": 0.30,       # below this soc the exchange slows, log-linearly, to tau_slow
+    "surface_frac": 0.05,   # share of the capacity in the surface reservoir
+    "tau_fast_s": 1800.0,   # surface <-> bulk exchange time where the NMC is delithiated
+    "tau_slow_s": 5600.0,   # ... and where the bulk is fully lithiated (x -> 1)
+    "soc_knee": 0.25,       # below this bulk soc the exchange slows, log-linearly
     "soc0": 0.0,            # initial state: discharged (pristine, 2.71 V is reached at rest)
 }
 _THICK_REF = 0.167
@@ -123,7 +121,6 @@ def _params_for(areal):
     # Charge transfer: more active area in parallel (1/k) but a longer path (x k):
     # keep the area-specific part, plus a path term growing with sqrt(k).
     p["r1_ohm"] = _FIG4["r1_ohm"] * math.sqrt(k)
-    p["r1_lith_ohm"] = _FIG4["r1_lith_ohm"] * math.sqrt(k)
     ks = math.sqrt(k)
     p["tau_fast_s"] = _FIG4["tau_fast_s"] * ks
     p["tau_slow_s"] = _FIG4["tau_slow_s"] * ks
@@ -182,8 +179,6 @@ class CellModel:
         self.r0 = float(p["r0_ohm"])
         self.r1 = float(p["r1_ohm"])
         self.tau1 = float(p["tau1_s"])
-        self.r1_knee = float(p["r1_knee"])
-        self._ln_r1 = math.log(float(p["r1_lith_ohm"]) / self.r1)
         f = float(p["surface_frac"])
         if not 0.0 < f < 1.0:
             raise ValueError("surface_frac must be between 0 and 1 (e.g. 0.1)")
@@ -191,7 +186,9 @@ class CellModel:
         self.tau_fast = float(p["tau_fast_s"])
         self.tau_slow = float(p["tau_slow_s"])
         self.soc_knee = float(p["soc_knee"])
-        self._ln_ratio = math.log(self.tau_slow / self.tau_fast)
+        # tau_fast_s 0 switches the diffusion limit off (surface = bulk).
+        self._ln_ratio = (math.log(self.tau_slow / self.tau_fast)
+                          if self.tau_fast > 0.0 else 0.0)
         self.i_A = 0.0
         self.t_s = 0.0
         self.set_soc(float(p["soc0"]))
@@ -223,8 +220,9 @@ class CellModel:
     def tau_exchange(self):
         """Surface <-> bulk exchange time (s) at the present state.
 
-        The lithium-richer (lower-soc) side of the two reservoirs is the bottleneck:
-        lithium moves slowly through nearly full LixNMC (x -> 1).
+        Set by the bulk's state: lithium moves slowly through nearly full LixNMC
+        (x -> 1), so a charge that starts from the discharged state is slow to draw
+        on the bulk, while a discharge is not slowed until the bulk is nearly full.
         """
         s = self.soc - self.f * self.d
         if s >= self.soc_knee:
@@ -232,14 +230,6 @@ class CellModel:
         if s <= 0.0:
             return self.tau_slow
         return self.tau_fast * math.exp(self._ln_ratio * (1.0 - s / self.soc_knee))
-
-    def r1_at(self, soc_surface):
-        """Charge-transfer resistance (ohm) at a surface state of charge."""
-        if soc_surface >= self.r1_knee:
-            return self.r1
-        if soc_surface <= 0.0:
-            return self.r1 * math.exp(self._ln_r1)
-        return self.r1 * math.exp(self._ln_r1 * (1.0 - soc_surface / self.r1_knee))
 
     # --- dynamics ------------------------------------------------------------
     def step(self, dt_s, i_A):
@@ -256,22 +246,25 @@ class CellModel:
         q = self.capacity_As
         f = self.f
         g = f * (1.0 - f)
+        # RC element: exact for a constant current over dt.
+        ir1 = i_A * self.r1
+        self.v1 = ir1 + (self.v1 - ir1) * math.exp(-dt_s / self.tau1)
         rate = i_A / q  # soc per second
         left = dt_s
         while left > 0.0:
-            tau = self.tau_exchange()
-            h = 0.05 * g * tau
-            if h < 1.0:
-                h = 1.0
-            if h > left:
+            if self.tau_fast > 0.0:
+                tau = self.tau_exchange()
+                h = 0.02 * g * tau
+                if h < 1.0:
+                    h = 1.0
+                if h > left:
+                    h = left
+                # d' = rate / f - d / (f (1 - f) tau): relaxes to d_inf in g * tau.
+                d_inf = rate * (1.0 - f) * tau
+                self.d = d_inf + (self.d - d_inf) * math.exp(-h / (g * tau))
+            else:  # no diffusion limit (the reduced model PyBaMM can express)
                 h = left
-            # d' = rate / f - d / (f (1 - f) tau): relaxes to d_inf with time g * tau.
-            d_inf = rate * (1.0 - f) * tau
-            self.d = d_inf + (self.d - d_inf) * math.exp(-h / (g * tau))
             self.soc += rate * h
-            # RC element, exact for a constant current and R1 frozen over h.
-            ir1 = i_A * self.r1_at(self.soc + (1.0 - f) * self.d)
-            self.v1 = ir1 + (self.v1 - ir1) * math.exp(-h / self.tau1)
             left -= h
         self.i_A = i_A
         self.t_s += dt_s

@@ -18,12 +18,14 @@ class Channel:
         self.safety = Safety()
         self.out_on = False
         self.out_i_nA = 0
+        self.lines = None
 
     # --- commands --------------------------------------------------------------
 
     def load_lines(self, lines):
         p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA)
         self.load(p)
+        self.lines = list(lines)  # the runtime saves them for a resume after a reset
 
     def load(self, protocol):
         self.engine.load(protocol)

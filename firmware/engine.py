@@ -30,8 +30,9 @@ END_CURRENT = const(2)
 END_TIME = const(3)
 END_USER = const(4)
 END_FAULT = const(5)
-END_COMPLETE = const(6)   # a sweep finished its sweeps
-END_NAMES = ("none", "voltage", "current", "time", "user", "fault", "complete")
+END_COMPLETE = const(6)   # a sweep finished its sweeps; the protocol finished
+END_RESET = const(7)      # the board reset mid-run (restored from its checkpoint)
+END_NAMES = ("none", "voltage", "current", "time", "user", "fault", "complete", "reset")
 
 # CV termination (FACTS: holds end at a current threshold, C/46 and C/24): the filtered
 # current must stay at or below i_end for _QUAL_N ticks AND _QUAL_MS, after t_min.
@@ -164,6 +165,51 @@ class Engine:
             raise ValueError("there is no fault to clear (state is %s)" %
                              STATE_NAMES[self.state])
         self._enter(LOADED if self.protocol is not None else IDLE, END_NONE)
+
+    # --- checkpoint (outside the tick; allocates) -------------------------------
+
+    def checkpoint(self):
+        """The run's position at the start of the current step, as a list of ints:
+        enough to resume it after a reset (accumulated capacities of the cycle too)."""
+        a = self.acc
+        q = a.cycle_q_nAh
+        return [self.block, self.rep, self.index, self.step_number, self.cycle,
+                1 if self._had_dis else 0, q[0], q[1], q[2], q[3],
+                a.cycle_e_chg_nWh, a.cycle_e_dis_nWh, a.cycle_s]
+
+    def restore(self, cp, now_ms):
+        """Put a loaded protocol's run back where checkpoint() left it, PAUSED: the
+        output stays off until an explicit resume (never by itself after a reset)."""
+        p = self.protocol
+        if p is None or self.state != LOADED:
+            raise ValueError("restore needs the checkpoint's protocol loaded and idle")
+        if len(cp) != 13:
+            raise ValueError("a checkpoint has 13 integers, got %d" % len(cp))
+        block, rep, index = cp[0], cp[1], cp[2]
+        if not (0 <= block < len(p.blocks) and 0 <= rep < p.blocks[block][2]
+                and p.blocks[block][0] <= index < p.blocks[block][1]):
+            raise ValueError("checkpoint position %d/%d/%d is not in this protocol" % (
+                block, rep, index))
+        self.block, self.rep, self.index = block, rep, index
+        self.step_number, self.cycle = cp[3], cp[4]
+        self._had_dis = bool(cp[5])
+        a = self.acc
+        a.reset_cycle()
+        for k in range(4):
+            a.cycle_q_nAh[k] = cp[6 + k]
+        a.cycle_e_chg_nWh, a.cycle_e_dis_nWh, a.cycle_s = cp[10], cp[11], cp[12]
+        a.reset_step()
+        self.step = p.steps[index]
+        self.step_ms = 0
+        self._below_n = self._below_ms = 0
+        self.reg.start(0)
+        if self.step.kind == SWEEP:
+            self._sw_v_uV = self.step.v_uV
+            self._sw_dir = 1 if self.step.until_uV > self.step.v_uV else -1
+            self._sw_r = self._sw_done = 0
+        self._probe = False
+        self._last_ms = now_ms
+        self._enter(PAUSED, END_RESET)
 
     # --- the tick ----------------------------------------------------------------
 

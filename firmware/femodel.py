@@ -122,7 +122,6 @@ class FrontEndModel:
         self.i_raw = 0
         self.t_ms = 0
         self.select_range(range_index)
-        self._update_true()
 
     # --- the board interface ------------------------------------------------
     def select_range(self, n):
@@ -177,7 +176,6 @@ class FrontEndModel:
         """Step the cell dt_ms with the current the source really drives."""
         self.cell.step(dt_ms * 1e-3, self.out_i_nA * 1e-9)
         self.t_ms += dt_ms
-        self._update_true()
 
     def _apply(self):
         k = self.range_index
@@ -203,8 +201,12 @@ class FrontEndModel:
             self.out_i_nA = i
         # The cell's terminal voltage jumps with the current (ohmic part) at once.
         self.cell.step(0, self.out_i_nA * 1e-9)
-        self._update_true()
 
-    def _update_true(self):
-        self.true_i_nA = self.out_i_nA
-        self.true_v_uV = self.cell.v_V * 1e6
+    # The truth, for tests: what the source drives and the cell's terminal voltage.
+    @property
+    def true_i_nA(self):
+        return self.out_i_nA
+
+    @property
+    def true_v_uV(self):
+        return self.cell.v_V * 1e6

@@ -1,0 +1,120 @@
+# The `sim` board: the cell model (firmware/cellmodel.py) behind the front-end model
+# (firmware/femodel.py), on a virtual clock that runs up to `speed` times faster than
+# real time. Same interface as a real board file, so main.py and the runtime cannot
+# tell; it is what `cycler sim-board` runs inside the real micropython executable.
+# Data first, factories last.
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+NAME = "sim"
+# Ranges as on the Pico board (boards/pico.py): 20 uA .. 20 mA full scale, ascending.
+# FACTS: the paper's tester has 20 mA channels; the fig4 cell's C/46 is 1.8 uA.
+RANGES_NA = (20000, 200000, 2000000, 20000000)
+I_MAX_NA = const(20000000)
+# The smallest termination current accepted: 25 x the 20 uA range's LSB (16-bit bipolar
+# = 0.61 nA) and well above its offset; C/76 of fig4 (1.10 uA, FACTS) passes.
+I_FLOOR_NA = const(500)
+# Voltage ADC: 16 bits over 5 V (76 uV LSB), 150 uV rms noise per sample, oversampled.
+V_BITS = const(16)
+V_SPAN_UV = const(5000000)
+V_NOISE_UV = const(150)
+OVERSAMPLE = const(4)
+TICK_MS = const(100)
+DEFAULT_CELL = "fig4"
+DEFAULT_SPEED = const(100)
+# The cell starts discharged at the pristine cathode's open circuit (FACTS: 2.71 V).
+SOC0 = 0.02
+
+
+class VirtualClock:
+    """ticks_ms()-like virtual time. sleep_ms(ms) advances it by exactly ms and sleeps
+    ms / speed of real time: the run is deterministic, `speed` is an upper bound."""
+
+    def __init__(self, speed=DEFAULT_SPEED):
+        import time
+        self._time = time
+        self.speed = speed if speed > 0 else 1
+        self.now_ms = 0
+
+    def ticks_ms(self):
+        return self.now_ms & 0x3FFFFFFF
+
+    def sleep_ms(self, ms):
+        self.now_ms += ms
+        real = ms // self.speed
+        if real > 0:
+            self._time.sleep_ms(real)
+
+
+class SimFrontEnd:
+    """The front-end model, advanced on the virtual clock before each measurement."""
+
+    def __init__(self, model, clock):
+        self.model = model
+        self.clock = clock
+        self._t_ms = clock.now_ms
+        self.ranges_nA = model.ranges_nA
+        self.v_uV = self.i_nA = self.v_raw = self.i_raw = 0
+
+    @property
+    def range_index(self):
+        return self.model.range_index
+
+    def measure(self):
+        now = self.clock.now_ms
+        dt = now - self._t_ms
+        self._t_ms = now
+        if dt > 0:
+            self.model.advance(dt)
+        m = self.model
+        m.measure()
+        self.v_uV, self.i_nA, self.v_raw, self.i_raw = m.v_uV, m.i_nA, m.v_raw, m.i_raw
+
+    def set_current_nA(self, i_nA):
+        self.model.set_current_nA(i_nA)
+
+    def off(self):
+        self.model.off()
+
+    def select_range(self, n):
+        self.model.select_range(n)
+
+
+def make_clock(config=None):
+    return VirtualClock(getattr(config, "speed", DEFAULT_SPEED))
+
+
+def make_frontend(config=None, clock=None, seed=1):
+    import cellmodel
+    import femodel
+    cell = cellmodel.make_cell(getattr(config, "cell", DEFAULT_CELL))
+    cell.set_soc(SOC0)
+    model = femodel.FrontEndModel(cell, ranges_nA=RANGES_NA, v_bits=V_BITS,
+                                  v_span_uV=V_SPAN_UV, v_noise_uV=V_NOISE_UV,
+                                  oversample=OVERSAMPLE, seed=seed,
+                                  range_index=len(RANGES_NA) - 1)
+    return SimFrontEnd(model, clock if clock is not None else make_clock(config))
+
+
+def reset_cause():
+    return "power_on"
+
+
+class Hardware:
+    """What a board's setup() hands to main.py."""
+
+    def __init__(self, fe, clock, wdt, cause, tick_ms):
+        self.fe = fe
+        self.clock = clock
+        self.wdt = wdt
+        self.reset_cause = cause
+        self.tick_ms = tick_ms
+
+
+def setup(config=None):
+    clock = make_clock(config)
+    fe = make_frontend(config, clock, seed=getattr(config, "seed", 1))
+    return Hardware(fe, clock, None, reset_cause(), getattr(config, "tick_ms", TICK_MS))

@@ -1,0 +1,29 @@
+# Boot: build the channel from the board file (board.py, installed by `cycler deploy`)
+# and run the loop. Boots safe (output off), never resumes a run by itself.
+# Ctrl-C raises KeyboardInterrupt in the loop: the output goes off on the way out and
+# the REPL takes over (mpremote can then reach the board).
+import board
+from channel import Channel
+from runtime import Runtime
+from stdio_port import StdioPort
+from autorange import AutoRange
+
+try:
+    import board_config as config
+except ImportError:
+    config = None
+
+FIRMWARE = "coin-cycler 0.1"
+
+
+def main():
+    hw = board.setup(config)
+    ch = Channel(board.I_MAX_NA, board.I_FLOOR_NA)
+    rt = Runtime(hw.fe, hw.clock, ch, StdioPort(), wdt=hw.wdt,
+                 ranger=AutoRange(board.RANGES_NA), reset_cause=hw.reset_cause,
+                 tick_ms=hw.tick_ms, firmware=FIRMWARE)
+    rt.start()
+    rt.run()
+
+
+main()

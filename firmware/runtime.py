@@ -1,0 +1,283 @@
+# The board's loop: a fixed-period control tick around the pure core, with the
+# console, telemetry, checkpoints and the watchdog around it. Hardware is handed in
+# (front-end, clock, watchdog, output port); this module never imports `machine`.
+# Order in a tick: measure -> channel.tick (safety, engine) -> apply the output ->
+# records -> console input -> send what the port takes -> checkpoint -> watchdog.
+# The output port never blocks the tick: records wait in the ring (firmware/ring.py).
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+import engine as _engine
+import store
+import wire
+from ring import Ring
+from console import Console
+from units import ticks_diff_ms
+
+TICK_MS = const(100)            # 10 Hz control tick by default
+TELEMETRY_MS = const(1000)
+CHECKPOINT_MIN_MS = const(30000)  # spare the flash: at most one checkpoint per 30 s
+RING_N = const(512)
+_SEND_MAX = const(32)           # records written per tick at most
+
+PROTOCOL_FILE = "protocol.txt"
+CHECKPOINT_FILE = "checkpoint.txt"
+BOOT_FILE = "boots.txt"
+
+
+class Runtime:
+    """One channel's loop. `fe`: front-end (docs/architecture.md); `clock`: object
+    with ticks_ms() and sleep_ms(ms); `port`: object with write(bytes) -> n written
+    or None, writable() -> bool, read_byte() -> int or None; `wdt`: has feed(), or
+    None; `ranger`: autoranging (update(i_nA, cmd_nA, now_ms) -> range or -1), or None.
+    """
+
+    def __init__(self, fe, clock, channel, port, wdt=None, ranger=None, calib=None,
+                 tick_ms=TICK_MS, telemetry_ms=TELEMETRY_MS, reset_cause="power_on",
+                 firmware="dev", ring_n=RING_N):
+        self.fe = fe
+        self.clock = clock
+        self.ch = channel
+        self.port = port
+        self.wdt = wdt
+        self.ranger = ranger
+        self.tick_ms = tick_ms
+        self.ring = Ring(ring_n)
+        self.console = Console(channel, self._reply, self.ring, calib, firmware,
+                               telemetry_ms)
+        self.reset_cause = reset_cause
+        self.t_ms = 0                  # test time since boot (may outgrow a small int)
+        self._last_ms = clock.ticks_ms()
+        self._next_tel_ms = 0
+        self._step_seq = 0
+        self._cycle_seq = 0
+        self._fault_seen = False
+        self._cp_last_ms = -CHECKPOINT_MIN_MS
+        self._cp_due = False
+        self._rec = [0] * 16           # fields of the record being pushed (reused)
+        self._replies = []             # reply lines waiting for the port
+        self.ticks = 0
+        self.overruns = 0
+        self.boot = 0
+        self.checkpoint = None
+        # Boots safe: output off before anything else.
+        fe.off()
+
+    # --- boot ----------------------------------------------------------------
+
+    def start(self):
+        """After a reset: count the boot, report the cause and any checkpoint, and
+        restore the run PAUSED if there is one. It never resumes by itself."""
+        b = store.read_ints(BOOT_FILE)
+        self.boot = (b[0] + 1) if b else 1
+        store.write_ints(BOOT_FILE, [self.boot])
+        cp = store.read_ints(CHECKPOINT_FILE)
+        lines = store.read_lines(PROTOCOL_FILE)
+        restored = False
+        if cp and lines is not None and cp[0] == _lines_crc(lines):
+            try:
+                self.ch.load_lines(lines)
+                self.ch.engine.restore(cp[1:14], self.clock.ticks_ms())
+                self.ch._follow()
+                restored = True
+                self.checkpoint = cp
+                self._saved_lines = self.ch.lines
+                # record numbers and test time go on where the checkpoint left them
+                if len(cp) >= 16:
+                    self.ring.next_seq = self.ring.cursor = cp[14]
+                    self.t_ms = cp[15]
+            except ValueError as e:
+                self._reply("error boot: checkpoint not restored: %s" % e)
+        self._push_boot(cp if restored else None)
+        self._reply("ok boot: cause=%s boot=%d %s" % (
+            self.reset_cause, self.boot,
+            ("checkpoint step=%d cycle=%d; resume or abort" % (cp[4], cp[5]))
+            if restored else "no checkpoint"))
+
+    def _push_boot(self, cp):
+        r = self._rec
+        r[0] = self.t_ms
+        r[1] = wire.PROTOCOL_VERSION
+        r[2] = self.reset_cause
+        n = 3
+        r[n] = self.boot
+        n += 1
+        if cp:
+            # step number, cycle, index, block, rep: where the run stands
+            for v in (cp[4], cp[5], cp[3], cp[1], cp[2]):
+                r[n] = v
+                n += 1
+        self.ring.push("B", r, n)
+        for k in range(2, len(r)):
+            r[k] = 0
+
+    # --- the loop --------------------------------------------------------------
+
+    def run(self, max_ticks=-1):
+        """The loop; returns after max_ticks (tests) or never. Ctrl-C (KeyboardInterrupt)
+        leaves it with the output switched off on the way out."""
+        try:
+            n = 0
+            while max_ticks < 0 or n < max_ticks:
+                self.tick()
+                n += 1
+                self._sleep_to_next()
+        finally:
+            self.fe.off()
+
+    def _sleep_to_next(self):
+        spent = ticks_diff_ms(self.clock.ticks_ms(), self._last_ms)
+        wait = self.tick_ms - spent
+        if wait > 0:
+            self.clock.sleep_ms(wait)
+        else:
+            self.overruns += 1
+
+    def tick(self):
+        now = self.clock.ticks_ms()
+        dt = ticks_diff_ms(now, self._last_ms)
+        self._last_ms = now
+        if dt > 0:
+            self.t_ms += dt
+        fe = self.fe
+        ch = self.ch
+        fe.measure()
+        ch.tick(now, fe.v_uV, fe.i_nA)
+        if ch.out_on:
+            if self.ranger is not None:
+                r = self.ranger.update(fe.i_nA, ch.out_i_nA, now)
+                if r >= 0:
+                    fe.select_range(r)
+            fe.set_current_nA(ch.out_i_nA)
+        else:
+            fe.off()
+        self.ticks += 1
+        healthy = self._records(now)
+        self._input(now)
+        self._send()
+        self._checkpoint(now)
+        if healthy and self.wdt is not None:
+            self.wdt.feed()
+
+    # --- records ---------------------------------------------------------------
+
+    def _records(self, now):
+        e = self.ch.engine
+        r = self._rec
+        ring = self.ring
+        if e.step_seq != self._step_seq:
+            self._step_seq = e.step_seq
+            sr = e.step_rec
+            # fields: t_ms step kind cycle reason duration q_chg q_dis e_chg e_dis v i
+            r[0] = self.t_ms
+            r[1] = sr[_engine.SR_NUMBER]
+            r[2] = sr[_engine.SR_KIND]
+            r[3] = sr[_engine.SR_CYCLE]
+            r[4] = sr[_engine.SR_REASON]
+            r[5] = sr[_engine.SR_MS]
+            r[6] = sr[_engine.SR_Q_CHG]
+            r[7] = sr[_engine.SR_Q_DIS]
+            r[8] = sr[_engine.SR_E_CHG]
+            r[9] = sr[_engine.SR_E_DIS]
+            r[10] = sr[_engine.SR_V_END]
+            r[11] = sr[_engine.SR_I_END]
+            ring.push("S", r, 12)
+            self._cp_due = True
+        if e.cycle_seq != self._cycle_seq:
+            self._cycle_seq = e.cycle_seq
+            cr = e.cycle_rec
+            r[0] = self.t_ms
+            for k in range(_engine.CR_LEN):
+                r[1 + k] = cr[k]
+            ring.push("C", r, 1 + _engine.CR_LEN)
+            self._cp_due = True
+        faulted = e.state == _engine.FAULT
+        if faulted and not self._fault_seen:
+            s = self.ch.safety
+            r[0] = self.t_ms
+            r[1] = s.code
+            r[2] = s.v_uV
+            r[3] = s.i_nA
+            r[4] = e.step_number
+            ring.push("F", r, 5)
+        self._fault_seen = faulted
+        rate = self.console.rate_ms
+        if rate and ticks_diff_ms(now, self._next_tel_ms) >= 0:
+            self._next_tel_ms = now + rate
+            q = e.acc.cycle_q_nAh
+            r[0] = self.t_ms
+            r[1] = e.state
+            r[2] = e.step_number
+            r[3] = e.step.kind if e.step is not None else 0
+            r[4] = e.cycle
+            r[5] = e.v_uV
+            r[6] = e.i_nA
+            r[7] = q[0] + q[1]
+            r[8] = q[2] + q[3]
+            r[9] = e.step_ms
+            r[10] = self.fe.range_index
+            ring.push("T", r, 11)
+        return not faulted or not self.ch.out_on
+
+    # --- console and port ------------------------------------------------------
+
+    def _input(self, now):
+        port = self.port
+        for _ in range(256):  # bounded: a flood of input cannot starve the tick
+            b = port.read_byte()
+            if b is None:
+                break
+            self.console.feed(b, now)
+        lines = self.ch.lines
+        if lines is not self._saved_lines and lines is not None:
+            # a newly loaded protocol goes to flash once, for a resume after a reset
+            self._saved_lines = lines
+            store.write_lines(PROTOCOL_FILE, lines)
+
+    _saved_lines = None
+
+    def _reply(self, line):
+        self._replies.append(line)
+
+    def _send(self):
+        port = self.port
+        while self._replies and port.writable():
+            line = self._replies[0]
+            port.write(line.encode() + b"\n")
+            self._replies.pop(0)
+        ring = self.ring
+        for _ in range(_SEND_MAX):
+            if not port.writable():
+                break
+            m = ring.peek()
+            if m is None:
+                break
+            port.write(m)
+            ring.advance()
+
+    # --- checkpoint ------------------------------------------------------------
+
+    def _checkpoint(self, now):
+        e = self.ch.engine
+        if e.state in (_engine.DONE, _engine.LOADED, _engine.IDLE):
+            if self.checkpoint is not None or self._cp_due:
+                store.remove(CHECKPOINT_FILE)  # a finished or aborted run: nothing to resume
+                self.checkpoint = None
+            self._cp_due = False
+            return
+        if not self._cp_due or e.state != _engine.RUNNING:
+            return
+        if ticks_diff_ms(now, self._cp_last_ms) < CHECKPOINT_MIN_MS and self.checkpoint:
+            return
+        self._cp_due = False
+        self._cp_last_ms = now
+        cp = [_lines_crc(self.ch.lines)] + e.checkpoint() + [self.ring.next_seq, self.t_ms]
+        store.write_ints(CHECKPOINT_FILE, cp)
+        self.checkpoint = cp
+
+
+def _lines_crc(lines):
+    return wire.crc16("\n".join(lines).encode()) if lines else 0
