@@ -1,0 +1,216 @@
+"""A run's records -> the output files, the same for `cycler simulate` and `cycler log`.
+
+Input: the board's records (firmware/wire.py) as dicts of ints: T (telemetry),
+S (step end), C (cycle end). Output, in DIR:
+  timeseries.bdf.csv  the Battery Data Format time series (columns in BDF_COLUMNS)
+  cycles.csv          one row per cycle (columns in CYCLE_COLUMNS, exactly)
+  steps.csv           one row per step (what ended it, capacities, energy)
+Files are appended and flushed + fsynced in batches, so a crash loses at most the
+last batch, and a restarted logger appends after what is already there.
+"""
+import csv
+import os
+
+import host_tools  # noqa: F401  (firmware on sys.path)
+import accounting
+import engine as fw_engine
+import protocol as fw_protocol
+
+BDF_COLUMNS = ["Test Time / s", "Voltage / V", "Current / A", "Cycle Count / 1",
+               "Step Count / 1", "Step Type", "Step Time / s", "Charging Capacity / Ah",
+               "Discharging Capacity / Ah", "Record / 1"]
+CYCLE_COLUMNS = ["cycle", "charge_rate", "discharge_rate", "charge_cc_mAh_g",
+                 "charge_cv_mAh_g", "discharge_cc_mAh_g", "discharge_cv_mAh_g",
+                 "charge_mAh", "discharge_mAh", "coulombic_efficiency_pct",
+                 "coulombic_efficiency_cc_pct", "charge_end", "discharge_end"]
+STEP_COLUMNS = ["step", "index", "cycle", "type", "source", "end", "duration_s",
+                "charge_mAh", "discharge_mAh", "charge_mWh", "discharge_mWh",
+                "end_voltage_V", "end_current_A"]
+
+
+def step_type(kind, sign):
+    """A BDF 'Step Type' word for an engine step kind and direction."""
+    base = fw_protocol.KIND_NAMES[kind] if 0 <= kind < len(fw_protocol.KIND_NAMES) else "?"
+    if kind in (fw_protocol.CC, fw_protocol.CV, fw_protocol.CR):
+        return "%s_%s" % (base, "charge" if sign > 0 else "discharge")
+    return base
+
+
+class StepMap:
+    """Step numbers of a run (1, 2, ...) -> the protocol's step index, by walking its
+    blocks: every step runs, in order, so the number alone says which one it is."""
+
+    def __init__(self, lines):
+        self.p = fw_protocol.parse(lines)
+        self.order = []
+        for b in self.p.blocks:
+            for _ in range(b[2]):
+                self.order.extend(range(b[0], b[1]))
+
+    def index(self, number):
+        if 1 <= number <= len(self.order):
+            return self.order[number - 1]
+        return None
+
+    def step(self, number):
+        k = self.index(number)
+        return None if k is None else self.p.steps[k]
+
+
+def _f(x, nd=6):
+    return "" if x is None else ("%.*f" % (nd, x)).rstrip("0").rstrip(".") if isinstance(x, float) else str(x)
+
+
+class RunWriter:
+    """Writes the output files of one cell's run as records arrive."""
+
+    def __init__(self, out_dir, parsed, batch=200, fsync=True, fresh=False):
+        """parsed: host_tools.protocol_file.ParsedProtocol (cell, rate labels, lines).
+        fresh: start the files anew (simulate); else append to them (a resumed log)."""
+        os.makedirs(out_dir, exist_ok=True)
+        if fresh:
+            for name in ("timeseries.bdf.csv", "steps.csv", "cycles.csv"):
+                if os.path.exists(os.path.join(out_dir, name)):
+                    os.remove(os.path.join(out_dir, name))
+        self.dir = out_dir
+        self.parsed = parsed
+        self.map = StepMap(parsed.lines)
+        self.mass_ug = parsed.cell.get("mass_ug") or 0
+        self.batch = batch
+        self.fsync = fsync
+        self._pending = 0
+        self._bdf, self._bdf_w = self._open("timeseries.bdf.csv", BDF_COLUMNS)
+        self._steps, self._steps_w = self._open("steps.csv", STEP_COLUMNS)
+        self._cyc, self._cyc_w = self._open("cycles.csv", CYCLE_COLUMNS)
+        self.cycles = []            # rows written (dicts), for the terminal table
+        self._ends = {}             # cycle -> {"charge": reason, "discharge": reason}
+        self._rates = {}            # cycle -> {"charge": label, "discharge": label}
+        self.last_t_s = 0.0
+
+    def _open(self, name, cols):
+        path = os.path.join(self.dir, name)
+        new = not os.path.exists(path) or os.path.getsize(path) == 0
+        f = open(path, "a", newline="")
+        w = csv.writer(f)
+        if new:
+            w.writerow(cols)
+        return f, w
+
+    # --- records ---------------------------------------------------------------
+
+    def telemetry(self, t_ms, v_uV, i_nA, cycle, step_number, kind, step_ms,
+                  q_chg_nAh, q_dis_nAh, seq=""):
+        s = self.map.step(step_number)
+        sign = s.sign if s is not None else 0
+        if kind == fw_protocol.CV and s is not None:
+            sign = s.sign
+        self.last_t_s = t_ms / 1000.0
+        self._bdf_w.writerow([
+            _f(t_ms / 1000.0, 3), _f(v_uV / 1e6), _f(i_nA / 1e9, 12), cycle, step_number,
+            step_type(kind, sign) if step_number else "rest", _f(step_ms / 1000.0, 3),
+            _f(q_chg_nAh / 1e9, 12), _f(q_dis_nAh / 1e9, 12), seq])
+        self._tick()
+
+    def step_end(self, rec):
+        """rec: dict with the S record's fields (firmware/wire.py FIELDS['S'])."""
+        s = self.map.step(rec["step"])
+        k = rec["kind"]
+        sign = s.sign if s is not None else 0
+        reason = fw_engine.END_NAMES[rec["reason"]] if 0 <= rec["reason"] < len(
+            fw_engine.END_NAMES) else str(rec["reason"])
+        source = ""
+        idx = self.map.index(rec["step"])
+        host_step = self._host_step(s)
+        if host_step is not None:
+            source = host_step.get("source", "")
+        self._steps_w.writerow([
+            rec["step"], "" if idx is None else idx, rec["cycle"], step_type(k, sign), source,
+            reason, _f(rec["duration_ms"] / 1000.0, 3), _f(rec["q_chg_nAh"] / 1e6),
+            _f(rec["q_dis_nAh"] / 1e6), _f(rec["e_chg_nWh"] / 1e6), _f(rec["e_dis_nWh"] / 1e6),
+            _f(rec["v_uV"] / 1e6), _f(rec["i_nA"] / 1e9, 12)])
+        if sign:
+            side = "charge" if sign > 0 else "discharge"
+            self._ends.setdefault(rec["cycle"], {})[side] = reason
+            if host_step is not None and host_step.get("rate_label") and k == fw_protocol.CC:
+                self._rates.setdefault(rec["cycle"], {})[side] = host_step["rate_label"]
+        self._tick()
+
+    def _host_step(self, fw_step):
+        """The protocol file's step (source text, rate label) of a firmware step."""
+        if fw_step is None:
+            return None
+        for st in self.parsed.steps:
+            if st.get("compact_index") == fw_step.line - 1:
+                return st
+        return None
+
+    def cycle_end(self, rec):
+        """rec: dict with the C record's fields."""
+        c = rec["cycle"]
+        m = self.mass_ug
+        chg = rec["chg_cc_nAh"] + rec["chg_cv_nAh"]
+        dis = rec["dis_cc_nAh"] + rec["dis_cv_nAh"]
+        ce = accounting.coulombic_efficiency_pct(dis, chg)
+        ce_cc = accounting.coulombic_efficiency_pct(rec["dis_cc_nAh"], rec["chg_cc_nAh"])
+        ends = self._ends.get(c, {})
+        rates = self._rates.get(c, {})
+        row = {
+            "cycle": c,
+            "charge_rate": rates.get("charge", ""),
+            "discharge_rate": rates.get("discharge", ""),
+            "charge_cc_mAh_g": accounting.mAh_per_g(rec["chg_cc_nAh"], m),
+            "charge_cv_mAh_g": accounting.mAh_per_g(rec["chg_cv_nAh"], m),
+            "discharge_cc_mAh_g": accounting.mAh_per_g(rec["dis_cc_nAh"], m),
+            "discharge_cv_mAh_g": accounting.mAh_per_g(rec["dis_cv_nAh"], m),
+            "charge_mAh": accounting.mAh(chg),
+            "discharge_mAh": accounting.mAh(dis),
+            "coulombic_efficiency_pct": ce,
+            "coulombic_efficiency_cc_pct": ce_cc,
+            "charge_end": ends.get("charge", ""),
+            "discharge_end": ends.get("discharge", ""),
+        }
+        self.cycles.append(row)
+        self._cyc_w.writerow([_f(row[k], 4) if isinstance(row[k], float) else
+                              ("" if row[k] is None else row[k]) for k in CYCLE_COLUMNS])
+        self.flush()
+
+    # --- durability ------------------------------------------------------------
+
+    def _tick(self):
+        self._pending += 1
+        if self._pending >= self.batch:
+            self.flush()
+
+    def flush(self):
+        for f in (self._bdf, self._steps, self._cyc):
+            f.flush()
+            if self.fsync:
+                os.fsync(f.fileno())
+        self._pending = 0
+
+    def close(self):
+        self.flush()
+        for f in (self._bdf, self._steps, self._cyc):
+            f.close()
+
+
+def cycle_table(rows, title="cycles"):
+    """A rich Table of the per-cycle rows (for the end of simulate/run/log)."""
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col, head in (("cycle", "cycle"), ("charge_rate", "chg rate"),
+                      ("discharge_rate", "dis rate"), ("charge_cc_mAh_g", "chg CC"),
+                      ("charge_cv_mAh_g", "chg CV"), ("discharge_cc_mAh_g", "dis CC"),
+                      ("discharge_cv_mAh_g", "dis CV"), ("coulombic_efficiency_pct", "CE %"),
+                      ("coulombic_efficiency_cc_pct", "CE CC %"), ("charge_end", "chg end"),
+                      ("discharge_end", "dis end")):
+        t.add_column(head, justify="right")
+    for r in rows:
+        t.add_row(*[("%.1f" % r[c]) if isinstance(r[c], float) else
+                    ("" if r[c] is None else str(r[c]))
+                    for c in ("cycle", "charge_rate", "discharge_rate", "charge_cc_mAh_g",
+                              "charge_cv_mAh_g", "discharge_cc_mAh_g", "discharge_cv_mAh_g",
+                              "coulombic_efficiency_pct", "coulombic_efficiency_cc_pct",
+                              "charge_end", "discharge_end")])
+    return t

@@ -1,0 +1,268 @@
+"""`cycler simulate PROTOCOL --cell NAME [--out DIR]`: the firmware's own channel
+(safety, engine, regulator, accounting) tick by tick in CPython, closed loop with the
+cell model (firmware/cellmodel.py) seen through the front-end model (firmware/femodel.py)
+and the firmware's autoranging, on a virtual clock.
+
+The tick adapts: 1 s near any limit, up to 10 s (the engine's MAX_DT_MS) far from one.
+tests/test_simulate.py checks each cycle's capacities against a fixed 1 s tick.
+"""
+import os
+import sys
+import time
+
+import host_tools  # noqa: F401  (firmware on sys.path)
+
+BASE_DT_MS = 1000
+MAX_DT_MS = 10000
+SAMPLE_S = 30.0            # a BDF row every 30 s of test time, and at every step end
+
+
+def add_arguments(p):
+    p.add_argument("protocol", help="protocol file (TOML), or the name of a shipped one "
+                   "(e.g. quick, fig4_rate_test)")
+    p.add_argument("--cell", help="cell model: fig4, fig5b-cell2, raman, tofsims, max "
+                   "(default: the protocol's [cell] name)")
+    p.add_argument("--out", default=None, help="output folder (default out/<protocol>-<cell>)")
+    p.add_argument("--fixed-tick-ms", type=int, default=0,
+                   help="run every tick at this period instead of adapting it")
+    p.add_argument("--seed", type=int, default=1, help="noise seed of the front-end model")
+    p.add_argument("--sample-s", type=float, default=SAMPLE_S,
+                   help="time-series period in seconds (default %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no live progress, no table")
+
+
+class Sim:
+    """The closed loop: channel + autoranging + front-end model + cell model."""
+
+    def __init__(self, lines, cell_name="fig4", seed=1, cell=None, fe_kwargs=None):
+        import cellmodel
+        import femodel
+        from channel import Channel
+        from autorange import AutoRange
+        from boards import sim as simboard
+
+        self.cell = cell if cell is not None else cellmodel.make_cell(cell_name)
+        if cell is None:
+            self.cell.set_soc(simboard.SOC0)
+        kw = dict(ranges_nA=simboard.RANGES_NA, v_bits=simboard.V_BITS,
+                  v_span_uV=simboard.V_SPAN_UV, v_noise_uV=simboard.V_NOISE_UV,
+                  oversample=simboard.OVERSAMPLE, seed=seed,
+                  range_index=len(simboard.RANGES_NA) - 1)
+        kw.update(fe_kwargs or {})
+        self.fe = femodel.FrontEndModel(self.cell, **kw)
+        self.ranger = AutoRange(kw["ranges_nA"], index=kw["range_index"])
+        self.ch = Channel(simboard.I_MAX_NA, simboard.I_FLOOR_NA)
+        self.ch.load_lines(lines)
+        self.now_ms = 0        # test time (not wrapped)
+        self._prev_v = None
+        self._prev_i = None
+        self._prev_dt = BASE_DT_MS
+
+    def start(self):
+        fe = self.fe
+        fe.measure()
+        self.ch.tick(0, fe.v_uV, fe.i_nA)
+        self.ch.start(0)
+        self._apply()
+
+    def _apply(self):
+        ch, fe = self.ch, self.fe
+        if ch.out_on:
+            fe.set_current_nA(ch.out_i_nA)
+        else:
+            fe.off()
+
+    def tick(self):
+        """Measure, autorange, tick the channel, apply: one control tick at now_ms."""
+        fe, ch, ar = self.fe, self.ch, self.ranger
+        fe.measure()
+        now = self.now_ms & 0x3FFFFFFF
+        ar.update(now, fe.i_nA, ch.out_i_nA if ch.out_on else 0)
+        if ar.index != fe.range_index:
+            fe.select_range(ar.index)
+        ch.tick(now, fe.v_uV, ar.i_nA)
+        self._apply()
+
+    def running(self):
+        import engine
+        return self.ch.engine.state == engine.RUNNING
+
+    def next_dt(self):
+        """How long until the next tick: 1 s near a limit, longer far from one."""
+        import protocol
+        e = self.ch.engine
+        s = e.step
+        v, i = e.v_uV, e.i_f_nA
+        dt = BASE_DT_MS
+        if s is not None and self._prev_v is not None and self.ranger.settling is False:
+            pdt = self._prev_dt
+            if s.kind == protocol.REST:
+                dt = s.t_max_ms - e.step_ms if s.t_max_ms else MAX_DT_MS
+            elif s.kind in (protocol.CC, protocol.CR):
+                dv = abs(v - self._prev_v) / pdt  # uV per ms
+                margin = abs(s.until_uV - v)
+                if dv > 0:
+                    dt = int(margin / dv / 10)
+                else:
+                    dt = MAX_DT_MS
+                if margin < 20000:     # 20 mV from the end: back to the base tick
+                    dt = BASE_DT_MS
+            elif s.kind == protocol.CV:
+                di = abs(i - self._prev_i) / pdt  # nA per ms
+                if abs(i) < 2 * s.i_end_nA or e.step_ms < 60000:
+                    dt = BASE_DT_MS
+                elif di > 0:
+                    dt = int(0.02 * abs(i) / di)
+                else:
+                    dt = MAX_DT_MS
+            if s.t_max_ms:
+                left = s.t_max_ms - e.step_ms
+                if 0 < left < dt:
+                    dt = left
+        dt = max(BASE_DT_MS, min(MAX_DT_MS, dt))
+        self._prev_v, self._prev_i, self._prev_dt = v, i, dt
+        return dt
+
+    def advance(self, dt_ms):
+        self.fe.advance(dt_ms)
+        self.now_ms += dt_ms
+
+
+def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=SAMPLE_S,
+             progress=None, max_hours=None, cell=None, fe_kwargs=None):
+    """Run `parsed` (a ParsedProtocol) to its end. Returns the RunWriter (its .cycles
+    rows) and the Sim. With out_dir None nothing is written to disk."""
+    from host_tools.records import RunWriter
+    import engine
+
+    sim = Sim(parsed.lines, cell_name, seed, cell=cell, fe_kwargs=fe_kwargs)
+    writer = RunWriter(out_dir, parsed, fresh=True) if out_dir else _MemoryWriter(parsed)
+    e = sim.ch.engine
+    sim.start()
+    seen_s = seen_c = 0
+    next_sample = 0.0
+    seq = 0
+    limit_ms = max_hours * 3.6e6 if max_hours else None
+    while True:
+        sim.tick()
+        t = sim.now_ms
+        state = e.state
+        ended = e.step_seq != seen_s
+        if ended or t >= next_sample * 1000:
+            q = e.acc.cycle_q_nAh
+            writer.telemetry(t, e.v_uV, e.i_nA, e.cycle, e.step_number,
+                             e.step.kind if e.step else 0, e.step_ms, q[0] + q[1],
+                             q[2] + q[3], seq)
+            seq += 1
+            next_sample = t / 1000.0 + sample_s
+        if ended:
+            seen_s = e.step_seq
+            writer.step_end(_step_dict(e))
+        if e.cycle_seq != seen_c:
+            seen_c = e.cycle_seq
+            writer.cycle_end(_cycle_dict(e))
+            if progress:
+                progress(e, t)
+        if state != engine.RUNNING:
+            break
+        if limit_ms and t > limit_ms:
+            sim.ch.stop(t & 0x3FFFFFFF)
+            continue
+        dt = fixed_tick_ms or sim.next_dt()
+        sim.advance(dt)
+    if out_dir:
+        writer.close()
+    return writer, sim
+
+
+def _step_dict(e):
+    import engine
+    r = e.step_rec
+    return {"step": r[engine.SR_NUMBER], "kind": r[engine.SR_KIND], "cycle": r[engine.SR_CYCLE],
+            "reason": r[engine.SR_REASON], "duration_ms": r[engine.SR_MS],
+            "q_chg_nAh": r[engine.SR_Q_CHG], "q_dis_nAh": r[engine.SR_Q_DIS],
+            "e_chg_nWh": r[engine.SR_E_CHG], "e_dis_nWh": r[engine.SR_E_DIS],
+            "v_uV": r[engine.SR_V_END], "i_nA": r[engine.SR_I_END]}
+
+
+def _cycle_dict(e):
+    import engine
+    r = e.cycle_rec
+    return {"cycle": r[engine.CR_CYCLE], "chg_cc_nAh": r[engine.CR_CHG_CC],
+            "chg_cv_nAh": r[engine.CR_CHG_CV], "dis_cc_nAh": r[engine.CR_DIS_CC],
+            "dis_cv_nAh": r[engine.CR_DIS_CV], "e_chg_nWh": r[engine.CR_E_CHG],
+            "e_dis_nWh": r[engine.CR_E_DIS], "duration_s": r[engine.CR_S]}
+
+
+class _MemoryWriter:
+    """RunWriter's interface without files (tests, benchmarks)."""
+
+    def __init__(self, parsed):
+        import tempfile
+        from host_tools.records import RunWriter
+        self._tmp = tempfile.TemporaryDirectory()
+        self._w = RunWriter(self._tmp.name, parsed, batch=10 ** 9, fsync=False)
+        self.cycles = self._w.cycles
+        self.steps = []
+
+    def telemetry(self, *a):
+        pass
+
+    def step_end(self, rec):
+        self.steps.append(rec)
+        self._w.step_end(rec)
+
+    def cycle_end(self, rec):
+        self._w.cycle_end(rec)
+
+
+def run(args):
+    from host_tools import protocol_file
+    from host_tools.records import cycle_table
+
+    path = protocol_file.resolve(args.protocol)
+    try:
+        parsed = protocol_file.load(path)
+    except (protocol_file.ProtocolError, OSError) as e:
+        print("cycler simulate: %s" % e, file=sys.stderr)
+        return 2
+    cell_name = args.cell or parsed.cell.get("name") or "fig4"
+    import cellmodel
+    if cell_name not in cellmodel.CELLS:
+        print("cycler simulate: unknown cell %r; one of %s" % (
+            cell_name, ", ".join(sorted(cellmodel.CELLS))), file=sys.stderr)
+        return 2
+    out = args.out or os.path.join("out", "%s-%s" % (parsed.name, cell_name))
+    total = parsed.cycle_count
+    t0 = time.perf_counter()
+    if args.quiet:
+        writer, sim = simulate(parsed, cell_name, out, args.fixed_tick_ms, args.seed,
+                               args.sample_s)
+    else:
+        from rich.console import Console
+        from rich.progress import Progress, BarColumn, TextColumn, TimeElapsedColumn
+        con = Console(stderr=True)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} cycles"),
+                      TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                      console=con) as prog:
+            task = prog.add_task(parsed.name, total=total, info="")
+
+            def progress(e, t_ms):
+                prog.update(task, completed=e.cycle_rec[0], info="%.1f h simulated, %.3f V" % (
+                    t_ms / 3.6e6, e.v_uV / 1e6))
+
+            writer, sim = simulate(parsed, cell_name, out, args.fixed_tick_ms, args.seed,
+                                   args.sample_s, progress=progress)
+        from rich.console import Console as C2
+        C2().print(cycle_table(writer.cycles, "%s on %s (mAh/g)" % (parsed.name, cell_name)))
+    wall = time.perf_counter() - t0
+    print("%d cycles, %.1f h simulated in %.1f s; wrote %s" % (
+        len(writer.cycles), sim.now_ms / 3.6e6, wall, out))
+    import engine
+    e = sim.ch.engine
+    if e.state == engine.FAULT:
+        print("cycler simulate: the run ended in a FAULT: %s" % sim.ch.status_text(),
+              file=sys.stderr)
+        return 1
+    return 0
