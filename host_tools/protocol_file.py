@@ -14,8 +14,10 @@ import os
 import re
 import sys
 from fractions import Fraction
+from typing import NoReturn
 
 import host_tools  # noqa: F401  (puts firmware/ on sys.path)
+import protocol as fw_protocol  # the board's own parser: its bounds are ours
 import units
 
 # ---- defaults (cited by their names in ../shared/paper/FACTS.md) -------------------
@@ -49,6 +51,8 @@ _BLOCK_KEYS = ("label", "repeat", "steps")
 _EXAMPLE_BLOCK = ('[[block]]\nrepeat = 5\nlabel = "C/10"\nsteps = ["Charge at C/10 until 4.1 V", '
                   '"Hold at 4.1 V until C/46",\n         "Discharge at C/10 until 2.6 V", '
                   '"Hold at 2.6 V until C/24", "Rest for 10 minutes"]')
+_EXAMPLE_FILE = ('name = "quick"\n[cell]\nname = "fig4"\ncapacity_mAh = 0.0839\n\n'
+                 + _EXAMPLE_BLOCK)
 _STEP_EXAMPLES = ('"Charge at C/10 until 4.1 V", "Hold at 4.1 V until C/46", '
                   '"Discharge at 0.5 mA for 2 hours or until 2.6 V", "Rest for 10 minutes", '
                   '"Discharge at 217 kOhm until 3.0 V"')
@@ -65,6 +69,8 @@ class ProtocolError(ValueError):
         self.expected = expected
         self.example = example
         where = "%s:%s" % (path, line) if line else str(path)
+        if "\n" in example:  # a TOML snippet: show it as a block
+            example = "\n      " + example.replace("\n", "\n      ")
         msg = "%s: %s: %s\n  expected: %s\n  for example: %s" % (
             where, problem, text, expected, example)
         super().__init__(msg)
@@ -227,7 +233,7 @@ def _termination(text, capacity_nAh):
 
 
 def parse_step(text, capacity_nAh, v_min_uV=DEFAULT_V_MIN_UV, v_max_uV=DEFAULT_V_MAX_UV,
-               cv_min_s=0):
+               cv_min_s=0, i_floor_nA=I_FLOOR_NA):
     """One step string -> dict with 'kind' (cc, cv, rest, cr, sweep), its compact line
     ('compact') and the host's metadata. Raises _Bad; checks the grammar, not the limits."""
     if not isinstance(text, str):
@@ -268,6 +274,12 @@ def parse_step(text, capacity_nAh, v_min_uV=DEFAULT_V_MIN_UV, v_max_uV=DEFAULT_V
             raise _Bad("a step has one 'for'", "'... for TIME' once", '"Rest for 10 minutes"')
         rest, duration = parts
     if until is None and duration is None:
+        for word in rest.split():
+            hint = difflib.get_close_matches(word, ["for", "until"], 1, 0.6)
+            if hint and word != hint[0]:
+                raise _Bad("unknown word %r (did you mean %r?)" % (word, hint[0]),
+                           "'for TIME', 'until CONDITION', or 'for TIME or until CONDITION'",
+                           _STEP_EXAMPLES)
         raise _Bad("the step never ends", "'for TIME', 'until CONDITION', or "
                    "'for TIME or until CONDITION'", _STEP_EXAMPLES)
     t_max_s = _seconds(duration, "duration") if duration is not None else 0
@@ -343,8 +355,9 @@ def parse_step(text, capacity_nAh, v_min_uV=DEFAULT_V_MIN_UV, v_max_uV=DEFAULT_V
             else:
                 step["rate_label"] = end["text"]
         else:
-            # Time only: no end current, and it may not end before its time is up.
-            i_end, t_min = 0, t_max_s
+            # Time only: the board wants an end current, so give it the floor, and a
+            # minimum hold equal to the time so the current cannot end it early.
+            i_end, t_min = i_floor_nA, t_max_s
         step.update(kind="cv", direction="hold", v_uV=v_uV, i_end_nA=i_end, t_min_s=t_min)
         step["compact"] = "cv %d %d %d %d" % (v_uV, i_end, t_max_s, t_min)
     elif val["kind"] == "resistance":
@@ -353,8 +366,9 @@ def parse_step(text, capacity_nAh, v_min_uV=DEFAULT_V_MIN_UV, v_max_uV=DEFAULT_V
                        "'Discharge at RESISTANCE until VOLTAGE'",
                        '"Discharge at 217 kOhm until 3.0 V"')
         r = _round(val["value"])
-        if not 1 <= r <= units.SMALL_INT_MAX:
-            raise _Bad("resistance %r is outside 1 Ohm .. 1 GOhm" % value_text,
+        if not 1 <= r <= fw_protocol.MAX_R_OHM:
+            raise _Bad("resistance %r is outside 1 Ohm .. 1 MOhm (the board's range)"
+                       % value_text,
                        "a resistance of at least 1 Ohm", '"Discharge at 217 kOhm until 3.0 V"')
         if end is not None and end["kind"] != "voltage":
             raise _Bad("a resistance discharge ends on a voltage", "'until VOLTAGE'",
@@ -413,9 +427,10 @@ def _parse_sweep(src):
     n = int(m.group("n"))
     # A cycle of cyclic voltammetry goes there and back: two linear sweeps.
     n_sweeps = 2 * n if m.group("what").startswith("cycle") else n
-    if rate < 1 or v0 == v1 or not 1 <= n_sweeps <= MAX_SWEEPS:
-        raise _Bad("the sweep is empty or too slow to express", "a rate of at least 1 uV/s, two "
-                   "different voltages, 1 .. %d sweeps" % MAX_SWEEPS, example)
+    if not 1 <= rate <= fw_protocol.MAX_RATE_UV_S or v0 == v1 or not 1 <= n_sweeps <= MAX_SWEEPS:
+        raise _Bad("the sweep is empty, too slow or too fast", "a rate of 1 uV/s .. %d mV/s, two "
+                   "different voltages, 1 .. %d sweeps" % (fw_protocol.MAX_RATE_UV_S // 1000,
+                                                           MAX_SWEEPS), example)
     t_s = (abs(v1 - v0) * n_sweeps + rate - 1) // rate
     return {"source": src, "kind": "sweep", "direction": "sweep", "ext": True, "pybamm": None,
             "rate": None, "rate_label": "%s %s" % (m.group("rate"), m.group("ru")),
@@ -453,6 +468,11 @@ class _Locator:
                 seen += 1
         return None
 
+    def table_line(self, table):
+        """The line of a [table] header, or of 'table = {...}' written inline (or None)."""
+        reg = self.region(table)
+        return reg[0] + 1 if reg else self.key(table)
+
     def key(self, key, table=None, nth=0):
         reg = self.region(table, nth)
         if reg is None:
@@ -467,21 +487,24 @@ class _Locator:
         """Line number of each step string of the nth block, found in order."""
         reg = self.region("block", nth)
         first = self.key("steps", "block", nth) or (reg[0] + 1 if reg else None)
-        if reg is None:
-            return [first] * len(steps)
+        if reg is None:  # block = [{...}] written inline: look from its key on
+            first = self.key("block")
+            reg = ((first or 1) - 1, len(self.lines))
         out = []
         n, col = (first - 1 if first else reg[0]), 0
         for s in steps:
             found = None
             if isinstance(s, str):
                 quoted = ('"%s"' % s.replace("\\", "\\\\").replace('"', '\\"'), "'%s'" % s)
-                for ln in range(n, reg[1]):
-                    start = col if ln == n else 0
-                    hits = [self.lines[ln].find(q, start) for q in quoted]
-                    hits = [h for h in hits if h >= 0]
-                    if hits:
-                        found, n, col = ln + 1, ln, min(hits) + 1
-                        break
+            else:  # a number or a boolean where a string belongs
+                quoted = (str(s).lower() if isinstance(s, bool) else str(s),)
+            for ln in range(n, reg[1]):
+                start = col if ln == n else 0
+                hits = [self.lines[ln].find(q, start) for q in quoted]
+                hits = [h for h in hits if h >= 0]
+                if hits:
+                    found, n, col = ln + 1, ln, min(hits) + 1
+                    break
             out.append(found or first)
         return out
 
@@ -492,6 +515,7 @@ class ParsedProtocol:
 
     lines    the compact form, one item a line (docs/architecture.md)
     origins  for each compact line, the line of the TOML file it came from (or None)
+    notes    for each compact line, the step string it came from (or None)
     cell     dict: name, capacity_nAh, mass_ug, mass_mg, mass_derived, specific_capacity_mAh_g
     limits   dict: v_min_uV, v_max_uV, v_trip_lo_uV, v_trip_hi_uV, i_max_nA, step_max_s, cv_min_s
     blocks   list of dicts: label, repeat, line, charge_rate, discharge_rate, steps (indexes)
@@ -500,7 +524,7 @@ class ParsedProtocol:
     """
 
     def __init__(self, path, name, description, diagnostic, cell, limits, blocks, steps,
-                 lines, origins):
+                 lines, origins, notes):
         self.path = path
         self.name = name
         self.description = description
@@ -511,6 +535,7 @@ class ParsedProtocol:
         self.steps = steps
         self.lines = lines
         self.origins = origins
+        self.notes = notes
 
     def text(self):
         return "\n".join(self.lines) + "\n"
@@ -571,7 +596,7 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
 
     loc = _Locator(text)
 
-    def refuse(line, shown, bad):
+    def refuse(line, shown, bad) -> NoReturn:
         raise ProtocolError(path, line, shown, bad.problem, bad.expected, bad.example)
 
     def src(line):
@@ -581,7 +606,7 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"\(at line (\d+)", str(e))
-        line = int(m.group(1)) if m else None
+        line = int(m.group(1)) if m else (len(loc.lines) or None)
         refuse(line, src(line) or "(end of file)",
                _Bad("not valid TOML (%s)" % str(e).split(" (at")[0],
                     "TOML: key = value lines, strings in double quotes, [cell], [limits] "
@@ -602,7 +627,7 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
                     {"cell": "[cell]\nname = \"fig4\"\ncapacity_mAh = 0.0839",
                      "limits": "[limits]\nv_min = 2.6\nv_max = 4.1\ni_max = \"1 mA\"\n"
                                "step_max = \"200 hours\"",
-                     "block": _EXAMPLE_BLOCK}.get(table, 'name = "quick"\n[cell]\n...')))
+                     "block": _EXAMPLE_BLOCK}.get(table or "", _EXAMPLE_FILE)))
 
     unknown(doc, _TOP_KEYS, None)
     name = doc.get("name", os.path.splitext(os.path.basename(str(path)))[0])
@@ -635,7 +660,7 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
     try:
         cap_nAh = units.capacity_nAh(cap_mAh, mass_mg, spec)
     except ValueError as e:
-        line = loc.region("cell")[0] + 1
+        line = loc.table_line("cell")
         refuse(line, src(line), _Bad(str(e).split(" (e.g.")[0], "capacity_mAh or active_mass_mg "
                                      "in [cell], within 1 nAh .. 1.07 Ah",
                                      "[cell]\ncapacity_mAh = 0.0839   # FACTS: fig4\n"
@@ -694,12 +719,15 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
         "cv_min_s": lim("cv_min_time", time_limit("cv_min_time", True), 0),
     }
     L = limits
-    if not L["v_trip_lo_uV"] < L["v_min_uV"] < L["v_max_uV"] < L["v_trip_hi_uV"]:
-        line = loc.region("limits")[0] + 1 if loc.region("limits") else 1
+    margin = fw_protocol.MIN_TRIP_MARGIN_UV
+    if not (L["v_trip_lo_uV"] + margin <= L["v_min_uV"] < L["v_max_uV"]
+            <= L["v_trip_hi_uV"] - margin):
+        line = loc.table_line("limits")
         refuse(line, "v_trip_lo=%s v_min=%s v_max=%s v_trip_hi=%s V" % tuple(
             _fmt(Fraction(L[k], 10**6)) for k in ("v_trip_lo_uV", "v_min_uV", "v_max_uV",
                                                   "v_trip_hi_uV")),
-            _Bad("the limits are out of order", "v_trip_lo < v_min < v_max < v_trip_hi",
+            _Bad("the limits are out of order", "v_trip_lo < v_min < v_max < v_trip_hi, the "
+                 "trips at least %d mV outside the window" % (margin // 1000),
                  "v_trip_lo = 2.5\nv_min = 2.6\nv_max = 4.1\nv_trip_hi = 4.15"))
     if L["step_max_s"] > STEP_MAX_LIMIT_S:
         line = loc.key("step_max", "limits")
@@ -716,8 +744,8 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
              "window %d %d" % (L["v_min_uV"], L["v_max_uV"]),
              "limits %d %d %d %d" % (L["v_trip_lo_uV"], L["v_trip_hi_uV"], L["i_max_nA"],
                                      L["step_max_s"])]
-    cell_line = loc.region("cell")[0] + 1
-    lim_line = loc.region("limits")[0] + 1 if loc.region("limits") else None
+    cell_line = loc.table_line("cell")
+    lim_line = loc.table_line("limits")
     origins = [cell_line, lim_line, lim_line]
     if diagnostic:
         lines.append("diag")
@@ -750,22 +778,35 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
         origins.append(rline)
         for j, s in enumerate(st):
             try:
-                step = parse_step(s, cap_nAh, L["v_min_uV"], L["v_max_uV"], L["cv_min_s"])
+                step = parse_step(s, cap_nAh, L["v_min_uV"], L["v_max_uV"], L["cv_min_s"],
+                                  i_floor_nA)
                 _check(step, L, diagnostic, i_floor_nA)
             except _Bad as bad:
                 refuse(step_lines[j], repr(s) if not isinstance(s, str) else '"%s"' % s, bad)
-            step.update(line=step_lines[j], block=nb, index=j)
+            step.update(line=step_lines[j], block=nb, index=j, compact_index=len(lines))
             if step["kind"] == "cc" and block[step["direction"] + "_rate"] is None:
                 block[step["direction"] + "_rate"] = step["rate_label"]
             block["steps"].append(len(steps))
             steps.append(step)
             lines.append(step["compact"])
             origins.append(step_lines[j])
+        if repeat > 1 and all(steps[k]["kind"] == "rest" for k in block["steps"]):
+            refuse(rline, src(rline), _Bad("a repeated block of rests only never cycles the cell",
+                                           "repeat = 1, or a block that charges or discharges",
+                                           _EXAMPLE_BLOCK))
+        if len(steps) > fw_protocol.MAX_STEPS:
+            refuse(step_lines[-1], src(step_lines[-1]), _Bad(
+                "more than %d steps in all (the board's table)" % fw_protocol.MAX_STEPS,
+                "fewer distinct steps: put repeated ones in a block with repeat = N",
+                _EXAMPLE_BLOCK))
         lines.append("end")
         origins.append(head_line)
         blocks.append(block)
+    notes = [None] * len(lines)
+    for s in steps:
+        notes[s["compact_index"]] = s["source"]
     return ParsedProtocol(path, name, description, diagnostic, cell, limits, blocks, steps,
-                          lines, origins)
+                          lines, origins, notes)
 
 
 def _v(uV):
@@ -797,7 +838,7 @@ def _check(step, L, diag, i_floor_nA):
     if k == "cv" and step["i_end_nA"] > imax:
         raise _Bad("the end current %d nA is above i_max = %d nA" % (step["i_end_nA"], imax),
                    "an end current below i_max", '"Hold at 4.1 V until C/46"')
-    if k == "cv" and step["i_end_nA"] and step["i_end_nA"] < i_floor_nA:
+    if k == "cv" and step["i_end_nA"] < i_floor_nA:
         raise _Bad("the end current %d nA is below the %d nA the board can resolve"
                    % (step["i_end_nA"], i_floor_nA),
                    "an end current of at least %d nA, or a time: 'for TIME'" % i_floor_nA,
@@ -838,13 +879,8 @@ def run(args):
     if not args.explain:
         sys.stdout.write(p.text())
         return 0
-    src = {}
-    for s in p.steps:
-        src[s["line"]] = s["source"]
     width = max(len(x) for x in p.lines)
-    for line, org in zip(p.lines, p.origins):
-        note = ""
-        if org:
-            note = "  # %s:%d %s" % (os.path.basename(path), org, src.get(org, ""))
-        print(line.ljust(width) + note.rstrip())
+    for line, org, note in zip(p.lines, p.origins, p.notes):
+        where = "  # %s:%d %s" % (os.path.basename(path), org, note or "") if org else ""
+        print((line.ljust(width) + where).rstrip())
     return 0

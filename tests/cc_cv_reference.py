@@ -80,37 +80,42 @@ def _solve_cv(cell, v_hold, dt, i_guess):
 
 
 def run_cv(cell, v_hold, i_end_A, dt=2.0, t_max=1e7, t_min=0.0):
-    """Hold v_hold until |I| <= i_end_A (end interpolated inside the tick)."""
+    """Hold v_hold until |I| <= i_end_A (end interpolated inside the tick).
+
+    Each tick's current is the tick's mean; the current at the tick's end is
+    estimated by extrapolating half a tick (1.5 i_k - 0.5 i_k-1), which takes the
+    end time from first to second order in the tick length.
+    """
     t = 0.0
     q = 0.0
-    i_prev = cell.i_A
     # Start from the current that holds the voltage now (ohmic step only).
     i_guess = (v_hold - (cell.v_V - cell.i_A * cell.r0)) / cell.r0 if cell.r0 > 0 else 0.0
+    i_mean_prev = None
+    a = abs(cell.i_A)  # |I| at the start of the tick (instantaneous estimate)
     end = "time"
-    first = True
     while t < t_max:
         h = min(dt, t_max - t)
         st = cell.state()
         i = _solve_cv(cell, v_hold, h, i_guess)
-        if abs(i) <= i_end_A and t + h >= t_min:
+        b = abs(i) if i_mean_prev is None else abs(1.5 * i - 0.5 * i_mean_prev)
+        if b <= i_end_A and t + h >= t_min:
             # The current crossed i_end during this tick: end where it did.
-            a = abs(i_prev) if not first else abs(i)
-            b = abs(i)
             frac = 1.0 if a <= b else (a - i_end_A) / (a - b)
             frac = min(1.0, max(0.0, frac))
             hh = h * frac
             if hh < h:
                 cell.set_state(st)
-                i = _solve_cv(cell, v_hold, hh, i) if hh > 0 else i
+                if hh > 0:
+                    i = _solve_cv(cell, v_hold, hh, i)
             t += hh
             q += i * hh
             end = "current"
             break
         t += h
         q += i * h
-        i_prev = i
+        i_mean_prev = i
         i_guess = i
-        first = False
+        a = b
     return {"kind": "cv", "t_s": t, "q_As": q, "end": end}
 
 

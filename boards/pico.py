@@ -1,0 +1,194 @@
+# Raspberry Pi Pico (RP2040) front-end: one coin-cell channel, +-1 uA .. +-20 mA.
+# Data first, the factory last; `machine` is imported only inside make_frontend() so that
+# CPython imports this file and tests its numbers (tests/test_boards.py).
+#
+# Wiring (one channel):
+#
+#   Pico                         analog board
+#   3V3 (pin 36) ------------- MCP4725 VDD, ADS1115 VDD, 1.25 V reference supply
+#   GP4  I2C0 SDA (pin 6) ---- MCP4725 SDA, ADS1115 SDA (4.7 k pull-ups to 3V3)
+#   GP5  I2C0 SCL (pin 7) ---- MCP4725 SCL, ADS1115 SCL
+#   GP15 PWM7B (pin 20) ------ [alternative DAC] 10 k - 1 uF - 10 k - 1 uF RC filter ->
+#                              control input (in place of the MCP4725 VOUT)
+#   GP26 ADC0 (pin 31) ------- cell voltage: cell+ -> unity-gain CMOS buffer (pA bias:
+#                              the cell sees no divider current) -> 100 k / 100 k divider
+#   GP27 ADC1 (pin 32) ------- current-sense amplifier output V_sense
+#   GP28 ADC2 (pin 34) ------- V_mid, the 1.25 V reference (buffered); read to cancel its drift
+#   ADC_VREF (pin 35) -------- LM4040-3.0 shunt reference (3.000 V, replaces the 3V3 default)
+#   GP10 (pin 14), GP11 (pin 15)  range select bits 0 and 1 -> dual 4:1 analog multiplexer
+#                              (force and Kelvin-sense sections; the force section's
+#                              on-resistance sits inside the current loop and costs only
+#                              compliance, the sense section carries no current)
+#   GP14 (pin 19) ------------ output enable: closes the analog switch between the output
+#                              stage and cell+; 100 k pull-down so the cell is open at reset
+#   ADS1115 (optional 16-bit ADC, ADDR to GND = 0x48):
+#     AIN0 = V_sense, AIN1 = V_mid (current, differential), AIN2 = divided cell voltage
+#
+# The current loop: an op-amp compares V_sense with the DAC voltage and drives the output
+# transistor pair (sources and sinks) until they are equal, so with the output enabled
+#     V_sense = V_mid + G * I * R_shunt = V_dac   ->   I = (V_dac - V_mid) / (G * R_shunt).
+# The sense amplifier (an instrumentation amplifier, gain G, reference pin at V_mid) reads
+# the selected shunt through the multiplexer's sense section.
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+NAME = "pico"
+
+# ---- Current ranges --------------------------------------------------------------------
+# FACTS: "a channel must source and sink from about 1 uA (C/76 of fig4 = 1.10 uA) to about
+# 3.3 mA (3C of max)"; the paper's Neware tester has 20 mA channels. Four decade ranges,
+# ascending; each shunt drops 0.2 V at full scale (20 uA x 10 kOhm = 20 mA x 10 Ohm), little
+# of the compliance, and 0.2 V x 20 mA = 4 mW in the 10 Ohm shunt.
+RANGES_NA = (20000, 200000, 2000000, 20000000)
+SHUNTS_OHM = (10000, 1000, 100, 10)          # 0.1 %, 25 ppm/K thin film
+SHUNT_FS_UV = const(200000)                  # = RANGES_NA[k] * SHUNTS_OHM[k] / 1000
+SENSE_GAIN = (5, 1)                          # G: 0.2 V at full scale -> 1.0 V
+SENSE_FS_UV = const(1000000)                 # G * SHUNT_FS_UV: the sense swing around V_mid
+
+# ---- References ------------------------------------------------------------------------
+V_MID_UV = const(1250000)      # buffered 1.25 V reference: zero current. V_mid +- 1.0 V
+                               # = 0.25 .. 2.25 V stays inside both the DAC and ADC spans.
+
+# ---- DAC: MCP4725 (default) or PWM -----------------------------------------------------
+I2C_ID = const(0)
+I2C_SDA = const(4)
+I2C_SCL = const(5)
+I2C_FREQ = const(400000)
+MCP4725_ADDR = const(0x60)
+DAC_BITS = const(12)
+DAC_SPAN_UV = const(3300000)   # MCP4725: VOUT = VDD * code / 4096, VDD = the Pico's 3V3
+# Zero current at code V_mid * 4096 / 3.3 V = 1551.5 -> 1552; full scale is +-1.0 V
+# = +-1241 codes (4096 / 3.3 per volt), i.e. 16 nA per code in the 20 uA range.
+PWM_PIN = const(15)
+PWM_FREQ = const(30517)        # 125 MHz / 4096: a 12-bit PWM period (TOP = 4095);
+                               # duty_u16(code << 4) puts the 12-bit code in its top bits.
+                               # 2-pole RC (10 k, 1 uF: 15.9 Hz per pole) attenuates the
+                               # 30.5 kHz ripple by (30517 / 15.9)^2 = 3.7e6: < 1 uV left.
+PWM_SPAN_UV = const(3300000)   # the GPIO high level, IOVDD = 3V3
+
+# ---- ADC: the RP2040's own (default) or an ADS1115 -------------------------------------
+ADC_V_PIN = const(26)
+ADC_I_PIN = const(27)
+ADC_MID_PIN = const(28)
+ADC_VREF_UV = const(3000000)   # LM4040-3.0 on ADC_VREF (Pico datasheet 4.3)
+# read_u16() scales the 12-bit result to 0..65535 (x16), so uV = u16 * 3.0 V / 65536:
+# 45.8 uV per u16 step, 0.73 mV per 12-bit LSB.
+ADC_U16_SPAN = const(65536)
+V_DIV = (2, 1)                 # 100 k / 100 k: V_cell = 2 * V_adc; 5 V cell -> 2.5 V
+ADS1115_ADDR = const(0x48)
+ADS_PGA_I = const(2)           # +-2.048 V: twice the +-1.0 V sense swing
+ADS_PGA_V = const(1)           # +-4.096 V: a 5 V cell reads 2.5 V (inputs stay < VDD + 0.3 V)
+ADS_RATE = const(7)            # 860 SPS: 1.2 ms per conversion
+
+# ---- Pins ------------------------------------------------------------------------------
+RANGE_PINS = (10, 11)          # bit 0, bit 1 of the range index
+ENABLE_PIN = const(14)
+
+# ---- Limits ----------------------------------------------------------------------------
+I_MAX_NA = const(20000000)     # the largest range's full scale
+# The smallest termination current accepted (channel.Channel): 34 LSB of the 12-bit
+# ADC in the 20 uA range (14.6 nA per LSB), well above the calibrated offset; C/76 of fig4
+# (1.10 uA, FACTS) passes.
+I_FLOOR_NA = const(500)
+TICK_MS = const(100)           # the control tick (10 Hz)
+WDT_MS = const(5000)           # watchdog timeout: under the RP2040's 8388 ms maximum
+V_CELL_MAX_UV = const(5000000) # the front-end measures up to 5 V (docs/architecture.md units)
+OVERSAMPLE_INTERNAL = const(16)  # 16 x 3 reads of ~2 us each: noise / 4
+OVERSAMPLE_ADS = const(4)        # 4 x 2 conversions x 1.2 ms = 10 ms of a 100 ms tick
+
+
+class _PwmDac:
+    """A 12-bit DAC made of a PWM pin and an RC filter: .write(code)."""
+
+    def __init__(self, pwm):
+        self.pwm = pwm
+
+    def write(self, code):
+        self.pwm.duty_u16(code << 4)
+
+
+class _AdcUv:
+    """machine.ADC as a read_uv() reader: (read_u16 - read_u16 of ref) * VREF / 65536."""
+
+    def __init__(self, adc, ref=None):
+        from frontend import fit_ratio
+        self.adc = adc
+        self.ref = ref
+        self.num, self.den = fit_ratio(ADC_VREF_UV, ADC_U16_SPAN, ADC_U16_SPAN)
+
+    def read_uv(self):
+        x = self.adc.read_u16()
+        if self.ref is not None:
+            x -= self.ref.read_u16()
+        if x >= 0:  # frontend.muldiv, inlined
+            return (x * self.num + (self.den >> 1)) // self.den
+        return -((-x * self.num + (self.den >> 1)) // self.den)
+
+
+def make_frontend(dac="mcp4725", adc="internal", calib=None, oversample=0):
+    """The channel's FrontEnd. dac: "mcp4725" or "pwm"; adc: "internal" or "ads1115".
+
+    calib None loads calib.json and refuses to run without a plausible one
+    (calibration.CalibrationError); pass calibration.identity(4) to bring a board up.
+    """
+    import machine
+    import calibration
+    from frontend import FrontEnd
+
+    if calib is None:
+        calib = calibration.load(RANGES_NA)
+    # Output off first: the enable pin low before anything else moves.
+    enable = machine.Pin(ENABLE_PIN, machine.Pin.OUT, value=0)
+    ranges = [machine.Pin(p, machine.Pin.OUT, value=1) for p in RANGE_PINS]
+    i2c = None
+    if dac == "mcp4725" or adc == "ads1115":
+        i2c = machine.I2C(I2C_ID, sda=machine.Pin(I2C_SDA), scl=machine.Pin(I2C_SCL), freq=I2C_FREQ)
+    if dac == "mcp4725":
+        from drivers.mcp4725 import MCP4725
+        d = MCP4725(i2c, MCP4725_ADDR)
+        span = DAC_SPAN_UV
+    elif dac == "pwm":
+        pwm = machine.PWM(machine.Pin(PWM_PIN))
+        pwm.freq(PWM_FREQ)
+        d = _PwmDac(pwm)
+        span = PWM_SPAN_UV
+    else:
+        raise ValueError("dac must be 'mcp4725' or 'pwm', not %r" % (dac,))
+    if adc == "internal":
+        v_adc = _AdcUv(machine.ADC(machine.Pin(ADC_V_PIN)))
+        i_adc = _AdcUv(machine.ADC(machine.Pin(ADC_I_PIN)), machine.ADC(machine.Pin(ADC_MID_PIN)))
+        v_max = i_max = ADC_VREF_UV
+        n = oversample or OVERSAMPLE_INTERNAL
+    elif adc == "ads1115":
+        from drivers import ads1115
+        chip = ads1115.ADS1115(i2c, ADS1115_ADDR)
+        v_adc = chip.channel(ads1115.MUX_2_G, ADS_PGA_V, ADS_RATE)
+        i_adc = chip.channel(ads1115.MUX_0_1, ADS_PGA_I, ADS_RATE)
+        v_max = ads1115.FULL_SCALE_UV[ADS_PGA_V]
+        i_max = ads1115.FULL_SCALE_UV[ADS_PGA_I]
+        n = oversample or OVERSAMPLE_ADS
+    else:
+        raise ValueError("adc must be 'internal' or 'ads1115', not %r" % (adc,))
+    return FrontEnd(d, v_adc, i_adc, ranges, enable, RANGES_NA, SHUNTS_OHM, SENSE_GAIN,
+                    DAC_BITS, span, V_MID_UV, 0, V_DIV, v_max, i_max, calib, n)
+
+
+def setup(config=None):
+    """What main.py runs on: Hardware(fe, clock, wdt, reset cause, tick_ms).
+
+    config (board_config.py, optional) may set calib (a Calibration), tick_ms, wdt_ms
+    (0: no watchdog) and the make_frontend options. The watchdog starts last, once the
+    front-end is built and the output is off.
+    """
+    import machine
+    import time
+    from frontend import Hardware, TimeClock, reset_cause_name
+
+    cause = reset_cause_name(machine)
+    fe = make_frontend(dac=getattr(config, "dac", "mcp4725"), adc=getattr(config, "adc", "internal"), calib=getattr(config, "calib", None))
+    wdt_ms = getattr(config, "wdt_ms", WDT_MS)
+    wdt = machine.WDT(timeout=wdt_ms) if wdt_ms else None
+    return Hardware(fe, TimeClock(time), wdt, cause, getattr(config, "tick_ms", TICK_MS))

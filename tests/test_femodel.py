@@ -1,0 +1,136 @@
+"""The front-end model (firmware/femodel.py): what a board would measure of the cell."""
+import math
+
+import pytest
+
+import host_tools  # noqa: F401  (puts firmware/ on sys.path)
+import cellmodel
+import femodel
+
+
+def _fe(**kw):
+    cell = cellmodel.make_cell("fig4", soc0=0.5)
+    return femodel.FrontEndModel(cell, **kw)
+
+
+def _quiet(**kw):
+    z = [0.0, 0.0, 0.0, 0.0]
+    base = dict(v_noise_uV=0.0, i_noise_frac=0.0, oversample=1, offset_nA=z, gain_err=z,
+                out_offset_nA=z, out_gain_err=z)
+    base.update(kw)
+    return _fe(**base)
+
+
+def test_gauss_statistics():
+    rng = femodel.XorShift32(5)
+    xs = [rng.gauss() for _ in range(20000)]
+    m = sum(xs) / len(xs)
+    var = sum((x - m) ** 2 for x in xs) / len(xs)
+    assert abs(m) < 0.03 and abs(var - 1.0) < 0.05
+    u = [rng.random() for _ in range(20000)]
+    assert 0.0 < min(u) and max(u) < 1.0 and abs(sum(u) / len(u) - 0.5) < 0.01
+
+
+def test_voltage_quantised_to_one_lsb_without_noise():
+    fe = _quiet()
+    lsb = fe.v_lsb_uV
+    assert lsb == pytest.approx(5e6 / 65536)
+    for soc in (0.0, 0.37, 0.81, 1.0):
+        fe.cell.set_soc(soc)
+        fe.measure()
+        assert abs(fe.v_uV - fe.true_v_uV) <= lsb / 2 + 1
+        assert fe.v_raw == int(round(fe.true_v_uV / lsb))
+
+
+def test_noise_and_oversampling():
+    sigma = 2000.0
+    spread = {}
+    for n in (1, 16):
+        fe = _quiet(v_noise_uV=sigma, oversample=n, seed=3)
+        vs = []
+        for _ in range(2000):
+            fe.measure()
+            vs.append(fe.v_uV)
+        m = sum(vs) / len(vs)
+        spread[n] = math.sqrt(sum((v - m) ** 2 for v in vs) / len(vs))
+        assert abs(m - fe.true_v_uV) < 4 * spread[n] / math.sqrt(len(vs)) + fe.v_lsb_uV
+    assert spread[1] == pytest.approx(sigma, rel=0.1)
+    assert spread[16] == pytest.approx(sigma / 4, rel=0.15)
+
+
+def test_dac_quantisation_and_range_clipping():
+    fe = _quiet()
+    fe.select_range(3)  # 20 uA full scale
+    lsb = 20000 / 2048.0
+    fe.set_current_nA(1234)
+    assert fe.true_i_nA == pytest.approx(round(1234 / lsb) * lsb)
+    fe.set_current_nA(50000)
+    assert fe.true_i_nA <= 20000
+    fe.set_current_nA(-50000)
+    assert fe.true_i_nA == -20000
+    fe.select_range(0)  # the same setpoint on 20 mA is within range, but coarse
+    assert fe.true_i_nA == pytest.approx(-50000, abs=20000000 / 2048.0)
+    with pytest.raises(ValueError):
+        fe.select_range(4)
+
+
+def test_range_clipping_includes_output_errors():
+    fe = _quiet(out_gain_err=[0.0, 0.0, 0.0, 0.05])
+    fe.select_range(3)
+    fe.set_current_nA(20000)
+    assert fe.true_i_nA == 20000  # the gain error would push it past full scale
+
+
+def test_offset_and_gain_errors_show_in_the_measurement():
+    fe = _quiet(offset_nA=[0.0, 0.0, 100.0, 0.0], gain_err=[0.0, 0.0, 0.01, 0.0],
+                out_offset_nA=[0.0, 0.0, -50.0, 0.0])
+    fe.select_range(2)  # 200 uA
+    fe.set_current_nA(80000)
+    set_lsb = 200000 / 2048.0
+    assert fe.true_i_nA == pytest.approx(round(80000 / set_lsb) * set_lsb - 50.0)
+    fe.measure()
+    seen = fe.true_i_nA * 1.01 + 100.0
+    assert abs(fe.i_nA - seen) <= 200000 / 32768.0
+    fe.cal_offset_nA[2] = 100.0
+    fe.cal_gain[2] = 1.01
+    fe.measure()
+    assert abs(fe.i_nA - fe.true_i_nA) <= 200000 / 32768.0
+
+
+def test_drawn_errors_are_small_and_seeded():
+    a, b, c = _fe(seed=11), _fe(seed=11), _fe(seed=12)
+    assert a.offset_nA == b.offset_nA and a.gain_err == b.gain_err
+    assert a.offset_nA != c.offset_nA
+    for k, fs in enumerate(a.ranges_nA):
+        assert abs(a.offset_nA[k]) <= 2e-4 * fs and abs(a.gain_err[k]) <= 1e-3
+    for fe in (a, b):
+        fe.select_range(2)
+        fe.set_current_nA(-12345)
+        fe.advance(1000)
+        fe.measure()
+    assert (a.v_raw, a.i_raw, a.v_uV, a.i_nA) == (b.v_raw, b.i_raw, b.v_uV, b.i_nA)
+
+
+def test_off_is_open_circuit_and_advance_steps_the_cell():
+    fe = _quiet()
+    fe.select_range(2)
+    soc0 = fe.cell.soc
+    fe.set_current_nA(83900)  # about 1C of fig4
+    v_on = fe.true_v_uV
+    for _ in range(60):
+        fe.advance(1000)
+    dq = fe.true_i_nA * 1e-9 * 60.0
+    assert fe.cell.soc == pytest.approx(soc0 + dq / fe.cell.capacity_As, rel=1e-9)
+    v_before = fe.true_v_uV
+    i_before = fe.true_i_nA
+    fe.off()
+    # open circuit: no current, and the ohmic drop vanishes at once
+    assert fe.true_i_nA == 0.0
+    assert v_before - fe.true_v_uV == pytest.approx(i_before * 1e-3 * fe.cell.r0, rel=1e-6)
+    assert v_on < v_before
+    soc1 = fe.cell.soc
+    fe.advance(60000)
+    assert fe.cell.soc == soc1
+    fe.measure()
+    assert abs(fe.i_nA) <= 200000 / 32768.0 and fe.v_uV > 2000000
+    assert fe.t_ms == 120000
