@@ -90,10 +90,9 @@ class Engine:
         self._had_dis = False
         self._below_n = 0
         self._below_ms = 0
-        self._probe = False
-        self._applied_nA = 0         # the command in force since the last tick
-        self._applied_before_nA = 0  # ... and the one in force before it
-        self._v_last_uV = 0
+        self._probe_n = 0            # ticks until the R probe reads (0: none armed)
+        self._probe_v_uV = 0
+        self._probe_di_nA = 0
         # sweep
         self._sw_v_uV = 0
         self._sw_dir = 1
@@ -207,7 +206,7 @@ class Engine:
             self._sw_v_uV = self.step.v_uV
             self._sw_dir = 1 if self.step.until_uV > self.step.v_uV else -1
             self._sw_r = self._sw_done = 0
-        self._probe = False
+        self._probe_n = 0
         self._last_ms = now_ms
         self._enter(PAUSED, END_RESET)
 
@@ -223,23 +222,20 @@ class Engine:
         self.v_uV = v_uV
         self.i_nA = i_nA
         if self.state != RUNNING:
-            self._applied_nA = self._applied_before_nA = 0
-            self._v_last_uV = v_uV
             return
         s = self.step
         self.step_ms += dt
         self.acc.add(dt, v_uV, i_nA, s.kind == CV)
         d = i_nA - self.i_f_nA
         self.i_f_nA += d // 4 if d >= 0 else -((-d) // 4)
-        # R probe: the first interval in which a new step's current flowed, seen
-        # against the voltage measured just before it (the command set by a tick, or
-        # by a command between ticks, is applied by the runtime after the tick)
-        applied = self._applied_nA
-        if self._probe and applied != self._applied_before_nA:
-            self._probe = False
-            self.reg.observe(v_uV - self._v_last_uV, applied - self._applied_before_nA)
-        self._applied_before_nA = applied
-        self._v_last_uV = v_uV
+        # R probe: two ticks after a step changed the current, the new current has
+        # flowed for at least one tick whether the runtime applied it at once or
+        # after the next tick; compare with the voltage measured before the change.
+        # (Drift over the extra tick only overestimates R: a slower, stable loop.)
+        if self._probe_n:
+            self._probe_n -= 1
+            if self._probe_n == 0:
+                self.reg.observe(v_uV - self._probe_v_uV, self._probe_di_nA)
         reason = self._ended(s, v_uV, dt)
         if reason:
             self._record_step(reason)
@@ -247,7 +243,6 @@ class Engine:
             if self.state != RUNNING:
                 return
         self._command(v_uV)
-        self._applied_nA = self.out_i_nA if self.out_on else 0
 
     def _ended(self, s, v_uV, dt):
         # Possible outcomes: the step's own end condition (voltage, current, complete),
@@ -382,7 +377,15 @@ class Engine:
         self._command(v_uV)
         # a step that jumps the current tells the cell's resistance; a hold starts
         # bumpless and says nothing reliable
-        self._probe = s.kind == CC or s.kind == CR or s.kind == REST
+        if s.kind == CC or s.kind == CR or s.kind == REST:
+            self._probe_n = 2
+            self._probe_v_uV = v_uV
+            self._probe_di_nA = (self.out_i_nA if self.out_on else 0) - prev_i
+        elif not (s.kind == CV and prev is not None and prev.handover):
+            # a hold taking over from its CC step keeps the CC step's probe running
+            # (a CC step may end at its first tick when the ohmic jump alone reaches
+            # the end voltage); any other hold cancels it
+            self._probe_n = 0
         self.i_f_nA = self.out_i_nA if self.out_on else 0
 
     # --- records -----------------------------------------------------------------

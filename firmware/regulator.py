@@ -25,10 +25,12 @@ class Regulator:
         self.i_nA = 0
         self.band_uV = BAND_UV
         self.noise_uV = NOISE_UV
+        self._e_prev = 0
 
     def start(self, i0_nA):
         """Bumpless start from the current already flowing (e.g. the CC current)."""
         self.i_nA = i0_nA
+        self._e_prev = 0
 
     def observe(self, dv_uV, di_nA):
         """A step of di_nA in the command moved the voltage by dv_uV: update R_est."""
@@ -51,6 +53,14 @@ class Regulator:
     def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA):
         """One tick of the hold; returns the new current setpoint in nA."""
         e = v_set_uV - v_uV
+        # Ringing (the error swings across the band from one tick to the next) means
+        # R_est is too small for this cell: double it, halving the loop gain.
+        p = self._e_prev
+        self._e_prev = e
+        big = self.band_uV << 1
+        if (e > big and p < -big) or (e < -big and p > big):
+            if self.r_ohm < R_MAX_OHM // 2:
+                self.r_ohm <<= 1
         neg = e < 0
         if neg:
             e = -e
@@ -58,7 +68,7 @@ class Regulator:
             e = _E_MAX_UV
         di = e * 1000 // self.r_ohm
         if e > self.band_uV:
-            di >>= 1
+            di -= di >> 2   # gain 3/4 of 1/R_est
         else:
             di >>= 4
         i = self.i_nA - di if neg else self.i_nA + di
