@@ -23,6 +23,9 @@ V_SPAN_UV = const(5000000)
 V_NOISE_UV = const(150)
 OVERSAMPLE = const(4)
 TICK_MS = const(100)
+# Records kept for replay: the unix port has RAM to spare, so a host that is away for
+# a while at a high --speed still gets everything back (a Pico keeps 512).
+RING_N = const(8192)
 DEFAULT_CELL = "fig4"
 DEFAULT_SPEED = const(100)
 # The cell starts discharged at the pristine cathode's open circuit (FACTS: 2.71 V).
@@ -103,18 +106,8 @@ def reset_cause():
     return "power_on"
 
 
-class Hardware:
-    """What a board's setup() hands to main.py."""
-
-    def __init__(self, fe, clock, wdt, cause, tick_ms):
-        self.fe = fe
-        self.clock = clock
-        self.wdt = wdt
-        self.reset_cause = cause
-        self.tick_ms = tick_ms
-
-
 def setup(config=None):
+    from frontend import Hardware
     clock = make_clock(config)
     fe = make_frontend(config, clock, seed=getattr(config, "seed", 1))
     return Hardware(fe, clock, None, reset_cause(), getattr(config, "tick_ms", TICK_MS))

@@ -20,8 +20,10 @@ def main():
     hw = board.setup(config)
     ch = Channel(board.I_MAX_NA, board.I_FLOOR_NA)
     rt = Runtime(hw.fe, hw.clock, ch, StdioPort(), wdt=hw.wdt,
-                 ranger=AutoRange(board.RANGES_NA), reset_cause=hw.reset_cause,
-                 tick_ms=hw.tick_ms, firmware=FIRMWARE)
+                 ranger=AutoRange(board.RANGES_NA, index=hw.fe.range_index),
+                 reset_cause=hw.reset_cause, tick_ms=hw.tick_ms, firmware=FIRMWARE,
+                 telemetry_ms=getattr(config, "telemetry_ms", 1000),
+                 ring_n=getattr(board, "RING_N", 512))
     rt.start()
     rt.run()
 
