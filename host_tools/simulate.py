@@ -148,7 +148,21 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
         t = sim.now_ms
         state = e.state
         ended = e.step_seq != seen_s
-        if ended or t >= next_sample * 1000:
+        if ended:
+            # the row at a step's end belongs to that step: its number, kind and time
+            import engine as fw
+            r = e.step_rec
+            if r[fw.SR_CYCLE] == e.cycle:
+                q = e.acc.cycle_q_nAh
+                qc, qd = q[0] + q[1], q[2] + q[3]
+            else:  # the tick also closed the cycle
+                c = e.cycle_rec
+                qc, qd = c[fw.CR_CHG_CC] + c[fw.CR_CHG_CV], c[fw.CR_DIS_CC] + c[fw.CR_DIS_CV]
+            writer.telemetry(t, e.v_uV, e.i_nA, r[fw.SR_CYCLE], r[fw.SR_NUMBER],
+                             r[fw.SR_KIND], r[fw.SR_MS], qc, qd, seq)
+            seq += 1
+            next_sample = t / 1000.0 + sample_s
+        elif t >= next_sample * 1000:
             q = e.acc.cycle_q_nAh
             writer.telemetry(t, e.v_uV, e.i_nA, e.cycle, e.step_number,
                              e.step.kind if e.step else 0, e.step_ms, q[0] + q[1],
