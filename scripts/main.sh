@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: set up, start a virtual board (the real micropython runtime behind a
+# pseudo-terminal, the firmware deployed with mpremote), run the quick protocol on it
+# and log it: out/quick/ gets timeseries.bdf.csv, cycles.csv, steps.csv and figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/cycler run protocols/quick.toml --out out/quick "$@"
