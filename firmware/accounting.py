@@ -10,9 +10,11 @@ except ImportError:  # CPython
         return x
 
 # The integrator splits I = a uA + b nA, so a*dt_ms is in nA*s and b*dt_ms in nA*ms.
-# With |I| <= 20 mA (a <= 20000) and dt_ms <= MAX_DT_MS (the engine clamps dt),
-# a*dt_ms < 2**30.
-MAX_DT_MS = const(10000)
+# A tick (up to the engine's MAX_DT_MS) is integrated in chunks short enough that
+# a*chunk < 2**30: one chunk for any current up to 8 mA at the longest tick.
+CHUNK_MS = const(10000)       # also the engine's sweep step bound
+MAX_DT_MS = const(120000)
+_PRODUCT_MAX = const(1000000000)
 _NAS_PER_NAH = const(3600)
 _PWH_PER_NWH = const(1000)
 
@@ -78,6 +80,14 @@ class Accounting:
 
     def add(self, dt_ms, v_uV, i_nA, cv):
         """Integrate one tick of measured current; `cv` tells the part (hold or not)."""
+        a = i_nA // 1000 if i_nA >= 0 else (-i_nA) // 1000
+        cap = _PRODUCT_MAX // (a + 1)   # longest chunk with a*chunk < 2**30
+        while dt_ms > cap:
+            self._add(cap, v_uV, i_nA, cv)
+            dt_ms -= cap
+        self._add(dt_ms, v_uV, i_nA, cv)
+
+    def _add(self, dt_ms, v_uV, i_nA, cv):
         self.cycle_ms += dt_ms
         if self.cycle_ms >= 1000:
             s = self.cycle_ms // 1000

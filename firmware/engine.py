@@ -10,7 +10,7 @@ except ImportError:  # CPython
         return x
 
 from units import ticks_diff_ms
-from accounting import Accounting, MAX_DT_MS
+from accounting import Accounting, MAX_DT_MS, CHUNK_MS
 from regulator import Regulator
 from protocol import CC, CV, REST, CR, SWEEP
 
@@ -305,7 +305,14 @@ class Engine:
 
     def _sweep_advance(self, s, dt):
         # move the setpoint rate*dt/1000 uV, carrying the remainder; True when done.
-        # rate <= 100000 uV/s and dt <= 10000 ms keep the product a small int.
+        # rate <= 100000 uV/s and dt <= CHUNK_MS (10 s) keep the product a small int.
+        while dt > CHUNK_MS:
+            if self._sweep_move(s, CHUNK_MS):
+                return True
+            dt -= CHUNK_MS
+        return self._sweep_move(s, dt)
+
+    def _sweep_move(self, s, dt):
         x = s.rate_uV_s * dt + self._sw_r
         adv = x // 1000
         self._sw_r = x - adv * 1000

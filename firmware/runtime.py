@@ -49,7 +49,7 @@ class Runtime:
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
                                telemetry_ms)
         self.reset_cause = reset_cause
-        self.t_ms = 0                  # test time since boot (may outgrow a small int)
+        self.t_ms = 0                  # test time since `start` (may outgrow a small int)
         self._last_ms = clock.ticks_ms()
         self._next_tel_ms = 0
         self._step_seq = 0
@@ -140,8 +140,8 @@ class Runtime:
         now = self.clock.ticks_ms()
         dt = ticks_diff_ms(now, self._last_ms)
         self._last_ms = now
-        if dt > 0:
-            self.t_ms += dt
+        if dt > 0 and self.ch.engine.state in (_engine.RUNNING, _engine.PAUSED):
+            self.t_ms += dt   # test time: runs from `start`, 0 before (docs/protocol.md)
         fe = self.fe
         ch = self.ch
         fe.measure()
@@ -226,11 +226,15 @@ class Runtime:
 
     def _input(self, now):
         port = self.port
+        e = self.ch.engine
         for _ in range(256):  # bounded: a flood of input cannot starve the tick
             b = port.read_byte()
             if b is None:
                 break
+            was = e.state
             self.console.feed(b, now)
+            if e.state == _engine.RUNNING and was not in (_engine.RUNNING, _engine.PAUSED):
+                self.t_ms = 0   # a new run (`start`), not a `resume`: test time from 0
         lines = self.ch.lines
         if lines is not self._saved_lines and lines is not None:
             # a newly loaded protocol goes to flash once, for a resume after a reset

@@ -99,10 +99,16 @@ def list_running():
     return out
 
 
-def write_config(board_dir, cell=None, speed=None):
-    """board_config.py: read by the firmware's main.py (`import board_config`)."""
-    text = ("# Written by `cycler sim-board`; main.py reads it. Not deployed, not compiled.\n"
-            "board = %r\ncell = %r\nspeed = %r\n" % ("sim", cell, speed))
+def write_config(board_dir, cell=None, speed=None, tick_ms=None, telemetry_ms=None):
+    """board_config.py: read by the firmware's main.py (`import board_config`).
+    A setting not given is left out, so the board file's default applies (the board
+    reads them with getattr(config, name, default): a None there would be taken)."""
+    text = "# Written by `cycler sim-board`; main.py reads it. Not deployed, not compiled.\n"
+    text += "board = %r\n" % "sim"
+    for name, value in (("cell", cell), ("speed", speed), ("tick_ms", tick_ms),
+                        ("telemetry_ms", telemetry_ms)):
+        if value is not None:
+            text += "%s = %r\n" % (name, value)
     tmp = os.path.join(board_dir, CONFIG_FILE + ".tmp")
     with open(tmp, "w") as f:
         f.write(text)
@@ -252,9 +258,10 @@ class SimBoard:
     """
 
     def __init__(self, dir=None, cell=None, speed=None, micropython=None, heapsize=None,
-                 buffer_bytes=RELAY_BUFFER_BYTES):
+                 buffer_bytes=RELAY_BUFFER_BYTES, tick_ms=None, telemetry_ms=None):
         self.dir = os.path.abspath(dir) if dir else None
         self.cell, self.speed, self.heapsize = cell, speed, heapsize
+        self.tick_ms, self.telemetry_ms = tick_ms, telemetry_ms
         self.micropython = micropython
         self.buffer_bytes = buffer_bytes
         self.port = None      # the pty slave path the host opens (/dev/pts/N)
@@ -275,7 +282,7 @@ class SimBoard:
             self.dir = tempfile.mkdtemp(prefix="cycler-board-")
             self._own_dir = True
         os.makedirs(self.dir, exist_ok=True)
-        write_config(self.dir, self.cell, self.speed)
+        write_config(self.dir, self.cell, self.speed, self.tick_ms, self.telemetry_ms)
 
         fw_master, fw_slave = os.openpty()
         host_master, host_slave = os.openpty()
@@ -469,6 +476,10 @@ def add_arguments(parser):
                         help="board filesystem folder (default: a fresh temporary one)")
     parser.add_argument("--heap", default=None,
                         help="MicroPython heap size, e.g. 192K (about a Pico's); default: the port's")
+    parser.add_argument("--tick-ms", type=int, default=None,
+                        help="control tick period in virtual ms (default: the board's, 100)")
+    parser.add_argument("--telemetry-ms", type=int, default=None,
+                        help="telemetry period in virtual ms at boot (default 1000)")
     parser.add_argument("--no-deploy", action="store_true",
                         help="do not deploy the firmware into a board folder without main.py")
 
@@ -476,7 +487,8 @@ def add_arguments(parser):
 def run(args):
     board = SimBoard(args.dir, cell=args.cell,
                      speed=int(args.speed) if args.speed and args.speed == int(args.speed)
-                     else args.speed, heapsize=args.heap)
+                     else args.speed, heapsize=args.heap, tick_ms=args.tick_ms,
+                     telemetry_ms=args.telemetry_ms)
     done = threading.Event()
 
     def on_signal(signum, frame):

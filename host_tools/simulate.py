@@ -3,7 +3,9 @@
 cell model (firmware/cellmodel.py) seen through the front-end model (firmware/femodel.py)
 and the firmware's autoranging, on a virtual clock.
 
-The tick adapts: 1 s near any limit, up to 10 s (the engine's MAX_DT_MS) far from one.
+The tick adapts: 1 s near any limit; far from one, up to 2 min at constant current or
+at rest (the engine's MAX_DT_MS), up to 10 s in a hold (the regulator's loop gain was
+measured over 1-2 s ticks; much longer ticks see the cell's RC as extra resistance).
 tests/test_simulate.py checks each cycle's capacities against a fixed 1 s tick.
 """
 import os
@@ -13,7 +15,8 @@ import time
 import host_tools  # noqa: F401  (firmware on sys.path)
 
 BASE_DT_MS = 1000
-MAX_DT_MS = 10000
+MAX_DT_MS = 120000       # CC, CR, rest
+MAX_HOLD_DT_MS = 10000   # CV, sweep
 SAMPLE_S = 30.0            # a BDF row every 30 s of test time, and at every step end
 
 
@@ -48,6 +51,7 @@ class Sim:
                   v_span_uV=simboard.V_SPAN_UV, v_noise_uV=simboard.V_NOISE_UV,
                   oversample=simboard.OVERSAMPLE, seed=seed,
                   range_index=len(simboard.RANGES_NA) - 1)
+        kw["fast"] = True  # one noise draw per input per tick (femodel._measure_fast)
         kw.update(fe_kwargs or {})
         self.fe = femodel.FrontEndModel(self.cell, **kw)
         self.ranger = AutoRange(kw["ranges_nA"], index=kw["range_index"])
@@ -112,9 +116,11 @@ class Sim:
                 if abs(i) < 2 * s.i_end_nA or e.step_ms < 60000:
                     dt = BASE_DT_MS
                 elif di > 0:
-                    dt = int(0.02 * abs(i) / di)
+                    dt = min(int(0.02 * abs(i) / di), MAX_HOLD_DT_MS)
                 else:
-                    dt = MAX_DT_MS
+                    dt = MAX_HOLD_DT_MS
+            elif s.kind == protocol.SWEEP:
+                dt = BASE_DT_MS
             if s.t_max_ms:
                 left = s.t_max_ms - e.step_ms
                 if 0 < left < dt:

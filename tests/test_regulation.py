@@ -21,7 +21,7 @@ import protocol  # noqa: E402
 
 # FACTS: the cell table: fig4 0.0839 mAh, max 1.091 mAh
 CAPACITY_NAH = {"fig4": 83900, "max": 1091000}
-REALISTIC_12BIT = dict(v_bits=12, v_noise_uV=1000, oversample=16)
+REALISTIC_12BIT = dict(v_bits=12, v_noise_uV=1000, oversample=16, fast=False)
 
 
 def cccv_lines(cap, num, den):
