@@ -345,7 +345,7 @@ def plot_capacity(run, path):
         return None
     cycles = sorted(per)
     x = np.asarray(cycles, dtype=float)
-    fig, axes = _figure(2, (8, 6.5))
+    fig, axes = _figure(2, (9.5, 6.5))
     width = 0.8 if len(cycles) <= 60 else 1.0     # no white stripes between many bars
     groups = _rate_groups(cycles, per)
     for ax, side, name in ((axes[0], "chg", "charge"), (axes[1], "dis", "discharge")):
@@ -367,7 +367,7 @@ def plot_capacity(run, path):
         ax.set_ylim(0, max(top * 1.05, 1e-9))
         for a, _b, _lab in groups[1:]:
             ax.axvline(a - 0.5, color="grey", ls=":", lw=1)
-        ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
         ax.grid(axis="y", alpha=0.3)
     # the rates, on a top axis: one label per run of cycles at the same rates
     labelled = [g for g in groups if g[2]]
@@ -376,6 +376,7 @@ def plot_capacity(run, path):
         sec.set_xticks([(a + b) / 2.0 for a, b, _ in labelled], [g[2] for g in labelled])
         sec.tick_params(labelsize=8, length=0, labelrotation=90 if len(labelled) > 6 else 0)
         sec.set_xlabel("Rate (charge / discharge when they differ)", fontsize=8)
+    axes[0].tick_params(labelbottom=False)
     axes[0].set_title(_title(run, "capacity per cycle (CC and CV parts)"))
     axes[1].set_xlabel("Cycle")
     if len(cycles) < 15:
@@ -414,6 +415,7 @@ def plot_ce(run, path):
         ax.set_ylabel("Coulombic efficiency / %")
         ax.legend(fontsize=8, loc="best")
         ax.grid(alpha=0.3)
+    axes[0].tick_params(labelbottom=False)
     axes[0].set_title(_title(run, "coulombic efficiency (discharge / previous charge)"))
     axes[1].set_xlabel("Cycle")
     if len(c) < 15:

@@ -25,7 +25,7 @@ CYCLE_COLUMNS = ["cycle", "charge_rate", "discharge_rate", "charge_cc_mAh_g",
                  "coulombic_efficiency_cc_pct", "charge_end", "discharge_end"]
 STEP_COLUMNS = ["step", "index", "cycle", "type", "source", "end", "duration_s",
                 "charge_mAh", "discharge_mAh", "charge_mWh", "discharge_mWh",
-                "end_voltage_V", "end_current_A"]
+                "end_voltage_V", "end_current_A", "seq"]
 
 
 def step_type(kind, sign):
@@ -86,6 +86,47 @@ class RunWriter:
         self._ends = {}             # cycle -> {"charge": reason, "discharge": reason}
         self._rates = {}            # cycle -> {"charge": label, "discharge": label}
         self.last_t_s = 0.0
+        if not fresh:
+            self._reload()
+
+    def _reload(self):
+        """A resumed log: what cycle_end needs from the steps and cycles already written
+        (each cycle's step ends and rate labels) and the rows for the final table."""
+        for name, cols in (("steps.csv", STEP_COLUMNS), ("cycles.csv", CYCLE_COLUMNS)):
+            path = os.path.join(self.dir, name)
+            if not os.path.exists(path):
+                continue
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            for r in rows:
+                try:
+                    c = int(r.get("cycle") or 0)
+                except ValueError:
+                    continue
+                if name == "cycles.csv":
+                    self.cycles.append({k: _num(r.get(k, "")) if k.endswith(("_g", "_pct", "_mAh"))
+                                        else r.get(k, "") for k in CYCLE_COLUMNS} | {"cycle": c})
+                    continue
+                t = r.get("type", "")
+                side = ("charge" if t.endswith("_charge") else
+                        "discharge" if t.endswith("_discharge") else None)
+                if side is None:
+                    continue
+                self._ends.setdefault(c, {})[side] = r.get("end", "")
+                try:
+                    st = self.map.p.steps[int(r["index"])]
+                except (KeyError, ValueError, IndexError):
+                    continue
+                host_step = self._host_step(st)
+                if host_step is not None and host_step.get("rate_label") and \
+                        st.kind == fw_protocol.CC:
+                    self._rates.setdefault(c, {})[side] = host_step["rate_label"]
+
+    def file_sizes(self):
+        """Bytes written to each file so far (call after flush()): what a resumed
+        logger truncates back to (host_tools/log.py)."""
+        return {"timeseries.bdf.csv": self._bdf.tell(), "steps.csv": self._steps.tell(),
+                "cycles.csv": self._cyc.tell()}
 
     def _open(self, name, cols):
         path = os.path.join(self.dir, name)
@@ -127,7 +168,7 @@ class RunWriter:
             rec["step"], "" if idx is None else idx, rec["cycle"], step_type(k, sign), source,
             reason, _f(rec["duration_ms"] / 1000.0, 3), _f(rec["q_chg_nAh"] / 1e6),
             _f(rec["q_dis_nAh"] / 1e6), _f(rec["e_chg_nWh"] / 1e6), _f(rec["e_dis_nWh"] / 1e6),
-            _f(rec["v_uV"] / 1e6), _f(rec["i_nA"] / 1e9, 12)])
+            _f(rec["v_uV"] / 1e6), _f(rec["i_nA"] / 1e9, 12), rec.get("seq", "")])
         if sign:
             side = "charge" if sign > 0 else "discharge"
             self._ends.setdefault(rec["cycle"], {})[side] = reason
@@ -192,6 +233,13 @@ class RunWriter:
         self.flush()
         for f in (self._bdf, self._steps, self._cyc):
             f.close()
+
+
+def _num(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
 
 
 def cycle_table(rows, title="cycles"):

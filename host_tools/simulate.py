@@ -98,7 +98,10 @@ class Sim:
         s = e.step
         v, i = e.v_uV, e.i_f_nA
         dt = BASE_DT_MS
-        if s is not None and self._prev_v is not None and self.ranger.settling is False:
+        # the first ticks of a step stay short: the engine's R probe reads the voltage
+        # step two ticks after a current step, and a long tick would add drift to it
+        if (s is not None and self._prev_v is not None and self.ranger.settling is False
+                and e.step_ms >= 3 * BASE_DT_MS):
             pdt = self._prev_dt
             if s.kind == protocol.REST:
                 dt = s.t_max_ms - e.step_ms if s.t_max_ms else MAX_DT_MS
