@@ -97,15 +97,14 @@ def check_uf2(data, family=RP2040_FAMILY, flash_start=RP2040_FLASH_START,
                          "download it again" % (name, len(data), UF2_BLOCK,
                                                 len(data) // UF2_BLOCK, len(data) % UF2_BLOCK))
     nblocks = len(data) // UF2_BLOCK
-    declared = None
-    payload = 0
-    lo, hi = None, None
-    families = set()
+    blocks = []
+    # First pass: is every block a UF2 block, and for whom? (A wrong family is the more
+    # useful message, so it comes before any numbering or address complaint.)
     for i in range(nblocks):
         off = i * UF2_BLOCK
-        (m0, m1, flags, addr, size, block_no, num_blocks, fam) = struct.unpack_from(
-            "<8I", data, off)
+        fields = struct.unpack_from("<8I", data, off)
         (m_end,) = struct.unpack_from("<I", data, off + UF2_BLOCK - 4)
+        m0, m1, flags = fields[0], fields[1], fields[2]
         where = "%s, block %d (byte %d)" % (name, i, off)
         if m0 != UF2_MAGIC0 or m1 != UF2_MAGIC1 or m_end != UF2_MAGIC_END:
             raise FlashError("%s: bad UF2 magic numbers (0x%08x 0x%08x ... 0x%08x, "
@@ -117,23 +116,27 @@ def check_uf2(data, family=RP2040_FAMILY, flash_start=RP2040_FLASH_START,
         if not flags & UF2_FLAG_FAMILY_ID:
             raise FlashError("%s has no family id (flags 0x%08x lack 0x%08x): the bootloader "
                              "could not tell what it is for; rebuild it with a family id "
-                             "(picotool/uf2conv --family %s)"
-                             % (where, flags, UF2_FLAG_FAMILY_ID, _family_name(family)))
-        families.add(fam)
-        if fam != family:
-            raise FlashError("%s is for %s, not %s: wrong file for this board (get the "
-                             "RP2040 build, e.g. RPI_PICO-*.uf2)"
-                             % (name, _family_name(fam), _family_name(family)))
-        if flags & UF2_FLAG_NOT_MAIN_FLASH:
-            continue   # the bootloader skips these; nothing to check about addresses
-        if declared is None:
-            declared = num_blocks
+                             "(uf2conv --family 0x%08x)" % (where, flags, UF2_FLAG_FAMILY_ID,
+                                                           family))
+        blocks.append((where,) + fields[2:])
+    families = sorted(set(b[7] for b in blocks))
+    if families != [family]:
+        raise FlashError("%s is for %s, not %s: wrong file for this board (get the RP2040 "
+                         "build, e.g. RPI_PICO-*.uf2)"
+                         % (name, " + ".join(_family_name(f) for f in families),
+                            _family_name(family)))
+    # Second pass: numbering and where each block writes.
+    declared = blocks[0][5]
+    payload, lo, hi = 0, None, None
+    for i, (where, flags, addr, size, block_no, num_blocks, _fam) in enumerate(blocks):
         if num_blocks != declared:
             raise FlashError("%s says the file has %d blocks, block 0 said %d: damaged file"
                              % (where, num_blocks, declared))
         if block_no != i:
             raise FlashError("%s is numbered %d: blocks must be consecutive from 0 (a "
                              "concatenation of UF2 files, or a damaged one)" % (where, block_no))
+        if flags & UF2_FLAG_NOT_MAIN_FLASH:
+            continue   # the bootloader skips these
         if size == 0 or size > UF2_DATA_MAX:
             raise FlashError("%s carries %d bytes; a UF2 block carries 1..%d"
                              % (where, size, UF2_DATA_MAX))
@@ -147,12 +150,12 @@ def check_uf2(data, family=RP2040_FAMILY, flash_start=RP2040_FLASH_START,
         lo = addr if lo is None else min(lo, addr)
         hi = addr + size if hi is None else max(hi, addr + size)
         payload += size
-    if declared is None:
-        raise FlashError("%s has no block for the main flash" % name)
     if declared != nblocks:
         what = "truncated" if declared > nblocks else "longer than it says"
         raise FlashError("%s is %s: its blocks say %d in all, the file has %d; download it "
                          "again" % (name, what, declared, nblocks))
+    if lo is None:
+        raise FlashError("%s has no block for the main flash" % name)
     return {"blocks": nblocks, "payload_bytes": payload, "first_addr": lo, "end_addr": hi,
             "family": family}
 
@@ -226,20 +229,25 @@ def pick_rp2040_drive(drives, explicit=None):
 
 
 def enter_bootloader(port, timeout=10.0):
-    """Ask a running MicroPython board to reboot into its UF2 bootloader. The board
-    drops the USB link as it goes, so mpremote reporting a lost connection is success."""
-    from host_tools import mpremote_io, simboard
-    if any(b["port"] == os.path.realpath(port) or b.get("link") == port
-           for b in simboard.list_running()):
-        raise FlashError("%s is a virtual board: it has no flash and no bootloader" % port)
+    """Ask a running MicroPython board to reboot into its UF2 bootloader. The board drops
+    the USB link as it goes, so mpremote usually reports an error even when it worked:
+    returns that message (or None) for the caller to show if no drive appears."""
+    from host_tools import mpremote_io, ports
+    for p in ports.find_ports(include_unknown=True):
+        if os.path.realpath(p["port"]) != os.path.realpath(port):
+            continue
+        if p["virtual"]:
+            raise FlashError("%s is a virtual board: it has no flash and no bootloader" % port)
+        if p["board"] not in (None, "pico"):
+            raise FlashError("wrong board: %s is a %s (%s), not a Pico; use --board %s"
+                             % (port, p["kind"], p["vid_pid"], p["board"]))
     try:
         mpremote_io.exec_(port, "import machine; machine.bootloader()", timeout=timeout)
     except mpremote_io.MpremoteError as e:
-        text = str(e)
-        if "no board at" in text or "Traceback" in text:
-            raise FlashError("could not send the board on %s to its bootloader: %s"
-                             % (port, text)) from None
-        # Otherwise: the link dropped under mpremote, which is what should happen.
+        if "no board at" in str(e):
+            raise FlashError(str(e)) from None
+        return str(e)
+    return None
 
 
 def wait_for_drive(find, timeout=DRIVE_WAIT_S, poll_s=0.25):
@@ -295,12 +303,13 @@ def flash_rp2040(image, drive=None, port=None, patterns=MOUNT_GLOBS, wait_s=DRIV
     drives = find()
     if not any(d["board_id"] == RP2040_BOARD_ID for d in drives) and port and not drive:
         log("no RPI-RP2 drive; asking the board on %s to enter its bootloader" % port)
-        enter_bootloader(port)
+        said = enter_bootloader(port)
         drives = wait_for_drive(find, wait_s)
-        if not drives:
+        if not any(d["board_id"] == RP2040_BOARD_ID for d in drives):
             raise FlashError("the board on %s did not come back as an RPI-RP2 drive within "
                              "%.0f s. If nothing auto-mounts USB drives here, mount it and "
-                             "pass --drive PATH" % (port, wait_s))
+                             "pass --drive PATH; or hold BOOTSEL while plugging it in.%s"
+                             % (port, wait_s, "\nmpremote said: " + said if said else ""))
     target = pick_rp2040_drive(drives, explicit=drive)
     dest = copy_to_drive(image, target["path"], data)
     log("copied %s to %s (%s); the board reboots into MicroPython. Next: `cycler ports`, "
@@ -373,11 +382,11 @@ def flash_esp32(image, port, chip=None, offset=None, baud=DEFAULT_BAUD, log=prin
     with open(image, "rb") as f:
         data = f.read()
     chip, offset = check_esp_image(data, chip, offset, name=os.path.basename(image))
-    argv = esptool_args(chip, port, image, offset, baud)
     if not port:
         raise FlashError("no --port given: the image is fine for %s at 0x%x, but esptool "
                          "needs the board's serial port (`cycler ports` lists them)"
                          % (chip, offset))
+    argv = esptool_args(chip, port, image, offset, baud)
     log("writing %s (%d KiB, %s) at 0x%x on %s: esptool %s"
         % (os.path.basename(image), len(data) // 1024, chip, offset, port, " ".join(argv)))
     import esptool

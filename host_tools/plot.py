@@ -290,12 +290,12 @@ def _save(fig, path):
 
 
 def _title(run, what):
-    return "%s: %s" % (os.path.basename(os.path.abspath(run.dir)), what)
+    name = os.path.basename(os.path.abspath(run.dir))
+    return "%s: %s%s" % (name, what, "" if run.mass_g else "\n(active mass unknown: mAh)")
 
 
 def _qlabel(run, side=""):
-    lab = "Specific %scapacity / %s" % (side, run.unit) if run.mass_g else \
-        "%scapacity / mAh (active mass unknown)" % side
+    lab = "%s%scapacity / %s" % ("specific " if run.mass_g else "", side, run.unit)
     return lab[0].upper() + lab[1:]
 
 
@@ -339,6 +339,7 @@ def _rate_groups(cycles, per):
 
 def plot_capacity(run, path):
     import numpy as np
+    from matplotlib.patches import Patch
 
     per = run.per_cycle()
     if not per:
@@ -360,14 +361,17 @@ def plot_capacity(run, path):
             ax.bar(x[mask], cv[mask], width, bottom=cc[mask], color="C1", alpha=alpha, lw=0,
                    hatch=hatch, label="constant voltage" if alpha == 1.0 or not
                    (~partial).any() else None)
-        if partial.any():
-            ax.bar([], [], color="grey", alpha=0.4, hatch="//", label="cycle in progress")
         ax.set_ylabel(_qlabel(run, name + " "))
         top = float(np.nanmax(cc + cv)) if len(cc) else 0.0
         ax.set_ylim(0, max(top * 1.05, 1e-9))
         for a, _b, _lab in groups[1:]:
             ax.axvline(a - 0.5, color="grey", ls=":", lw=1)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
+        handles = ax.get_legend_handles_labels()[0]
+        if partial.any():
+            handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//",
+                                 label="cycle in progress\n(steps ended so far)"))
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+                  borderaxespad=0)
         ax.grid(axis="y", alpha=0.3)
     # the rates, on a top axis: one label per run of cycles at the same rates
     labelled = [g for g in groups if g[2]]
@@ -479,8 +483,7 @@ def plot_dqdv(run, path):
             drawn += 1
     ax.axhline(0.0, color="grey", lw=0.6)
     ax.set_xlabel("Voltage / V")
-    ax.set_ylabel("dQ/dV / %s V$^{-1}$" % run.unit +
-                  ("" if run.mass_g else " (active mass unknown)"))
+    ax.set_ylabel("dQ/dV / %s V$^{-1}$" % run.unit)
     ax.set_title(_title(run, "dQ/dV of the CC steps (%g mV bins)" % (DQDV_BIN_V * 1000)))
     _curve_legend(run, ax, chosen, color, "charge (> 0)", "discharge (< 0)")
     ax.grid(alpha=0.3)
