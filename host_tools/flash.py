@@ -179,8 +179,9 @@ def read_info_uf2(folder):
     return info
 
 
-def find_uf2_drives(patterns=MOUNT_GLOBS, extra=()):
+def find_uf2_drives(patterns=None, extra=()):
     """Mounted UF2 bootloader drives: [{"path", "board_id", "model"}], `extra` first."""
+    patterns = MOUNT_GLOBS if patterns is None else patterns
     seen, out = set(), []
     candidates = list(extra)
     for pat in patterns:
@@ -198,7 +199,7 @@ def find_uf2_drives(patterns=MOUNT_GLOBS, extra=()):
     return out
 
 
-def pick_rp2040_drive(drives, explicit=None):
+def pick_rp2040_drive(drives, explicit=None, looked_in=None):
     """The one RPI-RP2 drive, or FlashError saying what was found instead."""
     if explicit is not None:
         mine = [d for d in drives if os.path.realpath(d["path"]) == os.path.realpath(explicit)]
@@ -225,7 +226,7 @@ def pick_rp2040_drive(drives, explicit=None):
         "no RPI-RP2 drive found (looked in %s). Hold BOOTSEL while plugging the Pico in, "
         "or pass --port of a running MicroPython board to send it to its bootloader; if "
         "nothing mounts USB drives here, mount it yourself and pass --drive PATH"
-        % ", ".join(MOUNT_GLOBS))
+        % ", ".join(MOUNT_GLOBS if looked_in is None else looked_in))
 
 
 def enter_bootloader(port, timeout=10.0):
@@ -286,9 +287,11 @@ def copy_to_drive(image, drive, data=None):
     return dest
 
 
-def flash_rp2040(image, drive=None, port=None, patterns=MOUNT_GLOBS, wait_s=DRIVE_WAIT_S,
+def flash_rp2040(image, drive=None, port=None, patterns=None, wait_s=DRIVE_WAIT_S,
                  log=print):
-    """Check and copy a UF2 to the RPI-RP2 drive. Returns the destination path."""
+    """Check and copy a UF2 to the RPI-RP2 drive. Returns the destination path.
+    patterns: where to look for the drive (default MOUNT_GLOBS)."""
+    patterns = MOUNT_GLOBS if patterns is None else patterns
     with open(image, "rb") as f:
         data = f.read()
     summary = check_uf2(data, name=os.path.basename(image))
@@ -310,7 +313,7 @@ def flash_rp2040(image, drive=None, port=None, patterns=MOUNT_GLOBS, wait_s=DRIV
                              "%.0f s. If nothing auto-mounts USB drives here, mount it and "
                              "pass --drive PATH; or hold BOOTSEL while plugging it in.%s"
                              % (port, wait_s, "\nmpremote said: " + said if said else ""))
-    target = pick_rp2040_drive(drives, explicit=drive)
+    target = pick_rp2040_drive(drives, explicit=drive, looked_in=patterns)
     dest = copy_to_drive(image, target["path"], data)
     log("copied %s to %s (%s); the board reboots into MicroPython. Next: `cycler ports`, "
         "then `cycler deploy --board pico --port PORT`"

@@ -484,7 +484,7 @@ def plot_dqdv(run, path):
     ax.axhline(0.0, color="grey", lw=0.6)
     ax.set_xlabel("Voltage / V")
     ax.set_ylabel("dQ/dV / %s V$^{-1}$" % run.unit)
-    ax.set_title(_title(run, "dQ/dV of the CC steps (%g mV bins)" % (DQDV_BIN_V * 1000)))
+    ax.set_title(_title(run, "dQ/dV of the CC steps (bins of %g mV or more)" % (DQDV_BIN_V * 1000)))
     _curve_legend(run, ax, chosen, color, "charge (> 0)", "discharge (< 0)")
     ax.grid(alpha=0.3)
     fig.tight_layout()

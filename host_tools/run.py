@@ -1,0 +1,171 @@
+"""`cycler run PROTOCOL [--port P ...] [--boards N] --out DIR`: validate a protocol, load
+and start it on one or more boards (virtual ones started here when no port is given),
+log every record with the live view, and finish with the cycle table and the figures.
+
+It never starts a board's run without a validated protocol, and never leaves a cell
+running unsaid: Ctrl-C asks to stop it safely or detach (and says how to re-attach).
+"""
+import os
+import shutil
+import sys
+
+import host_tools  # noqa: F401
+
+DEFAULT_SPEED = 500
+
+
+def add_arguments(p):
+    p.add_argument("protocol", help="protocol file (TOML), or the name of a shipped one")
+    p.add_argument("--port", action="append", default=[],
+                   help="serial port or pty path; repeat for several boards "
+                        "(default: start virtual boards here)")
+    p.add_argument("--boards", type=int, default=1,
+                   help="with no --port: how many virtual boards to start (default 1)")
+    p.add_argument("--cell", default=None,
+                   help="cell model of the virtual board (default: the protocol's [cell] name)")
+    p.add_argument("--out", required=True, help="output folder (one subfolder per board "
+                   "when there are several)")
+    p.add_argument("--speed", type=float, default=DEFAULT_SPEED,
+                   help="virtual board: clock speed-up (default %(default)s)")
+    p.add_argument("--tick-ms", type=int, default=None,
+                   help="virtual board: control tick in ms (default the board's, 100; "
+                        "1000 makes a fast demo)")
+    p.add_argument("--telemetry-ms", type=int, default=None,
+                   help="telemetry period in ms (sent as `rate`; default the board's)")
+    p.add_argument("--on-interrupt", choices=("ask", "stop", "detach"), default="ask",
+                   help="what Ctrl-C does (ask needs a terminal; without one: stop)")
+    p.add_argument("--give-up-s", type=float, default=None,
+                   help="stop trying to reopen a vanished port after this long")
+    p.add_argument("--no-plot", action="store_true", help="no figures at the end")
+    p.add_argument("--quiet", action="store_true", help="no live view")
+
+
+def prepare_dir(out, src_path, parsed):
+    """DIR/protocol.toml and DIR/protocol.txt (what `cycler log` needs), a fresh state."""
+    from host_tools import log
+    os.makedirs(out, exist_ok=True)
+    for name in ("timeseries.bdf.csv", "steps.csv", "cycles.csv", log.STATE_FILE,
+                 log.GAPS_FILE):
+        p = os.path.join(out, name)
+        if os.path.exists(p):
+            os.remove(p)
+    shutil.copyfile(src_path, os.path.join(out, log.PROTOCOL_TOML))
+    with open(os.path.join(out, log.PROTOCOL_TXT), "w") as f:
+        f.write(parsed.text())
+
+
+def start_run(session, parsed, telemetry_ms=None):
+    """Load and start the protocol on the session's board; the logger begins at the
+    first record after what the board had before (`status` seq_next)."""
+    b = session.board
+    st = b.status()
+    if st.get("state") in ("running", "paused"):
+        raise RuntimeError("%s is %s a run already: stop or abort it first (cycler console), "
+                           "or attach with cycler log" % (session.url, st.get("state")))
+    lg = session.logger
+    lg.state["next_seq"] = int(st["seq_next"])
+    lg.state["boot"] = None
+    lg.commit()
+    if telemetry_ms is not None:
+        b.command("rate %d" % telemetry_ms)
+    b.load(parsed.lines)
+    b.command("start")
+
+
+def _deploy_into(board, say):
+    from host_tools import deploy
+    say("deploying the firmware to the virtual board %s ..." % board.port)
+    deploy.deploy(board.port, "sim", log=lambda s: None)
+
+
+def run(args):
+    from host_tools import protocol_file, log, link
+    from host_tools.records import cycle_table
+    import cellmodel
+
+    def say(s):
+        print(s, file=sys.stderr)
+
+    path = protocol_file.resolve(args.protocol)
+    try:
+        parsed = protocol_file.load(path)
+    except (protocol_file.ProtocolError, OSError) as e:
+        say("cycler run: %s" % e)
+        return 2
+    boards = []
+    ports = list(args.port)
+    if not ports:
+        from host_tools.simboard import SimBoard
+        cell = args.cell or parsed.cell.get("name") or "fig4"
+        if cell not in cellmodel.CELLS:
+            say("cycler run: unknown cell %r; one of %s" % (cell, ", ".join(sorted(cellmodel.CELLS))))
+            return 2
+        speed = int(args.speed) if args.speed == int(args.speed) else args.speed
+        for _ in range(max(1, args.boards)):
+            b = SimBoard(None, cell=cell, speed=speed, tick_ms=args.tick_ms)
+            boards.append(b)
+            b.start()
+            try:
+                _deploy_into(b, say)
+            except Exception as e:
+                say("cycler run: could not deploy the firmware to the virtual board: %s" % e)
+                for bb in boards:
+                    bb.stop()
+                return 1
+            ports.append(b.port)
+    several = len(ports) > 1
+    sessions = []
+    try:
+        for k, port in enumerate(ports):
+            if several:
+                name = ("cell-%d" % (k + 1)) if boards else os.path.basename(port)
+                out = os.path.join(args.out, name)
+            else:
+                name, out = os.path.basename(os.path.normpath(args.out)), args.out
+            prepare_dir(out, path, parsed)
+            s = log.Session(port, out, parsed, name=name, give_up_s=args.give_up_s, say=say)
+            if not s.connect(first_timeout=10):
+                say("cycler run: %s" % s.error)
+                return 1
+            try:
+                start_run(s, parsed, args.telemetry_ms)
+            except (link.BoardError, RuntimeError) as e:
+                say("cycler run: %s: %s" % (port, e))
+                s.board.close()
+                return 1
+            sessions.append(s)
+            say("%s: %s started on %s, logging into %s" % (name, parsed.name, port, out))
+        on_int = args.on_interrupt
+        if on_int == "ask" and not sys.stdin.isatty():
+            on_int = "stop"
+        if boards and on_int == "detach":
+            say("cycler run: note: the virtual boards end with this command; detach "
+                "leaves nothing running")
+        log.watch(sessions, on_int, live=not args.quiet and sys.stdout.isatty())
+    finally:
+        for b in boards:
+            b.stop()
+    log.report(sessions, say=print)
+    from rich.console import Console
+    con = Console()
+    status = 0
+    for s in sessions:
+        if s.outcome == "error":
+            say("cycler run: %s: %s" % (s.name, s.error))
+            status = 1
+        if s.outcome == "fault":
+            status = 1
+        rows = s.logger.writer.cycles
+        if rows:
+            con.print(cycle_table(rows, "%s on %s (mAh/g)" % (parsed.name, s.name)))
+        if not args.no_plot and s.outcome in ("done", "stopped", "fault"):
+            try:
+                from host_tools.plot import plot_dir, PlotError
+            except ImportError:
+                continue
+            try:
+                for p in plot_dir(s.dir):
+                    print(p)
+            except PlotError as e:
+                say("cycler run: no figures for %s: %s" % (s.name, e))
+    return status
