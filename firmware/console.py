@@ -160,6 +160,7 @@ class Console:
         self.calib = calib
         self.firmware = firmware
         self.rate_ms = rate_ms
+        self.stats = None  # a callable -> str set by the runtime, for `stats`
         self.asm = LineAssembler()
         self._load = None  # the protocol lines collected after `load`, or None
         self._load_n = -1  # -1: up to `end`; else the number of lines announced
@@ -391,7 +392,7 @@ class Console:
 
     def _c_stats(self, args, now_ms, echo):
         _no_args("stats", args)
-        fn = getattr(self, "stats", None)
+        fn = self.stats
         if fn is None:
             raise ValueError("this console has no loop to report on")
         return fn()

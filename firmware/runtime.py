@@ -23,8 +23,10 @@ try:
     _us = time.ticks_us
     _us_diff = time.ticks_diff
 except AttributeError:  # CPython (tests)
+    _perf = getattr(time, "perf_counter")
+
     def _us():
-        return int(time.perf_counter() * 1e6)
+        return int(_perf() * 1e6)
 
     def _us_diff(a, b):
         return a - b

@@ -119,7 +119,7 @@ def check_uf2(data, family=RP2040_FAMILY, flash_start=RP2040_FLASH_START,
                              "(uf2conv --family 0x%08x)" % (where, flags, UF2_FLAG_FAMILY_ID,
                                                            family))
         blocks.append((where,) + fields[2:])
-    families = sorted(set(b[7] for b in blocks))
+    families = sorted(set(b[6] for b in blocks))
     if families != [family]:
         raise FlashError("%s is for %s, not %s: wrong file for this board (get the RP2040 "
                          "build, e.g. RPI_PICO-*.uf2)"

@@ -108,7 +108,7 @@ class Logger:
         self.duplicates = 0
         self.out_of_order = 0
         self.replay_from = None      # a gap was seen: replay from this seq
-        self.verify = None           # (seq, kind, t_ms) to compare after re-attaching
+        self.verify: "tuple | None" = None   # (seq, kind, t_ms) to compare on re-attach
         self.last_t = None           # the last T record (for the views)
         self.last_step = None        # the last S record
         self.written = 0
@@ -272,6 +272,7 @@ class Session:
     def attach(self):
         """After (re)opening: find where we are and ask the board for what we miss."""
         b = self.board
+        assert b is not None
         lg = self.logger
         s = b.status()
         seq_next = int(s.get("seq_next", 0))
@@ -299,6 +300,7 @@ class Session:
 
     def _replay(self, seq):
         b = self.board
+        assert b is not None
         r = b.command("replay %d" % seq, check=False)
         self._replay_sent = None
         if r.ok:
@@ -341,6 +343,7 @@ class Session:
                     attached = True
                     last_rec = time.monotonic()
                 b = self.board
+                assert b is not None
                 if self.request == "stop" and not stop_sent:
                     r = b.command("stop", check=False)
                     stop_sent = True
@@ -391,7 +394,8 @@ class Session:
                 self.reconnects += 1
                 self.say("cycler log: %s: lost the port (%s); reconnecting" % (self.name, e))
                 lg.commit()
-                self.board.close()
+                if self.board is not None:
+                    self.board.close()
                 self.board = None
                 attached = False
                 if not self.connect():

@@ -140,7 +140,8 @@ class Run:
                 continue
             d = {"ce": _num(row.get("coulombic_efficiency_pct")),
                  "ce_cc": _num(row.get("coulombic_efficiency_cc_pct")),
-                 "chg_rate": row.get("charge_rate") or "", "dis_rate": row.get("discharge_rate") or "",
+                 "chg_rate": row.get("charge_rate") or "",
+                 "dis_rate": row.get("discharge_rate") or "",
                  "partial": False}
             for key, col in (("chg_cc", "charge_cc_mAh_g"), ("chg_cv", "charge_cv_mAh_g"),
                              ("dis_cc", "discharge_cc_mAh_g"), ("dis_cv", "discharge_cv_mAh_g")):
@@ -484,7 +485,8 @@ def plot_dqdv(run, path):
     ax.axhline(0.0, color="grey", lw=0.6)
     ax.set_xlabel("Voltage / V")
     ax.set_ylabel("dQ/dV / %s V$^{-1}$" % run.unit)
-    ax.set_title(_title(run, "dQ/dV of the CC steps (bins of %g mV or more)" % (DQDV_BIN_V * 1000)))
+    ax.set_title(_title(run, "dQ/dV of the CC steps (bins of %g mV or more)"
+                        % (DQDV_BIN_V * 1000)))
     _curve_legend(run, ax, chosen, color, "charge (> 0)", "discharge (< 0)")
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -131,7 +131,8 @@ def run(args):
                 start_run(s, parsed, args.telemetry_ms)
             except (link.BoardError, RuntimeError) as e:
                 say("cycler run: %s: %s" % (port, e))
-                s.board.close()
+                if s.board is not None:
+                    s.board.close()
                 return 1
             sessions.append(s)
             say("%s: %s started on %s, logging into %s" % (name, parsed.name, port, out))

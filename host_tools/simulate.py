@@ -161,7 +161,7 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
             # the row at a step's end belongs to that step: its number, kind and time
             import engine as fw
             r = e.step_rec
-            if r[fw.SR_CYCLE] == e.cycle:
+            if e.cycle_seq == seen_c:  # the cycle is still open
                 q = e.acc.cycle_q_nAh
                 qc, qd = q[0] + q[1], q[2] + q[3]
             else:  # the tick also closed the cycle
