@@ -153,14 +153,14 @@ class Console:
     `rate_ms` is the telemetry period the runtime reads (0: none)."""
 
     def __init__(self, channel, out=print, ring=None, calib=None, firmware="dev",
-                 rate_ms=1000):
+                 rate_ms=1000, stats=None):
         self.channel = channel
         self.out = out
         self.ring = ring
         self.calib = calib
         self.firmware = firmware
         self.rate_ms = rate_ms
-        self.stats = None  # a callable -> str set by the runtime, for `stats`
+        self.stats = stats  # a callable -> str (the runtime's counters), for `stats`
         self.asm = LineAssembler()
         self._load = None  # the protocol lines collected after `load`, or None
         self._load_n = -1  # -1: up to `end`; else the number of lines announced

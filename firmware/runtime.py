@@ -66,7 +66,7 @@ class Runtime:
         self.tick_ms = tick_ms
         self.ring = Ring(ring_n)
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
-                               telemetry_ms)
+                               telemetry_ms, self.stats_text)
         self.reset_cause = reset_cause
         d = fs_dir + "/" if fs_dir else ""
         self._f_boot = d + BOOT_FILE
@@ -87,7 +87,6 @@ class Runtime:
         self.tick_us_sum = 0           # cost of tick() (the whole loop body), summed
         self.tick_us_max = 0
         self.alloc_sum = 0             # heap bytes allocated inside tick(), summed
-        self.console.stats = self.stats_text
         self.boot = 0
         self.checkpoint = None
         # Boots safe: output off before anything else.
