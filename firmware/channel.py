@@ -8,12 +8,22 @@ from safety import Safety, FAULT_NAMES, OK
 
 
 class Channel:
-    def __init__(self, i_max_nA, i_floor_nA, mismatch_nA=0):
+    def __init__(self, i_max_nA, i_floor_nA, mismatch_nA=0, mismatch_pct=0,
+                 mismatch_fs_pct=0, stuck_n=0):
         """i_max_nA: what the front-end can source or sink; i_floor_nA: the smallest
-        current it resolves (a termination current below it is refused)."""
+        current it resolves (a termination current below it is refused).
+        Front-end fault detection, from the board file (0: off; firmware/safety.py):
+        mismatch_nA a fixed bound on |measured - commanded| current, or mismatch_pct %
+        of |command| but at least mismatch_fs_pct % of the range's full scale (the
+        caller sets i_fs_nA to the range each reading was taken on); stuck_n ticks of
+        an unchanged voltage reading while current is driven."""
         self.i_max_nA = i_max_nA
         self.i_floor_nA = i_floor_nA
         self.mismatch_nA = mismatch_nA
+        self.mismatch_pct = mismatch_pct
+        self.mismatch_fs_pct = mismatch_fs_pct
+        self.stuck_n = stuck_n
+        self.i_fs_nA = i_max_nA   # full scale of the range in use (the runtime keeps it)
         self.engine = _engine.Engine()
         self.safety = Safety()
         self.out_on = False
@@ -30,7 +40,20 @@ class Channel:
     def load(self, protocol):
         self.engine.load(protocol)
         self.safety.configure(protocol.trip_lo_uV, protocol.trip_hi_uV,
-                              protocol.i_max_nA, protocol.step_max_ms, self.mismatch_nA)
+                              protocol.i_max_nA, protocol.step_max_ms, self.mismatch_nA,
+                              self.mismatch_pct, self.mismatch_fs_pct, self.stuck_n)
+
+    def detect(self, mismatch_nA=0, mismatch_pct=0, mismatch_fs_pct=0, stuck_n=0):
+        """Set the front-end fault detection (see __init__), also for a loaded protocol."""
+        self.mismatch_nA = mismatch_nA
+        self.mismatch_pct = mismatch_pct
+        self.mismatch_fs_pct = mismatch_fs_pct
+        self.stuck_n = stuck_n
+        s = self.safety
+        s.mismatch_nA = mismatch_nA
+        s.mismatch_pct = mismatch_pct
+        s.mismatch_fs_pct = mismatch_fs_pct
+        s.stuck_n = stuck_n
 
     def start(self, now_ms):
         if self.safety.code:
@@ -66,6 +89,7 @@ class Channel:
     def tick(self, now_ms, v_uV, i_nA):
         e = self.engine
         active = e.state == _engine.RUNNING or e.state == _engine.PAUSED
+        self.safety.i_fs_nA = self.i_fs_nA
         if active and self.safety.check(v_uV, i_nA, e.step_ms, self.out_on, self.out_i_nA):
             e.fault()
         else:

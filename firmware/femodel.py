@@ -4,7 +4,8 @@
 # quantisation and oversampling. The engine sees what a board would measure; the
 # truth stays visible (true_v_uV, true_i_nA) for tests. Floats: simulation only,
 # never in the heap-locked tick. Same interface as a board front-end
-# (docs/architecture.md "Front-end interface") plus advance(dt_ms) for the clock.
+# (docs/architecture.md "Front-end interface") plus advance(dt_ms) for the clock,
+# and inject(kind) / clear_faults() to break it on purpose (docs/reliability.md).
 import math
 
 try:
@@ -18,6 +19,22 @@ except ImportError:  # CPython
 RANGES_NA = (20000000, 2000000, 200000, 20000)
 
 _U32 = const(0xFFFFFFFF)
+
+# Faults inject() can put in (docs/reliability.md):
+#   v_stuck      the voltage ADC's reading freezes at its last value
+#   v_open_low   the voltage input is open and reads 0 (code 0)
+#   v_open_high  the voltage input is open and reads full scale
+#   i_open       the current path is broken: no current flows, the reading says so
+#   cell_open    the cell is disconnected: no current, the source runs to its compliance
+#                rail (COMPLIANCE_UV charging, 0 V discharging, 0 V when off)
+#   short        an internal short: the terminal collapses to SHORT_OCV_UV + I x SHORT_OHM
+#   range_raise  select_range() raises OSError (a bus or pin driver failing)
+#   range_stay   select_range() returns but the range does not change
+FAULT_KINDS = ("v_stuck", "v_open_low", "v_open_high", "i_open", "cell_open", "short",
+               "range_raise", "range_stay")
+COMPLIANCE_UV = 5000000       # the current source's rail (FACTS: 5 V / 20 mA channels)
+SHORT_OCV_UV = 300000         # what is left of the cell's voltage behind a short
+SHORT_OHM = 5.0
 
 
 class XorShift32:
@@ -122,13 +139,56 @@ class FrontEndModel:
         self.v_raw = 0
         self.i_raw = 0
         self.t_ms = 0
+        self.faults = ()      # injected faults, by name (FAULT_KINDS)
+        self._v_frozen = None
         self.select_range(range_index)
+
+    # --- faults on purpose (tests) ---------------------------------------------
+    def inject(self, kind):
+        """Break the front end in one of the FAULT_KINDS ways until clear_faults()."""
+        if kind not in FAULT_KINDS:
+            raise ValueError("fault %r: one of %s" % (kind, " ".join(FAULT_KINDS)))
+        if kind == "v_stuck":
+            self._v_frozen = (self.v_raw, self.v_uV)
+        self.faults = self.faults + (kind,)
+        self._apply()
+
+    def clear_faults(self):
+        self.faults = ()
+        self._v_frozen = None
+        self._apply()
+
+    def _fault_v(self):
+        # a broken voltage input overrides what measure() just read
+        f = self.faults
+        if "v_stuck" in f:
+            self.v_raw, self.v_uV = self._v_frozen
+        elif "v_open_low" in f:
+            self.v_raw = self.v_uV = 0
+        elif "v_open_high" in f:
+            self.v_raw = self.v_code_max * self.oversample
+            self.v_uV = int(round(self.v_code_max * self.v_lsb_uV))
+
+    def _terminal_uV(self):
+        """The voltage at the channel's terminals (the cell's, unless a fault)."""
+        f = self.faults
+        if f:
+            if "cell_open" in f:
+                return float(COMPLIANCE_UV) if (self.on and self.set_nA > 0) else 0.0
+            if "short" in f:
+                return SHORT_OCV_UV + self.out_i_nA * 1e-3 * SHORT_OHM
+        return self.cell.v_V * 1e6
 
     # --- the board interface ------------------------------------------------
     def select_range(self, n):
         if not 0 <= n < len(self.ranges_nA):
             raise ValueError("range %r: the ranges are 0 .. %d (%s nA)"
                              % (n, len(self.ranges_nA) - 1, self.ranges_nA))
+        if self.faults:
+            if "range_raise" in self.faults:
+                raise OSError(5, "range switch failed (injected)")
+            if "range_stay" in self.faults:
+                return
         self.range_index = n
         self._apply()
 
@@ -149,7 +209,7 @@ class FrontEndModel:
         n = self.oversample
         # Voltage: unipolar ADC, one code = span / 2**bits.
         lsb = self.v_lsb_uV
-        v_true = self.cell.v_V * 1e6
+        v_true = self._terminal_uV()
         cmax = self.v_code_max
         sv = 0
         for _ in range(n):
@@ -173,6 +233,8 @@ class FrontEndModel:
         self.i_raw = si
         nominal = si * ilsb / n
         self.i_nA = int(round((nominal - self.cal_offset_nA[k]) / self.cal_gain[k]))
+        if self.faults:
+            self._fault_v()
 
     def _measure_fast(self):
         # The same statistics for the mean of n samples with one draw per input: noise
@@ -182,7 +244,7 @@ class FrontEndModel:
         n = self.oversample
         root = math.sqrt(n)
         lsb = self.v_lsb_uV
-        c = int(math.floor((self.cell.v_V * 1e6 + self.v_noise_uV / root * rng.gauss())
+        c = int(math.floor((self._terminal_uV() + self.v_noise_uV / root * rng.gauss())
                            / lsb + 0.5))
         cmax = self.v_code_max
         c = 0 if c < 0 else (cmax if c > cmax else c)
@@ -197,6 +259,8 @@ class FrontEndModel:
         c = -imax - 1 if c < -imax - 1 else (imax if c > imax else c)
         self.i_raw = c * n
         self.i_nA = int(round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k]))
+        if self.faults:
+            self._fault_v()
 
     # --- the simulation side --------------------------------------------------
     def advance(self, dt_ms):
@@ -226,6 +290,8 @@ class FrontEndModel:
             elif i < -fs:
                 i = -float(fs)
             self.out_i_nA = i
+            if self.faults and ("i_open" in self.faults or "cell_open" in self.faults):
+                self.out_i_nA = 0.0   # nothing flows through a broken path
         # The cell's terminal voltage jumps with the current (ohmic part) at once.
         self.cell.step(0, self.out_i_nA * 1e-9)
 
@@ -236,4 +302,4 @@ class FrontEndModel:
 
     @property
     def true_v_uV(self):
-        return self.cell.v_V * 1e6
+        return self._terminal_uV()

@@ -18,7 +18,11 @@ FIRMWARE = "coin-cycler 0.1"
 
 def main():
     hw = board.setup(config)
-    ch = Channel(board.I_MAX_NA, board.I_FLOOR_NA)
+    # front-end fault detection from the board file (absent: off); docs/reliability.md
+    ch = Channel(board.I_MAX_NA, board.I_FLOOR_NA,
+                 mismatch_pct=getattr(board, "MISMATCH_PCT", 0),
+                 mismatch_fs_pct=getattr(board, "MISMATCH_FS_PCT", 0),
+                 stuck_n=getattr(board, "STUCK_TICKS", 0))
     rt = Runtime(hw.fe, hw.clock, ch, StdioPort(), wdt=hw.wdt,
                  ranger=AutoRange(board.RANGES_NA, index=hw.fe.range_index),
                  reset_cause=hw.reset_cause, tick_ms=hw.tick_ms, firmware=FIRMWARE,

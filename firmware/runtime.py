@@ -13,6 +13,7 @@ except ImportError:  # CPython
 import gc
 import time
 import engine as _engine
+import safety as _safety
 import store
 import wire
 from ring import Ring
@@ -84,6 +85,7 @@ class Runtime:
         self._replies = []             # reply lines waiting for the port
         self.ticks = 0
         self.overruns = 0
+        self.fe_errors = 0             # front-end calls that raised or failed
         self.tick_us_sum = 0           # cost of tick() (the whole loop body), summed
         self.tick_us_max = 0
         self.alloc_sum = 0             # heap bytes allocated inside tick(), summed
@@ -177,10 +179,10 @@ class Runtime:
     def stats_text(self):
         n = self.ticks or 1
         return "ticks=%d overruns=%d tick_us_avg=%d tick_us_max=%d alloc_b_per_tick=%d " \
-               "records=%d dropped=%d mem_free=%d" % (
+               "records=%d dropped=%d mem_free=%d fe_errors=%d" % (
                    self.ticks, self.overruns, self.tick_us_sum // n, self.tick_us_max,
                    self.alloc_sum // n, self.ring.next_seq, self.ring.dropped,
-                   gc.mem_free() if hasattr(gc, "mem_free") else -1)
+                   gc.mem_free() if hasattr(gc, "mem_free") else -1, self.fe_errors)
 
     def _tick(self):
         now = self.clock.ticks_ms()
@@ -190,16 +192,26 @@ class Runtime:
             self.t_ms += dt   # test time: runs from `start`, 0 before (docs/protocol.md)
         fe = self.fe
         ch = self.ch
-        fe.measure()
-        ch.tick(now, fe.v_uV, fe.i_nA)
-        if ch.out_on:
-            if self.ranger is not None:
-                r = self.ranger.update(fe.i_nA, ch.out_i_nA, now)
-                if r >= 0:
-                    fe.select_range(r)
-            fe.set_current_nA(ch.out_i_nA)
-        else:
-            fe.off()
+        # A front-end that raises (a bus error, a range switch that fails) must not end
+        # the loop: the fault latches as EXTERNAL, the output goes off, the loop goes on.
+        try:
+            fe.measure()
+            ch.i_fs_nA = fe.ranges_nA[fe.range_index]   # the range of this reading
+            ch.tick(now, fe.v_uV, fe.i_nA)
+            if ch.out_on:
+                rg = self.ranger
+                if rg is not None:
+                    rg.update(now, fe.i_nA, ch.out_i_nA)   # the range for the next command
+                    if rg.index != fe.range_index:
+                        fe.select_range(rg.index)
+                        if fe.range_index != rg.index:   # the switch silently failed
+                            self._fe_fault()
+                if ch.out_on:
+                    fe.set_current_nA(ch.out_i_nA)
+            else:
+                fe.off()
+        except Exception:   # KeyboardInterrupt is not an Exception: Ctrl-C still gets out
+            self._fe_fault()
         self.ticks += 1
         healthy = self._records(now)
         self._input(now)
@@ -207,6 +219,19 @@ class Runtime:
         self._checkpoint(now)
         if healthy and self.wdt is not None:
             self.wdt.feed()
+
+    def _fe_fault(self):
+        # Possible outcomes: the output goes off (fe.off() works), or off() raises too
+        # (the board is beyond help; the channel is latched off all the same and the
+        # watchdog keeps being fed only while the output is off).
+        ch = self.ch
+        if ch.engine.state in (_engine.RUNNING, _engine.PAUSED):
+            ch.trip(_safety.EXTERNAL, self.fe.v_uV, self.fe.i_nA)
+        self.fe_errors += 1
+        try:
+            self.fe.off()
+        except Exception:
+            pass
 
     # --- records ---------------------------------------------------------------
 

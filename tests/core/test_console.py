@@ -1,15 +1,8 @@
 # The console: line assembly, commands, replies, and that bad input never reaches
 # the channel. Plain functions and asserts: runs under pytest and micropython.
-try:
-    import console
-    import ring
-    import wire
-except ImportError:
-    import sys
-    sys.path.insert(0, __file__.rsplit("/", 1)[0] + "/../../firmware")
-    import console
-    import ring
-    import wire
+import console
+import ring
+import wire
 
 try:
     import micropython

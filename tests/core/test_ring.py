@@ -1,13 +1,7 @@
 # The record ring: numbering, wrap-around, replay and loss reports, the send cursor.
 # Plain functions and asserts: runs under pytest and under the micropython unix port.
-try:
-    import ring
-    import wire
-except ImportError:
-    import sys
-    sys.path.insert(0, __file__.rsplit("/", 1)[0] + "/../../firmware")
-    import ring
-    import wire
+import ring
+import wire
 
 try:
     import micropython

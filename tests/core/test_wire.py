@@ -1,11 +1,6 @@
 # Wire records and replies. Plain functions and asserts: runs under pytest and under
-# the micropython unix port (sys.path must reach firmware/, see the fallback below).
-try:
-    import wire
-except ImportError:
-    import sys
-    sys.path.insert(0, __file__.rsplit("/", 1)[0] + "/../../firmware")
-    import wire
+# the micropython unix port (tests/core/conftest.py or MICROPYPATH puts firmware/ on the path).
+import wire
 
 try:
     import micropython
