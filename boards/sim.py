@@ -26,6 +26,20 @@ TICK_MS = const(100)
 # Records kept for replay: the unix port has RAM to spare, so a host that is away for
 # a while at a high --speed still gets everything back (a Pico keeps 512).
 RING_N = const(8192)
+# Front-end fault detection (firmware/safety.py, docs/reliability.md):
+# - the measured current may differ from the command by 10 % of it, but at least 2 % of
+#   the range's full scale: the model's offset (0.02 % FS), gain error (0.1 %), DAC
+#   quantisation (12 bits: 0.05 % FS) and noise (0.01 % FS rms) stay 20x below it;
+# - a voltage reading identical for 30 ticks while current is driven is a frozen ADC:
+#   the sum of 4 samples with 150 uV rms noise on a 76 uV LSB repeats with p < 0.1 per
+#   tick, so 30 in a row (p < 1e-30) never happens with a working ADC.
+MISMATCH_PCT = const(10)
+MISMATCH_FS_PCT = const(2)
+STUCK_TICKS = const(30)
+# Test-only: the sim board reads this file (in its folder) every INJECT_POLL measures and
+# injects the fault named in it (femodel.FAULT_KINDS; "clear" clears them), then removes it.
+INJECT_FILE = "inject.txt"
+INJECT_POLL = const(10)
 DEFAULT_CELL = "fig4"
 DEFAULT_SPEED = const(100)
 # The cell starts discharged at the pristine cathode's open circuit (FACTS: 2.71 V).
@@ -61,6 +75,8 @@ class SimFrontEnd:
         self._t_ms = clock.now_ms
         self.ranges_nA = model.ranges_nA
         self.v_uV = self.i_nA = self.v_raw = self.i_raw = 0
+        self.inject_file = None   # make_frontend sets it on the virtual board
+        self._n_poll = 0
 
     @property
     def range_index(self):
@@ -72,6 +88,11 @@ class SimFrontEnd:
         self._t_ms = now
         if dt > 0:
             self.model.advance(dt)
+        if self.inject_file is not None:
+            self._n_poll += 1
+            if self._n_poll >= INJECT_POLL:
+                self._n_poll = 0
+                self._poll_inject()
         m = self.model
         m.measure()
         self.v_uV, self.i_nA, self.v_raw, self.i_raw = m.v_uV, m.i_nA, m.v_raw, m.i_raw
@@ -85,12 +106,43 @@ class SimFrontEnd:
     def select_range(self, n):
         self.model.select_range(n)
 
+    @property
+    def on(self):
+        return self.model.on
+
+    # --- faults on purpose (tests; docs/reliability.md) --------------------------
+    def inject(self, kind):
+        self.model.inject(kind)
+
+    def clear_faults(self):
+        self.model.clear_faults()
+
+    def _poll_inject(self):
+        import os
+        try:
+            with open(self.inject_file) as f:
+                kinds = f.read().split()
+        except OSError:
+            return
+        try:
+            os.remove(self.inject_file)
+        except OSError:
+            pass
+        for k in kinds:
+            try:
+                if k == "clear":
+                    self.clear_faults()
+                else:
+                    self.inject(k)
+            except ValueError as e:
+                print("sim: %s" % e)
+
 
 def make_clock(config=None):
     return VirtualClock(getattr(config, "speed", DEFAULT_SPEED))
 
 
-def make_frontend(config=None, clock=None, seed=1):
+def make_frontend(config=None, clock=None, seed=1, inject_file=None):
     import cellmodel
     import femodel
     cell = cellmodel.make_cell(getattr(config, "cell", DEFAULT_CELL))
@@ -99,7 +151,9 @@ def make_frontend(config=None, clock=None, seed=1):
                                   v_span_uV=V_SPAN_UV, v_noise_uV=V_NOISE_UV,
                                   oversample=OVERSAMPLE, seed=seed,
                                   range_index=len(RANGES_NA) - 1)
-    return SimFrontEnd(model, clock if clock is not None else make_clock(config))
+    fe = SimFrontEnd(model, clock if clock is not None else make_clock(config))
+    fe.inject_file = inject_file
+    return fe
 
 
 def reset_cause():
@@ -109,5 +163,6 @@ def reset_cause():
 def setup(config=None):
     from frontend import Hardware
     clock = make_clock(config)
-    fe = make_frontend(config, clock, seed=getattr(config, "seed", 1))
+    fe = make_frontend(config, clock, seed=getattr(config, "seed", 1),
+                       inject_file=INJECT_FILE if config is not None else None)
     return Hardware(fe, clock, None, reset_cause(), getattr(config, "tick_ms", TICK_MS))

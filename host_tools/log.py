@@ -10,6 +10,7 @@ sends anything that changes the run, except `stop` when the user asks for it.
 import json
 import os
 import sys
+import threading
 import time
 
 import host_tools  # noqa: F401
@@ -248,6 +249,7 @@ class Session:
         self.outcome = None
         self.reconnects = 0
         self.error = None
+        self.finished = threading.Event()
 
     # -- port ------------------------------------------------------------------------
     def connect(self, first_timeout=None):
@@ -322,6 +324,7 @@ class Session:
                 pass
             if self.board is not None:
                 self.board.close()
+            self.finished.set()
         return self.outcome
 
     def _run(self):
@@ -459,11 +462,13 @@ def watch(sessions, on_interrupt, live=True):
         from rich.live import Live
         lv = Live(view(sessions), refresh_per_second=4, transient=False)
         lv.start()
+    # Waits on each session's `finished` Event, not Thread.join: a KeyboardInterrupt
+    # inside join() can leave is_alive() False while the thread still runs.
     try:
-        while any(t.is_alive() for t in threads):
+        while not all(s.finished.is_set() for s in sessions):
             try:
-                for t in threads:
-                    t.join(0.25)
+                for s in sessions:
+                    s.finished.wait(0.25)
                 if lv is not None:
                     lv.update(view(sessions))
             except KeyboardInterrupt:

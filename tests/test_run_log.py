@@ -151,3 +151,32 @@ def test_log_refuses_a_folder_without_protocol(tmp_path):
     r = _cli("log", "--port", "loop://", "--out", str(tmp_path))
     assert r.returncode == 2
     assert "protocol.txt" in r.stderr and "cycler run" in r.stderr
+
+
+def test_ctrl_c_stops_the_cell_safely(tmp_path, registry):
+    """With no terminal, --on-interrupt decides; stop: `stop` sent, files finished."""
+    proto = _protocol(tmp_path, 5)
+    out = str(tmp_path / "out")
+    p = subprocess.Popen(
+        [sys.executable, "-m", "host_tools.cli", "run", str(proto), "--out", out,
+         "--speed", "100", "--tick-ms", "1000", "--on-interrupt", "stop", "--no-plot",
+         "--quiet"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        end = time.monotonic() + T
+        while len(_rows(os.path.join(out, "steps.csv"))) < 2:
+            assert p.poll() is None, p.stdout.read().decode()
+            assert time.monotonic() < end, "the run did not get going"
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        text = p.communicate(timeout=T)[0].decode()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(T)
+    assert p.returncode == 0, text
+    steps = _rows(os.path.join(out, "steps.csv"))
+    assert steps[-1]["end"] == "user" and len(steps) < 6
+    seqs = _all_seqs(out)
+    assert len(seqs) == len(set(seqs)) == max(seqs) - min(seqs) + 1

@@ -1,0 +1,191 @@
+"""Safety invariants (hypothesis) on the firmware's channel in closed loop with the cell
+and front-end models (host_tools.simulate.Sim), with the sim board's front-end fault
+detection switched on (current mismatch, stuck reading) as main.py does.
+
+Generated: CC-CV protocols both ways with rests (C/20..3C for the thin cells, fig4 and
+fig5b-cell2; C/50..C/5 for the thick ones: FACTS: rates), the study's cells with their
+r0 and tau1 moved within plausible bounds, ADC noise and current offset/gain errors.
+Properties:
+- during cycling steps the TRUE cell voltage stays within 2.6 V - 5 mV .. 4.1 V + 5 mV
+  (FACTS: cycling window), and a normal run never trips (ends `done`);
+- the step capacities add up to each cycle's, and every complete cycle's coulombic
+  efficiency is > 0 and <= 100 % (+ 0.5 % for the current measurement's errors);
+- a step of the true voltage past a hard limit switches the output off within
+  safety.QUALIFY_COUNT ticks, whatever the noise.
+"""
+import os
+import sys
+
+from hypothesis import given, settings, strategies as st, HealthCheck
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import host_tools  # noqa: E402,F401  (firmware on sys.path)
+from host_tools.simulate import Sim  # noqa: E402
+from boards import sim as simboard  # noqa: E402
+import cellmodel  # noqa: E402
+import engine  # noqa: E402
+import protocol  # noqa: E402
+import safety  # noqa: E402
+
+V_LO, V_HI = 2600000, 4100000
+MARGIN_UV = 5000
+THIN = ("fig4", "fig5b-cell2")
+THIN_RATES = [(1, 20), (1, 10), (1, 5), (1, 2), (1, 1), (2, 1), (3, 1)]
+THICK_RATES = [(1, 50), (1, 20), (1, 10), (1, 5)]
+TERM = [10, 15, 24, 46]   # FACTS: termination currents (C/15 .. C/46 used in the paper)
+SEEN = {"runs": 0, "ticks": 0, "cycles": 0, "trip_examples": 0}
+
+
+class DetectingSim(Sim):
+    """Sim with the board's fault detection, told each reading's range like runtime.py."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.ch.detect(mismatch_pct=simboard.MISMATCH_PCT,
+                       mismatch_fs_pct=simboard.MISMATCH_FS_PCT,
+                       stuck_n=simboard.STUCK_TICKS)
+
+    def tick(self):
+        self.ch.i_fs_nA = self.fe.ranges_nA[self.fe.range_index]
+        super().tick()
+
+
+class SteppedCell:
+    """A terminal voltage that has jumped and stays there, whatever the current."""
+
+    def __init__(self, v_V):
+        self.v_V = v_V
+
+    def step(self, dt_s, i_A):
+        pass
+
+
+@st.composite
+def setups(draw):
+    name = draw(st.sampled_from(sorted(cellmodel.CELLS)))
+    p = cellmodel.CELLS[name]
+    cell = cellmodel.make_cell(name, r0_ohm=p["r0_ohm"] * draw(st.floats(0.7, 1.5)),
+                               tau1_s=p["tau1_s"] * draw(st.floats(0.5, 2.0)))
+    cell.set_soc(simboard.SOC0)
+    cap = int(round(cell.capacity_mAh * 1e6))
+    rates = THIN_RATES if name in THIN else THICK_RATES
+    lines = ["cell %d 0" % cap, "window %d %d" % (V_LO, V_HI),
+             "limits 2500000 4150000 20000000 400000"]
+    blocks = draw(st.lists(st.tuples(st.sampled_from(rates), st.sampled_from(rates),
+                                     st.sampled_from(TERM), st.sampled_from(TERM),
+                                     st.booleans(), st.booleans()), min_size=1, max_size=2))
+    for (cn, cd), (dn, dd), tc, td, cv, rest in blocks:
+        ic = (cap * cn + cd // 2) // cd
+        idis = (cap * dn + dd // 2) // dd
+        lines.append("repeat 1")
+        lines.append("cc %d %d 0" % (ic, V_HI))
+        if cv:
+            lines.append("cv %d %d 0 0" % (V_HI, max(cap // tc, simboard.I_FLOOR_NA)))
+        if rest:
+            lines.append("rest 600")
+        lines.append("cc %d %d 0" % (-idis, V_LO))
+        if cv:
+            lines.append("cv %d %d 0 0" % (V_LO, max(cap // td, simboard.I_FLOOR_NA)))
+        if rest:
+            lines.append("rest 600")
+        lines.append("end")
+    fe = dict(v_noise_uV=draw(st.floats(100.0, 400.0)),
+              i_noise_frac=draw(st.floats(2e-5, 3e-4)),
+              offset_frac=draw(st.floats(0.0, 5e-4)),
+              gain_frac=draw(st.floats(0.0, 2e-3)),
+              seed=draw(st.integers(1, 2 ** 30)))
+    return name, cell, lines, fe
+
+
+def run_checked(cell, lines, fe):
+    sim = DetectingSim(lines, cell=cell, seed=fe.pop("seed"), fe_kwargs=fe)
+    e = sim.ch.engine
+    sim.start()
+    worst_hi = worst_lo = 0.0
+    steps, cycles = [], []
+    s_seq = c_seq = 0
+    ticks = 0
+    while True:
+        sim.tick()
+        ticks += 1
+        if e.state == engine.RUNNING and e.step is not None and e.step.kind in (
+                protocol.CC, protocol.CV):
+            v = cell.v_V * 1e6
+            worst_hi = max(worst_hi, v - V_HI)
+            worst_lo = max(worst_lo, V_LO - v)
+        if e.step_seq != s_seq:
+            s_seq = e.step_seq
+            steps.append(list(e.step_rec))
+        if e.cycle_seq != c_seq:
+            c_seq = e.cycle_seq
+            cycles.append(list(e.cycle_rec))
+        if e.state != engine.RUNNING or ticks > 200000:
+            break
+        sim.advance(sim.next_dt())
+    SEEN["runs"] += 1
+    SEEN["ticks"] += ticks
+    SEEN["cycles"] += len(cycles)
+    return sim, worst_hi, worst_lo, steps, cycles
+
+
+@settings(max_examples=14, deadline=None, suppress_health_check=list(HealthCheck))
+@given(setups())
+def test_true_voltage_stays_in_the_window_and_the_accounts_add_up(setup):
+    name, cell, lines, fe = setup
+    sim, hi, lo, steps, cycles = run_checked(cell, lines, dict(fe))
+    assert sim.ch.state_name() == "done", (name, sim.ch.status_text(), lines, fe)
+    assert hi <= MARGIN_UV and lo <= MARGIN_UV, (name, hi, lo, lines, fe)
+    assert cycles, lines
+    for c in cycles:
+        mine = [s for s in steps if s[engine.SR_CYCLE] == c[engine.CR_CYCLE]]
+        chg = c[engine.CR_CHG_CC] + c[engine.CR_CHG_CV]
+        dis = c[engine.CR_DIS_CC] + c[engine.CR_DIS_CV]
+        assert sum(s[engine.SR_Q_CHG] for s in mine) == chg
+        assert sum(s[engine.SR_Q_DIS] for s in mine) == dis
+        if chg > 0 and dis > 0:
+            ce = dis / chg
+            # the cell model stores charge losslessly: any CE above 100 % is measurement
+            # error, bounded by the drawn gain error (0.2 %) and offset (0.05 % FS)
+            assert 0 < ce <= 1.005, (name, ce, c, lines, fe)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(sorted(cellmodel.CELLS)), st.sampled_from(["hi", "lo"]),
+       st.integers(0, 300), st.integers(5000, 800000), st.floats(100.0, 400.0),
+       st.integers(1, 2 ** 30), st.booleans())
+def test_a_hard_limit_crossing_switches_the_output_off_within_the_bound(
+        name, side, after_s, past_uV, noise, seed, charging):
+    cell = cellmodel.make_cell(name)
+    cell.set_soc(0.5)
+    cap = int(round(cell.capacity_mAh * 1e6))
+    i = cap // 5 if charging else -(cap // 5)
+    lines = ["cell %d 0" % cap, "window %d %d" % (V_LO, V_HI),
+             "limits 2500000 4150000 20000000 400000",
+             "cc %d %d 0" % (i, V_HI if charging else V_LO)]
+    sim = DetectingSim(lines, cell=cell, seed=seed, fe_kwargs={"v_noise_uV": noise})
+    sim.start()
+    for _ in range(after_s):
+        sim.tick()
+        sim.advance(1000)
+    assert sim.ch.out_on
+    # the true voltage jumps past a trip (a contact that breaks, a cell that fails):
+    # shift the cell's open-circuit voltage so the terminal sits past_uV beyond it
+    trip = 4150000 if side == "hi" else 2500000
+    target = trip + past_uV if side == "hi" else max(trip - past_uV, 100000)
+    sim.fe.cell = SteppedCell(target / 1e6)
+    n = 0
+    while sim.ch.out_on:
+        sim.tick()
+        n += 1
+        assert n <= safety.QUALIFY_COUNT, (n, sim.ch.status_text())
+    assert sim.fe.true_v_uV == target
+    assert sim.ch.state_name() == "fault"
+    assert sim.ch.safety.code in (safety.OVERVOLTAGE, safety.UNDERVOLTAGE)
+    assert not sim.fe.on
+    SEEN["trip_examples"] += 1
+
+
+def test_zz_report_counts():
+    print("\nreliability properties: %(runs)d closed-loop runs, %(ticks)d ticks, "
+          "%(cycles)d cycles, %(trip_examples)d trip examples" % SEEN)
