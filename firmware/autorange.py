@@ -89,6 +89,15 @@ class AutoRange:
             self._below = 0
         return self.index
 
+    def ensure(self, now_ms, i_set_nA):
+        """Before a new setpoint is applied: a setpoint beyond the present range's up
+        threshold pulls the range up at once (the source would clip it otherwise)."""
+        m = i_set_nA if i_set_nA >= 0 else -i_set_nA
+        if m > self._up[self.index]:
+            self._below = 0
+            self._switch(now_ms, self.fit_index(m))
+        return self.index
+
     def _switch(self, now_ms, k):
         if k == self.index:
             return

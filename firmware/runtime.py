@@ -197,17 +197,19 @@ class Runtime:
         try:
             fe.measure()
             ch.i_fs_nA = fe.ranges_nA[fe.range_index]   # the range of this reading
-            ch.tick(now, fe.v_uV, fe.i_nA)
+            i_nA = fe.i_nA
+            rg = self.ranger
+            if rg is not None:
+                # the range for this reading and the setpoint in force; while a switch
+                # settles, the last good reading stands in (firmware/autorange.py)
+                rg.update(now, i_nA, ch.out_i_nA if ch.out_on else 0)
+                self._select(rg.index)
+                i_nA = rg.i_nA
+            ch.tick(now, fe.v_uV, i_nA)
+            if ch.out_on and rg is not None:
+                self._select(rg.ensure(now, ch.out_i_nA))   # a larger new setpoint
             if ch.out_on:
-                rg = self.ranger
-                if rg is not None:
-                    rg.update(now, fe.i_nA, ch.out_i_nA)   # the range for the next command
-                    if rg.index != fe.range_index:
-                        fe.select_range(rg.index)
-                        if fe.range_index != rg.index:   # the switch silently failed
-                            self._fe_fault()
-                if ch.out_on:
-                    fe.set_current_nA(ch.out_i_nA)
+                fe.set_current_nA(ch.out_i_nA)
             else:
                 fe.off()
         except Exception:   # KeyboardInterrupt is not an Exception: Ctrl-C still gets out
@@ -219,6 +221,13 @@ class Runtime:
         self._checkpoint(now)
         if healthy and self.wdt is not None:
             self.wdt.feed()
+
+    def _select(self, k):
+        fe = self.fe
+        if k != fe.range_index:
+            fe.select_range(k)
+            if fe.range_index != k:   # the switch silently failed
+                self._fe_fault()
 
     def _fe_fault(self):
         # Possible outcomes: the output goes off (fe.off() works), or off() raises too

@@ -85,6 +85,8 @@ class Sim:
         if ar.index != fe.range_index:
             fe.select_range(ar.index)
         ch.tick(now, fe.v_uV, ar.i_nA)
+        if ch.out_on and ar.ensure(now, ch.out_i_nA) != fe.range_index:
+            fe.select_range(ar.index)
         self._apply()
 
     def running(self):
