@@ -154,3 +154,69 @@ def fit(v_points, i_points, board=""):
         gains.append(g)
         offs.append(o)
     return Calibration(vg, vo, gains, offs, board)
+
+
+VOLTAGE = const(15)  # `calibrate point 15 <raw_uV> <ref_uV>`: the voltage input
+
+
+class Session:
+    """The console's `calibrate` commands (firmware/console.py): collect two reference
+    points per input, fit, check plausibility, save atomically, apply to the front-end.
+
+    point(r, raw, ref): r is a current range index (raw and ref in nA), or VOLTAGE (15,
+    raw and ref in uV); raw is the front-end's uncalibrated reading (fe.i_raw / fe.v_raw
+    as `status` shows them), ref what the reference meter read at the same time.
+    Inputs without two new points keep their present gain and offset.
+    """
+
+    def __init__(self, fe, ranges_nA, current=None, path=FILENAME, board=""):
+        self.fe = fe
+        self.ranges_nA = tuple(ranges_nA)
+        self.current = current if current is not None else identity(len(ranges_nA), board)
+        self.path = path
+        self.board = board
+        self.points = {}
+
+    def show(self):
+        c = self.current
+        s = "v=%d,%d" % (c.v_gain_ppm, c.v_offset_uV)
+        for r in range(len(self.ranges_nA)):
+            s += " r%d=%d,%d" % (r, c.i_gain_ppm[r], c.i_offset_nA[r])
+        return s + " points=%d" % sum(len(p) for p in self.points.values())
+
+    def point(self, r, raw, ref):
+        if r != VOLTAGE and not 0 <= r < len(self.ranges_nA):
+            raise ValueError("range %d: expected 0..%d for a current range or %d for the "
+                             "voltage; e.g. calibrate point 2 10342 1000000"
+                             % (r, len(self.ranges_nA) - 1, VOLTAGE))
+        pts = self.points.setdefault(r, [])
+        if len(pts) >= 2:
+            pts.pop(0)   # the newest two points count
+        pts.append((raw, ref))
+        return "%s has %d point(s)" % ("voltage" if r == VOLTAGE else "range %d" % r, len(pts))
+
+    def save(self):
+        c = self.current
+        vg, vo = c.v_gain_ppm, c.v_offset_uV
+        gains, offs = list(c.i_gain_ppm), list(c.i_offset_nA)
+        try:
+            for r, pts in self.points.items():
+                if len(pts) < 2:
+                    raise ValueError("%s has one point; a fit needs two, far apart (e.g. -80 %% "
+                                     "and +80 %% of full scale)"
+                                     % ("voltage" if r == VOLTAGE else "range %d" % r))
+                g, o = fit_two_point(pts[0][0], pts[0][1], pts[1][0], pts[1][1])
+                if r == VOLTAGE:
+                    vg, vo = g, o
+                else:
+                    gains[r], offs[r] = g, o
+            cal = Calibration(vg, vo, gains, offs, self.board)
+            check(cal, self.ranges_nA)
+        except CalibrationError as e:
+            raise ValueError(str(e))
+        save(cal, self.path)
+        if self.fe is not None and hasattr(self.fe, "set_calibration"):
+            self.fe.set_calibration(cal)
+        self.current = cal
+        self.points = {}
+        return "saved " + self.show()

@@ -29,10 +29,18 @@ class Channel:
         self.out_on = False
         self.out_i_nA = 0
         self.lines = None
+        self.blocked = None      # why the channel refuses to run, or None
 
     # --- commands --------------------------------------------------------------
 
+    def block(self, reason):
+        """Refuse to load or start anything until the board is fixed (e.g. a missing or
+        implausible calibration): the console and `calibrate` still work."""
+        self.blocked = reason
+
     def load_lines(self, lines):
+        if self.blocked:
+            raise ValueError(self.blocked)
         p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA)
         self.load(p)
         self.lines = list(lines)  # the runtime saves them for a resume after a reset
@@ -56,6 +64,8 @@ class Channel:
         s.stuck_n = stuck_n
 
     def start(self, now_ms):
+        if self.blocked:
+            raise ValueError(self.blocked)
         if self.safety.code:
             raise ValueError("a fault is latched (%s); clear it first" % self.fault_name())
         self.engine.start(now_ms)
@@ -120,6 +130,8 @@ class Channel:
         s = "state=%s step=%d cycle=%d v_uV=%d i_nA=%d out=%s out_i_nA=%d" % (
             self.state_name(), e.step_number, e.cycle, e.v_uV, e.i_nA,
             "on" if self.out_on else "off", self.out_i_nA)
+        if self.blocked:
+            s += " refused=yes"
         if self.safety.code != OK:
             f = self.safety
             s += " fault=%s fault_v_uV=%d fault_i_nA=%d" % (

@@ -163,6 +163,7 @@ class FrontEnd:
         self.select_range(n - 1)
 
     def set_calibration(self, calib):
+        self.calib = calib
         n = len(self.ranges_nA)
         if calib is None:
             self._v_dev, self._v_off = 0, 0

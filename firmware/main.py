@@ -3,6 +3,7 @@
 # Ctrl-C raises KeyboardInterrupt in the loop: the output goes off on the way out and
 # the REPL takes over (mpremote can then reach the board).
 import board
+import calibration
 from channel import Channel
 from runtime import Runtime
 from stdio_port import StdioPort
@@ -16,18 +17,45 @@ except ImportError:
 FIRMWARE = "coin-cycler 0.1"
 
 
+RUNTIME = None  # the running loop, for a look from the REPL after Ctrl-C
+
+
+class _WithCalib:
+    """The board config with a calibration put in (the nominal one, for bring-up)."""
+
+    def __init__(self, base, calib):
+        self._base = base
+        self.calib = calib
+
+    def __getattr__(self, name):
+        return getattr(self._base, name)
+
+
 def main():
-    hw = board.setup(config)
+    global RUNTIME
+    blocked = None
+    try:
+        hw = board.setup(config)
+    except calibration.CalibrationError as e:
+        # Without a plausible calibration the board comes up on the nominal scale so
+        # that `calibrate` can fix it, and refuses to load or start a protocol.
+        blocked = "refused: %s" % e
+        hw = board.setup(_WithCalib(config, calibration.identity(len(board.RANGES_NA))))
     # front-end fault detection from the board file (absent: off); docs/reliability.md
     ch = Channel(board.I_MAX_NA, board.I_FLOOR_NA,
                  mismatch_pct=getattr(board, "MISMATCH_PCT", 0),
                  mismatch_fs_pct=getattr(board, "MISMATCH_FS_PCT", 0),
                  stuck_n=getattr(board, "STUCK_TICKS", 0))
-    rt = Runtime(hw.fe, hw.clock, ch, StdioPort(), wdt=hw.wdt,
+    if blocked:
+        ch.block(blocked)
+    calib = calibration.Session(hw.fe, board.RANGES_NA, getattr(hw.fe, "calib", None),
+                                board=board.NAME)
+    rt = Runtime(hw.fe, hw.clock, ch, StdioPort(), wdt=hw.wdt, calib=calib,
                  ranger=AutoRange(board.RANGES_NA, index=hw.fe.range_index),
                  reset_cause=hw.reset_cause, tick_ms=hw.tick_ms, firmware=FIRMWARE,
                  telemetry_ms=getattr(config, "telemetry_ms", 1000),
                  ring_n=getattr(board, "RING_N", 512))
+    RUNTIME = rt
     rt.start()
     rt.run()
 
