@@ -95,7 +95,22 @@ class SimFrontEnd:
                 self._poll_inject()
         m = self.model
         m.measure()
-        self.v_uV, self.i_nA, self.v_raw, self.i_raw = m.v_uV, m.i_nA, m.v_raw, m.i_raw
+        self.v_uV, self.i_nA = m.v_uV, m.i_nA
+        # raw = the nominal, uncalibrated reading in uV and nA (as boards/pico.py gives)
+        n = m.oversample
+        k = m.range_index
+        self.v_raw = int(round(m.v_raw * m.v_lsb_uV / n))
+        self.i_raw = int(round(m.i_raw * m.ranges_nA[k] / (m.i_code_max + 1) / n))
+
+    def set_calibration(self, cal):
+        """Apply a calibration.Calibration to the current readings (the model's voltage
+        input has no gain or offset error, so its calibration is not applied)."""
+        m = self.model
+        self.calib = cal
+        for k in range(len(m.ranges_nA)):
+            g = cal.i_gain_ppm[k] / 1e6
+            m.cal_gain[k] = 1.0 / g
+            m.cal_offset_nA[k] = -cal.i_offset_nA[k] / g
 
     def set_current_nA(self, i_nA):
         self.model.set_current_nA(i_nA)

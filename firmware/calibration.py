@@ -176,13 +176,39 @@ class Session:
         self.path = path
         self.board = board
         self.points = {}
+        self.sourcing = False   # the runtime leaves the output to us while True
+
+    def source(self, r, i_nA):
+        """Drive i_nA in range r into a reference meter (calibration only, no cell)."""
+        if not 0 <= r < len(self.ranges_nA):
+            raise ValueError("range %d: expected 0..%d" % (r, len(self.ranges_nA) - 1))
+        fs = self.ranges_nA[r]
+        if not -fs <= i_nA <= fs:
+            raise ValueError("%d nA is beyond range %d's full scale %d nA; e.g. %d (80 %%)"
+                             % (i_nA, r, fs, fs * 4 // 5))
+        self.fe.select_range(r)
+        self.fe.set_current_nA(i_nA)
+        self.sourcing = True
+        return "range=%d i_set_nA=%d" % (r, i_nA)
+
+    def read(self):
+        """The latest raw (uncalibrated) and calibrated readings of the loop."""
+        fe = self.fe
+        return "range=%d v_raw=%d i_raw=%d v_uV=%d i_nA=%d" % (
+            fe.range_index, fe.v_raw, fe.i_raw, fe.v_uV, fe.i_nA)
+
+    def off(self):
+        self.sourcing = False
+        self.fe.off()
+        return "output off"
 
     def show(self):
         c = self.current
         s = "v=%d,%d" % (c.v_gain_ppm, c.v_offset_uV)
         for r in range(len(self.ranges_nA)):
             s += " r%d=%d,%d" % (r, c.i_gain_ppm[r], c.i_offset_nA[r])
-        return s + " points=%d" % sum(len(p) for p in self.points.values())
+        return s + " points=%d fs_nA=%s" % (sum(len(p) for p in self.points.values()),
+                                            ",".join(str(f) for f in self.ranges_nA))
 
     def point(self, r, raw, ref):
         if r != VOLTAGE and not 0 <= r < len(self.ranges_nA):

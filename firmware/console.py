@@ -93,9 +93,10 @@ _USAGE = {
     "stop": ("stop", "stop", "end the run at once, output off"),
     "abort": ("abort", "abort", "drop the run and its checkpoint, output off"),
     "clear": ("clear", "clear", "clear a fault"),
-    "calibrate": ("calibrate show | calibrate point <range> <raw> <ref> | calibrate save",
-                  "calibrate point 2 10342 1000000",
-                  "show, add a reference point to, or save the calibration"),
+    "calibrate": ("calibrate show | point <range> <raw> <ref> | save | source <range> <nA>"
+                  " | read | off", "calibrate point 2 10342 1000000",
+                  "show, add a reference point to, or save the calibration; source a "
+                  "current into a reference meter (not a cell), read the raw inputs"),
     "rate": ("rate [<ms>]", "rate 1000",
              "telemetry period in ms, %d..%d, or 0 for none" % (RATE_MIN_MS, RATE_MAX_MS)),
     "replay": ("replay <seq>", "replay 120", "send the kept records from seq on again"),
@@ -108,6 +109,7 @@ _USAGE = {
 _PROTOCOL_WORDS = ("cell", "window", "limits", "diag", "cc", "cv", "rest", "cr",
                    "sweep", "repeat", "end")
 _NO_REPLY = object()
+_CAL_SUBS = ("show", "point", "save", "source", "read", "off")
 
 
 def _expect(name):
@@ -336,9 +338,10 @@ class Console:
 
     def _c_calibrate(self, args, now_ms, echo):
         if not args:
-            raise ValueError("calibrate needs show, point or save; " + _expect("calibrate"))
+            raise ValueError("calibrate needs show, point, save, source, read or off; "
+                             + _expect("calibrate"))
         sub = args[0].lower()
-        if sub not in ("show", "point", "save"):
+        if sub not in _CAL_SUBS:
             raise ValueError("unknown calibrate subcommand %r; %s"
                              % (args[0], _expect("calibrate")))
         r = raw = ref = 0
@@ -349,6 +352,12 @@ class Console:
             r = _int_arg("calibrate", "range", args[1], 0, 15)
             raw = _int_arg("calibrate", "raw", args[2], -_INT_MAX, _INT_MAX)
             ref = _int_arg("calibrate", "ref", args[3], -_INT_MAX, _INT_MAX)
+        elif sub == "source":
+            if len(args) != 3:
+                raise ValueError("calibrate source takes <range> <nA>; e.g. "
+                                 "calibrate source 1 160000")
+            r = _int_arg("calibrate", "range", args[1], 0, 15)
+            raw = _int_arg("calibrate", "current", args[2], -_INT_MAX, _INT_MAX)
         elif len(args) != 1:
             raise ValueError("calibrate %s takes no arguments; %s" % (sub, _expect("calibrate")))
         if self.calib is None:
@@ -356,12 +365,18 @@ class Console:
                              "file that makes one")
         if sub == "show":
             return self.calib.show()
+        if sub == "read":
+            return self.calib.read()
+        if sub == "off":
+            return self.calib.off()
         state = self.channel.state_name()
         if state in ("running", "paused"):
             raise ValueError("not while the channel is %s; expected stop or abort "
                              "first; e.g. stop" % state)
         if sub == "point":
             return self.calib.point(r, raw, ref)
+        if sub == "source":
+            return self.calib.source(r, raw)
         return self.calib.save()
 
     def _c_rate(self, args, now_ms, echo):

@@ -64,6 +64,7 @@ class Runtime:
         self.port = port
         self.wdt = wdt
         self.ranger = ranger
+        self.calib = calib
         self.tick_ms = tick_ms
         self.ring = Ring(ring_n)
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
@@ -199,6 +200,13 @@ class Runtime:
             ch.i_fs_nA = fe.ranges_nA[fe.range_index]   # the range of this reading
             i_nA = fe.i_nA
             rg = self.ranger
+            # `calibrate source` drives the output into a reference meter while the
+            # channel is idle: then neither the ranging nor "output off" interferes
+            src = self.calib is not None and getattr(self.calib, "sourcing", False)
+            if src and ch.out_on:   # a run took over: calibration sourcing is over
+                self.calib.sourcing = src = False
+            if src:
+                rg = None
             if rg is not None:
                 # the range for this reading and the setpoint in force; while a switch
                 # settles, the last good reading stands in (firmware/autorange.py)
@@ -210,7 +218,7 @@ class Runtime:
                 self._select(rg.ensure(now, ch.out_i_nA))   # a larger new setpoint
             if ch.out_on:
                 fe.set_current_nA(ch.out_i_nA)
-            else:
+            elif not src:
                 fe.off()
         except Exception:   # KeyboardInterrupt is not an Exception: Ctrl-C still gets out
             self._fe_fault()

@@ -17,6 +17,7 @@ _COMMANDS = {
     "console": ("host_tools.console", "interactive terminal for the wire protocol"),
     "plot": ("host_tools.plot", "write the paper-style figures of an output folder"),
     "validate": ("host_tools.protocol_file", "check a protocol file and print its compact form"),
+    "calibrate": ("host_tools.calibrate", "calibrate a board's current ranges against a reference meter"),
 }
 
 

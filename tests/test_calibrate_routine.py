@@ -1,0 +1,111 @@
+"""The host-driven calibration routine (host_tools/calibrate.py) against the board's
+loop (firmware/runtime.py with the sim board's front-end, in-process): the front-end
+model is given large gain and offset errors; a reference meter reads the current the
+source really drives. After the routine the board's readings are right to 0.1 % of
+full scale in every range; before it they are off by more than 1 %."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for p in (ROOT, os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards")):
+    sys.path.insert(0, p)
+from host_tools.calibrate import calibrate  # noqa: E402
+import calibration  # noqa: E402
+import channel  # noqa: E402
+import runtime  # noqa: E402
+import sim as simboard  # noqa: E402
+import wire  # noqa: E402
+
+
+class Port:
+    def __init__(self):
+        self.inq = b""
+        self.out = []
+
+    def read_byte(self):
+        if not self.inq:
+            return None
+        b, self.inq = self.inq[0], self.inq[1:]
+        return b
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.out.append(bytes(data).decode())
+
+
+class Cfg:
+    speed = 10 ** 9
+    cell = "fig4"
+
+
+def _board(tmp_path):
+    clock = simboard.make_clock(Cfg)
+    fe = simboard.make_frontend(Cfg, clock)
+    m = fe.model
+    n = len(m.ranges_nA)
+    # a badly built board: 2 % gain errors, 1.5 % of full scale offsets (plausible
+    # enough to calibrate, far too large to run on)
+    m.gain_err = [0.02, -0.015, 0.01, -0.02][:n]
+    m.offset_nA = [0.015 * fs * (-1) ** k for k, fs in enumerate(m.ranges_nA)]
+    ch = channel.Channel(simboard.I_MAX_NA, simboard.I_FLOOR_NA)
+    sess = calibration.Session(fe, simboard.RANGES_NA, path=str(tmp_path / "calib.json"))
+    port = Port()
+    rt = runtime.Runtime(fe, clock, ch, port, calib=sess, tick_ms=100, fs_dir=str(tmp_path))
+    rt.start()
+    return rt, port
+
+
+def _command(rt, port):
+    def command(text):
+        port.inq += (text + "\n").encode()
+        for _ in range(50):
+            rt.tick()
+            rt.clock.sleep_ms(rt.tick_ms)
+            for k, line in enumerate(port.out):
+                r = wire.parse_reply(line)
+                if r is not None and r[1].startswith(text.split()[0]):
+                    del port.out[:k + 1]
+                    if not r[0]:
+                        raise RuntimeError(line)
+                    return r[2]
+        raise RuntimeError("no reply to %r" % text)
+    return command
+
+
+class Meter:
+    """The reference: the current the source really drives, read to 0.01 %."""
+
+    def __init__(self, rt):
+        self.rt = rt
+
+    def current_nA(self):
+        return int(round(self.rt.fe.model.true_i_nA))
+
+
+def _worst_error_pct(rt, command):
+    worst = 0.0
+    for r, fs in enumerate(simboard.RANGES_NA):
+        command("calibrate source %d %d" % (r, fs // 2))
+        kv = dict(w.split("=") for w in command("calibrate read").split())
+        true = rt.fe.model.true_i_nA
+        worst = max(worst, abs(int(kv["i_nA"]) - true) / fs * 100)
+    command("calibrate off")
+    return worst
+
+
+def test_routine_brings_every_range_within_0_1_percent(tmp_path):
+    rt, port = _board(tmp_path)
+    command = _command(rt, port)
+    before = _worst_error_pct(rt, command)
+    assert before > 1.0, before
+    reply = calibrate(command, Meter(rt), list(simboard.RANGES_NA), settle=lambda: None,
+                      log=lambda s: None)
+    assert reply.startswith("saved")
+    after = _worst_error_pct(rt, command)
+    assert after < 0.1, after
+    # stored on the board and plausible: a reboot loads it
+    c = calibration.load(simboard.RANGES_NA, str(tmp_path / "calib.json"))
+    assert c.i_gain_ppm != (1000000,) * len(simboard.RANGES_NA)
+    assert not rt.fe.model.on   # `calibrate off` left the output off
