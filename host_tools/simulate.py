@@ -118,10 +118,15 @@ class Sim:
                     dt = BASE_DT_MS
             elif s.kind == protocol.CV:
                 di = abs(i - self._prev_i) / pdt  # nA per ms
-                if abs(i) < 2 * s.i_end_nA or e.step_ms < 60000:
+                above = abs(i) - s.i_end_nA
+                if e.step_ms < 60000:
                     dt = BASE_DT_MS
+                elif above <= 0:
+                    dt = 2 * BASE_DT_MS   # qualifying the end: 3 ticks and 5 s
                 elif di > 0:
-                    dt = min(int(0.02 * abs(i) / di), MAX_HOLD_DT_MS)
+                    # 2 % of the current per tick, and a fifth of the time left to the
+                    # termination current, so the hold ends within a short tick of it
+                    dt = min(int(0.02 * abs(i) / di), int(above / di / 5), MAX_HOLD_DT_MS)
                 else:
                     dt = MAX_HOLD_DT_MS
             elif s.kind == protocol.SWEEP:
