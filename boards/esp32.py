@@ -73,6 +73,14 @@ I_MAX_NA = const(20000000)
 I_FLOOR_NA = const(1000)
 TICK_MS = const(100)           # the control tick (10 Hz)
 WDT_MS = const(5000)           # watchdog timeout: 50 ticks of slack
+# Front-end fault detection (firmware/safety.py, docs/reliability.md): the measured
+# current may differ from the command by 10 % of it, but at least 2 % of the range's
+# full scale (calibrated offsets and gains sit well inside that); a voltage reading
+# identical for 50 ticks (5 s) while current is driven is a frozen input: ADC1 at 11 dB (tens of mV of noise, read_uv)
+#   never repeats that long.
+MISMATCH_PCT = const(10)
+MISMATCH_FS_PCT = const(2)
+STUCK_TICKS = const(50)
 V_CELL_MAX_UV = const(5000000)
 
 

@@ -95,6 +95,15 @@ I_MAX_NA = const(20000000)     # the largest range's full scale
 I_FLOOR_NA = const(500)
 TICK_MS = const(100)           # the control tick (10 Hz)
 WDT_MS = const(5000)           # watchdog timeout: under the RP2040's 8388 ms maximum
+# Front-end fault detection (firmware/safety.py, docs/reliability.md): the measured
+# current may differ from the command by 10 % of it, but at least 2 % of the range's
+# full scale (calibrated offsets and gains sit well inside that); a voltage reading
+# identical for 50 ticks (5 s) while current is driven is a frozen input: the RP2040's ADC (several LSB of noise, 16x oversampled) or the ADS1115 (>= 1 LSB
+#   of noise at 860 SPS)
+#   never repeats that long.
+MISMATCH_PCT = const(10)
+MISMATCH_FS_PCT = const(2)
+STUCK_TICKS = const(50)
 V_CELL_MAX_UV = const(5000000) # the front-end measures up to 5 V (docs/architecture.md units)
 OVERSAMPLE_INTERNAL = const(16)  # 16 x 3 reads of ~2 us each: noise / 4
 OVERSAMPLE_ADS = const(4)        # 4 x 2 conversions x 1.2 ms = 10 ms of a 100 ms tick

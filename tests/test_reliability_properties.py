@@ -16,7 +16,7 @@ Properties:
 import os
 import sys
 
-from hypothesis import given, settings, strategies as st, HealthCheck
+from hypothesis import given, settings, strategies as st, HealthCheck, Phase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -34,6 +34,14 @@ THIN = ("fig4", "fig5b-cell2")
 THIN_RATES = [(1, 20), (1, 10), (1, 5), (1, 2), (1, 1), (2, 1), (3, 1)]
 THICK_RATES = [(1, 50), (1, 20), (1, 10), (1, 5)]
 TERM = [10, 15, 24, 46]   # FACTS: termination currents (C/15 .. C/46 used in the paper)
+# Holds run at the board's slowest tick (1 s; the sim board ticks at 100 ms), not at
+# simulate's 10 s: with 10 s ticks the 2.6 V hold of a fig4 cell rings up to ~6 mV past
+# its setpoint (found by this test; a simulation speed-up, not what a board does).
+# Near a window edge and at the start of a hold the tick is the board's (100 ms): at
+# 1 s a 2C discharge of the fig4 cell falls 5 mV per tick at 2.6 V.
+HOLD_TICK_MS = 1000
+BOARD_TICK_MS = simboard.TICK_MS
+NEAR_UV = 30000
 SEEN = {"runs": 0, "ticks": 0, "cycles": 0, "trip_examples": 0}
 
 
@@ -106,9 +114,12 @@ def run_checked(cell, lines, fe):
     steps, cycles = [], []
     s_seq = c_seq = 0
     ticks = 0
+    soc_at = {1: cell.soc}    # the cell's true state of charge as each cycle opens
     while True:
         sim.tick()
         ticks += 1
+        if e.cycle not in soc_at:
+            soc_at[e.cycle] = cell.soc
         if e.state == engine.RUNNING and e.step is not None and e.step.kind in (
                 protocol.CC, protocol.CV):
             v = cell.v_V * 1e6
@@ -122,20 +133,31 @@ def run_checked(cell, lines, fe):
             cycles.append(list(e.cycle_rec))
         if e.state != engine.RUNNING or ticks > 200000:
             break
-        sim.advance(sim.next_dt())
+        dt = sim.next_dt()
+        if e.step is not None:
+            near = min(abs(e.v_uV - V_HI), abs(e.v_uV - V_LO)) < NEAR_UV
+            if e.step.kind == protocol.CV:
+                dt = BOARD_TICK_MS if e.step_ms < 60000 else min(dt, HOLD_TICK_MS)
+            elif near:
+                dt = BOARD_TICK_MS
+        sim.advance(dt)
     SEEN["runs"] += 1
     SEEN["ticks"] += ticks
     SEEN["cycles"] += len(cycles)
-    return sim, worst_hi, worst_lo, steps, cycles
+    return sim, worst_hi, worst_lo, steps, cycles, soc_at
 
 
-@settings(max_examples=14, deadline=None, suppress_health_check=list(HealthCheck))
+# no shrinking: a closed-loop run takes up to a second; a failure is reported as drawn
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck),
+          phases=(Phase.explicit, Phase.reuse, Phase.generate), derandomize=True)
 @given(setups())
 def test_true_voltage_stays_in_the_window_and_the_accounts_add_up(setup):
     name, cell, lines, fe = setup
-    sim, hi, lo, steps, cycles = run_checked(cell, lines, dict(fe))
+    sim, hi, lo, steps, cycles, soc_at = run_checked(cell, lines, dict(fe))
+    cap_nAh = cell.capacity_mAh * 1e6
     assert sim.ch.state_name() == "done", (name, sim.ch.status_text(), lines, fe)
     assert hi <= MARGIN_UV and lo <= MARGIN_UV, (name, hi, lo, lines, fe)
+    SEEN["v_past_window_max_uV"] = max(SEEN.get("v_past_window_max_uV", 0), round(hi), round(lo))
     assert cycles, lines
     for c in cycles:
         mine = [s for s in steps if s[engine.SR_CYCLE] == c[engine.CR_CYCLE]]
@@ -145,24 +167,33 @@ def test_true_voltage_stays_in_the_window_and_the_accounts_add_up(setup):
         assert sum(s[engine.SR_Q_DIS] for s in mine) == dis
         if chg > 0 and dis > 0:
             ce = dis / chg
-            # the cell model stores charge losslessly: any CE above 100 % is measurement
-            # error, bounded by the drawn gain error (0.2 %) and offset (0.05 % FS)
-            assert 0 < ce <= 1.005, (name, ce, c, lines, fe)
+            # The cell model stores charge losslessly, so a cycle can give back what it
+            # took plus what the cell held when the cycle opened (a first cycle from
+            # 2.71 V, or after a shallower discharge), and no more; the measurement
+            # errors add at most 0.5 % (drawn gain error <= 0.2 %, offset <= 0.05 % FS).
+            bound = 1.0 + soc_at[c[engine.CR_CYCLE]] * cap_nAh / chg + 0.005
+            assert 0 < ce <= bound, (name, ce, bound, c, lines, fe)
+            # the worst excess over what the cell could give, as a share of the charge
+            ex = (dis - chg - soc_at[c[engine.CR_CYCLE]] * cap_nAh) / chg
+            SEEN["ce_excess_max"] = max(SEEN.get("ce_excess_max", -1.0), round(ex, 5))
+            SEEN["ce_checked"] = SEEN.get("ce_checked", 0) + 1
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck),
+          phases=(Phase.explicit, Phase.reuse, Phase.generate), derandomize=True)
 @given(st.sampled_from(sorted(cellmodel.CELLS)), st.sampled_from(["hi", "lo"]),
-       st.integers(0, 300), st.integers(5000, 800000), st.floats(100.0, 400.0),
+       st.integers(0, 120), st.integers(5000, 800000), st.floats(100.0, 400.0),
        st.integers(1, 2 ** 30), st.booleans())
 def test_a_hard_limit_crossing_switches_the_output_off_within_the_bound(
         name, side, after_s, past_uV, noise, seed, charging):
     cell = cellmodel.make_cell(name)
-    cell.set_soc(0.5)
+    cell.set_soc(0.3)
     cap = int(round(cell.capacity_mAh * 1e6))
     i = cap // 5 if charging else -(cap // 5)
     lines = ["cell %d 0" % cap, "window %d %d" % (V_LO, V_HI),
              "limits 2500000 4150000 20000000 400000",
-             "cc %d %d 0" % (i, V_HI if charging else V_LO)]
+             "cc %d %d 0" % (i, V_HI if charging else V_LO),
+             "cv %d %d 0 0" % (V_HI if charging else V_LO, cap // 20)]
     sim = DetectingSim(lines, cell=cell, seed=seed, fe_kwargs={"v_noise_uV": noise})
     sim.start()
     for _ in range(after_s):
@@ -170,7 +201,6 @@ def test_a_hard_limit_crossing_switches_the_output_off_within_the_bound(
         sim.advance(1000)
     assert sim.ch.out_on
     # the true voltage jumps past a trip (a contact that breaks, a cell that fails):
-    # shift the cell's open-circuit voltage so the terminal sits past_uV beyond it
     trip = 4150000 if side == "hi" else 2500000
     target = trip + past_uV if side == "hi" else max(trip - past_uV, 100000)
     sim.fe.cell = SteppedCell(target / 1e6)
@@ -179,7 +209,8 @@ def test_a_hard_limit_crossing_switches_the_output_off_within_the_bound(
         sim.tick()
         n += 1
         assert n <= safety.QUALIFY_COUNT, (n, sim.ch.status_text())
-    assert sim.fe.true_v_uV == target
+    assert abs(sim.fe.true_v_uV - target) < 1
+    SEEN["trip_ticks_max"] = max(SEEN.get("trip_ticks_max", 0), n)
     assert sim.ch.state_name() == "fault"
     assert sim.ch.safety.code in (safety.OVERVOLTAGE, safety.UNDERVOLTAGE)
     assert not sim.fe.on
@@ -187,5 +218,4 @@ def test_a_hard_limit_crossing_switches_the_output_off_within_the_bound(
 
 
 def test_zz_report_counts():
-    print("\nreliability properties: %(runs)d closed-loop runs, %(ticks)d ticks, "
-          "%(cycles)d cycles, %(trip_examples)d trip examples" % SEEN)
+    print("\nreliability properties: %s" % SEEN)
