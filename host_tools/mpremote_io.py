@@ -67,33 +67,27 @@ def ls(port, path="", timeout=DEFAULT_TIMEOUT_S):
 
 def cp_to_board(port, pairs, timeout=DEFAULT_TIMEOUT_S):
     """Copy local files to the board in one connection: pairs of (local, remote)."""
-    cmds = []
-    for local, remote in pairs:
-        if cmds:
-            cmds.append("+")
-        cmds += ["fs", "cp", "-f", local, ":" + remote]
-    if cmds:
-        mpremote(port, *cmds, timeout=timeout)
+    _chain(port, [["fs", "cp", "-f", local, ":" + remote] for local, remote in pairs],
+           timeout)
 
 
 def rm(port, paths, timeout=DEFAULT_TIMEOUT_S):
-    cmds = []
-    for p in paths:
-        if cmds:
-            cmds.append("+")
-        cmds += ["fs", "rm", ":" + p]
-    if cmds:
-        mpremote(port, *cmds, timeout=timeout)
+    _chain(port, [["fs", "rm", ":" + p] for p in paths], timeout)
 
 
 def mkdir(port, paths, timeout=DEFAULT_TIMEOUT_S):
-    cmds = []
-    for p in paths:
-        if cmds:
-            cmds.append("+")
-        cmds += ["fs", "mkdir", ":" + p]
-    if cmds:
-        mpremote(port, *cmds, timeout=timeout)
+    _chain(port, [["fs", "mkdir", ":" + p] for p in paths], timeout)
+
+
+def _chain(port, commands, timeout):
+    """Several mpremote commands in one connection, joined by mpremote's '+'."""
+    args = []
+    for c in commands:
+        if args:
+            args.append("+")
+        args += c
+    if args:
+        mpremote(port, *args, timeout=timeout)
 
 
 def sha256sum(port, path, timeout=DEFAULT_TIMEOUT_S):
