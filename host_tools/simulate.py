@@ -110,16 +110,13 @@ class Sim:
             elif s.kind in (protocol.CC, protocol.CR):
                 dv = abs(v - self._prev_v) / pdt  # uV per ms
                 margin = abs(s.until_uV - v)
-                if dv > 0:
-                    dt = int(margin / dv / 10)
-                else:
-                    dt = MAX_DT_MS
-                if margin < 20000:     # 20 mV from the end: back to the base tick
-                    dt = BASE_DT_MS
+                # a quarter of the time left to the end voltage: the approach closes in
+                # geometrically and ends on base ticks
+                dt = int(margin / dv / 4) if dv > 0 else MAX_DT_MS
             elif s.kind == protocol.CV:
                 di = abs(i - self._prev_i) / pdt  # nA per ms
                 above = abs(i) - s.i_end_nA
-                if e.step_ms < 60000:
+                if e.step_ms < 10000:   # the hand-over transient
                     dt = BASE_DT_MS
                 elif above <= 0:
                     dt = 2 * BASE_DT_MS   # qualifying the end: 3 ticks and 5 s
