@@ -43,12 +43,18 @@ def add_arguments(p):
 def prepare_dir(out, src_path, parsed):
     """DIR/protocol.toml and DIR/protocol.txt (what `cycler log` needs), a fresh state."""
     from host_tools import log
+    import time as _time
     os.makedirs(out, exist_ok=True)
-    for name in ("timeseries.bdf.csv", "steps.csv", "cycles.csv", log.STATE_FILE,
-                 log.GAPS_FILE):
-        p = os.path.join(out, name)
-        if os.path.exists(p):
-            os.remove(p)
+    # an earlier run's files are kept, moved aside, never deleted
+    old = [n for n in ("timeseries.bdf.csv", "steps.csv", "cycles.csv", log.STATE_FILE,
+                       log.GAPS_FILE, log.PROTOCOL_TOML, log.PROTOCOL_TXT)
+           if os.path.exists(os.path.join(out, n))]
+    if old:
+        keep = os.path.join(out, "previous-" + _time.strftime("%Y%m%d-%H%M%S"))
+        os.makedirs(keep, exist_ok=True)
+        for n in old:
+            os.replace(os.path.join(out, n), os.path.join(keep, n))
+        print("%s: the earlier run's files are now in %s" % (out, keep), file=sys.stderr)
     shutil.copyfile(src_path, os.path.join(out, log.PROTOCOL_TOML))
     with open(os.path.join(out, log.PROTOCOL_TXT), "w") as f:
         f.write(parsed.text())
