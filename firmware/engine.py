@@ -239,9 +239,8 @@ class Engine:
         reason = self._ended(s, v_uV, dt)
         if reason:
             self._record_step(reason)
-            self._next(v_uV)
-            if self.state != RUNNING:
-                return
+            self._next(v_uV)   # begins the next step, which sets its own command
+            return
         self._command(v_uV)
 
     def _ended(self, s, v_uV, dt):

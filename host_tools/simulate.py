@@ -111,8 +111,11 @@ class Sim:
                 dv = abs(v - self._prev_v) / pdt  # uV per ms
                 margin = abs(s.until_uV - v)
                 # a quarter of the time left to the end voltage: the approach closes in
-                # geometrically and ends on base ticks
+                # geometrically; the last 20 mV (a discharge knee steepens fast) on
+                # base ticks
                 dt = int(margin / dv / 4) if dv > 0 else MAX_DT_MS
+                if margin < 20000:
+                    dt = BASE_DT_MS
             elif s.kind == protocol.CV:
                 di = abs(i - self._prev_i) / pdt  # nA per ms
                 above = abs(i) - s.i_end_nA
