@@ -1,13 +1,21 @@
 # Boot: build the channel from the board file (board.py, installed by `cycler deploy`)
 # and run the loop. Boots safe (output off), never resumes a run by itself.
-# Ctrl-C raises KeyboardInterrupt in the loop: the output goes off on the way out and
-# the REPL takes over (mpremote can then reach the board).
+# While a run is active (running or paused) no byte on the wire interrupts the loop
+# (micropython.kbd_intr(-1)); on an idle, loaded, done or faulted board Ctrl-C raises
+# KeyboardInterrupt in the loop: the output goes off on the way out and the REPL takes
+# over (mpremote can then reach the board). To reach the REPL during a run: `abort`
+# (or `stop`), then Ctrl-C.
 import board
 import calibration
 from channel import Channel
 from runtime import Runtime
 from stdio_port import StdioPort
 from autorange import AutoRange
+
+try:
+    from micropython import kbd_intr
+except ImportError:
+    kbd_intr = None
 
 try:
     import board_config as config
@@ -54,7 +62,7 @@ def main():
                  ranger=AutoRange(board.RANGES_NA, index=hw.fe.range_index),
                  reset_cause=hw.reset_cause, tick_ms=hw.tick_ms, firmware=FIRMWARE,
                  telemetry_ms=getattr(config, "telemetry_ms", 1000),
-                 ring_n=getattr(board, "RING_N", 512))
+                 ring_n=getattr(board, "RING_N", 512), kbd_intr=kbd_intr)
     RUNTIME = rt
     rt.start()
     rt.run()

@@ -43,6 +43,10 @@ TELEMETRY_MS = const(1000)
 CHECKPOINT_MIN_MS = const(30000)  # spare the flash: at most one checkpoint per 30 s
 RING_N = const(512)
 _SEND_MAX = const(32)           # records written per tick at most
+REPLY_MAX = const(8)            # reply lines held for a host that does not read; the
+                                # oldest are dropped and counted (status: dropped_replies=)
+# the stages of a tick, named in the fault an unexpected exception latches
+STAGES = ("control", "records", "input", "send", "checkpoint", "watchdog")
 
 PROTOCOL_FILE = "protocol.txt"
 CHECKPOINT_FILE = "checkpoint.txt"
@@ -58,7 +62,7 @@ class Runtime:
 
     def __init__(self, fe, clock, channel, port, wdt=None, ranger=None, calib=None,
                  tick_ms=TICK_MS, telemetry_ms=TELEMETRY_MS, reset_cause="power_on",
-                 firmware="dev", ring_n=RING_N, fs_dir=""):
+                 firmware="dev", ring_n=RING_N, fs_dir="", kbd_intr=None):
         self.fe = fe
         self.clock = clock
         self.ch = channel
@@ -69,7 +73,13 @@ class Runtime:
         self.tick_ms = tick_ms
         self.ring = Ring(ring_n)
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
-                               telemetry_ms, self.stats_text)
+                               telemetry_ms, self.stats_text, self.drops_text)
+        self.kbd_intr = kbd_intr
+        self._kbd_active = None        # what kbd_intr was last set for (None: not yet)
+        self.reply_max = REPLY_MAX
+        self.replies_dropped = 0       # reply lines dropped: the host did not read
+        self.crash = None              # "stage:ExceptionName" of the first unexpected error
+        self.crashes = 0
         self.reset_cause = reset_cause
         d = fs_dir + "/" if fs_dir else ""
         self._f_boot = d + BOOT_FILE
@@ -147,15 +157,29 @@ class Runtime:
 
     def run(self, max_ticks=-1):
         """The loop; returns after max_ticks (tests) or never. Ctrl-C (KeyboardInterrupt)
-        leaves it with the output switched off on the way out."""
+        can only happen while no run is active (see kbd_intr); it leaves the loop with
+        the output switched off on the way out."""
         try:
             n = 0
             while max_ticks < 0 or n < max_ticks:
                 self.tick()
                 n += 1
-                self._sleep_to_next()
+                try:
+                    self._sleep_to_next()
+                except Exception as e:
+                    self._crashed(5, e)
         finally:
             self.fe.off()
+            self._set_kbd(False)
+
+    def _set_kbd(self, active):
+        """Ctrl-C off while a run is active, on otherwise (called every tick; acts on a
+        change only)."""
+        if active is self._kbd_active:
+            return
+        self._kbd_active = active
+        if self.kbd_intr is not None:
+            self.kbd_intr(-1 if active else 3)
 
     def _sleep_to_next(self):
         spent = ticks_diff_ms(self.clock.ticks_ms(), self._last_ms)
@@ -202,12 +226,47 @@ class Runtime:
         except Exception:   # KeyboardInterrupt is not an Exception: Ctrl-C still gets out
             self._fe_fault()
         self.ticks += 1
-        healthy = self._records(now)
-        self._input(now)
-        self._send()
-        self._checkpoint(now)
-        if healthy and self.wdt is not None:
+        # Any other stage that raises (a bug, MemoryError, a port error): the output
+        # goes off, a fault latches (INTERNAL, the stage and the exception's name in
+        # status), and the loop goes on answering the console in FAULT.
+        healthy = False
+        try:
+            healthy = self._records(now)
+        except Exception as e:
+            self._crashed(1, e)
+        try:
+            self._input(now)
+        except Exception as e:
+            self._crashed(2, e)
+        try:
+            self._send()
+        except Exception as e:
+            self._crashed(3, e)
+        try:
+            self._checkpoint(now)
+        except Exception as e:
+            self._crashed(4, e)
+        st = ch.engine.state
+        self._set_kbd(st == _engine.RUNNING or st == _engine.PAUSED)
+        if (healthy or not ch.out_on) and self.wdt is not None:
             self.wdt.feed()
+
+    def _crashed(self, stage, exc):
+        """An unexpected exception in a stage of the loop: output off, fault latched."""
+        self.crashes += 1
+        try:
+            self.fe.off()
+        except Exception:
+            pass
+        ch = self.ch
+        try:
+            if self.crash is None:
+                self.crash = "%s:%s" % (STAGES[stage], type(exc).__name__)
+            ch.trip(_safety.INTERNAL, self.fe.v_uV, self.fe.i_nA)
+        except Exception:
+            # the channel itself is broken: at least the command is off
+            ch.out_on = False
+            ch.out_i_nA = 0
 
     def _fe_fault(self):
         # Possible outcomes: the output goes off (fe.off() works), or off() raises too
@@ -305,7 +364,20 @@ class Runtime:
     _saved_lines = None
 
     def _reply(self, line):
+        # bounded: a host that sends commands and does not read costs dropped replies
+        # (the oldest go, counted), never the heap; the newest answer is kept
+        if len(self._replies) >= self.reply_max:
+            self._replies.pop(0)
+            self.replies_dropped += 1
         self._replies.append(line)
+
+    def drops_text(self):
+        """For `status`: what a host that did not read has lost so far."""
+        s = "dropped_records=%d dropped_replies=%d" % (self.ring.dropped,
+                                                        self.replies_dropped)
+        if self.crash is not None:
+            s += " crash=%s" % self.crash
+        return s
 
     def _send(self):
         port = self.port
