@@ -24,6 +24,7 @@ I_FLOOR_NA = const(500)
 # Voltage ADC: 16 bits over 5 V (76 uV LSB), 150 uV rms noise per sample, oversampled.
 V_BITS = const(16)
 V_SPAN_UV = const(5000000)
+V_CELL_MAX_UV = V_SPAN_UV      # the most it measures: no trip may lie above it
 V_NOISE_UV = const(150)
 OVERSAMPLE = const(4)
 TICK_MS = const(100)

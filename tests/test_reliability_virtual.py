@@ -246,6 +246,32 @@ def test_a_megabyte_flood_while_the_host_does_not_read(board):
         bd.close()
 
 
+def test_the_hostile_load_over_the_wire_is_refused_by_the_board(board):
+    """The firmware's own validator, not the host tools: the issue's hostile `load`
+    (trip at 1000 V, window to 4.9 V, 10C) sent as raw lines is refused; `start` does
+    nothing. Control: the same lines with trips within the limits load."""
+    bd = _connect(board)
+    try:
+        hostile = ["load 5", "cell 83900 437", "window 2600000 4900000",
+                   "limits 2500000 1000000000 20000000 1000", "cc 839000 4900000 0",
+                   "cv 4900000 500 0 0"]
+        bd.port.write(("\n".join(hostile) + "\nstart\n").encode())
+        buf = b""
+        end = time.monotonic() + T
+        while b"error start" not in buf:
+            assert time.monotonic() < end, buf[-500:]
+            buf += bd.port.read(max(1, bd.port.in_waiting))
+        assert b"error load 5: hard trips" in buf and b"absolute limits" in buf, buf[-800:]
+        st = bd.status()
+        assert st["state"] == "idle" and st["out"] == "off", st
+        ok = ["cell 83900 437", "window 2600000 4100000",
+              "limits 2500000 4150000 20000000 1000", "cc 839000 4100000 0"]
+        bd.load(ok)
+        assert bd.status()["state"] == "loaded"
+    finally:
+        bd.close()
+
+
 def test_logger_pulled_again_and_again_keeps_every_record_once(tmp_path, registry):
     """`cycler run` starts the run; its logger is killed, then `cycler log` is started
     and killed (SIGKILL, the port yanked with it) over and over during the run, then

@@ -9,15 +9,18 @@ from safety import Safety, FAULT_NAMES, OK
 
 class Channel:
     def __init__(self, i_max_nA, i_floor_nA, mismatch_nA=0, mismatch_pct=0,
-                 mismatch_fs_pct=0, stuck_n=0):
+                 mismatch_fs_pct=0, stuck_n=0, v_max_uV=0):
         """i_max_nA: what the front-end can source or sink; i_floor_nA: the smallest
         current it resolves (a termination current below it is refused).
         Front-end fault detection, from the board file (0: off; firmware/core/safety.py):
         mismatch_nA a fixed bound on |measured - commanded| current, or mismatch_pct %
         of |command| but at least mismatch_fs_pct % of the range's full scale (the
         caller sets i_fs_nA to the range each reading was taken on); stuck_n ticks of
-        an unchanged voltage reading while current is driven."""
+        an unchanged voltage reading while current is driven.
+        v_max_uV: the most the front-end measures (0: unknown); every load is checked
+        against it and the absolute limits of firmware/core/protocol.py."""
         self.i_max_nA = i_max_nA
+        self.v_max_uV = v_max_uV
         self.i_floor_nA = i_floor_nA
         self.mismatch_nA = mismatch_nA
         self.mismatch_pct = mismatch_pct
@@ -46,7 +49,7 @@ class Channel:
     def load_lines(self, lines):
         if self.blocked:
             raise ValueError(self.blocked)
-        p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA)
+        p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_max_uV)
         self.load(p)
         self.lines = list(lines)  # the runtime saves them for a resume after a reset
 

@@ -28,6 +28,17 @@ MAX_RATE_UV_S = const(100000)
 # are hard limits; trips at e.g. 2.5 V and 4.15 V sit outside 2.6 .. 4.1 V).
 MIN_TRIP_MARGIN_UV = const(10000)
 
+# Absolute limits: no protocol may put its hard trips beyond these, whoever sends the
+# `load` (the board checks every load; the host tools run this same validator).
+# FACTS: the cycling window: beyond 2.6-4.1 V the damage is irreversible; a trip may
+# sit at most 0.1 V outside the window (the default trips sit 0.1 / 0.05 V outside).
+ABS_TRIP_LO_UV = const(2500000)
+ABS_TRIP_HI_UV = const(4200000)
+# A protocol marked 'diag' (FACTS: other electrical tests: cyclic voltammetry 2.0 to
+# 4.5 V) may widen them to 0.1 V around the paper's sweep, no further.
+ABS_DIAG_TRIP_LO_UV = const(1900000)
+ABS_DIAG_TRIP_HI_UV = const(4600000)
+
 # Defaults for the paper's cell (FACTS: cycling window; trips just outside it).
 DEFAULT_V_MIN_UV = const(2600000)
 DEFAULT_V_MAX_UV = const(4100000)
@@ -206,15 +217,22 @@ def _infer_signs(p):
         prev = s
 
 
-def validate(p, channel_i_max_nA, i_floor_nA):
+def validate(p, channel_i_max_nA, i_floor_nA, v_max_uV=0):
     """Refuse a protocol that could not run safely on this channel.
 
-    channel_i_max_nA: the most the front-end can source or sink.
-    i_floor_nA: the smallest termination current the front-end resolves.
+    channel_i_max_nA: the most the front-end can source or sink (its largest range's
+    full scale). i_floor_nA: the smallest termination current the front-end resolves.
+    v_max_uV: the most the front-end measures (0: not given); a trip must lie below.
     """
-    def bad(s, what, kind):
-        raise _err(s.line, s.text, what, kind)
+    _validate_cell(p)
+    _validate_limits(p, channel_i_max_nA, v_max_uV)
+    _validate_blocks(p)
+    for s in p.steps:
+        _validate_step(p, s, i_floor_nA)
+    return p
 
+
+def _validate_cell(p):
     if p.capacity_nAh <= 0:
         raise ValueError("cell capacity must be > 0 nAh, e.g. %r (FACTS: fig4 is "
                          "0.0839 mAh = 83900 nAh)" % _EXAMPLES["cell"])
@@ -231,6 +249,20 @@ def validate(p, channel_i_max_nA, i_floor_nA):
                              MIN_TRIP_MARGIN_UV, _EXAMPLES["limits"]))
     if p.trip_lo_uV < 0:
         raise ValueError("the low trip must be >= 0 uV")
+
+
+def _validate_limits(p, channel_i_max_nA, v_max_uV):
+    if p.diag:
+        lo, hi, what = ABS_DIAG_TRIP_LO_UV, ABS_DIAG_TRIP_HI_UV, "a diag protocol's"
+    else:
+        lo, hi, what = ABS_TRIP_LO_UV, ABS_TRIP_HI_UV, "the cycling"
+    if v_max_uV and v_max_uV < hi:
+        hi = v_max_uV
+    if p.trip_lo_uV < lo or p.trip_hi_uV > hi:
+        raise ValueError("hard trips %d/%d uV lie beyond %s absolute limits %d..%d uV "
+                         "(FACTS: the cycling window; damage beyond it is irreversible); "
+                         "e.g. %r" % (p.trip_lo_uV, p.trip_hi_uV, what, lo, hi,
+                                      _EXAMPLES["limits"]))
     if p.i_max_nA <= 0:
         p.i_max_nA = channel_i_max_nA
     if p.i_max_nA > channel_i_max_nA:
@@ -240,6 +272,9 @@ def validate(p, channel_i_max_nA, i_floor_nA):
         raise ValueError("the hard step time limit must be > 0 s; e.g. %r" % _EXAMPLES["limits"])
     if not p.steps:
         raise ValueError("the protocol has no steps; add e.g. %r" % _EXAMPLES["cc"])
+
+
+def _validate_blocks(p):
     for b in p.blocks:
         if b[1] <= b[0]:
             raise _err(b[3], "repeat %d" % b[2], "this repeat block holds no step", "repeat")
@@ -249,65 +284,69 @@ def validate(p, channel_i_max_nA, i_floor_nA):
         if all(p.steps[k].kind == REST for k in range(b[0], b[1])) and b[2] > 1:
             raise _err(b[3], "repeat %d" % b[2], "a repeated block of rests only would "
                        "loop without cycling the cell", "repeat")
+
+
+def _validate_step(p, s, i_floor_nA):
+    def bad(s, what, kind):
+        raise _err(s.line, s.text, what, kind)
+
     lo, hi = p.v_min_uV, p.v_max_uV
     window = "the window %d..%d uV" % (lo, hi)
-    for s in p.steps:
-        if s.kind == CC:
-            if s.i_nA == 0:
-                bad(s, "a constant-current step needs a current != 0 nA (use 'rest')", "cc")
-            if abs(s.i_nA) > p.i_max_nA:
-                bad(s, "|%d| nA exceeds the current limit %d nA" % (s.i_nA, p.i_max_nA), "cc")
-            if not (lo <= s.until_uV <= hi or p.diag):
-                bad(s, "end voltage %d uV is outside %s" % (s.until_uV, window), "cc")
-        elif s.kind == CV:
-            if not (lo <= s.v_uV <= hi or p.diag):
-                bad(s, "hold voltage %d uV is outside %s" % (s.v_uV, window), "cv")
-            if s.i_end_nA < i_floor_nA:
-                bad(s, "termination current %d nA is below what this front-end resolves "
-                    "(%d nA)" % (s.i_end_nA, i_floor_nA), "cv")
-            if s.i_end_nA > p.i_max_nA:
-                bad(s, "termination current %d nA exceeds the current limit %d nA" % (
-                    s.i_end_nA, p.i_max_nA), "cv")
-            if s.t_max_ms and s.t_min_ms > s.t_max_ms:
-                bad(s, "minimum hold %d s is longer than the time limit %d s" % (
-                    s.t_min_ms // 1000, s.t_max_ms // 1000), "cv")
-        elif s.kind == REST:
-            if s.t_max_ms <= 0:
-                bad(s, "a rest needs a duration > 0 s", "rest")
-        elif s.kind == CR:
-            if not 0 < s.r_ohm <= MAX_R_OHM:
-                bad(s, "load must be 1 .. %d ohm" % MAX_R_OHM, "cr")
-            if not (lo <= s.until_uV <= hi or p.diag):
-                bad(s, "end voltage %d uV is outside %s" % (s.until_uV, window), "cr")
-            if p.v_max_uV // s.r_ohm * 1000 > p.i_max_nA:
-                bad(s, "at %d uV the load draws more than the current limit %d nA" % (
-                    p.v_max_uV, p.i_max_nA), "cr")
-        elif s.kind == SWEEP:
-            if not p.diag:
-                bad(s, "a sweep leaves the cycling window; it runs only in a protocol "
-                    "marked 'diag' (FACTS: cyclic voltammetry runs outside 2.6-4.1 V)",
-                    "sweep")
-            if s.rate_uV_s <= 0 or s.rate_uV_s > MAX_RATE_UV_S:
-                bad(s, "scan rate must be 1 .. %d uV/s (FACTS: the paper sweeps at 0.1 "
-                    "to 50 mV/s)" % MAX_RATE_UV_S, "sweep")
-            if s.n < 1 or s.n > 1000:
-                bad(s, "sweep count must be 1 .. 1000", "sweep")
-            if s.v_uV == s.until_uV:
-                bad(s, "a sweep needs two different voltages", "sweep")
-        if s.kind == CV:
-            v_ends = (s.v_uV,)
-        elif s.kind == SWEEP:
-            v_ends = (s.v_uV, s.until_uV)
-        elif s.kind == REST:
-            v_ends = ()
-        else:
-            v_ends = (s.until_uV,)
-        for v in v_ends:
-            if not p.trip_lo_uV < v < p.trip_hi_uV:
-                bad(s, "%d uV lies beyond the hard trips %d..%d uV: the step would trip "
-                    "the safety" % (v, p.trip_lo_uV, p.trip_hi_uV), KIND_NAMES[s.kind])
-    return p
+    if s.kind == CC:
+        if s.i_nA == 0:
+            bad(s, "a constant-current step needs a current != 0 nA (use 'rest')", "cc")
+        if abs(s.i_nA) > p.i_max_nA:
+            bad(s, "|%d| nA exceeds the current limit %d nA" % (s.i_nA, p.i_max_nA), "cc")
+        if not (lo <= s.until_uV <= hi or p.diag):
+            bad(s, "end voltage %d uV is outside %s" % (s.until_uV, window), "cc")
+    elif s.kind == CV:
+        if not (lo <= s.v_uV <= hi or p.diag):
+            bad(s, "hold voltage %d uV is outside %s" % (s.v_uV, window), "cv")
+        if s.i_end_nA < i_floor_nA:
+            bad(s, "termination current %d nA is below what this front-end resolves "
+                "(%d nA)" % (s.i_end_nA, i_floor_nA), "cv")
+        if s.i_end_nA > p.i_max_nA:
+            bad(s, "termination current %d nA exceeds the current limit %d nA" % (
+                s.i_end_nA, p.i_max_nA), "cv")
+        if s.t_max_ms and s.t_min_ms > s.t_max_ms:
+            bad(s, "minimum hold %d s is longer than the time limit %d s" % (
+                s.t_min_ms // 1000, s.t_max_ms // 1000), "cv")
+    elif s.kind == REST:
+        if s.t_max_ms <= 0:
+            bad(s, "a rest needs a duration > 0 s", "rest")
+    elif s.kind == CR:
+        if not 0 < s.r_ohm <= MAX_R_OHM:
+            bad(s, "load must be 1 .. %d ohm" % MAX_R_OHM, "cr")
+        if not (lo <= s.until_uV <= hi or p.diag):
+            bad(s, "end voltage %d uV is outside %s" % (s.until_uV, window), "cr")
+        if p.v_max_uV // s.r_ohm * 1000 > p.i_max_nA:
+            bad(s, "at %d uV the load draws more than the current limit %d nA" % (
+                p.v_max_uV, p.i_max_nA), "cr")
+    elif s.kind == SWEEP:
+        if not p.diag:
+            bad(s, "a sweep leaves the cycling window; it runs only in a protocol "
+                "marked 'diag' (FACTS: cyclic voltammetry runs outside 2.6-4.1 V)",
+                "sweep")
+        if s.rate_uV_s <= 0 or s.rate_uV_s > MAX_RATE_UV_S:
+            bad(s, "scan rate must be 1 .. %d uV/s (FACTS: the paper sweeps at 0.1 "
+                "to 50 mV/s)" % MAX_RATE_UV_S, "sweep")
+        if s.n < 1 or s.n > 1000:
+            bad(s, "sweep count must be 1 .. 1000", "sweep")
+        if s.v_uV == s.until_uV:
+            bad(s, "a sweep needs two different voltages", "sweep")
+    if s.kind == CV:
+        v_ends = (s.v_uV,)
+    elif s.kind == SWEEP:
+        v_ends = (s.v_uV, s.until_uV)
+    elif s.kind == REST:
+        v_ends = ()
+    else:
+        v_ends = (s.until_uV,)
+    for v in v_ends:
+        if not p.trip_lo_uV < v < p.trip_hi_uV:
+            bad(s, "%d uV lies beyond the hard trips %d..%d uV: the step would trip "
+                "the safety" % (v, p.trip_lo_uV, p.trip_hi_uV), KIND_NAMES[s.kind])
 
 
-def load(lines, channel_i_max_nA, i_floor_nA):
-    return validate(parse(lines), channel_i_max_nA, i_floor_nA)
+def load(lines, channel_i_max_nA, i_floor_nA, v_max_uV=0):
+    return validate(parse(lines), channel_i_max_nA, i_floor_nA, v_max_uV)

@@ -5,6 +5,7 @@
 # Plain functions: they run under CPython and MicroPython (tests/test_micropython_core.py).
 import runtime
 import safety
+import sim as simboard_cfg  # noqa: F401  (boards/sim.py: V_CELL_MAX_UV)
 from test_runtime import Port, _boot, _fresh_dir, _loop
 
 # a C/10 charge: hours long, so the run is still in its first step after any test here
@@ -184,3 +185,51 @@ def test_ctrl_c_is_off_while_a_run_is_active_and_on_otherwise():
     rt.ch.trip(safety.EXTERNAL, 0, 0)
     _loop(rt, 2)
     assert calls[-1] == 3, calls
+
+
+# The hostile load of issue 10: an overvoltage trip at 1000 V, a window to 4.9 V, 10C.
+HOSTILE_LOAD = ["cell 83900 437", "window 2600000 4900000",
+                "limits 2500000 1000000000 20000000 1000", "cc 839000 4900000 0",
+                "cv 4900000 500 0 0"]
+
+
+def _send_load(rt, port, lines):
+    port.out = []
+    port.send("load\n" + "\n".join(lines) + "\nend\n")
+    _loop(rt, 3)
+    return [r for r in port.replies() if r.startswith("ok load") or r.startswith("error load")]
+
+
+def test_a_load_beyond_the_absolute_limits_is_refused_whoever_sends_it():
+    d = _fresh_dir()
+    port = Port()
+    rt = _boot(d, port)
+    rt.ch.v_max_uV = simboard_cfg.V_CELL_MAX_UV        # as main.py builds it
+    r = _send_load(rt, port, HOSTILE_LOAD)
+    assert r and r[0].startswith("error load") and "absolute limits" in r[0], r
+    assert rt.ch.state_name() == "idle"
+    port.send("start\n")
+    _loop(rt, 3)
+    assert rt.ch.state_name() == "idle" and not rt.fe.model.on
+    # each way past them alone: a trip just past the cycling limit, a diag past its own
+    for lim in ("limits 2500000 4200001 3300000 400000", "limits 2499999 4150000 3300000 400000"):
+        r = _send_load(rt, port, ["cell 83900 437", "window 2600000 4100000", lim,
+                                  "cc 8390 4100000 0"])
+        assert r and r[0].startswith("error load") and "absolute" in r[0], (lim, r)
+    r = _send_load(rt, port, ["cell 83900 437", "diag", "window 2600000 4100000",
+                              "limits 1900000 4600001 3300000 400000", "rest 10"])
+    assert r and "absolute" in r[0], r
+
+
+def test_control_the_same_load_within_the_limits_is_accepted():
+    d = _fresh_dir()
+    port = Port()
+    rt = _boot(d, port)
+    ok = ["cell 83900 437", "window 2600000 4100000", "limits 2500000 4200000 3300000 400000",
+          "cc 8390 4100000 0"]
+    r = _send_load(rt, port, ok)
+    assert r and r[0].startswith("ok load"), r
+    # and a diag protocol may use the paper's cyclic voltammetry range
+    r = _send_load(rt, port, ["cell 83900 437", "diag", "window 2600000 4100000",
+                              "limits 1900000 4600000 3300000 400000", "rest 10"])
+    assert r and r[0].startswith("ok load"), r
