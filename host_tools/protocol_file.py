@@ -29,19 +29,47 @@ DEFAULT_V_MAX_UV = 4_100_000
 # trip sits a little beyond the window so regulation overshoot does not trip it.
 DEFAULT_V_TRIP_LO_UV = 2_500_000
 DEFAULT_V_TRIP_HI_UV = 4_150_000
-# FACTS: the paper's tester has 5 V / 20 mA channels; architecture: +-20 000 000 nA.
-CHANNEL_I_MAX_NA = 20_000_000
-BOARD_V_MAX_UV = 5_000_000
+# The boards' own bounds, from their board files (one source): a file the host accepts
+# loads on every board. FACTS: the paper's tester has 5 V / 20 mA channels.
+def _board_ints(name):
+    """A board file's integer constants (NAME = const(N), NAME = N, NAME = OTHER),
+    read without running the file (it may need `machine`)."""
+    import ast
+    with open(os.path.join(host_tools.BOARDS_DIR, name + ".py")) as f:
+        tree = ast.parse(f.read())
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
+                isinstance(node.targets[0], ast.Name):
+            v = node.value
+            if isinstance(v, ast.Call) and getattr(v.func, "id", "") == "const" and v.args:
+                v = v.args[0]
+            if isinstance(v, ast.Constant) and type(v.value) is int:
+                out[node.targets[0].id] = v.value
+            elif isinstance(v, ast.Name) and v.id in out:
+                out[node.targets[0].id] = out[v.id]
+    return out
+
+
+_BOARDS = [_board_ints(n) for n in ("pico", "esp32", "sim")]
+CHANNEL_I_MAX_NA = min(b["I_MAX_NA"] for b in _BOARDS)
+BOARD_V_MAX_UV = min(b["V_CELL_MAX_UV"] for b in _BOARDS)
 # Default current limit: 5C of the cell (the fastest paper step is 3C, FACTS: fig4),
 # never above the channel.
 DEFAULT_I_MAX_C = 5
 DEFAULT_STEP_MAX_S = 200 * 3600  # a C/50 half cycle is 50 h; 200 h leaves room for holds
 STEP_MAX_LIMIT_S = (1 << 30) // 1000  # step times are ms below 2**30: 12.4 days
-# A CV hold's end current below this is lost in the noise of a 20 mA channel's lowest
-# range; FACTS: C/76 of fig4 is 1.10 uA, so the paper's smallest end current still passes.
-I_FLOOR_NA = 500
-MAX_REPEAT = 10_000
+# A CV hold's end current below every board's floor (the board files' I_FLOOR_NA) is
+# lost in the noise of the lowest range; FACTS: C/76 of fig4 is 1.10 uA, so the paper's
+# smallest end current still passes. A board with a higher floor (esp32: 1 uA) refuses
+# the rest at `load` with its own validator; `cycler validate --i-floor-nA` checks one.
+I_FLOOR_NA = min(b["I_FLOOR_NA"] for b in _BOARDS)
+MAX_REPEAT = fw_protocol.MAX_REPEAT   # one source: the board's own bound
 MAX_SWEEPS = 1_000
+# Checked before the TOML parser sees the text (issue 10): the shipped files are under
+# 4 kB and nest 2 deep ([[block]] steps = [...]); a protocol has at most MAX_STEPS steps.
+MAX_FILE_BYTES = 256 * 1024
+MAX_NESTING = 8
 
 _TOP_KEYS = ("name", "description", "diagnostic", "cell", "limits", "block")
 _CELL_KEYS = ("name", "capacity_mAh", "active_mass_mg", "specific_capacity_mAh_g")
@@ -440,6 +468,44 @@ def _parse_sweep(src):
 
 
 # ---- where things are in the file -------------------------------------------------
+def _too_deep(text, limit):
+    """The 1-based line where [ or { nest deeper than `limit` (strings and comments
+    skipped), or 0. One pass, before the TOML parser (which recurses) sees the text."""
+    depth = 0
+    line = 1
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        elif c == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif c == '"' or c == "'":
+            q3 = text[i:i + 3]
+            if q3 == c * 3:
+                j = text.find(q3, i + 3)
+                j = n if j < 0 else j + 3
+            else:
+                j = i + 1
+                while j < n and text[j] != c and text[j] != "\n":
+                    j += 2 if (c == '"' and text[j] == "\\") else 1
+                j += 1
+            line += text.count("\n", i, min(j, n))
+            i = j
+            continue
+        elif c == "[" or c == "{":
+            depth += 1
+            if depth > limit:
+                return line
+        elif c == "]" or c == "}":
+            depth = depth - 1 if depth > 0 else 0
+        i += 1
+    return 0
+
+
+
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
 
 
@@ -581,7 +647,11 @@ def resolve(name):
 def load(path, i_floor_nA=I_FLOOR_NA):
     """Read and check a protocol file. Raises ProtocolError (or OSError)."""
     with open(path, "rb") as f:
-        raw = f.read()
+        raw = f.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ProtocolError(path, None, "(%d+ bytes)" % len(raw), "the file is larger than "
+                            "%d bytes" % MAX_FILE_BYTES, "a protocol file of a few kB "
+                            "(at most %d steps)" % fw_protocol.MAX_STEPS, _EXAMPLE_BLOCK)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -594,6 +664,10 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
     """Check a protocol given as TOML text; returns a ParsedProtocol."""
     import tomllib
 
+    if len(text) > MAX_FILE_BYTES:
+        raise ProtocolError(path, None, "(%d characters)" % len(text), "the file is larger "
+                            "than %d bytes" % MAX_FILE_BYTES, "a protocol file of a few kB "
+                            "(at most %d steps)" % fw_protocol.MAX_STEPS, _EXAMPLE_BLOCK)
     loc = _Locator(text)
 
     def refuse(line, shown, bad) -> NoReturn:
@@ -602,13 +676,19 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
     def src(line):
         return loc.lines[line - 1].strip() if line and line <= len(loc.lines) else ""
 
+    deep = _too_deep(text, MAX_NESTING)
+    if deep:
+        refuse(deep, src(deep)[:80], _Bad("arrays or tables nested more than %d deep"
+                                          % MAX_NESTING, "steps = [\"...\", ...] inside "
+                                          "[[block]] tables", _EXAMPLE_BLOCK))
     try:
         doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as e:
+        # ValueError: e.g. an integer of more digits than Python converts
         m = re.search(r"\(at line (\d+)", str(e))
         line = int(m.group(1)) if m else (len(loc.lines) or None)
-        refuse(line, src(line) or "(end of file)",
-               _Bad("not valid TOML (%s)" % str(e).split(" (at")[0],
+        refuse(line, src(line)[:80] or "(end of file)",
+               _Bad("not valid TOML (%s)" % str(e).split(" (at")[0][:200],
                     "TOML: key = value lines, strings in double quotes, [cell], [limits] "
                     "and [[block]] tables", _EXAMPLE_BLOCK))
 
@@ -652,7 +732,8 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
     spec = cell_t.get("specific_capacity_mAh_g", units.SPECIFIC_CAPACITY_MAH_G)
     for key, v in (("capacity_mAh", cap_mAh), ("active_mass_mg", mass_mg),
                    ("specific_capacity_mAh_g", spec)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or
+                              not 0 < v < 1e9):
             line = loc.key(key, "cell")
             refuse(line, src(line), _Bad("%s must be a positive number" % key,
                                          "a number, without a unit (the unit is in the name)",
@@ -739,6 +820,25 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
     if not isinstance(blocks_t, list) or not blocks_t:
         refuse(len(loc.lines) or 1, "(no [[block]] table)",
                _Bad("the protocol has no blocks", "at least one [[block]] table", _EXAMPLE_BLOCK))
+    # the board's table holds MAX_STEPS steps: counted before any step is read, so the
+    # work below stays linear in a bounded number of steps
+    n_steps = sum(len(b["steps"]) if isinstance(b, dict) and isinstance(b.get("steps"), list)
+                  else 1 for b in blocks_t)
+    if n_steps > fw_protocol.MAX_STEPS:
+        # the first step past the table, found by searching only up to it
+        left, line, shown = fw_protocol.MAX_STEPS, loc.table_line("block"), "%d steps" % n_steps
+        for nb, bt in enumerate(blocks_t):
+            st = bt.get("steps") if isinstance(bt, dict) else None
+            k = len(st) if isinstance(st, list) else 1
+            if k > left and isinstance(st, list):
+                line = loc.steps(nb, st[:left + 1])[-1] or line
+                shown = src(line)[:80]
+                break
+            left -= k
+        refuse(line, shown, _Bad(
+            "more than %d steps in all (the board's table)" % fw_protocol.MAX_STEPS,
+            "fewer distinct steps: put repeated ones in a block with repeat = N",
+            _EXAMPLE_BLOCK))
 
     lines = ["cell %d %d" % (cap_nAh, cell["mass_ug"]),
              "window %d %d" % (L["v_min_uV"], L["v_max_uV"]),
@@ -780,7 +880,6 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
             try:
                 step = parse_step(s, cap_nAh, L["v_min_uV"], L["v_max_uV"], L["cv_min_s"],
                                   i_floor_nA)
-                _check(step, L, diagnostic, i_floor_nA)
             except _Bad as bad:
                 refuse(step_lines[j], repr(s) if not isinstance(s, str) else '"%s"' % s, bad)
             step.update(line=step_lines[j], block=nb, index=j, compact_index=len(lines))
@@ -805,6 +904,7 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
     notes = [None] * len(lines)
     for s in steps:
         notes[s["compact_index"]] = s["source"]
+    _board_check(lines, origins, notes, loc, i_floor_nA, refuse)
     return ParsedProtocol(path, name, description, diagnostic, cell, limits, blocks, steps,
                           lines, origins, notes)
 
@@ -813,48 +913,56 @@ def _v(uV):
     return "%s V" % _fmt(Fraction(uV, 10**6))
 
 
-def _check(step, L, diag, i_floor_nA):
-    """The host's checks of one parsed step against the file's limits."""
-    lo, hi = (L["v_trip_lo_uV"], L["v_trip_hi_uV"]) if diag else (L["v_min_uV"], L["v_max_uV"])
-    inside = (lambda v: lo < v < hi) if diag else (lambda v: lo <= v <= hi)
-    span = ("strictly between the hard trips %s and %s (diagnostic = true)" if diag else
-            "within the window %s .. %s (or set diagnostic = true)") % (_v(lo), _v(hi))
-    k = step["kind"]
-    if k == "sweep" and not diag:
-        raise _Bad("a sweep leaves the cycling window", "diagnostic = true at the top of the file "
-                   "(FACTS: cyclic voltammetry runs outside 2.6-4.1 V on purpose)",
-                   "diagnostic = true\n[limits]\nv_trip_lo = 1.9\nv_trip_hi = 4.6")
-    volts = {"cc": ("until_uV",), "cv": ("v_uV",), "cr": ("until_uV",),
-             "sweep": ("v_start_uV", "v_end_uV")}.get(k, ())
-    for key in volts:
-        if not inside(step[key]):
-            raise _Bad("%s is outside the limits" % _v(step[key]), "a voltage %s" % span,
-                       '"Charge at C/10 until 4.1 V" (FACTS: cycling window 2.6 .. 4.1 V)')
-    imax = L["i_max_nA"]
-    if k == "cc" and abs(step["i_nA"]) > imax:
-        raise _Bad("the current %d nA is above i_max = %d nA" % (abs(step["i_nA"]), imax),
-                   "at most i_max (raise it in [limits] if the cell can take it)",
-                   '[limits]\ni_max = "1 mA"')
-    if k == "cv" and step["i_end_nA"] > imax:
-        raise _Bad("the end current %d nA is above i_max = %d nA" % (step["i_end_nA"], imax),
-                   "an end current below i_max", '"Hold at 4.1 V until C/46"')
-    if k == "cv" and step["i_end_nA"] < i_floor_nA:
-        raise _Bad("the end current %d nA is below the %d nA the board can resolve"
-                   % (step["i_end_nA"], i_floor_nA),
-                   "an end current of at least %d nA, or a time: 'for TIME'" % i_floor_nA,
-                   '"Hold at 4.1 V until C/46" or "Hold at 4.1 V for 2 hours"')
-    if k == "cr":
-        i_peak = L["v_max_uV"] * 1000 // step["r_ohm"]  # uV / ohm = uA; x1000 -> nA
-        if i_peak > imax:
-            raise _Bad("%d Ohm draws up to %d nA at %s, above i_max = %d nA"
-                       % (step["r_ohm"], i_peak, _v(L["v_max_uV"]), imax),
-                       "a larger resistance, or a larger i_max",
-                       '"Discharge at 217 kOhm until 3.0 V" (FACTS: calorimetry)')
-    t = step.get("t_s") if k in ("rest", "sweep") else step["t_max_s"]
-    if t and t > L["step_max_s"]:
-        raise _Bad("the step lasts %d s, longer than step_max = %d s" % (t, L["step_max_s"]),
-                   "a shorter step, or a longer step_max in [limits]",
-                   '[limits]\nstep_max = "250 hours"')
+# What a refusal by the board's validator expects, by compact item (the host's words).
+_FW_HINTS = {
+    "cc": ("a current within i_max, ending within the window", '"Charge at C/10 until 4.1 V"'
+           " (FACTS: cycling window 2.6 .. 4.1 V)"),
+    "cv": ("a hold within the window, ending on a current between the board's floor and "
+           "i_max", '"Hold at 4.1 V until C/46"'),
+    "cr": ("a load that draws at most i_max, ending within the window",
+           '"Discharge at 217 kOhm until 3.0 V" (FACTS: calorimetry)'),
+    "rest": ("a rest of at least one second, at most step_max", '"Rest for 10 minutes"'),
+    "sweep": ("diagnostic = true at the top of the file (FACTS: cyclic voltammetry runs "
+              "outside 2.6-4.1 V on purpose), a rate of 0.1 .. 100 mV/s",
+              "diagnostic = true\n[limits]\nv_trip_lo = 1.9\nv_trip_hi = 4.6"),
+    "repeat": ("repeat = N from 1 to %d, a block that charges or discharges" % MAX_REPEAT,
+               _EXAMPLE_BLOCK),
+}
+_FW_LINE = re.compile(r"^line (\d+) '[^']*': (.*?)(?:; for example '[^']*')?$", re.S)
+
+
+def _board_check(lines, origins, notes, loc, i_floor_nA, refuse):
+    """Run the board's own validator (firmware/core/protocol.py) on the compact form,
+    with the widest board's bounds, and refuse with its message at the TOML line the
+    offending compact line came from. One source for every limit."""
+    try:
+        fw_protocol.load(lines, CHANNEL_I_MAX_NA, i_floor_nA, BOARD_V_MAX_UV)
+        return
+    except ValueError as e:
+        msg = str(e)
+    m = _FW_LINE.match(msg)
+    if m:
+        k = int(m.group(1)) - 1
+        line, problem = origins[k], m.group(2)
+        item = lines[k].split()[0]
+        shown = '"%s"' % notes[k] if notes[k] else (
+            loc.lines[line - 1].strip() if line else lines[k])
+    else:
+        line = loc.table_line("limits") or loc.table_line("cell")
+        problem, item = msg.split("; e.g.")[0], "limits"
+        shown = loc.lines[line - 1].strip() if line else "[limits]"
+    # the host's units: volts, not microvolts
+    problem = re.sub(r"(-?\d+)\.\.(-?\d+) uV", lambda m: "%s .. %s" % (
+        _v(int(m.group(1))), _v(int(m.group(2)))), problem)
+    problem = re.sub(r"(-?\d+) uV", lambda m: _v(int(m.group(1))), problem)
+    expected, example = _FW_HINTS.get(item, (
+        "v_trip_lo < v_min < v_max < v_trip_hi within the board's absolute limits "
+        "%s .. %s (diagnostic: %s .. %s)" % (_v(fw_protocol.ABS_TRIP_LO_UV),
+                                             _v(fw_protocol.ABS_TRIP_HI_UV),
+                                             _v(fw_protocol.ABS_DIAG_TRIP_LO_UV),
+                                             _v(fw_protocol.ABS_DIAG_TRIP_HI_UV)),
+        "[limits]\nv_trip_lo = 2.5\nv_min = 2.6\nv_max = 4.1\nv_trip_hi = 4.15"))
+    refuse(line, shown, _Bad(problem, expected, example))
 
 
 # ---- `cycler validate` -----------------------------------------------------------

@@ -296,17 +296,18 @@ def _validate_step(p, s, i_floor_nA):
         if s.i_nA == 0:
             bad(s, "a constant-current step needs a current != 0 nA (use 'rest')", "cc")
         if abs(s.i_nA) > p.i_max_nA:
-            bad(s, "|%d| nA exceeds the current limit %d nA" % (s.i_nA, p.i_max_nA), "cc")
+            bad(s, "the current |%d| nA is above i_max = %d nA" % (s.i_nA, p.i_max_nA),
+                "cc")
         if not (lo <= s.until_uV <= hi or p.diag):
             bad(s, "end voltage %d uV is outside %s" % (s.until_uV, window), "cc")
     elif s.kind == CV:
         if not (lo <= s.v_uV <= hi or p.diag):
             bad(s, "hold voltage %d uV is outside %s" % (s.v_uV, window), "cv")
         if s.i_end_nA < i_floor_nA:
-            bad(s, "termination current %d nA is below what this front-end resolves "
-                "(%d nA)" % (s.i_end_nA, i_floor_nA), "cv")
+            bad(s, "the end current %d nA is below the %d nA this front-end resolves"
+                % (s.i_end_nA, i_floor_nA), "cv")
         if s.i_end_nA > p.i_max_nA:
-            bad(s, "termination current %d nA exceeds the current limit %d nA" % (
+            bad(s, "the end current %d nA is above i_max = %d nA" % (
                 s.i_end_nA, p.i_max_nA), "cv")
         if s.t_max_ms and s.t_min_ms > s.t_max_ms:
             bad(s, "minimum hold %d s is longer than the time limit %d s" % (
@@ -320,8 +321,8 @@ def _validate_step(p, s, i_floor_nA):
         if not (lo <= s.until_uV <= hi or p.diag):
             bad(s, "end voltage %d uV is outside %s" % (s.until_uV, window), "cr")
         if p.v_max_uV // s.r_ohm * 1000 > p.i_max_nA:
-            bad(s, "at %d uV the load draws more than the current limit %d nA" % (
-                p.v_max_uV, p.i_max_nA), "cr")
+            bad(s, "at %d uV the load draws %d nA, above i_max = %d nA" % (
+                p.v_max_uV, p.v_max_uV // s.r_ohm * 1000, p.i_max_nA), "cr")
     elif s.kind == SWEEP:
         if not p.diag:
             bad(s, "a sweep leaves the cycling window; it runs only in a protocol "
@@ -334,6 +335,9 @@ def _validate_step(p, s, i_floor_nA):
             bad(s, "sweep count must be 1 .. 1000", "sweep")
         if s.v_uV == s.until_uV:
             bad(s, "a sweep needs two different voltages", "sweep")
+    if s.t_max_ms > p.step_max_ms:
+        bad(s, "the step lasts %d s, longer than step_max = %d s (the hard step time)"
+            % (s.t_max_ms // 1000, p.step_max_ms // 1000), KIND_NAMES[s.kind])
     if s.kind == CV:
         v_ends = (s.v_uV,)
     elif s.kind == SWEEP:
