@@ -41,7 +41,6 @@ class Sim:
 
     def __init__(self, lines, cell_name="fig4", seed=1, cell=None, fe_kwargs=None):
         import cellmodel
-        import femodel
         from channel import Channel
         from autorange import AutoRange
         from boards import sim as simboard
@@ -49,14 +48,10 @@ class Sim:
         self.cell = cell if cell is not None else cellmodel.make_cell(cell_name)
         if cell is None:
             self.cell.set_soc(simboard.SOC0)
-        kw = dict(ranges_nA=simboard.RANGES_NA, v_bits=simboard.V_BITS,
-                  v_span_uV=simboard.V_SPAN_UV, v_noise_uV=simboard.V_NOISE_UV,
-                  oversample=simboard.OVERSAMPLE, seed=seed,
-                  range_index=len(simboard.RANGES_NA) - 1)
-        kw["fast"] = True  # one noise draw per input per tick (femodel._measure_fast)
+        kw = {"fast": True}  # one noise draw per input per tick (femodel._measure_fast)
         kw.update(fe_kwargs or {})
-        self.fe = femodel.FrontEndModel(self.cell, **kw)
-        self.ranger = AutoRange(kw["ranges_nA"], index=kw["range_index"])
+        self.fe = simboard.make_model(self.cell, seed, **kw)
+        self.ranger = AutoRange(self.fe.ranges_nA, index=self.fe.range_index)
         self.ch = Channel(simboard.I_MAX_NA, simboard.I_FLOOR_NA)
         self.ch.load_lines(lines)
         self.now_ms = 0        # test time (not wrapped)
