@@ -30,8 +30,9 @@ _U32 = const(0xFFFFFFFF)
 #   short        an internal short: the terminal collapses to SHORT_OCV_UV + I x SHORT_OHM
 #   range_raise  select_range() raises OSError (a bus or pin driver failing)
 #   range_stay   select_range() returns but the range does not change
+#   dac_stuck    off() does not stop the source: it keeps driving its last current
 FAULT_KINDS = ("v_stuck", "v_open_low", "v_open_high", "i_open", "cell_open", "short",
-               "range_raise", "range_stay")
+               "range_raise", "range_stay", "dac_stuck")
 COMPLIANCE_UV = 5000000       # the current source's rail (FACTS: 5 V / 20 mA channels)
 SHORT_OCV_UV = 300000         # what is left of the cell's voltage behind a short
 SHORT_OHM = 5.0
@@ -134,6 +135,7 @@ class FrontEndModel:
         self.set_nA = 0       # the setpoint the engine asked for
         self.dac_code = 0
         self.out_i_nA = 0.0   # the current the source really drives (float)
+        self._drive_nA = 0.0  # what it would drive, but for its compliance rails
         self.v_uV = 0
         self.i_nA = 0
         self.v_raw = 0
@@ -264,16 +266,40 @@ class FrontEndModel:
 
     # --- the simulation side --------------------------------------------------
     def advance(self, dt_ms):
-        """Step the cell dt_ms with the current the source really drives."""
+        """Step the cell dt_ms with the current the source really drives. Compliance:
+        a current source cannot push its terminals beyond its rails (0 .. COMPLIANCE_UV,
+        FACTS: the paper's tester has 5 V channels): there it turns into a voltage
+        source at the rail, and the current becomes what the rail drives through the
+        cell's series (ohmic) part."""
+        self._comply()
         self.cell.step(dt_ms * 1e-3, self.out_i_nA * 1e-9)
         self.t_ms += dt_ms
+        self._comply()   # the cell moved during the step: the terminals stay at the rail
+
+    def _comply(self):
+        i = self._drive_nA
+        if i != self.out_i_nA:   # off the rail last time: try the full drive again
+            self.out_i_nA = i
+            self.cell.step(0, i * 1e-9)
+        v1 = self.cell.v_V * 1e6
+        if not ((i > 0 and v1 > COMPLIANCE_UV) or (i < 0 and v1 < 0)):
+            return
+        self.cell.step(0, 0.0)
+        v0 = self.cell.v_V * 1e6
+        rail = COMPLIANCE_UV if i > 0 else 0
+        # the ohmic part is linear in the current; with the cell polarised beyond the
+        # rail the (bipolar) source at its rail pulls it back: the current turns over
+        i = 0.0 if v1 == v0 else i * (rail - v0) / (v1 - v0)
+        self.out_i_nA = i
+        self.cell.step(0, i * 1e-9)
 
     def _apply(self):
         k = self.range_index
         fs = self.ranges_nA[k]
         if not self.on:
-            self.dac_code = 0
-            self.out_i_nA = 0.0
+            if "dac_stuck" not in self.faults:
+                self.dac_code = 0
+                self.out_i_nA = 0.0
         else:
             lsb = fs / float(self.dac_code_max + 1)
             c = int(math.floor(self.set_nA / lsb + 0.5))
@@ -292,6 +318,7 @@ class FrontEndModel:
             self.out_i_nA = i
             if self.faults and ("i_open" in self.faults or "cell_open" in self.faults):
                 self.out_i_nA = 0.0   # nothing flows through a broken path
+        self._drive_nA = self.out_i_nA
         # The cell's terminal voltage jumps with the current (ohmic part) at once.
         self.cell.step(0, self.out_i_nA * 1e-9)
 

@@ -134,3 +134,30 @@ def test_off_is_open_circuit_and_advance_steps_the_cell():
     fe.measure()
     assert abs(fe.i_nA) <= 200000 / 32768.0 and fe.v_uV > 2000000
     assert fe.t_ms == 120000
+
+
+def _stuck_charge_for(hours, monkeypatch=None, rail=None):
+    if rail is not None:
+        monkeypatch.setattr(femodel, "COMPLIANCE_UV", rail)
+    fe = _fe()
+    fe.select_range(2)
+    fe.set_current_nA(83800)          # issue 10: a DAC stuck on after a fault, 83.8 uA
+    fe.inject("dac_stuck")
+    fe.off()
+    assert fe.true_i_nA > 80000       # off() did not stop it
+    top = 0.0
+    for _ in range(int(hours * 360)):
+        fe.advance(10000)
+        top = max(top, fe.true_v_uV)
+    return fe, top
+
+
+def test_the_source_stops_at_its_compliance_voltage(monkeypatch):
+    fe, top = _stuck_charge_for(3)
+    assert top <= femodel.COMPLIANCE_UV + 1000, top
+    assert fe.true_i_nA < 83800      # at the rail it drives less than it was set to
+
+
+def test_control_without_the_clamp_the_cell_goes_past_the_rail(monkeypatch):
+    _fe_, top = _stuck_charge_for(3, monkeypatch, rail=10 ** 9)
+    assert top > 5500000, top

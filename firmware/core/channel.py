@@ -4,7 +4,7 @@
 # Pure logic: time and measurements come in, the command goes out (out_on, out_i_nA).
 import engine as _engine
 import protocol as _protocol
-from safety import Safety, FAULT_NAMES, OK
+from safety import Safety, FAULT_NAMES, OK, IDLE_CURRENT, QUALIFY_COUNT
 
 
 class Channel:
@@ -38,6 +38,10 @@ class Channel:
         # safety running (source()); the ranging stands aside while it does
         self.sourcing = False
         self._src_i_nA = 0
+        # safety in every state: current while the output is off (a DAC or a switch
+        # stuck on) latches IDLE_CURRENT; in FAULT it is flagged (idle_leak)
+        self._n_idle = 0
+        self.idle_leak = False
 
     # --- commands --------------------------------------------------------------
 
@@ -134,6 +138,8 @@ class Channel:
     def clear_fault(self, now_ms=0):
         self.engine.clear_fault()
         self.safety.clear()
+        self._n_idle = 0
+        self.idle_leak = False
         self._follow()
 
     # --- the tick --------------------------------------------------------------
@@ -157,8 +163,27 @@ class Channel:
             e.fault()
         else:
             e.tick(now_ms, v_uV, i_nA)
+        if not active and not self.out_on:
+            self._idle_check(v_uV, i_nA)
         self.out_on = e.out_on
         self.out_i_nA = e.out_i_nA
+
+    def idle_limit_nA(self):
+        """The most current that may be read with the output off: the mismatch bound
+        for a zero command (the range's offset and noise stay well below it), else
+        5 % of the range's full scale (an uncalibrated board reads offsets of a few %)."""
+        fs = self.i_fs_nA
+        lim = fs // 100 * (self.mismatch_fs_pct or 5)
+        return lim if lim > self.mismatch_nA else self.mismatch_nA
+
+    def _idle_check(self, v_uV, i_nA):
+        lim = self.idle_limit_nA()
+        self._n_idle = self._n_idle + 1 if (i_nA > lim or -i_nA > lim) else 0
+        if self._n_idle >= QUALIFY_COUNT:
+            if self.engine.state == _engine.FAULT:
+                self.idle_leak = True     # latched already; status says current flows
+            else:
+                self.trip(IDLE_CURRENT, v_uV, i_nA)
 
     def trip(self, code, v_uV, i_nA):
         """A fault found outside the limits (a driver, the runtime)."""
@@ -195,4 +220,6 @@ class Channel:
             f = self.safety
             s += " fault=%s fault_v_uV=%d fault_i_nA=%d" % (
                 self.fault_name().replace(" ", "_"), f.v_uV, f.i_nA)
+        if self.idle_leak:
+            s += " idle_current=yes"
         return s

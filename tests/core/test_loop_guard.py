@@ -6,7 +6,23 @@
 import runtime
 import safety
 import sim as simboard_cfg  # noqa: F401  (boards/sim.py: V_CELL_MAX_UV)
-from test_runtime import Port, _boot, _fresh_dir, _loop
+from test_runtime import Port, _boot, _fresh_dir, _loop, Cfg
+
+
+def _boot_main(d, port):
+    """Built as main.py builds it: autoranging, the board file's fault detection."""
+    import channel
+    from autorange import AutoRange
+    clock = simboard_cfg.make_clock(Cfg)
+    fe = simboard_cfg.make_frontend(Cfg, clock)
+    b = simboard_cfg
+    ch = channel.Channel(b.I_MAX_NA, b.I_FLOOR_NA, mismatch_pct=b.MISMATCH_PCT,
+                         mismatch_fs_pct=b.MISMATCH_FS_PCT, stuck_n=b.STUCK_TICKS,
+                         v_max_uV=b.V_CELL_MAX_UV)
+    rt = runtime.Runtime(fe, clock, ch, port, tick_ms=1000, telemetry_ms=10000, fs_dir=d,
+                         ring_n=256, ranger=AutoRange(b.RANGES_NA, index=fe.range_index))
+    rt.start()
+    return rt
 
 # a C/10 charge: hours long, so the run is still in its first step after any test here
 LONG = ["cell 83900 437", "window 2600000 4100000", "limits 2500000 4150000 3300000 400000",
@@ -233,3 +249,50 @@ def test_control_the_same_load_within_the_limits_is_accepted():
     r = _send_load(rt, port, ["cell 83900 437", "diag", "window 2600000 4100000",
                               "limits 1900000 4600000 3300000 400000", "rest 10"])
     assert r and r[0].startswith("ok load"), r
+
+
+def _stuck_after(rt, port, command):
+    """Run, break the source's off switch (femodel dac_stuck), then `command`."""
+    _load_and_start(rt, port)
+    _loop(rt, 20)
+    assert rt.fe.model.true_i_nA > 5000
+    rt.fe.model.inject("dac_stuck")
+    port.send(command + "\n")
+    _loop(rt, 1)
+
+
+def test_current_while_the_output_is_off_latches_a_fault_in_every_state():
+    for command in ("abort", "stop"):
+        d = _fresh_dir()
+        port = Port()
+        rt = _boot_main(d, port)
+        _stuck_after(rt, port, command)
+        assert rt.ch.state_name() == "done", port.replies()[-3:]
+        _loop(rt, safety.QUALIFY_COUNT + 2)
+        assert rt.ch.state_name() == "fault", command
+        assert rt.ch.fault_name() == "idle current"
+        assert [r for r in port.records() if r[0] == "F"][-1][1][2] == safety.IDLE_CURRENT
+    # in FAULT already (a mismatch, say): the fault stays, status says current flows
+    d = _fresh_dir()
+    port = Port()
+    rt = _boot_main(d, port)
+    _load_and_start(rt, port)
+    _loop(rt, 20)
+    rt.fe.model.inject("dac_stuck")
+    rt.ch.trip(safety.CURRENT_MISMATCH, 0, 0)
+    _loop(rt, safety.QUALIFY_COUNT + 2)
+    st = _status(rt, port)
+    assert st["fault"] == "current_mismatch" and st.get("idle_current") == "yes", st
+
+
+def test_control_no_current_after_the_run_no_fault():
+    d = _fresh_dir()
+    port = Port()
+    rt = _boot_main(d, port)
+    _load_and_start(rt, port)
+    _loop(rt, 20)
+    port.send("abort\n")
+    _loop(rt, 60)
+    assert rt.ch.state_name() == "done" and rt.ch.fault_name() == "none"
+    _loop(rt, 60)    # and idle, the board booted: nothing either
+    assert rt.ch.fault_name() == "none"
