@@ -5,10 +5,11 @@
 # KeyboardInterrupt in the loop: the output goes off on the way out and the REPL takes
 # over (mpremote can then reach the board). To reach the REPL during a run: `abort`
 # (or `stop`), then Ctrl-C.
+import gc
 import board
 import calibration
 from channel import Channel
-from runtime import Runtime
+from runtime import Runtime, ring_n_for
 from stdio_port import StdioPort
 from autorange import AutoRange
 
@@ -59,11 +60,15 @@ def main():
         ch.block(blocked)
     calib = calibration.Session(hw.fe, board.RANGES_NA, getattr(hw.fe, "calib", None),
                                 board=board.NAME, channel=ch)
+    # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
+    gc.collect()
+    free = gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30
+    ring_n = ring_n_for(free, getattr(board, "RING_N", 512))
     rt = Runtime(hw.fe, hw.clock, ch, StdioPort(), wdt=hw.wdt, calib=calib,
                  ranger=AutoRange(board.RANGES_NA, index=hw.fe.range_index),
                  reset_cause=hw.reset_cause, tick_ms=hw.tick_ms, firmware=FIRMWARE,
                  telemetry_ms=getattr(config, "telemetry_ms", 1000),
-                 ring_n=getattr(board, "RING_N", 512),
+                 ring_n=ring_n,
                  profile=getattr(config, "profile", False), kbd_intr=kbd_intr)
     RUNTIME = rt
     rt.start()

@@ -43,6 +43,8 @@ TICK_MS = const(100)            # 10 Hz control tick by default
 TELEMETRY_MS = const(1000)
 CHECKPOINT_MIN_MS = const(30000)  # spare the flash: at most one checkpoint per 30 s
 RING_N = const(512)
+RING_MIN = const(32)            # the fewest records kept: a few minutes of telemetry at 1 Hz
+HEAP_RESERVE_B = const(24576)   # heap left free after the ring: console, load, checkpoint
 _SEND_MAX = const(32)           # records written per tick at most
 REPLY_MAX = const(8)            # reply lines held for a host that does not read; the
                                 # oldest are dropped and counted (status: dropped_replies=)
@@ -80,7 +82,7 @@ class Runtime:
         self.ranger = ranger
         self.calib = calib
         self.tick_ms = tick_ms
-        self.ring = Ring(ring_n)
+        self.ring = _make_ring(ring_n)
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
                                telemetry_ms, self.stats_text, self.drops_text)
         self.kbd_intr = kbd_intr
@@ -221,10 +223,11 @@ class Runtime:
     def stats_text(self):
         n = self.ticks or 1
         return "ticks=%d overruns=%d tick_us_avg=%d tick_us_max=%d alloc_b_per_tick=%d " \
-               "records=%d dropped=%d mem_free=%d fe_errors=%d" % (
+               "records=%d dropped=%d mem_free=%d fe_errors=%d ring_n=%d" % (
                    self.ticks, self.overruns, self.tick_us_sum // n, self.tick_us_max,
                    self.alloc_sum // n if self.profile else -1, self.ring.next_seq, self.ring.dropped,
-                   gc.mem_free() if hasattr(gc, "mem_free") else -1, self.fe_errors)
+                   gc.mem_free() if hasattr(gc, "mem_free") else -1, self.fe_errors,
+                   self.ring.n)
 
     def _tick(self):
         now = self.clock.ticks_ms()
@@ -420,6 +423,34 @@ class Runtime:
         cp = [_lines_crc(self.ch.lines)] + e.checkpoint() + [self.ring.next_seq, self.t_ms]
         store.write_ints(self._f_cp, cp)
         self.checkpoint = cp
+
+
+def _make_ring(n):
+    """A ring of n slots, or fewer when the heap cannot give one block that large (a
+    fragmented heap: free bytes are not one free block); then it keeps HEAP_RESERVE_B
+    free for the run. Raises MemoryError below RING_MIN slots."""
+    while True:
+        try:
+            r = Ring(n)
+            if n <= RING_MIN or not hasattr(gc, "mem_free") or gc.mem_free() >= HEAP_RESERVE_B:
+                return r
+            r = None
+        except MemoryError:
+            if n <= RING_MIN:
+                raise
+        gc.collect()
+        n = n // 2 if n // 2 > RING_MIN else RING_MIN
+
+
+def ring_n_for(free_b, n_max, slot_len=wire.MAX_RECORD):
+    """How many ring slots fit in free_b bytes of free heap (measured after the imports
+    and the board setup), leaving HEAP_RESERVE_B for the rest of the run: at most
+    n_max (the board file's RING_N), at least RING_MIN (a board that cannot spare that
+    much fails at boot, loudly, rather than later)."""
+    n = (free_b - HEAP_RESERVE_B) // (slot_len + 2)   # + the length array's 2 bytes
+    if n > n_max:
+        n = n_max
+    return n if n > RING_MIN else RING_MIN
 
 
 def _lines_crc(lines):
