@@ -42,6 +42,13 @@ except AttributeError:  # CPython
 TICK_MS = const(100)            # 10 Hz control tick by default
 TELEMETRY_MS = const(1000)
 CHECKPOINT_MIN_MS = const(30000)  # spare the flash: at most one checkpoint per 30 s
+# ... and at least one per 10 min of a running step: a reset loses at most that much of
+# the run (docs/reliability.md: the bound, and the flash wear it costs)
+CHECKPOINT_EVERY_MS = const(600000)
+# Record numbers never repeat across resets: numbers are reserved in blocks of
+# SEQ_BLOCK (seq.txt holds the end of the reservation); after a reset numbering goes
+# on from there, so the gap marks the reset. One flash write per SEQ_BLOCK records.
+SEQ_BLOCK = const(4096)
 RING_N = const(512)
 RING_MIN = const(32)            # the fewest records kept: a few minutes of telemetry at 1 Hz
 HEAP_RESERVE_B = const(24576)   # heap left free after the ring: console, load, checkpoint
@@ -62,6 +69,7 @@ CPF_LEN = 3 + _engine.CP_LEN
 PROTOCOL_FILE = "protocol.txt"
 CHECKPOINT_FILE = "checkpoint.txt"
 BOOT_FILE = "boots.txt"
+SEQ_FILE = "seq.txt"
 
 
 class Runtime:
@@ -96,6 +104,8 @@ class Runtime:
         self._f_boot = d + BOOT_FILE
         self._f_cp = d + CHECKPOINT_FILE
         self._f_proto = d + PROTOCOL_FILE
+        self._f_seq = d + SEQ_FILE
+        self._seq_reserved = 0
         self.t_ms = 0                  # test time since `start` (may outgrow a small int)
         self._last_ms = clock.ticks_ms()
         self._next_tel_ms = 0
@@ -129,6 +139,7 @@ class Runtime:
         cp = store.read_ints(self._f_cp)
         lines = store.read_lines(self._f_proto)
         restored = False
+        lost_max_nAh = 0
         if cp and lines is not None and cp[CPF_CRC] == _lines_crc(lines):
             try:
                 self.ch.load_lines(lines)
@@ -136,18 +147,32 @@ class Runtime:
                 restored = True
                 self.checkpoint = cp
                 self._saved_lines = self.ch.lines
-                # record numbers and test time go on where the checkpoint left them
+                # test time goes on from the checkpoint's
                 if len(cp) >= CPF_LEN:
-                    self.ring.next_seq = self.ring.cursor = cp[CPF_SEQ]
                     self.t_ms = cp[CPF_T_MS]
+                # what may be lost: the run's current limit for one checkpoint interval
+                p = self.ch.protocol
+                lost_max_nAh = p.i_max_nA // 1000 * (CHECKPOINT_EVERY_MS // 1000) // 3600
             except ValueError as e:
                 self._reply("error boot: checkpoint not restored: %s" % e)
+        # record numbers: from the end of the last reservation (never one used before)
+        s = store.read_ints(self._f_seq)
+        seq = s[0] if s else 0
+        if restored and len(cp) >= CPF_LEN and cp[CPF_SEQ] > seq:
+            seq = cp[CPF_SEQ]
+        self.ring.next_seq = self.ring.cursor = seq
+        self._reserve_seq()
         self._push_boot(cp if restored else None)
         self._reply("ok boot: cause=%s boot=%d %s" % (
             self.reset_cause, self.boot,
-            ("checkpoint step=%d cycle=%d; resume or abort" % (
-                cp[CPF_ENGINE + _engine.CP_STEP], cp[CPF_ENGINE + _engine.CP_CYCLE]))
+            ("checkpoint step=%d cycle=%d t_s=%d lost_max_s=%d lost_max_nAh=%d; resume "
+             "or abort" % (cp[CPF_ENGINE + _engine.CP_STEP], cp[CPF_ENGINE + _engine.CP_CYCLE],
+                           self.t_ms // 1000, CHECKPOINT_EVERY_MS // 1000, lost_max_nAh))
             if restored else "no checkpoint"))
+
+    def _reserve_seq(self):
+        self._seq_reserved = self.ring.next_seq + SEQ_BLOCK
+        store.write_ints(self._f_seq, [self._seq_reserved])
 
     def _push_boot(self, cp):
         r = self._rec
@@ -406,6 +431,8 @@ class Runtime:
     # --- checkpoint ------------------------------------------------------------
 
     def _checkpoint(self, now):
+        if self.ring.next_seq >= self._seq_reserved - 64:
+            self._reserve_seq()   # before the numbers run out (a tick pushes a few)
         e = self.ch.engine
         st = e.state
         if st == _engine.DONE or st == _engine.LOADED or st == _engine.IDLE:
@@ -414,9 +441,16 @@ class Runtime:
                 self.checkpoint = None
             self._cp_due = False
             return
-        if not self._cp_due or e.state != _engine.RUNNING:
+        if st != _engine.RUNNING:
             return
-        if ticks_diff_ms(now, self._cp_last_ms) < CHECKPOINT_MIN_MS and self.checkpoint:
+        since = ticks_diff_ms(now, self._cp_last_ms)
+        # due: a run just started (no checkpoint yet), a step or cycle ended, or a
+        # long step has run CHECKPOINT_EVERY_MS since the last one
+        if self.checkpoint is None or since >= CHECKPOINT_EVERY_MS:
+            self._cp_due = True
+        if not self._cp_due:
+            return
+        if since < CHECKPOINT_MIN_MS and self.checkpoint:
             return
         self._cp_due = False
         self._cp_last_ms = now
