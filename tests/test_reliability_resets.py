@@ -116,3 +116,58 @@ def test_control_without_periodic_checkpoints_a_long_step_loses_more(tmp_path, m
     lost, _b, _t = _cut_and_resume(tmp_path, engine.CV, 1.0, 77, interval_ms=real * 5 // 4)
     one_interval = 83900 * (real // 1000) // 3600
     assert lost > 2 * one_interval, (lost, one_interval)
+
+
+def test_the_sim_cell_keeps_its_state_across_a_reboot(tmp_path):
+    """The virtual board's cell is kept in its folder (boards/sim.py CELL_FILE): a new
+    firmware process finds it as it was, not back at SOC0."""
+    path = str(tmp_path / simboard.CELL_FILE)
+    clock = simboard.make_clock(Cfg)
+    fe = simboard.make_frontend(Cfg, clock, cell_file=path)
+    fe.set_current_nA(83900)
+    for _ in range(simboard.CELL_SAVE_POLL * 3):
+        clock.sleep_ms(1000)
+        fe.measure()
+    soc = fe.model.cell.soc
+    assert soc > simboard.SOC0 + 0.05, soc          # it charged (5 min at 1C)
+    fe2 = simboard.make_frontend(Cfg, simboard.make_clock(Cfg), cell_file=path)
+    assert abs(fe2.model.cell.soc - soc) < 0.01, (fe2.model.cell.soc, soc)
+    # control: a board without the file starts the cell at SOC0
+    fe3 = simboard.make_frontend(Cfg, simboard.make_clock(Cfg),
+                                 cell_file=str(tmp_path / "none.txt"))
+    assert fe3.model.cell.soc == simboard.SOC0
+
+
+def _rec(kind, seq, *fields):
+    import wire
+    from host_tools import link
+    return link.decode(wire.encode(kind, [seq] + list(fields)))
+
+
+def _logger(tmp_path):
+    from host_tools import log, protocol_file
+    parsed = protocol_file.load(protocol_file.resolve("quick"))
+    return log.Logger(str(tmp_path / "out"), parsed, say=lambda s: None)
+
+
+def _feed_run(lg, first_seq, n, boot=None):
+    if boot is not None:
+        lg.accept(_rec("B", first_seq, 0, 1, "power_on", boot))
+        first_seq += 1
+    for s in range(first_seq, first_seq + n):
+        lg.accept(_rec("T", s, s * 1000, 2, 1, 1, 1, 3700000, 8390, 0, 0, 1000, 2))
+
+
+def test_the_logger_notes_a_reset_it_never_saw_the_boot_of(tmp_path):
+    """`cycler run`'s logger starts after the boot record: a reset later (numbering
+    goes on from the next reservation, runtime.SEQ_BLOCK) is in gaps.txt."""
+    lg = _logger(tmp_path)
+    _feed_run(lg, 5, 20)                     # no B record seen: the logger came later
+    assert lg.replay_from is None
+    _feed_run(lg, runtime.SEQ_BLOCK, 5, boot=2)
+    gaps = open(os.path.join(lg.dir, "gaps.txt")).read()
+    assert "restarted" in gaps and "boot 2" in gaps, gaps
+    # control: the same numbers without a boot record in between: no restart noted
+    lg2 = _logger(tmp_path / "c")
+    _feed_run(lg2, 5, 40)
+    assert not os.path.exists(os.path.join(lg2.dir, "gaps.txt"))
