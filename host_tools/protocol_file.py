@@ -662,169 +662,195 @@ def load(path, i_floor_nA=I_FLOOR_NA):
 
 def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
     """Check a protocol given as TOML text; returns a ParsedProtocol."""
-    import tomllib
+    r = _Reader(text, path)
+    doc = r.toml()
+    name, description, diagnostic = r.top(doc)
+    cell = r.cell(doc.get("cell"))
+    limits = r.limits(doc.get("limits", {}), cell["capacity_nAh"])
+    blocks_t = r.block_list(doc.get("block"))
+    lines, origins = r.header(cell, limits, diagnostic)
+    blocks, steps = [], []
+    for nb, bt in enumerate(blocks_t):
+        blocks.append(r.block(nb, bt, cell["capacity_nAh"], limits, i_floor_nA, steps,
+                              lines, origins))
+    notes = [None] * len(lines)
+    for s in steps:
+        notes[s["compact_index"]] = s["source"]
+    _board_check(lines, origins, notes, r.loc, i_floor_nA, r.refuse)
+    return ParsedProtocol(path, name, description, diagnostic, cell, limits, blocks, steps,
+                          lines, origins, notes)
 
-    if len(text) > MAX_FILE_BYTES:
-        raise ProtocolError(path, None, "(%d characters)" % len(text), "the file is larger "
-                            "than %d bytes" % MAX_FILE_BYTES, "a protocol file of a few kB "
-                            "(at most %d steps)" % fw_protocol.MAX_STEPS, _EXAMPLE_BLOCK)
-    loc = _Locator(text)
 
-    def refuse(line, shown, bad) -> NoReturn:
-        raise ProtocolError(path, line, shown, bad.problem, bad.expected, bad.example)
+_UNKNOWN_EXAMPLES = {
+    "cell": "[cell]\nname = \"fig4\"\ncapacity_mAh = 0.0839",
+    "limits": "[limits]\nv_min = 2.6\nv_max = 4.1\ni_max = \"1 mA\"\nstep_max = \"200 hours\"",
+    "block": _EXAMPLE_BLOCK,
+}
 
-    def src(line):
-        return loc.lines[line - 1].strip() if line and line <= len(loc.lines) else ""
 
-    deep = _too_deep(text, MAX_NESTING)
-    if deep:
-        refuse(deep, src(deep)[:80], _Bad("arrays or tables nested more than %d deep"
-                                          % MAX_NESTING, "steps = [\"...\", ...] inside "
-                                          "[[block]] tables", _EXAMPLE_BLOCK))
-    try:
-        doc = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as e:
-        # ValueError: e.g. an integer of more digits than Python converts
-        m = re.search(r"\(at line (\d+)", str(e))
-        line = int(m.group(1)) if m else (len(loc.lines) or None)
-        refuse(line, src(line)[:80] or "(end of file)",
-               _Bad("not valid TOML (%s)" % str(e).split(" (at")[0][:200],
-                    "TOML: key = value lines, strings in double quotes, [cell], [limits] "
-                    "and [[block]] tables", _EXAMPLE_BLOCK))
+class _Reader:
+    """One protocol file's tables, each read by its own method; every refusal names
+    the file and the line (the _Locator finds it)."""
 
-    def unknown(keys, allowed, table, nth=0):
-        for k in keys:
-            if k not in allowed:
-                hint = difflib.get_close_matches(k, allowed, 1)
-                line = loc.key(k, table if table != "block" else "block", nth)
-                if table is None and line is None:
-                    reg = loc.region(k)
-                    line = reg[0] + 1 if reg else None
-                refuse(line, src(line) or k, _Bad(
-                    "unknown key %r%s%s" % (k, " in [%s]" % table if table else "",
-                                            " (did you mean %r?)" % hint[0] if hint else ""),
-                    "one of: %s" % ", ".join(allowed),
-                    {"cell": "[cell]\nname = \"fig4\"\ncapacity_mAh = 0.0839",
-                     "limits": "[limits]\nv_min = 2.6\nv_max = 4.1\ni_max = \"1 mA\"\n"
-                               "step_max = \"200 hours\"",
-                     "block": _EXAMPLE_BLOCK}.get(table or "", _EXAMPLE_FILE)))
+    def __init__(self, text, path):
+        if len(text) > MAX_FILE_BYTES:
+            raise ProtocolError(path, None, "(%d characters)" % len(text), "the file is "
+                                "larger than %d bytes" % MAX_FILE_BYTES, "a protocol file "
+                                "of a few kB (at most %d steps)" % fw_protocol.MAX_STEPS,
+                                _EXAMPLE_BLOCK)
+        self.text = text
+        self.path = path
+        self.loc = _Locator(text)
 
-    unknown(doc, _TOP_KEYS, None)
-    name = doc.get("name", os.path.splitext(os.path.basename(str(path)))[0])
-    description = doc.get("description", "")
-    diagnostic = doc.get("diagnostic", False)
-    if not isinstance(diagnostic, bool):
-        line = loc.key("diagnostic")
-        refuse(line, src(line), _Bad("diagnostic must be true or false", "a TOML boolean",
-                                     "diagnostic = true"))
+    def refuse(self, line, shown, bad) -> NoReturn:
+        raise ProtocolError(self.path, line, shown, bad.problem, bad.expected, bad.example)
 
-    # [cell]
-    cell_t = doc.get("cell")
-    if not isinstance(cell_t, dict):
-        refuse(1 if cell_t is None else loc.key("cell"), "[cell]" if cell_t is None else
-               src(loc.key("cell")),
-               _Bad("missing the [cell] table" if cell_t is None else "cell must be a table",
-                    "a [cell] table with capacity_mAh or active_mass_mg (C-rates need it)",
-                    "[cell]\nname = \"fig4\"\ncapacity_mAh = 0.0839   # FACTS: fig4"))
-    unknown(cell_t, _CELL_KEYS, "cell")
-    cap_mAh = cell_t.get("capacity_mAh")
-    mass_mg = cell_t.get("active_mass_mg")
-    spec = cell_t.get("specific_capacity_mAh_g", units.SPECIFIC_CAPACITY_MAH_G)
-    for key, v in (("capacity_mAh", cap_mAh), ("active_mass_mg", mass_mg),
-                   ("specific_capacity_mAh_g", spec)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or
-                              not 0 < v < 1e9):
-            line = loc.key(key, "cell")
-            refuse(line, src(line), _Bad("%s must be a positive number" % key,
-                                         "a number, without a unit (the unit is in the name)",
-                                         "%s = 0.0839" % key))
-    try:
-        cap_nAh = units.capacity_nAh(cap_mAh, mass_mg, spec)
-    except ValueError as e:
-        line = loc.table_line("cell")
-        refuse(line, src(line), _Bad(str(e).split(" (e.g.")[0], "capacity_mAh or active_mass_mg "
-                                     "in [cell], within 1 nAh .. 1.07 Ah",
-                                     "[cell]\ncapacity_mAh = 0.0839   # FACTS: fig4\n"
-                                     "# or: active_mass_mg = 0.437"))
-    # FACTS: "Active mass follows from capacity / 192 mAh/g".
-    mass_derived = mass_mg is None
-    if mass_derived:
-        mass_mg = cap_mAh / spec * 1000
-    cell = {"name": cell_t.get("name", ""), "capacity_nAh": cap_nAh,
-            "mass_mg": mass_mg, "mass_ug": int(round(mass_mg * 1000)),
-            "mass_derived": mass_derived, "specific_capacity_mAh_g": spec}
+    def src(self, line):
+        lines = self.loc.lines
+        return lines[line - 1].strip() if line and line <= len(lines) else ""
 
-    # [limits]
-    lim_t = doc.get("limits", {})
-    if not isinstance(lim_t, dict):
-        line = loc.key("limits")
-        refuse(line, src(line), _Bad("limits must be a table", "a [limits] table",
-                                     "[limits]\nv_min = 2.6"))
-    unknown(lim_t, _LIMIT_KEYS, "limits")
-
-    def lim(key, conv, default):
-        if key not in lim_t:
-            return default
+    # -- the text ---------------------------------------------------------------
+    def toml(self):
+        import tomllib
+        deep = _too_deep(self.text, MAX_NESTING)
+        if deep:
+            self.refuse(deep, self.src(deep)[:80], _Bad(
+                "arrays or tables nested more than %d deep" % MAX_NESTING,
+                "steps = [\"...\", ...] inside [[block]] tables", _EXAMPLE_BLOCK))
         try:
-            return conv(lim_t[key])
-        except _Bad as bad:
-            line = loc.key(key, "limits")
-            refuse(line, src(line), bad)
+            return tomllib.loads(self.text)
+        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as e:
+            # ValueError: e.g. an integer of more digits than Python converts
+            m = re.search(r"\(at line (\d+)", str(e))
+            line = int(m.group(1)) if m else (len(self.loc.lines) or None)
+            self.refuse(line, self.src(line)[:80] or "(end of file)",
+                        _Bad("not valid TOML (%s)" % str(e).split(" (at")[0][:200],
+                             "TOML: key = value lines, strings in double quotes, [cell], "
+                             "[limits] and [[block]] tables", _EXAMPLE_BLOCK))
 
-    def current_limit(v):
-        if not isinstance(v, str):
-            raise _Bad("i_max needs its unit", "a string with a current or a C-rate",
-                       'i_max = "1 mA"   # or "5C"')
-        e = _electric(v, cap_nAh, "i_max")
-        if e["kind"] not in ("current", "C-rate") or not 1 <= _round(e["value"]) <= CHANNEL_I_MAX_NA:
-            raise _Bad("i_max must be a current up to the channel's 20 mA", "a current or a C-rate",
-                       'i_max = "1 mA"')
-        return _round(e["value"])
+    def unknown(self, keys, allowed, table, nth=0):
+        loc = self.loc
+        for k in keys:
+            if k in allowed:
+                continue
+            hint = difflib.get_close_matches(k, allowed, 1)
+            line = loc.key(k, table, nth)
+            if table is None and line is None:
+                reg = loc.region(k)
+                line = reg[0] + 1 if reg else None
+            self.refuse(line, self.src(line) or k, _Bad(
+                "unknown key %r%s%s" % (k, " in [%s]" % table if table else "",
+                                        " (did you mean %r?)" % hint[0] if hint else ""),
+                "one of: %s" % ", ".join(allowed),
+                _UNKNOWN_EXAMPLES.get(table or "", _EXAMPLE_FILE)))
 
-    def time_limit(key, allow_zero):
-        def conv(v):
-            if not isinstance(v, str):
-                raise _Bad("%s needs its unit" % key, "a string with a time unit",
-                           '%s = "200 hours"' % key)
-            return _seconds(v, key, allow_zero)
-        return conv
+    # -- the tables -------------------------------------------------------------
+    def top(self, doc):
+        self.unknown(doc, _TOP_KEYS, None)
+        name = doc.get("name", os.path.splitext(os.path.basename(str(self.path)))[0])
+        diagnostic = doc.get("diagnostic", False)
+        if not isinstance(diagnostic, bool):
+            line = self.loc.key("diagnostic")
+            self.refuse(line, self.src(line), _Bad("diagnostic must be true or false",
+                                                   "a TOML boolean", "diagnostic = true"))
+        return name, doc.get("description", ""), diagnostic
 
-    limits = {
-        "v_min_uV": lim("v_min", lambda v: _volts_uV(v, "v_min"), DEFAULT_V_MIN_UV),
-        "v_max_uV": lim("v_max", lambda v: _volts_uV(v, "v_max"), DEFAULT_V_MAX_UV),
-        "v_trip_lo_uV": lim("v_trip_lo", lambda v: _volts_uV(v, "v_trip_lo"), DEFAULT_V_TRIP_LO_UV),
-        "v_trip_hi_uV": lim("v_trip_hi", lambda v: _volts_uV(v, "v_trip_hi"), DEFAULT_V_TRIP_HI_UV),
-        "i_max_nA": lim("i_max", current_limit,
-                        min(CHANNEL_I_MAX_NA, units.rate_to_nA(cap_nAh, DEFAULT_I_MAX_C, 1))),
-        "step_max_s": lim("step_max", time_limit("step_max", False), DEFAULT_STEP_MAX_S),
-        "cv_min_s": lim("cv_min_time", time_limit("cv_min_time", True), 0),
-    }
-    L = limits
-    margin = fw_protocol.MIN_TRIP_MARGIN_UV
-    if not (L["v_trip_lo_uV"] + margin <= L["v_min_uV"] < L["v_max_uV"]
-            <= L["v_trip_hi_uV"] - margin):
-        line = loc.table_line("limits")
-        refuse(line, "v_trip_lo=%s v_min=%s v_max=%s v_trip_hi=%s V" % tuple(
-            _fmt(Fraction(L[k], 10**6)) for k in ("v_trip_lo_uV", "v_min_uV", "v_max_uV",
-                                                  "v_trip_hi_uV")),
-            _Bad("the limits are out of order", "v_trip_lo < v_min < v_max < v_trip_hi, the "
-                 "trips at least %d mV outside the window" % (margin // 1000),
-                 "v_trip_lo = 2.5\nv_min = 2.6\nv_max = 4.1\nv_trip_hi = 4.15"))
-    if L["step_max_s"] > STEP_MAX_LIMIT_S:
-        line = loc.key("step_max", "limits")
-        refuse(line, src(line), _Bad("step_max is longer than a step can be timed",
-                                     "at most 298 hours (2**30 ms)", 'step_max = "200 hours"'))
+    def cell(self, cell_t):
+        loc, src = self.loc, self.src
+        if not isinstance(cell_t, dict):
+            self.refuse(1 if cell_t is None else loc.key("cell"),
+                        "[cell]" if cell_t is None else src(loc.key("cell")),
+                        _Bad("missing the [cell] table" if cell_t is None else
+                             "cell must be a table", "a [cell] table with capacity_mAh or "
+                             "active_mass_mg (C-rates need it)",
+                             "[cell]\nname = \"fig4\"\ncapacity_mAh = 0.0839   # FACTS: fig4"))
+        self.unknown(cell_t, _CELL_KEYS, "cell")
+        cap_mAh = cell_t.get("capacity_mAh")
+        mass_mg = cell_t.get("active_mass_mg")
+        spec = cell_t.get("specific_capacity_mAh_g", units.SPECIFIC_CAPACITY_MAH_G)
+        for key, v in (("capacity_mAh", cap_mAh), ("active_mass_mg", mass_mg),
+                       ("specific_capacity_mAh_g", spec)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or
+                                  not 0 < v < 1e9):
+                line = loc.key(key, "cell")
+                self.refuse(line, src(line), _Bad(
+                    "%s must be a positive number" % key,
+                    "a number, without a unit (the unit is in the name)", "%s = 0.0839" % key))
+        try:
+            cap_nAh = units.capacity_nAh(cap_mAh, mass_mg, spec)
+        except ValueError as e:
+            line = loc.table_line("cell")
+            self.refuse(line, src(line), _Bad(
+                str(e).split(" (e.g.")[0], "capacity_mAh or active_mass_mg in [cell], "
+                "within 1 nAh .. 1.07 Ah", "[cell]\ncapacity_mAh = 0.0839   # FACTS: fig4\n"
+                "# or: active_mass_mg = 0.437"))
+        # FACTS: "Active mass follows from capacity / 192 mAh/g".
+        mass_derived = mass_mg is None
+        if mass_derived:
+            mass_mg = cap_mAh / spec * 1000
+        return {"name": cell_t.get("name", ""), "capacity_nAh": cap_nAh,
+                "mass_mg": mass_mg, "mass_ug": int(round(mass_mg * 1000)),
+                "mass_derived": mass_derived, "specific_capacity_mAh_g": spec}
 
-    # [[block]]
-    blocks_t = doc.get("block")
-    if not isinstance(blocks_t, list) or not blocks_t:
-        refuse(len(loc.lines) or 1, "(no [[block]] table)",
-               _Bad("the protocol has no blocks", "at least one [[block]] table", _EXAMPLE_BLOCK))
-    # the board's table holds MAX_STEPS steps: counted before any step is read, so the
-    # work below stays linear in a bounded number of steps
-    n_steps = sum(len(b["steps"]) if isinstance(b, dict) and isinstance(b.get("steps"), list)
-                  else 1 for b in blocks_t)
-    if n_steps > fw_protocol.MAX_STEPS:
+    def limits(self, lim_t, cap_nAh):
+        loc, src = self.loc, self.src
+        if not isinstance(lim_t, dict):
+            line = loc.key("limits")
+            self.refuse(line, src(line), _Bad("limits must be a table", "a [limits] table",
+                                              "[limits]\nv_min = 2.6"))
+        self.unknown(lim_t, _LIMIT_KEYS, "limits")
+
+        def lim(key, conv, default):
+            if key not in lim_t:
+                return default
+            try:
+                return conv(lim_t[key])
+            except _Bad as bad:
+                line = loc.key(key, "limits")
+                self.refuse(line, src(line), bad)
+
+        def volts(key):
+            return lambda v: _volts_uV(v, key)
+
+        L = {
+            "v_min_uV": lim("v_min", volts("v_min"), DEFAULT_V_MIN_UV),
+            "v_max_uV": lim("v_max", volts("v_max"), DEFAULT_V_MAX_UV),
+            "v_trip_lo_uV": lim("v_trip_lo", volts("v_trip_lo"), DEFAULT_V_TRIP_LO_UV),
+            "v_trip_hi_uV": lim("v_trip_hi", volts("v_trip_hi"), DEFAULT_V_TRIP_HI_UV),
+            "i_max_nA": lim("i_max", lambda v: _current_limit(v, cap_nAh),
+                            min(CHANNEL_I_MAX_NA, units.rate_to_nA(cap_nAh, DEFAULT_I_MAX_C, 1))),
+            "step_max_s": lim("step_max", _time_limit("step_max", False), DEFAULT_STEP_MAX_S),
+            "cv_min_s": lim("cv_min_time", _time_limit("cv_min_time", True), 0),
+        }
+        margin = fw_protocol.MIN_TRIP_MARGIN_UV
+        if not (L["v_trip_lo_uV"] + margin <= L["v_min_uV"] < L["v_max_uV"]
+                <= L["v_trip_hi_uV"] - margin):
+            self.refuse(loc.table_line("limits"),
+                        "v_trip_lo=%s v_min=%s v_max=%s v_trip_hi=%s V" % tuple(
+                            _fmt(Fraction(L[k], 10**6)) for k in (
+                                "v_trip_lo_uV", "v_min_uV", "v_max_uV", "v_trip_hi_uV")),
+                        _Bad("the limits are out of order", "v_trip_lo < v_min < v_max < "
+                             "v_trip_hi, the trips at least %d mV outside the window"
+                             % (margin // 1000),
+                             "v_trip_lo = 2.5\nv_min = 2.6\nv_max = 4.1\nv_trip_hi = 4.15"))
+        if L["step_max_s"] > STEP_MAX_LIMIT_S:
+            line = loc.key("step_max", "limits")
+            self.refuse(line, src(line), _Bad("step_max is longer than a step can be timed",
+                                              "at most 298 hours (2**30 ms)",
+                                              'step_max = "200 hours"'))
+        return L
+
+    def block_list(self, blocks_t):
+        """The [[block]] tables, refused before any step is read if they hold more
+        steps than the board's table: the work stays linear in a bounded count."""
+        loc = self.loc
+        if not isinstance(blocks_t, list) or not blocks_t:
+            self.refuse(len(loc.lines) or 1, "(no [[block]] table)", _Bad(
+                "the protocol has no blocks", "at least one [[block]] table", _EXAMPLE_BLOCK))
+        n_steps = sum(len(b["steps"]) if isinstance(b, dict) and isinstance(b.get("steps"), list)
+                      else 1 for b in blocks_t)
+        if n_steps <= fw_protocol.MAX_STEPS:
+            return blocks_t
         # the first step past the table, found by searching only up to it
         left, line, shown = fw_protocol.MAX_STEPS, loc.table_line("block"), "%d steps" % n_steps
         for nb, bt in enumerate(blocks_t):
@@ -832,48 +858,52 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
             k = len(st) if isinstance(st, list) else 1
             if k > left and isinstance(st, list):
                 line = loc.steps(nb, st[:left + 1])[-1] or line
-                shown = src(line)[:80]
+                shown = self.src(line)[:80]
                 break
             left -= k
-        refuse(line, shown, _Bad(
+        self.refuse(line, shown, _Bad(
             "more than %d steps in all (the board's table)" % fw_protocol.MAX_STEPS,
             "fewer distinct steps: put repeated ones in a block with repeat = N",
             _EXAMPLE_BLOCK))
 
-    lines = ["cell %d %d" % (cap_nAh, cell["mass_ug"]),
-             "window %d %d" % (L["v_min_uV"], L["v_max_uV"]),
-             "limits %d %d %d %d" % (L["v_trip_lo_uV"], L["v_trip_hi_uV"], L["i_max_nA"],
-                                     L["step_max_s"])]
-    cell_line = loc.table_line("cell")
-    lim_line = loc.table_line("limits")
-    origins = [cell_line, lim_line, lim_line]
-    if diagnostic:
-        lines.append("diag")
-        origins.append(loc.key("diagnostic"))
+    def header(self, cell, L, diagnostic):
+        """The compact form's first lines, and the TOML line each came from."""
+        loc = self.loc
+        lines = ["cell %d %d" % (cell["capacity_nAh"], cell["mass_ug"]),
+                 "window %d %d" % (L["v_min_uV"], L["v_max_uV"]),
+                 "limits %d %d %d %d" % (L["v_trip_lo_uV"], L["v_trip_hi_uV"], L["i_max_nA"],
+                                         L["step_max_s"])]
+        lim_line = loc.table_line("limits")
+        origins = [loc.table_line("cell"), lim_line, lim_line]
+        if diagnostic:
+            lines.append("diag")
+            origins.append(loc.key("diagnostic"))
+        return lines, origins
 
-    blocks, steps = [], []
-    for nb, bt in enumerate(blocks_t):
+    def block(self, nb, bt, cap_nAh, L, i_floor_nA, steps, lines, origins):
+        """One [[block]]: its steps go to `steps`, its compact lines to `lines`."""
+        loc, src = self.loc, self.src
         head = loc.region("block", nb)
         head_line = head[0] + 1 if head else None
         if not isinstance(bt, dict):
-            refuse(head_line, str(bt), _Bad("a block must be a table", "[[block]]", _EXAMPLE_BLOCK))
-        unknown(bt, _BLOCK_KEYS, "block", nb)
-        label = bt.get("label", "")
+            self.refuse(head_line, str(bt), _Bad("a block must be a table", "[[block]]",
+                                                 _EXAMPLE_BLOCK))
+        self.unknown(bt, _BLOCK_KEYS, "block", nb)
         repeat = bt.get("repeat", 1)
         rline = loc.key("repeat", "block", nb) or head_line
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
-            refuse(rline, src(rline), _Bad("repeat must be a whole number from 1 to %d"
-                                           % MAX_REPEAT, "repeat = N, the cycles of this block",
-                                           "repeat = 5"))
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or \
+                not 1 <= repeat <= MAX_REPEAT:
+            self.refuse(rline, src(rline), _Bad(
+                "repeat must be a whole number from 1 to %d" % MAX_REPEAT,
+                "repeat = N, the cycles of this block", "repeat = 5"))
         st = bt.get("steps")
         sline = loc.key("steps", "block", nb) or head_line
         if not isinstance(st, list) or not st:
-            refuse(sline, src(sline) or "[[block]]",
-                   _Bad("the block has no steps", "steps = a list of step strings",
-                        _EXAMPLE_BLOCK))
+            self.refuse(sline, src(sline) or "[[block]]", _Bad(
+                "the block has no steps", "steps = a list of step strings", _EXAMPLE_BLOCK))
         step_lines = loc.steps(nb, st)
-        block = {"label": label, "repeat": repeat, "line": head_line, "steps": [],
-                 "charge_rate": None, "discharge_rate": None}
+        block = {"label": bt.get("label", ""), "repeat": repeat, "line": head_line,
+                 "steps": [], "charge_rate": None, "discharge_rate": None}
         lines.append("repeat %d" % repeat)
         origins.append(rline)
         for j, s in enumerate(st):
@@ -881,7 +911,8 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
                 step = parse_step(s, cap_nAh, L["v_min_uV"], L["v_max_uV"], L["cv_min_s"],
                                   i_floor_nA)
             except _Bad as bad:
-                refuse(step_lines[j], repr(s) if not isinstance(s, str) else '"%s"' % s, bad)
+                self.refuse(step_lines[j], repr(s) if not isinstance(s, str) else '"%s"' % s,
+                            bad)
             step.update(line=step_lines[j], block=nb, index=j, compact_index=len(lines))
             if step["kind"] == "cc" and block[step["direction"] + "_rate"] is None:
                 block[step["direction"] + "_rate"] = step["rate_label"]
@@ -890,23 +921,32 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
             lines.append(step["compact"])
             origins.append(step_lines[j])
         if repeat > 1 and all(steps[k]["kind"] == "rest" for k in block["steps"]):
-            refuse(rline, src(rline), _Bad("a repeated block of rests only never cycles the cell",
-                                           "repeat = 1, or a block that charges or discharges",
-                                           _EXAMPLE_BLOCK))
-        if len(steps) > fw_protocol.MAX_STEPS:
-            refuse(step_lines[-1], src(step_lines[-1]), _Bad(
-                "more than %d steps in all (the board's table)" % fw_protocol.MAX_STEPS,
-                "fewer distinct steps: put repeated ones in a block with repeat = N",
-                _EXAMPLE_BLOCK))
+            self.refuse(rline, src(rline), _Bad(
+                "a repeated block of rests only never cycles the cell",
+                "repeat = 1, or a block that charges or discharges", _EXAMPLE_BLOCK))
         lines.append("end")
         origins.append(head_line)
-        blocks.append(block)
-    notes = [None] * len(lines)
-    for s in steps:
-        notes[s["compact_index"]] = s["source"]
-    _board_check(lines, origins, notes, loc, i_floor_nA, refuse)
-    return ParsedProtocol(path, name, description, diagnostic, cell, limits, blocks, steps,
-                          lines, origins, notes)
+        return block
+
+
+def _current_limit(v, cap_nAh):
+    if not isinstance(v, str):
+        raise _Bad("i_max needs its unit", "a string with a current or a C-rate",
+                   'i_max = "1 mA"   # or "5C"')
+    e = _electric(v, cap_nAh, "i_max")
+    if e["kind"] not in ("current", "C-rate") or not 1 <= _round(e["value"]) <= CHANNEL_I_MAX_NA:
+        raise _Bad("i_max must be a current up to the channel's 20 mA", "a current or a C-rate",
+                   'i_max = "1 mA"')
+    return _round(e["value"])
+
+
+def _time_limit(key, allow_zero):
+    def conv(v):
+        if not isinstance(v, str):
+            raise _Bad("%s needs its unit" % key, "a string with a time unit",
+                       '%s = "200 hours"' % key)
+        return _seconds(v, key, allow_zero)
+    return conv
 
 
 def _v(uV):
