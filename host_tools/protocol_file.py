@@ -263,19 +263,49 @@ def _termination(text, capacity_nAh):
 def parse_step(text, capacity_nAh, v_min_uV=DEFAULT_V_MIN_UV, v_max_uV=DEFAULT_V_MAX_UV,
                cv_min_s=0, i_floor_nA=I_FLOOR_NA):
     """One step string -> dict with 'kind' (cc, cv, rest, cr, sweep), its compact line
-    ('compact') and the host's metadata. Raises _Bad; checks the grammar, not the limits."""
+    ('compact') and the host's metadata. Raises _Bad; checks the grammar, not the limits
+    (the board's validator does: _board_check)."""
+    _check_text(text)
+    if text.startswith("Sweep"):
+        return _parse_sweep(text)
+    rest, period_s, until, had_or, duration = _split_step(text)
+    t_max_s = _seconds(duration, "duration") if duration is not None else 0
+    verb, _, value_text = rest.partition(" at ")
+    _check_verb(verb)
+    step = {"source": text, "period_s": period_s, "ext": False, "rate": None,
+            "rate_label": None, "t_max_s": t_max_s}
+    if verb == "Rest":
+        return _rest_step(step, rest, value_text, until, duration)
+    if not value_text:
+        raise _Bad("'%s' needs 'at VALUE'" % verb, "'%s at VALUE ...'" % verb,
+                   '"Charge at C/10 until 4.1 V"')
+    val = _electric(value_text, capacity_nAh, "setpoint")
+    op, end = _termination(until, capacity_nAh) if until is not None else (None, None)
+    step["ext"] = val["ext"] or bool(end and end["ext"])
+    if val["kind"] in ("C-rate", "current"):
+        _cc_step(step, verb, val, value_text, op, end, v_min_uV, v_max_uV)
+    elif val["kind"] == "voltage":
+        _cv_step(step, verb, val, value_text, op, end, cv_min_s, i_floor_nA)
+    elif val["kind"] == "resistance":
+        _cr_step(step, verb, val, value_text, op, end, v_min_uV)
+    step["pybamm"] = _pybamm_text(verb, val, duration, had_or, until, op, end, period_s, text)
+    return step
+
+
+def _check_text(text):
     if not isinstance(text, str):
         raise _Bad("a step must be a string", "a quoted step", '"Rest for 10 minutes"')
-    src = text
-    if src != src.strip() or "  " in src:
+    if text != text.strip() or "  " in text:
         raise _Bad("extra spaces in the step", "single spaces between words (PyBaMM splits "
                    "on ' at ', ' for ', ' until ')", '"Charge at C/10 until 4.1 V"')
-    if "oC" in src:
+    if "oC" in text:
         raise _Bad("temperatures are not part of a step", "no temperature (the cell sits at "
                    "25 oC, FACTS: the cell)", '"Rest for 10 minutes"')
-    if src.startswith("Sweep"):
-        return _parse_sweep(src)
 
+
+def _split_step(src):
+    """'VERB at VALUE for TIME or until COND (P period)' -> its parts:
+    (verb and value, period_s or None, until or None, had_or, duration or None)."""
     rest = src
     period_s = None
     if rest.endswith(" period)"):
@@ -310,104 +340,99 @@ def parse_step(text, capacity_nAh, v_min_uV=DEFAULT_V_MIN_UV, v_max_uV=DEFAULT_V
                            _STEP_EXAMPLES)
         raise _Bad("the step never ends", "'for TIME', 'until CONDITION', or "
                    "'for TIME or until CONDITION'", _STEP_EXAMPLES)
-    t_max_s = _seconds(duration, "duration") if duration is not None else 0
+    return rest, period_s, until, had_or, duration
 
-    verb, _, value_text = rest.partition(" at ")
-    if verb not in _VERBS:
-        close = [v for v in _VERBS + ("Sweep",) if v.lower() == verb.lower()]
-        close = close or difflib.get_close_matches(verb, _VERBS, 1)
-        raise _Bad("unknown instruction %r%s" % (verb, " (did you mean %r? PyBaMM needs the "
-                   "capital letter)" % close[0] if close else ""),
-                   "Charge, Discharge, Hold or Rest (or Sweep, for diagnostics)", _STEP_EXAMPLES)
-    step = {"source": src, "period_s": period_s, "ext": False, "rate": None,
-            "rate_label": None, "t_max_s": t_max_s}
 
-    if verb == "Rest":
-        if value_text or rest != "Rest":
-            raise _Bad("'Rest' takes no value", "'Rest for TIME'", '"Rest for 10 minutes"')
-        if until is not None or duration is None:
-            raise _Bad("a rest ends only on time (the board's rest has no end condition)",
-                       "'Rest for TIME'", '"Rest for 10 minutes"')
-        step.update(kind="rest", direction="rest", t_s=t_max_s)
-        step["compact"] = "rest %d" % t_max_s
-        step["pybamm"] = src
-        return step
+def _check_verb(verb):
+    if verb in _VERBS:
+        return
+    close = [v for v in _VERBS + ("Sweep",) if v.lower() == verb.lower()]
+    close = close or difflib.get_close_matches(verb, _VERBS, 1)
+    raise _Bad("unknown instruction %r%s" % (verb, " (did you mean %r? PyBaMM needs the "
+               "capital letter)" % close[0] if close else ""),
+               "Charge, Discharge, Hold or Rest (or Sweep, for diagnostics)", _STEP_EXAMPLES)
 
-    if not value_text:
-        raise _Bad("'%s' needs 'at VALUE'" % verb, "'%s at VALUE ...'" % verb,
-                   '"Charge at C/10 until 4.1 V"')
-    val = _electric(value_text, capacity_nAh, "setpoint")
-    term = _termination(until, capacity_nAh) if until is not None else (None, None)
-    op, end = term
-    step["ext"] = val["ext"] or bool(end and end["ext"])
 
-    if val["kind"] in ("C-rate", "current"):
-        if verb == "Hold":
-            raise _Bad("'Hold' takes a voltage", "'Hold at VOLTAGE until CURRENT'",
-                       '"Hold at 4.1 V until C/46"')
-        sign = 1 if verb == "Charge" else -1
-        i_nA = _round(val["value"])
-        if i_nA < 1:
-            raise _Bad("the current %r rounds to 0 nA" % value_text, "at least 1 nA",
-                       '"Charge at C/76 until 4.1 V"')
-        if end is not None and end["kind"] != "voltage":
-            raise _Bad("a constant-current step ends on a voltage",
-                       "'until VOLTAGE' after a current or C-rate",
-                       '"%s at %s until %s"' % (verb, value_text,
-                                                "4.1 V" if sign > 0 else "2.6 V"))
-        _check_operator(op, ">" if sign > 0 else "<", verb)
-        # No voltage end given ("for" only): the window edge in the step's direction.
-        until_uV = _round(end["value"]) if end else (v_max_uV if sign > 0 else v_min_uV)
-        step.update(kind="cc", direction=verb.lower(), i_nA=sign * i_nA, until_uV=until_uV)
-        if val["rate"] is not None:
-            step["rate"] = val["rate"]
-            step["rate_label"] = rate_label(val["rate"])
-        else:
-            step["rate_label"] = val["text"]
-        step["compact"] = "cc %d %d %d" % (sign * i_nA, until_uV, t_max_s)
-    elif val["kind"] == "voltage":
-        if verb == "Charge":
-            raise _Bad("'Charge at VOLTAGE' is not a hold (PyBaMM reads it as minus that voltage)",
-                       "'Hold at VOLTAGE until CURRENT'", '"Hold at 4.1 V until C/46"')
-        v_uV = _round(val["value"])
-        if end is not None:
-            if end["kind"] not in ("C-rate", "current"):
-                raise _Bad("a hold ends on a current", "'until CURRENT' or 'until C-RATE'",
-                           '"Hold at %s until C/46"' % value_text)
-            _check_operator(op, "<", verb)
-            i_end = _round(end["value"])
-            t_min = min(cv_min_s, t_max_s) if t_max_s else cv_min_s
-            if end["rate"] is not None:
-                step["rate"] = end["rate"]
-                step["rate_label"] = rate_label(end["rate"])
-            else:
-                step["rate_label"] = end["text"]
-        else:
-            # Time only: the board wants an end current, so give it the floor, and a
-            # minimum hold equal to the time so the current cannot end it early.
-            i_end, t_min = i_floor_nA, t_max_s
-        step.update(kind="cv", direction="hold", v_uV=v_uV, i_end_nA=i_end, t_min_s=t_min)
-        step["compact"] = "cv %d %d %d %d" % (v_uV, i_end, t_max_s, t_min)
-    elif val["kind"] == "resistance":
-        if verb != "Discharge":
-            raise _Bad("only a discharge goes through a resistance",
-                       "'Discharge at RESISTANCE until VOLTAGE'",
-                       '"Discharge at 217 kOhm until 3.0 V"')
-        r = _round(val["value"])
-        if not 1 <= r <= fw_protocol.MAX_R_OHM:
-            raise _Bad("resistance %r is outside 1 Ohm .. 1 MOhm (the board's range)"
-                       % value_text,
-                       "a resistance of at least 1 Ohm", '"Discharge at 217 kOhm until 3.0 V"')
-        if end is not None and end["kind"] != "voltage":
-            raise _Bad("a resistance discharge ends on a voltage", "'until VOLTAGE'",
-                       '"Discharge at 217 kOhm until 3.0 V"')
-        _check_operator(op, "<", verb)
-        until_uV = _round(end["value"]) if end else v_min_uV
-        step.update(kind="cr", direction="discharge", r_ohm=r, until_uV=until_uV)
-        step["rate_label"] = "%d Ohm" % r
-        step["compact"] = "cr %d %d %d" % (r, until_uV, t_max_s)
-    step["pybamm"] = _pybamm_text(verb, val, duration, had_or, until, op, end, period_s, src)
+def _rest_step(step, rest, value_text, until, duration):
+    if value_text or rest != "Rest":
+        raise _Bad("'Rest' takes no value", "'Rest for TIME'", '"Rest for 10 minutes"')
+    if until is not None or duration is None:
+        raise _Bad("a rest ends only on time (the board's rest has no end condition)",
+                   "'Rest for TIME'", '"Rest for 10 minutes"')
+    t = step["t_max_s"]
+    step.update(kind="rest", direction="rest", t_s=t, compact="rest %d" % t,
+                pybamm=step["source"])
     return step
+
+
+def _rate_label(step, src):
+    """The step's rate label from `src` (a C-rate value or end, else its text)."""
+    if src["rate"] is not None:
+        step["rate"] = src["rate"]
+        step["rate_label"] = rate_label(src["rate"])
+    else:
+        step["rate_label"] = src["text"]
+
+
+def _cc_step(step, verb, val, value_text, op, end, v_min_uV, v_max_uV):
+    if verb == "Hold":
+        raise _Bad("'Hold' takes a voltage", "'Hold at VOLTAGE until CURRENT'",
+                   '"Hold at 4.1 V until C/46"')
+    sign = 1 if verb == "Charge" else -1
+    i_nA = _round(val["value"])
+    if i_nA < 1:
+        raise _Bad("the current %r rounds to 0 nA" % value_text, "at least 1 nA",
+                   '"Charge at C/76 until 4.1 V"')
+    if end is not None and end["kind"] != "voltage":
+        raise _Bad("a constant-current step ends on a voltage",
+                   "'until VOLTAGE' after a current or C-rate",
+                   '"%s at %s until %s"' % (verb, value_text, "4.1 V" if sign > 0 else "2.6 V"))
+    _check_operator(op, ">" if sign > 0 else "<", verb)
+    # No voltage end given ("for" only): the window edge in the step's direction.
+    until_uV = _round(end["value"]) if end else (v_max_uV if sign > 0 else v_min_uV)
+    step.update(kind="cc", direction=verb.lower(), i_nA=sign * i_nA, until_uV=until_uV)
+    _rate_label(step, val)
+    step["compact"] = "cc %d %d %d" % (sign * i_nA, until_uV, step["t_max_s"])
+
+
+def _cv_step(step, verb, val, value_text, op, end, cv_min_s, i_floor_nA):
+    if verb == "Charge":
+        raise _Bad("'Charge at VOLTAGE' is not a hold (PyBaMM reads it as minus that voltage)",
+                   "'Hold at VOLTAGE until CURRENT'", '"Hold at 4.1 V until C/46"')
+    v_uV = _round(val["value"])
+    t_max_s = step["t_max_s"]
+    if end is not None:
+        if end["kind"] not in ("C-rate", "current"):
+            raise _Bad("a hold ends on a current", "'until CURRENT' or 'until C-RATE'",
+                       '"Hold at %s until C/46"' % value_text)
+        _check_operator(op, "<", verb)
+        i_end = _round(end["value"])
+        t_min = min(cv_min_s, t_max_s) if t_max_s else cv_min_s
+        _rate_label(step, end)
+    else:
+        # Time only: the board wants an end current, so give it the floor, and a
+        # minimum hold equal to the time so the current cannot end it early.
+        i_end, t_min = i_floor_nA, t_max_s
+    step.update(kind="cv", direction="hold", v_uV=v_uV, i_end_nA=i_end, t_min_s=t_min)
+    step["compact"] = "cv %d %d %d %d" % (v_uV, i_end, t_max_s, t_min)
+
+
+def _cr_step(step, verb, val, value_text, op, end, v_min_uV):
+    if verb != "Discharge":
+        raise _Bad("only a discharge goes through a resistance",
+                   "'Discharge at RESISTANCE until VOLTAGE'", '"Discharge at 217 kOhm until 3.0 V"')
+    r = _round(val["value"])
+    if not 1 <= r <= fw_protocol.MAX_R_OHM:
+        raise _Bad("resistance %r is outside 1 Ohm .. 1 MOhm (the board's range)" % value_text,
+                   "a resistance of at least 1 Ohm", '"Discharge at 217 kOhm until 3.0 V"')
+    if end is not None and end["kind"] != "voltage":
+        raise _Bad("a resistance discharge ends on a voltage", "'until VOLTAGE'",
+                   '"Discharge at 217 kOhm until 3.0 V"')
+    _check_operator(op, "<", verb)
+    until_uV = _round(end["value"]) if end else v_min_uV
+    step.update(kind="cr", direction="discharge", r_ohm=r, until_uV=until_uV)
+    step["rate_label"] = "%d Ohm" % r
+    step["compact"] = "cr %d %d %d" % (r, until_uV, step["t_max_s"])
 
 
 def _check_operator(op, want, verb):
