@@ -322,3 +322,53 @@ def test_logger_pulled_again_and_again_keeps_every_record_once(tmp_path, registr
     steps = trl._rows(os.path.join(out, "steps.csv"))
     assert len(steps) == 6, steps
     print("\nlogger killed %d times; %d records, each once" % (kills, len(seqs)))
+
+
+@pytest.mark.slow
+def test_a_reset_during_cycler_run_repeats_no_record_number_and_is_in_gaps(tmp_path, registry):
+    """The issue's reproduction: `cycler run`, the firmware killed in step 3 (its
+    logger never saw a boot record), `resume`, `cycler log` to the end: every record
+    number once, the restart in gaps.txt, every step in steps.csv once."""
+    import test_run_log as trl
+    b = simboard.SimBoard(str(tmp_path / "board"), cell="fig4", speed=300, tick_ms=1000)
+    port = b.start()
+    p = None
+    try:
+        deploy.deploy(port, "sim", log=lambda s: None, timeout=T)
+        proto = trl._protocol(tmp_path, 20)
+        out = str(tmp_path / "out")
+        p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "run", str(proto),
+                              "--port", port, "--out", out, "--no-plot", "--quiet"], cwd=ROOT,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 3 * T
+        while len(trl._rows(os.path.join(out, "steps.csv"))) < 2:
+            assert time.monotonic() < end and p.poll() is None, "step 2 never ended"
+            time.sleep(0.1)
+        boots = b.boots
+        b.restart()                       # kill -9 the firmware in step 3 (the rest)
+        while b.boots == boots:
+            assert time.monotonic() < end, "the board did not come back"
+            time.sleep(0.1)
+        time.sleep(2.0)                   # the logger sees the board's new records
+        p.kill()
+        p.wait(T)
+        bd = _connect(b)
+        try:
+            assert bd.status()["state"] == "paused"
+            bd.command("resume")
+        finally:
+            bd.close()
+        r = trl._cli("log", "--port", port, "--out", out, "--quiet", timeout=3 * T)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        if p is not None and p.poll() is None:
+            p.kill()
+        b.stop()
+    seqs = trl._all_seqs(out)
+    dup = [s for s, n in collections.Counter(seqs).items() if n > 1]
+    assert not dup, "written twice: %s" % dup[:10]
+    gaps = open(os.path.join(out, "gaps.txt")).read()
+    assert "restarted" in gaps, gaps
+    steps = trl._rows(os.path.join(out, "steps.csv"))
+    assert [int(s["step"]) for s in steps] == list(range(1, 7)), steps
