@@ -97,7 +97,8 @@ class Runtime:
         self._kbd_active = None        # what kbd_intr was last set for (None: not yet)
         self.reply_max = REPLY_MAX
         self.replies_dropped = 0       # reply lines dropped: the host did not read
-        self.crash = None              # "stage:ExceptionName" of the first unexpected error
+        self.crash_stage = -1          # STAGES index of the first unexpected error, and
+        self.crash_exc = None          # its exception class (status: crash=stage:Name)
         self.crashes = 0
         self.reset_cause = reset_cause
         d = fs_dir + "/" if fs_dir else ""
@@ -297,16 +298,19 @@ class Runtime:
             self.wdt.feed()
 
     def _crashed(self, stage, exc):
-        """An unexpected exception in a stage of the loop: output off, fault latched."""
+        """An unexpected exception in a stage of the loop: output off, fault latched.
+        Allocates nothing (the heap may be what ran out): the name is formatted by
+        `status` (drops_text)."""
         self.crashes += 1
         try:
             self.fe.off()
         except Exception:
             pass
         ch = self.ch
+        if self.crash_stage < 0:
+            self.crash_stage = stage
+            self.crash_exc = type(exc)
         try:
-            if self.crash is None:
-                self.crash = "%s:%s" % (STAGES[stage], type(exc).__name__)
             ch.trip(_safety.INTERNAL, self.fe.v_uV, self.fe.i_nA)
         except Exception:
             # the channel itself is broken: at least the command is off
@@ -412,9 +416,17 @@ class Runtime:
         """For `status`: what a host that did not read has lost so far."""
         s = "dropped_records=%d dropped_replies=%d" % (self.ring.dropped,
                                                         self.replies_dropped)
-        if self.crash is not None:
-            s += " crash=%s" % self.crash
+        c = self.crash
+        if c is not None:
+            s += " crash=" + c
         return s
+
+    @property
+    def crash(self):
+        """"stage:ExceptionName" of the first unexpected error, or None."""
+        if self.crash_stage < 0:
+            return None
+        return "%s:%s" % (STAGES[self.crash_stage], self.crash_exc.__name__)
 
     def _send(self):
         port = self.port
