@@ -175,6 +175,7 @@ def test_hostile_burst_over_the_pty_changes_nothing(board):
         bd.close()
 
 
+@pytest.mark.slow
 def test_logger_pulled_again_and_again_keeps_every_record_once(tmp_path, registry):
     """`cycler run` starts the run; its logger is killed, then `cycler log` is started
     and killed (SIGKILL, the port yanked with it) over and over during the run, then
