@@ -16,8 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "tests", "core"), os.path.join(ROOT, "boards")]
 import host_tools  # noqa: E402,F401
 from host_tools import protocol_file as pf  # noqa: E402
-from test_faults import boot, loop, PROTO  # noqa: E402
-from test_runtime import Port, _fresh_dir  # noqa: E402
+from standin import Port, fresh_dir, loop  # noqa: E402
+from test_faults import boot, PROTO  # noqa: E402
 
 # a 20 h C/20 charge (fig4): the output current is constant for the whole test
 RUN = ["cell 83900 437", "window 2600000 4100000", "limits 2500000 4150000 300000 400000",
@@ -89,7 +89,7 @@ def _run_and_check(rt, port, feed, n_ticks):
 
 def _started():
     port = Port()
-    rt = boot(_fresh_dir(), port)
+    rt = boot(fresh_dir(), port)
     port.send("load\n" + "\n".join(RUN) + "\nend\nstart\n")
     loop(rt, 3)
     return rt, port
