@@ -58,13 +58,7 @@ def sim_board(tmp_path, registry):
 @pytest.fixture
 def deployed_board(tmp_path, registry):
     """A virtual board running the real firmware (deployed with the real mpremote)."""
-    from host_tools import deploy
-    from host_tools.simboard import SimBoard
-
-    b = SimBoard(str(tmp_path / "board"), cell="fig4", speed=300, tick_ms=1000)
-    b.start()
-    try:
-        deploy.deploy(b.port, "sim", log=lambda s: None, timeout=60)
+    import boardtest
+    with boardtest.deployed_board(tmp_path / "board", cell="fig4", speed=300,
+                                  tick_ms=1000) as b:
         yield b
-    finally:
-        b.stop()

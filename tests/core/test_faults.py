@@ -28,6 +28,10 @@ EXPECT = {
     "short": (safety.UNDERVOLTAGE, safety.QUALIFY_COUNT),
     "v_stuck": (safety.STUCK_READING, simboard.STUCK_TICKS),
 }
+# Closed-loop runs of many thousand ticks: under MicroPython only in the slow lane
+# (tests/core/mprun.py); the other tests here run the same code paths there.
+LONG = ("test_a_clean_run_with_detection_never_trips",
+        "test_a_cell_disconnected_while_discharging_is_an_open_circuit")
 
 
 def boot(d, port, tick_ms=1000):

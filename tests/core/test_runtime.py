@@ -5,7 +5,6 @@
 import channel
 import runtime
 import store
-import wire
 import sim as simboard
 from standin import Port, Cfg, fresh_dir, loop
 
