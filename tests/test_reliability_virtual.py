@@ -177,7 +177,9 @@ def test_logger_pulled_again_and_again_keeps_every_record_once(tmp_path, registr
     and killed (SIGKILL, the port yanked with it) over and over during the run, then
     left to finish: every record number is in the log exactly once."""
     import test_run_log as trl
-    b = simboard.SimBoard(str(tmp_path / "board"), cell="fig4", speed=300, tick_ms=1000)
+    # speed 600: the run lasts at least 14 s of real time (the virtual clock sleeps),
+    # the kills below take at most 2 s each
+    b = simboard.SimBoard(str(tmp_path / "board"), cell="fig4", speed=600, tick_ms=1000)
     port = b.start()
     p = None
     try:

@@ -17,6 +17,9 @@ from host_tools import simboard
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T = 60  # seconds: every wait is bounded
+# the virtual clock never sleeps: the board runs as fast as the machine lets it (its
+# ring keeps 8192 records, more than a whole run here, for a logger that is away)
+FULL_SPEED = 10 ** 6
 
 # fig4 cell (FACTS: fig4), one cycle at 2C with both holds, ended at C/5 to keep the
 # test short (the paper's C/46 and C/24 holds run in tests/test_simulate.py).
@@ -70,7 +73,7 @@ def _all_seqs(d):
 
 @pytest.fixture
 def board(tmp_path, registry):
-    with boardtest.deployed_board(tmp_path / "board", timeout=T, cell="fig4", speed=1000,
+    with boardtest.deployed_board(tmp_path / "board", timeout=T, cell="fig4", speed=FULL_SPEED,
                                   tick_ms=1000) as b:
         yield b
 
@@ -127,7 +130,7 @@ def test_logger_killed_mid_run_resumes_exactly_once(board, tmp_path):
 def test_run_without_port_starts_two_virtual_boards(tmp_path, registry):
     proto = _protocol(tmp_path, 1)
     out = tmp_path / "out"
-    r = _cli("run", str(proto), "--boards", "2", "--out", str(out), "--speed", "5000",
+    r = _cli("run", str(proto), "--boards", "2", "--out", str(out), "--speed", str(FULL_SPEED),
              "--tick-ms", "1000", "--quiet", timeout=2 * T)
     assert r.returncode == 0, r.stdout + r.stderr
     for name in ("cell-1", "cell-2"):
