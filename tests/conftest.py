@@ -55,10 +55,15 @@ def sim_board(tmp_path, registry):
         board.stop()
 
 
-@pytest.fixture
-def deployed_board(tmp_path, registry):
-    """A virtual board running the real firmware (deployed with the real mpremote)."""
+@pytest.fixture(scope="module")
+def deployed_board(tmp_path_factory):
+    """A virtual board running the real firmware (deployed with the real mpremote),
+    shared by the tests of a module (in file order: a test that leaves the board
+    unusable goes last), with its own registry."""
     import boardtest
-    with boardtest.deployed_board(tmp_path / "board", cell="fig4", speed=300,
-                                  tick_ms=1000) as b:
-        yield b
+    d = tmp_path_factory.mktemp("deployed")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CYCLER_SIMBOARD_REGISTRY", str(d / "registry"))
+        with boardtest.deployed_board(d / "board", cell="fig4", speed=300,
+                                      tick_ms=1000) as b:
+            yield b
