@@ -2,7 +2,6 @@
 starts a short protocol, its logger is killed (SIGKILL) mid-run, `cycler log` resumes;
 every record number must be in the output exactly once, the cycle in cycles.csv."""
 import collections
-import csv
 import json
 import os
 import signal
@@ -56,11 +55,7 @@ def _protocol(tmp_path, rest_min):
     return p
 
 
-def _rows(path):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+_rows = boardtest.rows
 
 
 def _all_seqs(d):
