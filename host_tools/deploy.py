@@ -156,10 +156,6 @@ def build(board, out_dir, firmware_dir=None, boards_dir=None):
     if any(rel == BOARD_MODULE for _f, rel in items[:-1]):
         raise DeployError("a module board.py would clash with the board file installed as "
                           "board.mpy")
-    key = (board, arch, mpy_cross, tuple((rel, _sha256(src)) for src, rel in items))
-    cached = _BUILDS.get(key)
-    if cached is not None:
-        return _write_plan(out_dir, cached)
     plan = {}
     for src, rel in items:
         if rel + ".py" in KEEP_SOURCE:
@@ -171,6 +167,12 @@ def build(board, out_dir, firmware_dir=None, boards_dir=None):
             continue
         dest = os.path.join(out_dir, rel + ".mpy")
         os.makedirs(os.path.dirname(dest), exist_ok=True)
+        plan[rel + ".mpy"] = dest
+        key = (arch, mpy_cross, rel, _sha256(src))
+        if key in _COMPILED:
+            with open(dest, "wb") as g:
+                g.write(_COMPILED[key])
+            continue
         argv = [mpy_cross]
         if arch:
             argv.append("-march=" + arch)
@@ -180,30 +182,15 @@ def build(board, out_dir, firmware_dir=None, boards_dir=None):
         if r.returncode != 0:
             raise DeployError("mpy-cross could not compile %s for %s:\n%s"
                               % (src, board, (r.stderr or r.stdout).strip()))
-        plan[rel + ".mpy"] = dest
-    contents = {}
-    for p, f in plan.items():
-        with open(f, "rb") as fh:
-            contents[p] = fh.read()
-    _BUILDS[key] = contents
+        with open(dest, "rb") as f:
+            _COMPILED[key] = f.read()
     return plan
 
 
-# build()'s results in this process, keyed by board, architecture, compiler and every
-# source's path and sha256: a changed source is compiled again, an unchanged tree is
-# compiled once per process (a test session deploys the sim board many times).
-_BUILDS = {}
-
-
-def _write_plan(out_dir, contents):
-    plan = {}
-    for p, data in contents.items():
-        dest = os.path.join(out_dir, *p.split("/"))
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with open(dest, "wb") as g:
-            g.write(data)
-        plan[p] = dest
-    return plan
+# What mpy-cross made in this process, keyed by architecture, compiler, board path and
+# the source's sha256: a changed source is compiled again, an unchanged one once per
+# process (a test session deploys the sim board many times; `cycler run --boards N`).
+_COMPILED = {}
 
 
 def _twin(path):
