@@ -35,6 +35,9 @@ def run_lane(name, durations):
     print("== %s lane: %.0f s wall (%d min %02d s); load %.1f -> %.1f on %d cores"
           % (name, wall, wall // 60, wall % 60, load0[0], load1[0], os.cpu_count() or 0))
     print("   " + summary)
+    for l in lines:
+        if l.startswith(("FAILED ", "ERROR ")):
+            print("   " + l)
     for l in slowest[:durations]:
         print("   " + l)
     return r.returncode
