@@ -6,7 +6,8 @@ the figures in docs/hardware.md are all generated from `build()`.
 
 The circuit (docs/hardware.md draws it):
 
-  DAC (MCP4725, VDD = REF 3.000 V) -> V_SET -> error integrator U1A (+IN)
+  DAC (MCP4725, VDD = REF 3.000 V) -> V_SET -> differential integrator U1A:
+      V_OUT = (V_SET - V_SENSE) / (s R_I C_F)
   U1A out V_OUT -> mux U4 force section (DA) -> shunt Rk -> LOAD
   LOAD -> enable switch U5 (ADG1419): IN high: S1 = FORCE -> relay K1 pole 1 -> cell F+
                                       IN low:  S2 = V_CELL_BUF (the cell-voltage buffer's
@@ -116,9 +117,9 @@ class Design:
         return (v_ref * (b + c) / tot - v_mid) / 1.0, (v_ref * c / tot - v_mid) / 1.0
 
 
-def build(shared_ref=True, dummy_load=True, relay=True, cutoff=True):
+def build(shared_ref=True, dummy_load=True, relay=True, cutoff=True, c_int_f=C_INT_F):
     d = Design({"shared_ref": shared_ref, "dummy_load": dummy_load, "relay": relay,
-                "cutoff": cutoff})
+                "cutoff": cutoff, "c_int_f": c_int_f})
     R = P.resistor
     C = P.capacitor
 
@@ -150,12 +151,17 @@ def build(shared_ref=True, dummy_load=True, relay=True, cutoff=True):
     cap(dac_vdd, "GND", 100e-9, "c_dac")
 
     # ---- U1: error integrator (A) and the V_MID buffer (B) -----------------------------
-    d.add(P.OPA2197, {"OUTA": "V_OUT", "-INA": "INTEG", "+INA": "V_SET", "V-": "GND",
+    # A differential integrator: V_OUT = (V_SET - V_SENSE) / (s R_I C_F). The setpoint
+    # reaches +IN through the same R_I, C_F to ground, so a setpoint step does not jump
+    # straight through to the output (a plain integrator with V_SET on +IN would).
+    d.add(P.OPA2197, {"OUTA": "V_OUT", "-INA": "INTEG", "+INA": "SET_INT", "V-": "GND",
                       "+INB": "V_MID_DIV", "-INB": "V_MID", "OUTB": "V_MID", "V+": "VA"},
           "OPA2197", "error_amp")
     cap("VA", "GND", 100e-9, "c_u1")
     res("V_SENSE", "INTEG", R_INT_OHM, "r_int")
-    cap("INTEG", "V_OUT", C_INT_F, "c_int")
+    cap("INTEG", "V_OUT", c_int_f, "c_int")
+    res("V_SET", "SET_INT", R_INT_OHM, "r_set")
+    cap("SET_INT", "GND", c_int_f, "c_set")
 
     # ---- U2: cell-voltage buffer (A), spare (B) ----------------------------------------
     d.add(P.OPA2197, {"OUTA": "V_CELL_BUF", "-INA": "V_CELL_BUF", "+INA": "CELL_SENSE_INT",

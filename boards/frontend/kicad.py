@@ -11,6 +11,16 @@ _PIN_TYPES = {}
 
 
 def _skidl():
+    import sys
+    import tempfile
+    if "skidl" not in sys.modules:
+        # SKiDL opens log files in the working directory at import: not in the repo.
+        here = os.getcwd()
+        os.chdir(tempfile.gettempdir())
+        try:
+            import skidl
+        finally:
+            os.chdir(here)
     import skidl
     # SKiDL warns at import about KiCad library paths it will not need here.
     for name in ("skidl", "ERC_Logger"):

@@ -61,6 +61,7 @@ def resistor(ohm, precision=False):
 
 
 _CAPS = {
+    100e-12: ("GRM1885C1H101JA01D", "Capacitor_SMD:C_0603_1608Metric", "100 pF 50 V C0G 0603"),
     # farad: (mpn, footprint, description)
     10e-9: ("GRM1885C1H103JA01D", "Capacitor_SMD:C_0603_1608Metric", "10 nF 50 V C0G 0603"),
     100e-9: ("GRM188R71H104KA93D", "Capacitor_SMD:C_0603_1608Metric", "100 nF 50 V X7R 0603"),
@@ -189,7 +190,7 @@ ADS1115 = Tpl(
     [(1, "ADDR", INPUT), (2, "ALERT", OUTPUT), (3, "GND", PWRIN), (4, "AIN0", INPUT),
      (5, "AIN1", INPUT), (6, "AIN2", INPUT), (7, "AIN3", INPUT), (8, "VDD", PWRIN),
      (9, "SDA", BIDIR), (10, "SCL", INPUT)],
-    "Package_SO:TSSOP-10_3x3mm_P0.5mm", "Texas Instruments", "ADS1115IDGSR",
+    "Package_SO:VSSOP-10_3x3mm_P0.5mm", "Texas Instruments", "ADS1115IDGSR",
     "16-bit I2C ADC, 4 inputs, PGA", "none")
 
 # TMP117 (TI SBOS886): +-0.1 C digital temperature sensor, I2C; ADD0 to V+ -> 0x49.

@@ -33,7 +33,10 @@ def pwl(points):
 
 
 class Cell:
-    """The cell on the holder: `v` a DC source, or R0 + R1||C1 + C_big charged to `v`."""
+    """The cell on the holder: a source `v` in series with R0 + R1||C1 (the cell model's
+    elements), and a capacitor `c_big` for the charge (None: so large that it does not move
+    over a millisecond transient, i.e. part of the source). Every element starts at zero
+    current, so the operating point needs no initial conditions."""
 
     def __init__(self, v, r0=None, r1=None, c1=None, c_big=None):
         self.v, self.r0, self.r1, self.c1, self.c_big = v, r0, r1, c1, c_big
@@ -44,13 +47,16 @@ class Cell:
                "rls %s cp %g" % (_node(sp), LEAD_OHM),
                "rlsn cell_sn cn %g" % LEAD_OHM,
                "rlfn cn 0 %g" % LEAD_OHM]
-        if self.r0 is None:
-            out.append("vcell cp cn DC %g" % self.v)
-        else:
-            out += ["rc0 cp c1 %g" % self.r0,
-                    "rc1 c1 c2 %g" % self.r1,
-                    "cc1 c1 c2 %g ic=0" % self.c1,
-                    "ccb c2 cn %g ic=%g" % (self.c_big, self.v)]
+        top = "cp"
+        if self.r0 is not None:
+            out += ["rcell0 cp cell_n1 %g" % self.r0,
+                    "rcell1 cell_n1 cell_n2 %g" % self.r1,
+                    "ccell1 cell_n1 cell_n2 %g" % self.c1]
+            top = "cell_n2"
+        if self.c_big is not None:
+            out.append("ccellb %s cell_n3 %g" % (top, self.c_big))
+            top = "cell_n3"
+        out.append("vcell %s cn DC %g" % (top, self.v))
         return out
 
 
@@ -88,10 +94,13 @@ def netlist(design, analysis, gpio, dac_code, cell, powered=True, ref_scale=1.0,
          "vvbus vbus 0 DC %g" % (5.0 * on),
          "rclr fault_clr 0 1e12"]
     if fault_ok and powered:
-        # The firmware clears the fault latch at boot: FAULT_CLR held low through the
-        # operating point, released (high impedance) at 1 us.
+        # The scenario starts from the running state (the firmware cleared the fault latch
+        # at boot): through the operating point FAULT_CLR is held low and FAULT_N high;
+        # both are released (high impedance) at 1 us, the circuit is free from then on.
         h += ["vclrc clr_ctl 0 PWL(0 1 1u 1 1.1u 0)",
               "sclr fault_clr 0 clr_ctl 0 swclr",
+              "vfok fault_ok 0 DC 3.3",
+              "sfok fault_n fault_ok clr_ctl 0 swclr",
               ".model swclr sw vt=0.5 vh=0.1 ron=100 roff=1e12"]
     for net in ("RANGE0", "RANGE1", "EN_MCU", "RELAY_EN"):
         val = gpio.get(net, 0.0)
@@ -105,7 +114,8 @@ def netlist(design, analysis, gpio, dac_code, cell, powered=True, ref_scale=1.0,
     sub = P.subcircuits(design.role("error_amp").tpl, design.role("inamp").tpl)
     ctl = [".options reltol=1e-4 abstol=1e-12 vntol=1e-7 itl1=500 itl4=100"]
     if fault_ok and powered:
-        ctl.append(".nodeset v(fault_n)=3.3")
+        ctl.append(".nodeset v(fault_n)=3.3 v(enable_ctl)=3 v(relay_g)=3 v(v_sense)=1.5 "
+                   "v(set_int)=1.5 v(integ)=1.5 v(latch_ref)=0")
     deck = ["* coin-cycler channel, generated from boards/frontend/channel.py"]
     deck += [models, sub] + body + h + ctl + list(analysis)
     deck += [".control", "set wr_singlescale", "set wr_vecnames", "set filetype=ascii",
