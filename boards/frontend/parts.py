@@ -63,6 +63,7 @@ def resistor(ohm, precision=False):
 _CAPS = {
     100e-12: ("GRM1885C1H101JA01D", "Capacitor_SMD:C_0603_1608Metric", "100 pF 50 V C0G 0603"),
     # farad: (mpn, footprint, description)
+    10e-12: ("GRM1885C1H100JA01D", "Capacitor_SMD:C_0603_1608Metric", "10 pF 50 V C0G 0603"),
     10e-9: ("GRM1885C1H103JA01D", "Capacitor_SMD:C_0603_1608Metric", "10 nF 50 V C0G 0603"),
     100e-9: ("GRM188R71H104KA93D", "Capacitor_SMD:C_0603_1608Metric", "100 nF 50 V X7R 0603"),
     1e-6: ("GRM188R71E105KA12D", "Capacitor_SMD:C_0603_1608Metric", "1 uF 25 V X7R 0603"),
@@ -246,7 +247,7 @@ HDR_1x4 = Tpl(
 # ---- SPICE -----------------------------------------------------------------------------
 
 MODELS = """\
-.model desd d is=1e-14 n=1 rs=10
+.model desd d is=1e-14 n=1.5 rs=100 cjo=2p
 .model dclamp d is=1e-12 n=0.05
 .model swa sw vt=0.5 vh=0.1 ron={ron_a} roff=1e10
 .model d1n4148 d is=2.5e-9 n=1.75 rs=0.6
@@ -357,9 +358,12 @@ def spice_lines(part, node, opts):
             # Open collector: pulls OUT low while IN- > IN+ (minus the offset, against the
             # trip), only when powered.
             out.append("B%s %s 0 V=%s*%s" % (
-                c, c, _smooth_gt("v(%s)" % node("IN%s-" % i), "v(%s)+%g" % (node("IN%s+" % i), m["vos"]), "0.001"),
+                c, c, _smooth_gt("v(%s)" % node("IN%s-" % i), "v(%s)+%g" % (node("IN%s+" % i), m["vos"]), "0.002"),
                 _smooth_gt("v(%s)" % node("V+"), 2.0, "0.1")))
-            out += _delay(c + "d", c, c + "_d", m["td"])
+            # The propagation delay as an RC lag (it reaches the switch's threshold, 0.5,
+            # after td): smoother for the solver than a transport delay.
+            out += ["R%s_r %s %s_d 1k" % (c, c, c),
+                    "C%s_r %s_d 0 %g" % (c, c, m["td"] / (1000 * math.log(2)))]
             out.append("S%s %s %s %s_d 0 swc%s" % (c, node("OUT" + i), node("GND"), c, r))
             for p in ("IN%s-" % i, "IN%s+" % i):
                 out += ["D%s_%sh %s %s desd" % (r, p.replace("+", "p").replace("-", "n"),
@@ -411,7 +415,9 @@ def subcircuits(opamp, inamp):
     imax2 = ia["sr"] * c2
     return """\
 * Op-amp macromodel: input offset and bias, one pole at GBW / A0 with a transconductance
-* limited to slew x C, output clamped {sw} V inside the rails, current-limited output.
+* limited to slew x C (plus 1/1000 of it unlimited, so that Newton's method keeps a slope
+* far from balance: 0.1 % more slew per volt of input), output clamped {sw} V inside the
+* rails, current-limited output.
 .subckt opamp inp inn vcc vee out
 Dp1 inp vcc desd
 Dp2 vee inp desd
@@ -422,7 +428,7 @@ Do2 vee out desd
 Bpw pw 0 V=0.5+0.5*tanh((v(vcc)-v(vee)-3)/0.2)
 Bib1 inp 0 I={ib}*v(pw)
 Bib2 inn 0 I={ib}*v(pw)
-Bgm 0 x I={imax}*tanh({gm}*(v(inp)-v(inn)+{vos})/{imax})
+Bgm 0 x I={imax}*tanh({gm}*(v(inp)-v(inn)+{vos})/{imax})+{gml}*(v(inp)-v(inn)+{vos})
 Rx x 0 {rx}
 Cx x 0 {cx}
 Bhi hi 0 V=v(vcc)-{sw}
@@ -443,7 +449,7 @@ Bpw pw 0 V=0.5+0.5*tanh((v(vcc)-v(vee)-3)/0.2)
 Bib1 inp 0 I={ib2}*v(pw)
 Bib2 inn 0 I={ib2}*v(pw)
 Bd d 0 V={{g}}*(v(inp)-v(inn)+{vos2})
-Bgm 0 x I={imax2}*tanh({gm2}*(v(d)-v(x))/{imax2})
+Bgm 0 x I={imax2}*tanh({gm2}*(v(d)-v(x))/{imax2})+{gml2}*(v(d)-v(x))
 Cx x 0 {cx2}
 Rx x 0 1e12
 Bo o2 0 V=v(pw)*min(max(v(ref)+v(x), v(vee)+{sw2}), v(vcc)-{sw2})
@@ -451,4 +457,4 @@ Ro o2 out 1
 .ends inamp
 """.format(sw=o["swing"], ib=o["ib"], imax=imax, gm=gm, vos=o["vos"], rx=o["a0"] / gm, cx=c,
            ilim=o["ilim"], rout=o["rout"], ib2=ia["ib"], vos2=ia["vos"], imax2=imax2,
-           gm2=gm2, cx2=c2, sw2=ia["swing"])
+           gm2=gm2, cx2=c2, sw2=ia["swing"], gml=gm / 1000, gml2=gm2 / 1000)

@@ -112,8 +112,11 @@ def _gpio(range_index, enable, relay=1):
 
 def fig4_cell(v, r0=300.0):
     """The cell model's fig4 cell (firmware/cellmodel.py: R0 300 Ohm, R1 600 Ohm, tau 20 s)
-    at open-circuit voltage v; its charge capacity does not move over a ms transient."""
-    return spice.Cell(v, r0=r0, r1=600.0, c1=20.0 / 600.0)
+    at open-circuit voltage v; its charge capacity does not move over a ms transient.
+    r0 < 300 Ohm stands for a larger cell (the worst case for the loop and for range
+    switching): R1 = 2 R0 as in fig4, the same tau."""
+    r1 = 2 * r0
+    return spice.Cell(v, r0=r0, r1=r1, c1=20.0 / r1)
 
 
 # ---- DC ---------------------------------------------------------------------------------
@@ -122,8 +125,10 @@ def dc_transfer(design, range_index, v_cell, codes, **kw):
     """Cell current (A) at each DAC code, output on, cell a DC source at v_cell."""
     out = []
     for c in codes:
-        deck = spice.netlist(design, [".op"], _gpio(range_index, 1), c, spice.Cell(v_cell),
-                             probes=["i(vicell)"], **kw)
+        cell = spice.Cell(v_cell)
+        deck = spice.netlist(design, [".op"], _gpio(range_index, 1), c, cell,
+                             probes=["i(vicell)"],
+                             nodeset=expected_nodes(design, c, range_index, cell), **kw)
         out.append(spice.run(deck)["i(vicell)"][0])
     return out
 
@@ -179,18 +184,47 @@ def zero_shift(design, rail="v3v3", scale=1.01, range_index=0):
 
 # ---- Transients --------------------------------------------------------------------------
 
+def expected_nodes(design, code, range_index, cell, enabled=True):
+    """The running state the loop equation predicts at a DAC code: node voltages that guide
+    the operating-point solver (nodesets are guesses; the solution is SPICE's)."""
+    g = design.sense_gain()
+    r = channel.SHUNTS_OHM[range_index]
+    v_set = V_REF * code / 4096
+    i = (v_set - V_REF / 2) / (g * r)
+    rc = (cell.r0 or 0) + (cell.r1 or 0)
+    v_term = cell.v + (i * (rc + 2 * spice.LEAD_OHM) if enabled else 0)
+    load = v_term + (i * 3.2 if enabled else 0)
+    sense_p = load + i * r
+    ns = {"V_SET": v_set, "SET_INT": v_set, "INTEG": v_set, "V_SENSE": v_set, "LOAD": load,
+          "SENSE_P": sense_p, "V_OUT": sense_p + i * 12, "SHUNT_T%d" % range_index: sense_p,
+          "V_CELL_BUF": v_term, "CELL_SENSE_INT": v_term, "V_MID": V_REF / 2}
+    return ns
+
+
+def _first(pwl_or_value):
+    if isinstance(pwl_or_value, str):
+        return float(pwl_or_value[4:].split()[1])
+    return float(pwl_or_value)
+
+
+def _gpio_first(gpio, net):
+    return _first(gpio.get(net, 0.0)) > 1.6
+
+
 def _tran(design, t_end, step, gpio, dac, cell, probes, **kw):
+    k = _gpio_first(gpio, "RANGE0") + 2 * _gpio_first(gpio, "RANGE1")
+    ns = expected_nodes(design, _first(dac), k, cell, _gpio_first(gpio, "EN_MCU"))
     deck = spice.netlist(design, [".tran %g %g 0 %g" % (step, t_end, step)], gpio, dac,
-                         cell, probes=probes, **kw)
+                         cell, probes=probes, nodeset=ns, **kw)
     return spice.run(deck)
 
 
 def step_response(design, range_index, r0=300.0, fraction=0.5):
     """Setpoint step 0 -> fraction x full scale with the output on, into the cell model at
     3.7 V; the step is capped so that I R0 stays under 0.4 V (the terminal voltage stays in
-    the window). (overshoot as a fraction of the step, 10-90 % rise time s, final A)."""
+    the window; R1 carries the current at the operating point). (overshoot as a fraction of the step, 10-90 % rise time s, final A)."""
     fs = channel.RANGES_NA[range_index] * 1e-9
-    fraction = min(fraction, 0.4 / r0 / fs)
+    fraction = min(fraction, 0.4 / (3 * r0) / fs)
     c0 = dac_code(design, 0, range_index)
     c1 = dac_code(design, fraction * fs, range_index)
     t0, t_end = 50e-6, 3e-3
@@ -227,7 +261,7 @@ def range_switch(design, old, new, i_A, r0=3.0, settle_us=None, legacy=False):
     t_end = t_sw + 3e-3
     gpio, dac = fw.sources(t_end)
     gpio.setdefault("RELAY_EN", 3.3)
-    r = _tran(design, t_end, 0.5e-6, gpio, dac, fig4_cell(3.7, r0), ["i(vicell)"])
+    r = _tran(design, t_end, 0.5e-6, gpio, dac, fig4_cell(3.3, r0), ["i(vicell)"])
     t, i = r["time"], r["i(vicell)"]
     before = [x for tt, x in zip(t, i) if tt < t_sw]
     after = [x for tt, x in zip(t, i) if tt > t_end - 0.3e-3]
@@ -248,7 +282,7 @@ def enable_from_off(design, range_index, fraction=0.8, r0=3.0, off_s=2e-3):
     t_end = off_s + 2e-3
     gpio, dac = fw.sources(t_end)
     gpio.setdefault("RELAY_EN", 3.3)
-    r = _tran(design, t_end, 0.5e-6, gpio, dac, fig4_cell(3.7, r0), ["i(vicell)"])
+    r = _tran(design, t_end, 0.5e-6, gpio, dac, fig4_cell(3.3, r0), ["i(vicell)"])
     i = r["i(vicell)"]
     final = sum(i[-20:]) / 20
     return max(abs(x) for x in i) / i_set, final / i_set
@@ -260,13 +294,15 @@ def cutoff_ov(design, v_start=4.58, fraction=0.8, c_cell=20e-6):
     relay-open time s; highest cell voltage V)."""
     k = 3
     fs = channel.RANGES_NA[k] * 1e-9
+    c0 = dac_code(design, 0, k)
     c = dac_code(design, fraction * fs, k)
     t_end = 12e-3
+    dac = spice.pwl([(0, c0), (20e-6, c0), (20e-6 + EDGE_S, c), (t_end, c)])
     cell = spice.Cell(v_start, c_big=c_cell)
     probes = ["i(vicell)", "v(cell_sp)", "v(cell_sn)"]
     if design.options["relay"]:
         probes.append("v(k1_ck)")
-    r = _tran(design, t_end, 1e-6, _gpio(k, 1), c, cell, probes)
+    r = _tran(design, t_end, 1e-6, _gpio(k, 1), dac, cell, probes)
     t, i = r["time"], r["i(vicell)"]
     v = [a - b for a, b in zip(r["v(cell_sp)"], r["v(cell_sn)"])]
     trip = design.ov_trip_V()

@@ -55,13 +55,14 @@ class Cell:
             top = "cell_n2"
         if self.c_big is not None:
             out.append("ccellb %s cell_n3 %g" % (top, self.c_big))
+            out.append("rcellb %s cell_n3 1e3" % top)  # sets its voltage at the OP
             top = "cell_n3"
         out.append("vcell %s cn DC %g" % (top, self.v))
         return out
 
 
 def netlist(design, analysis, gpio, dac_code, cell, powered=True, ref_scale=1.0,
-            v3v3=3.3, probes=(), fault_ok=True):
+            v3v3=3.3, probes=(), fault_ok=True, nodeset=None):
     """The ngspice deck text.
 
     analysis: lines (".op" or ".tran ..."); gpio: {net: PWL text or volts} for RANGE0,
@@ -100,7 +101,8 @@ def netlist(design, analysis, gpio, dac_code, cell, powered=True, ref_scale=1.0,
         h += ["vclrc clr_ctl 0 PWL(0 1 1u 1 1.1u 0)",
               "sclr fault_clr 0 clr_ctl 0 swclr",
               "vfok fault_ok 0 DC 3.3",
-              "sfok fault_n fault_ok clr_ctl 0 swclr",
+              "sfok fault_n fault_ok clr_ctl 0 swfok",
+              ".model swfok sw vt=0.5 vh=0.1 ron=1e-3 roff=1e12",
               ".model swclr sw vt=0.5 vh=0.1 ron=100 roff=1e12"]
     for net in ("RANGE0", "RANGE1", "EN_MCU", "RELAY_EN"):
         val = gpio.get(net, 0.0)
@@ -112,10 +114,11 @@ def netlist(design, analysis, gpio, dac_code, cell, powered=True, ref_scale=1.0,
     h += cell.lines(fp, sp)
     models = P.MODELS.replace("{ron_a}", "3")
     sub = P.subcircuits(design.role("error_amp").tpl, design.role("inamp").tpl)
-    ctl = [".options reltol=1e-4 abstol=1e-12 vntol=1e-7 itl1=500 itl4=100"]
+    ctl = [".options reltol=1e-3 abstol=1e-12 vntol=1e-6 itl1=500 itl4=100 method=gear"]
     if fault_ok and powered:
-        ctl.append(".nodeset v(fault_n)=3.3 v(enable_ctl)=3 v(relay_g)=3 v(v_sense)=1.5 "
-                   "v(set_int)=1.5 v(integ)=1.5 v(latch_ref)=0")
+        ns = {"fault_n": 3.3, "enable_ctl": 3.0, "relay_g": 3.0, "latch_ref": 0.0}
+        ns.update(nodeset or {})
+        ctl.append(".nodeset " + " ".join("v(%s)=%g" % (_node(k), v) for k, v in ns.items()))
     deck = ["* coin-cycler channel, generated from boards/frontend/channel.py"]
     deck += [models, sub] + body + h + ctl + list(analysis)
     deck += [".control", "set wr_singlescale", "set wr_vecnames", "set filetype=ascii",
@@ -135,9 +138,12 @@ def run(deck, timeout_s=120):
             f.write(deck.replace("{out}", out))
         r = subprocess.run([NGSPICE, "-b", path], capture_output=True, text=True,
                            timeout=timeout_s, cwd=d)
-        if not os.path.exists(out):
-            raise RuntimeError("ngspice failed (rc %d):\n%s\n%s" % (
-                r.returncode, r.stdout[-3000:], r.stderr[-3000:]))
+        bad = [ln for ln in (r.stdout + r.stderr).split("\n")
+               if "timestep too small" in ln or "simulation(s) aborted" in ln
+               or "doAnalyses:" in ln]
+        if bad or not os.path.exists(out):
+            raise RuntimeError("ngspice failed (rc %d): %s\n%s\n%s" % (
+                r.returncode, bad, r.stdout[-2000:], r.stderr[-2000:]))
         with open(out) as f:
             lines = f.read().split("\n")
     names = lines[0].split()
