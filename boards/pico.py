@@ -85,6 +85,11 @@ ADS_RATE = const(7)            # 860 SPS: 1.2 ms per conversion
 
 # ---- Pins ------------------------------------------------------------------------------
 RANGE_PINS = (10, 11)          # bit 0, bit 1 of the range index
+# Switching to a lower-resistance shunt: frontend.FrontEnd writes the new range's code
+# first (the old, larger shunt then carries a tenth of the current), waits this long for
+# the loop to settle, then switches the pins. The loop's 10-90 % rise on the old range is
+# 44 .. 180 us with the cell model (docs/hardware.md, figures), 1 ms is > 5 of them.
+RANGE_SETTLE_US = const(1000)
 ENABLE_PIN = const(14)
 
 # ---- Limits ----------------------------------------------------------------------------

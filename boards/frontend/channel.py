@@ -17,7 +17,8 @@ The circuit (docs/hardware.md draws it):
              REF = V_MID  ->  V_SENSE = V_MID + G I R_k  -> U1A (-IN) through R_I, C_F
   cell S+ -> relay K1 pole 2 -> CELL_SENSE_INT -> buffer U2A -> V_CELL_BUF
           -> 100 k / 100 k to cell S- -> V_CELL_DIV (ADC, over-voltage comparator)
-  REF (REF3430) -> 10 k / 10 k -> U1B buffer -> V_MID = REF / 2 (zero current, in-amp REF)
+  REF (REF3430) -> 14 k / 10 k -> U1B buffer -> V_MID = REF x 10/24 = 1.250 V (zero
+      current, the in-amp's REF)
   U6 (TLV1704): OV (V_CELL_DIV > TH_OV), OC+ (V_SENSE > TH_OCP), OC- (V_SENSE < TH_OCN)
      pull FAULT_N low; the fourth comparator latches FAULT_N low (until FAULT_CLR);
      FAULT_N pulls the relay driver's gate and the enable switch's IN low through D2.
@@ -38,9 +39,9 @@ SHUNTS_OHM = (10000.0, 1000.0, 100.0, 10.0)
 RG_OHM = 12400.0              # INA826: G = 1 + 49.4 k / 12.4 k = 4.984
 R_INT_OHM = 10000.0           # the error integrator: R_I, C_F
 C_INT_F = 10e-9
-V_MID_R = (10000.0, 10000.0)  # REF -> V_MID_DIV -> GND
+V_MID_R = (14000.0, 10000.0)  # REF -> V_MID_DIV -> GND: 3.000 V x 10 / 24 = 1.250 V
 OV_R = (6980.0, 23200.0)      # REF -> TH_OV -> GND
-OC_R = (4020.0, 22100.0, 4020.0)  # REF -> TH_OCP -> TH_OCN -> GND
+OC_R = (6980.0, 21000.0, 2000.0)  # REF -> TH_OCP -> TH_OCN -> GND: V_MID +- 1.05 FS
 CELL_DIV_R = (100000.0, 100000.0)  # V_CELL_BUF -> V_CELL_DIV -> CELL_SN
 
 # The MCU header J1: pin -> net. Boards map these to GPIOs (boards/pico.py, esp32.py).
@@ -109,12 +110,17 @@ class Design:
         c, d = CELL_DIV_R
         return v_ref * b / (a + b) * (c + d) / d
 
+    def sense_fs_V(self):
+        """V_SENSE - V_MID at full scale: G x 0.2 V (every shunt drops 0.2 V at full scale)."""
+        return self.sense_gain() * RANGES_NA[0] * 1e-9 * SHUNTS_OHM[0]
+
     def oc_trip_fraction(self, v_ref=3.0):
-        """The over-current trips as a fraction of full scale (+1.0 V sense at full scale)."""
+        """The over-current trips (source, sink) as fractions of full scale."""
         a, b, c = OC_R
         tot = a + b + c
         v_mid = v_ref * self.v_mid_ratio()
-        return (v_ref * (b + c) / tot - v_mid) / 1.0, (v_ref * c / tot - v_mid) / 1.0
+        fs = self.sense_fs_V()
+        return (v_ref * (b + c) / tot - v_mid) / fs, (v_ref * c / tot - v_mid) / fs
 
 
 def build(shared_ref=True, dummy_load=True, relay=True, cutoff=True, c_int_f=C_INT_F):

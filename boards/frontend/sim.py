@@ -15,6 +15,14 @@ GPIO_S = 2e-6           # one Pin.value() call in MicroPython
 EDGE_S = 10e-9
 V_REF = 3.0
 DAC_BITS = 12
+# The firmware's wait between the new DAC code and the pins of a lower-resistance range
+# (boards/pico.py RANGE_SETTLE_US, handed to frontend.FrontEnd).
+from boards import pico as _pico  # noqa: E402
+RANGE_SETTLE_US = _pico.RANGE_SETTLE_US
+# The switches autoranging makes (firmware/autorange.py): up above 90 % of full scale,
+# down below 8 % (here 7.5 %); (old range, new range, current A).
+SWITCHES = tuple((k, k + 1, 0.9 * i * 1e-9) for k, i in enumerate((20000, 200000, 2000000))) + \
+    tuple((k + 1, k, 0.075 * i * 1e-9) for k, i in enumerate((200000, 2000000, 20000000)))
 
 
 def sense_gain_ratio(design):
@@ -59,7 +67,8 @@ class Firmware:
         self.fe = frontend.FrontEnd(
             Dac(), Adc(), Adc(), [Pin("RANGE0"), Pin("RANGE1")], Pin("EN_MCU"),
             channel.RANGES_NA, tuple(int(r) for r in channel.SHUNTS_OHM),
-            sense_gain_ratio(design), DAC_BITS, int(V_REF * 1e6), int(V_REF * 1e6 / 2), 0,
+            sense_gain_ratio(design), DAC_BITS, int(V_REF * 1e6),
+            int(round(V_REF * 1e6 * design.v_mid_ratio())), 0,
             (2, 1), 4096000, 2048000, None, 1, **kw)
 
     def sleep_us(self, us):
@@ -160,7 +169,7 @@ def lsb_table(design):
     measured-current LSB of the ADS1115 (+-2.048 V: 62.5 uV) and the RP2040 ADC (3.0 V /
     4096 = 732 uV), both in A."""
     g = design.sense_gain()
-    mid = 1 << (DAC_BITS - 1)
+    mid = dac_code(design, 0, 0)
     out = []
     for k, r in enumerate(channel.SHUNTS_OHM):
         a, b = dc_transfer(design, k, 3.7, [mid + 200, mid + 300])
@@ -173,7 +182,7 @@ def zero_shift(design, rail="v3v3", scale=1.01, range_index=0):
     or the reference (rail="ref") changes by `scale`: the mid-scale code is held."""
     dac_vdd = design.role("dac").conn["VDD"]
     v_dac_ref = V_REF if dac_vdd == "REF" else 3.3
-    code = int(round(V_REF / 2 / v_dac_ref * 4096))
+    code = int(round(V_REF * design.v_mid_ratio() / v_dac_ref * 4096))
     fs = channel.RANGES_NA[range_index] * 1e-9
     kw0 = {}
     kw1 = {"v3v3": 3.3 * scale} if rail == "v3v3" else {"ref_scale": scale}
@@ -190,14 +199,15 @@ def expected_nodes(design, code, range_index, cell, enabled=True):
     g = design.sense_gain()
     r = channel.SHUNTS_OHM[range_index]
     v_set = V_REF * code / 4096
-    i = (v_set - V_REF / 2) / (g * r)
+    v_mid = V_REF * design.v_mid_ratio()
+    i = (v_set - v_mid) / (g * r)
     rc = (cell.r0 or 0) + (cell.r1 or 0)
     v_term = cell.v + (i * (rc + 2 * spice.LEAD_OHM) if enabled else 0)
     load = v_term + (i * 3.2 if enabled else 0)
     sense_p = load + i * r
     ns = {"V_SET": v_set, "SET_INT": v_set, "INTEG": v_set, "V_SENSE": v_set, "LOAD": load,
           "SENSE_P": sense_p, "V_OUT": sense_p + i * 12, "SHUNT_T%d" % range_index: sense_p,
-          "V_CELL_BUF": v_term, "CELL_SENSE_INT": v_term, "V_MID": V_REF / 2}
+          "V_CELL_BUF": v_term, "CELL_SENSE_INT": v_term, "V_MID": v_mid}
     return ns
 
 
@@ -222,7 +232,8 @@ def _tran(design, t_end, step, gpio, dac, cell, probes, **kw):
 def step_response(design, range_index, r0=300.0, fraction=0.5):
     """Setpoint step 0 -> fraction x full scale with the output on, into the cell model at
     3.7 V; the step is capped so that I R0 stays under 0.4 V (the terminal voltage stays in
-    the window; R1 carries the current at the operating point). (overshoot as a fraction of the step, 10-90 % rise time s, final A)."""
+    the window; R1 carries the current at the operating point). (overshoot or ring-back as
+    a fraction of the step, 10-90 % rise time s, final A)."""
     fs = channel.RANGES_NA[range_index] * 1e-9
     fraction = min(fraction, 0.4 / (3 * r0) / fs)
     c0 = dac_code(design, 0, range_index)
@@ -235,9 +246,18 @@ def step_response(design, range_index, r0=300.0, fraction=0.5):
     final = sum(i[-20:]) / 20
     step = final - i[0]
     peak = max(i) if step > 0 else min(i)
-    over = (peak - final) / step
     t10 = next(tt for tt, ii in zip(t, i) if (ii - i[0]) / step >= 0.1)
     t90 = next(tt for tt, ii in zip(t, i) if (ii - i[0]) / step >= 0.9)
+    # Overshoot above the final value, or ringing back: the largest fall from the highest
+    # value reached so far, once past 10 % (a slew-limited ringing loop can stay under the
+    # final value). A well-damped loop rises monotonically: 0.
+    ring, top = 0.0, None
+    for tt, ii in zip(t, i):
+        if tt >= t10:
+            x = (ii - i[0]) / step
+            top = x if top is None else max(top, x)
+            ring = max(ring, top - x)
+    over = max((peak - final) / step, ring)
     return over, t90 - t10, final
 
 
