@@ -5,9 +5,13 @@ import io
 import os
 import re
 
+import importlib.util
+
 import pytest
 
-pytest.importorskip("skidl")
+if importlib.util.find_spec("skidl") is None:
+    pytest.skip("skidl missing: bash scripts/setup.sh installs the test extras",
+                allow_module_level=True)
 
 from boards.frontend import bom, channel, kicad, parts, report  # noqa: E402
 
