@@ -107,13 +107,16 @@ CONFIGS = [
     ("pico-mcp4725-ads1115", pico, "rp2", dict(dac="mcp4725", adc="ads1115"), True),
     ("esp32-internal", esp32, "esp32", dict(dac="internal"), False),
     ("esp32-mcp4725", esp32, "esp32", dict(dac="mcp4725"), True),
+    ("esp32-mcp4725-ads1115", esp32, "esp32", dict(dac="mcp4725", adc="ads1115"), True),
 ]
 
 
 def _chips(bench, with_mcp):
     out = []
     if with_mcp:
-        out.append(chips.MCP4725(vdd_uV=3300000))
+        # The MCP4725's VDD is its reference: the analog board's REF (3.000 V).
+        b = bench.board
+        out.append(chips.MCP4725(vdd_uV=getattr(b, "MCP4725_SPAN_UV", b.DAC_SPAN_UV)))
         bench.dac = out[0]
     out.append(chips.ADS1115(source=bench.ain, latency=1))
     return out
@@ -133,7 +136,10 @@ def test_factory_sources_sinks_and_measures_on_every_range(monkeypatch, name, b,
     assert not bench.enabled() and bench.current_nA() == 0       # boots with the output off
     assert fe.range_index == len(b.RANGES_NA) - 1 == bench.range_index()
     bits = 12 if (mcp or kw.get("dac") == "pwm") else b.DAC_BITS
-    span = 3300000
+    if mcp:
+        span = getattr(b, "MCP4725_SPAN_UV", b.DAC_SPAN_UV)
+    else:
+        span = getattr(b, "PWM_SPAN_UV", b.DAC_SPAN_UV) if kw.get("dac") == "pwm" else b.DAC_SPAN_UV
     for r, fs in enumerate(b.RANGES_NA):
         fe.select_range(r)
         assert bench.range_index() == r
