@@ -2,7 +2,7 @@
 # Data first, the factory last; `machine` is imported only inside make_frontend() so that
 # CPython imports this file and tests its numbers (tests/test_boards.py).
 #
-# Wiring (one channel): the analog board is boards/frontend/channel.py (docs/hardware.md);
+# Wiring (one channel): the analog board is boards/analog/channel.py (docs/hardware.md);
 # its header J3 ("to MCU") pin -> DevKit pin:
 #
 #   J3.1 V3V3 -> 3V3    J3.2/4 GND -> GND    J3.3 VBUS -> 5V (USB; the relay coil)
@@ -121,6 +121,7 @@ def make_frontend(dac="internal", calib=None, oversample=0, adc="internal"):
     (calibration.CalibrationError); pass calibration.identity(4) to bring a board up.
     """
     import machine
+    import time
     import calibration
     from frontend import FrontEnd
 
@@ -160,7 +161,8 @@ def make_frontend(dac="internal", calib=None, oversample=0, adc="internal"):
     else:
         raise ValueError("adc must be 'internal' or 'ads1115', not %r" % (adc,))
     fe = FrontEnd(d, v_adc, i_adc, ranges, enable, RANGES_NA, SHUNTS_OHM, SENSE_GAIN, bits,
-                  span, V_MID_UV, 0, V_DIV, v_max, i_max, calib, n)
+                  span, V_MID_UV, 0, V_DIV, v_max, i_max, calib, n,
+                  getattr(time, "sleep_us", None), RANGE_SETTLE_US)
     connect_cell(machine)
     return fe
 

@@ -2,7 +2,7 @@
 # Data first, the factory last; `machine` is imported only inside make_frontend() so that
 # CPython imports this file and tests its numbers (tests/test_boards.py).
 #
-# Wiring (one channel): the analog board is boards/frontend/channel.py (schematic, BOM and
+# Wiring (one channel): the analog board is boards/analog/channel.py (schematic, BOM and
 # SPICE figures in docs/hardware.md); its 2x8 header J3 ("to MCU") pin -> Pico pin:
 #
 #   J3.1  V3V3 ------------- 3V3(OUT) (pin 36): ADS1115, TMP117, I2C pull-ups, fault pull-up
@@ -161,6 +161,7 @@ def make_frontend(dac="mcp4725", adc="internal", calib=None, oversample=0):
     (calibration.CalibrationError); pass calibration.identity(4) to bring a board up.
     """
     import machine
+    import time
     import calibration
     from frontend import FrontEnd
 
@@ -199,7 +200,8 @@ def make_frontend(dac="mcp4725", adc="internal", calib=None, oversample=0):
     else:
         raise ValueError("adc must be 'internal' or 'ads1115', not %r" % (adc,))
     fe = FrontEnd(d, v_adc, i_adc, ranges, enable, RANGES_NA, SHUNTS_OHM, SENSE_GAIN,
-                  DAC_BITS, span, V_MID_UV, 0, V_DIV, v_max, i_max, calib, n)
+                  DAC_BITS, span, V_MID_UV, 0, V_DIV, v_max, i_max, calib, n,
+                  getattr(time, "sleep_us", None), RANGE_SETTLE_US)
     connect_cell(machine)
     return fe
 

@@ -1,4 +1,4 @@
-# The channel's description (boards/frontend): SKiDL's ERC, the KiCad netlist, the BOM,
+# The channel's description (boards/analog): SKiDL's ERC, the KiCad netlist, the BOM,
 # and the files generated from it that the repository carries.
 import csv
 import io
@@ -13,7 +13,7 @@ if importlib.util.find_spec("skidl") is None:
     pytest.skip("skidl missing: bash scripts/setup.sh installs the test extras",
                 allow_module_level=True)
 
-from boards.frontend import bom, channel, kicad, parts, report  # noqa: E402
+from boards.analog import bom, channel, kicad, parts, report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -81,11 +81,11 @@ def test_resistor_part_numbers_follow_the_value():
 
 def test_the_committed_bom_and_netlist_are_generated_from_the_description(design, tmp_path):
     with open(os.path.join(ROOT, report.BOM_PATH)) as f:
-        assert f.read() == bom.csv_text(design), "run: python -m boards.frontend.report"
+        assert f.read() == bom.csv_text(design), "run: python -m boards.analog.report"
     fresh = kicad.netlist(design, str(tmp_path / "channel.net"))
     with open(os.path.join(ROOT, report.NETLIST_PATH)) as f:
         assert report.strip_date(f.read()) == report.strip_date(fresh), \
-            "run: python -m boards.frontend.report"
+            "run: python -m boards.analog.report"
 
 
 def test_design_figures_follow_the_part_values(design):

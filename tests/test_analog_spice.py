@@ -1,9 +1,9 @@
-# The channel in ngspice (boards/frontend/sim.py), on a deck generated from the same
+# The channel in ngspice (boards/analog/sim.py), on a deck generated from the same
 # description as the KiCad netlist. Each hazard of the earlier design has a control case
 # that shows the test can fail: it builds the old variant and the bound breaks.
 import pytest
 
-from boards.frontend import channel, report, sim, spice
+from boards.analog import channel, report, sim, spice
 
 pytestmark = pytest.mark.skipif(not spice.have_ngspice(),
                                 reason="ngspice missing: bash scripts/setup.sh installs it")
@@ -95,9 +95,15 @@ def test_range_switch_never_exceeds_the_larger_current(design, old, new, i_A):
 
 
 def test_control_pins_before_code_overshoots_by_the_shunt_ratio(design):
-    # Today's sequence (select_range switched the pins, then wrote the code): about 8 x
-    # the current for a moment on a 2 -> 3 switch into a low-R0 cell.
+    # The earlier sequence (select_range switched the pins, then wrote the code): about
+    # 8 x the current for a moment on a 2 -> 3 switch into a low-R0 cell.
     peak, before, _ = sim.range_switch(design, 2, 3, 1.8e-3, legacy=True)
+    assert peak > 3 * before
+
+
+def test_control_setting_bit_0_first_passes_through_range_3(design):
+    # 2 -> 1 is 10 -> 01: writing bit 0 first selects 11 (10 Ohm) for a moment.
+    peak, before, _ = sim.range_switch(design, 2, 1, 1.5e-4, legacy=True)
     assert peak > 3 * before
 
 
@@ -156,4 +162,4 @@ def test_control_without_the_relay_the_unpowered_board_drains_the_cell():
 @pytest.mark.slow
 def test_docs_figures_are_the_computed_ones(design):
     assert report.doc_block() == report.block(design, report.figures(design)), \
-        "run: .venv/bin/python -m boards.frontend.report"
+        "run: .venv/bin/python -m boards.analog.report"

@@ -399,7 +399,7 @@ def spice_lines(part, node, opts):
         return ["D%s_1 %s %s dbat54" % (r, node("A1"), node("K")),
                 "D%s_2 %s %s dbat54" % (r, node("A2"), node("K"))]
     if k in ("none", "mcu", "vin", "cell"):
-        return []  # the harness (boards.frontend.spice) stands in for these
+        return []  # the harness (boards.analog.spice) stands in for these
     raise ValueError("no SPICE emitter for kind %r (part %s)" % (k, r))
 
 

@@ -1,7 +1,7 @@
 """The channel as an ngspice netlist, and a runner.
 
 `netlist(design, ...)` emits every part of the description through its template's SPICE
-emitter (boards.frontend.parts.spice_lines). What the description leaves to the outside
+emitter (boards.analog.parts.spice_lines). What the description leaves to the outside
 world is the harness here: the 12 V adapter, the MCU (3V3, VBUS, GPIOs as piecewise-linear
 sources through 100 Ohm, the DAC code as a node `dac_code`), and the cell on its four leads
 (0.05 Ohm each): a DC source, or the cell model's R0 + R1||C1 + a large capacitor.
@@ -119,7 +119,7 @@ def netlist(design, analysis, gpio, dac_code, cell, powered=True, ref_scale=1.0,
         ns = {"fault_n": 3.3, "enable_ctl": 3.0, "relay_g": 3.0, "latch_ref": 0.0}
         ns.update(nodeset or {})
         ctl.append(".nodeset " + " ".join("v(%s)=%g" % (_node(k), v) for k, v in ns.items()))
-    deck = ["* coin-cycler channel, generated from boards/frontend/channel.py"]
+    deck = ["* coin-cycler channel, generated from boards/analog/channel.py"]
     deck += [models, sub] + body + h + ctl + list(analysis)
     deck += [".control", "set wr_singlescale", "set wr_vecnames", "set filetype=ascii",
              "run", "wrdata {out} " + " ".join(probes), ".endc", ".end"]

@@ -1,7 +1,7 @@
 """One channel of the analog front-end, described as parts and named nets.
 
-This is the one description: the KiCad netlist and ERC (boards.frontend.kicad), the BOM
-(boards.frontend.bom), the SPICE netlist (boards.frontend.spice), the schematic drawing and
+This is the one description: the KiCad netlist and ERC (boards.analog.kicad), the BOM
+(boards.analog.bom), the SPICE netlist (boards.analog.spice), the schematic drawing and
 the figures in docs/hardware.md are all generated from `build()`.
 
 The circuit (docs/hardware.md draws it):

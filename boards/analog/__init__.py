@@ -7,7 +7,7 @@ spice.py    ngspice deck emitter and runner; sim.py the scenarios (DC, loop, swi
             cut-off, leakage) driven by the firmware's own FrontEnd
 schematic.py the drawing in docs/hardware.md
 report.py   writes the generated files (bom.csv, channel.net, the figures in
-            docs/hardware.md): `python -m boards.frontend.report`
+            docs/hardware.md): `python -m boards.analog.report`
 
 Host-side only (CPython): never deployed to a board.
 """
