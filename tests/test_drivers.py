@@ -161,6 +161,34 @@ def test_ads1115_conversion_that_never_finishes_is_an_error():
         adc.channel(0).read_uv()
 
 
+class _Clock:
+    """Each reading advances 100 us: an I2C register read at 400 kHz."""
+
+    def __init__(self):
+        self.t = 0
+
+    def __call__(self):
+        self.t += 100
+        return self.t
+
+
+@pytest.mark.parametrize("rate, polls, ok", [
+    (ads1115.DR_8, 1250, True),      # 125 ms at 8 SPS: more than 1000 polls, still fine
+    (ads1115.DR_8, 3500, False),     # 350 ms: past twice the period + 50 ms
+    (ads1115.DR_860, 30, True),      # 3 ms at 860 SPS
+    (ads1115.DR_860, 600, False),    # 60 ms: a conversion at 860 SPS is stuck by then
+])
+def test_ads1115_conversion_wait_is_bounded_by_time_not_by_polls(rate, polls, ok):
+    chip = chips.ADS1115(latency=polls)
+    adc = ads1115.ADS1115(chips.I2CBus(chip), chip.addr, ticks_us=_Clock())
+    ch = adc.channel(ads1115.MUX_0_G, ads1115.PGA_2048, rate)
+    if ok:
+        ch.read_raw()
+    else:
+        with pytest.raises(OSError, match="did not finish"):
+            ch.read_raw()
+
+
 @settings(max_examples=200, deadline=None)
 @given(mux=st.integers(0, 7), pga=st.integers(0, 5),
        vin=st.lists(st.integers(0, 3300000), min_size=4, max_size=4))

@@ -44,7 +44,11 @@ OV_R = (6980.0, 23200.0)      # REF -> TH_OV -> GND
 OC_R = (6980.0, 21000.0, 2000.0)  # REF -> TH_OCP -> TH_OCN -> GND: V_MID +- 1.05 FS
 CELL_DIV_R = (100000.0, 100000.0)  # V_CELL_BUF -> V_CELL_DIV -> CELL_SN
 
-# The MCU header J1: pin -> net. Boards map these to GPIOs (boards/pico.py, esp32.py).
+CELL_WINDOW_V = (2.0, 4.5)    # compliance: the voltammetry sweeps' window (FACTS: Other
+                              # electrical tests in the paper; cycling is 2.6 .. 4.1 V)
+LEAD_OHM_MAX = 0.1            # each force lead of the holder wiring (budget)
+
+# The MCU header: pin -> net. Boards map these to GPIOs (boards/pico.py, esp32.py).
 J1_PINS = {1: "V3V3", 2: "GND", 3: "VBUS", 4: "GND", 5: "SDA", 6: "SCL", 7: "RANGE0",
            8: "RANGE1", 9: "EN_MCU", 10: "RELAY_EN", 11: "FAULT_N", 12: "FAULT_CLR",
            13: "V_SENSE", 14: "V_MID", 15: "V_CELL_DIV", 16: "REF"}
@@ -109,6 +113,20 @@ class Design:
         a, b = OV_R
         c, d = CELL_DIV_R
         return v_ref * b / (a + b) * (c + d) / d
+
+    def compliance(self):
+        """Output-stage voltages: (needed at the top, available, needed at the bottom,
+        available), V. Needed: the cell window's ends plus or minus the largest drop of the
+        force path at full scale (shunt + mux + enable switch + relay contact + two leads)."""
+        mux = self.role("mux").tpl.model["ron"]
+        sw = self.role("enable").tpl.model["ron"]
+        rel = self.role("relay").tpl.model["r_contact"] if self.options["relay"] else 0.0
+        drop = max(fs * 1e-9 * (r + mux + sw + rel + 2 * LEAD_OHM_MAX)
+                   for fs, r in zip(RANGES_NA, SHUNTS_OHM))
+        amp = self.role("error_amp").tpl.model
+        va = self.role("ldo").tpl.model["v"]
+        return (CELL_WINDOW_V[1] + drop, va - amp["swing"], CELL_WINDOW_V[0] - drop,
+                amp["swing"])
 
     def sense_fs_V(self):
         """V_SENSE - V_MID at full scale: G x 0.2 V (every shunt drops 0.2 V at full scale)."""

@@ -96,6 +96,7 @@ def netlist(design, path):
             os.chdir(here)
     import re
     text = re.sub(r'\(source "[^"]*"\)', '(source "boards/analog/channel.py")', text)
+    text = re.sub(r'\(date "[^"]*"\)', '(date "")', text)  # reproducible files
     # Where SKiDL instantiated the part (this file's line): the description is channel.py.
     text = re.sub(r'\(name "SKiDL Line"\) "[^"]*"', '(name "SKiDL Line") "channel.py"', text)
     with open(path, "w") as f:

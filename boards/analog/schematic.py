@@ -12,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+plt.rcParams["svg.hashsalt"] = "coin-cycler"   # reproducible SVG ids
+
 
 def _label(design, role):
     p = design.role(role)
@@ -158,6 +160,7 @@ def draw_sheet(design, path):
     """Write the net-label sheet of every part to path (svg or png by the extension)."""
     fig = plt.figure(figsize=(17, 17))
     net_sheet(design, fig)
-    fig.savefig(path, format=path.rsplit(".", 1)[-1], dpi=110)
+    fmt = path.rsplit(".", 1)[-1]
+    fig.savefig(path, format=fmt, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
     plt.close(fig)
     return path

@@ -42,14 +42,15 @@ class Cell:
         self.v, self.r0, self.r1, self.c1, self.c_big = v, r0, r1, c1, c_big
 
     def lines(self, fp, sp):
-        out = ["vicell %s cl_f 0" % _node(fp),
-               "rlf cl_f cp %g" % LEAD_OHM,
+        # i(vicell): everything into the cell's + terminal, force and sense leads together.
+        out = ["rlf %s cp %g" % (_node(fp), LEAD_OHM),
                "rls %s cp %g" % (_node(sp), LEAD_OHM),
+               "vicell cp cpi 0",
                "rlsn cell_sn cn %g" % LEAD_OHM,
                "rlfn cn 0 %g" % LEAD_OHM]
-        top = "cp"
+        top = "cpi"
         if self.r0 is not None:
-            out += ["rcell0 cp cell_n1 %g" % self.r0,
+            out += ["rcell0 cpi cell_n1 %g" % self.r0,
                     "rcell1 cell_n1 cell_n2 %g" % self.r1,
                     "ccell1 cell_n1 cell_n2 %g" % self.c1]
             top = "cell_n2"
