@@ -300,3 +300,30 @@ def test_setup_hands_main_py_what_it_runs_on(monkeypatch, b, port):
     assert b.I_FLOOR_NA < 1824 and b.TICK_MS * 10 <= b.WDT_MS   # FACTS: C/46 of fig4
     Config.wdt_ms = 0
     assert b.setup(Config).wdt is None
+
+
+def test_calibration_save_programs_the_dac_power_up_code_to_zero_current(monkeypatch, tmp_path):
+    # The MCP4725 wakes at its EEPROM code: after `calibrate save` that is zero current on
+    # range 0 (the range the analog board resets to), with range 0's calibrated offset.
+    monkeypatch.chdir(tmp_path)
+    bench = chips.Bench(pico, sense_offset_uV=3000)
+    devices = _chips(bench, True)
+    dchip = devices[0]
+    fe, _ = _build(monkeypatch, pico, "rp2", bench, devices, calib=calibration.identity(4))
+    s = calibration.Session(fe, pico.RANGES_NA, path=str(tmp_path / "calib.json"), board="pico")
+    fe.select_range(0)
+    for frac in (-80, 80):
+        fe.set_current_nA(pico.RANGES_NA[0] * frac // 100)
+        fe.measure()
+        s.point(0, fe.i_raw, bench.current_nA())
+    fe.set_current_nA(5000)
+    code_before = dchip.code
+    reply = s.save()
+    assert "power_up_code=%d" % fe.code_for(0, 0) in reply
+    assert dchip.eeprom_code == fe.code_for(0, 0) != fe.mid_code   # the offset moved it
+    assert dchip.code == code_before            # the running setpoint was put back
+    fe.off()
+    dchip.power_cycle()
+    fe.select_range(0)
+    fe._enable.value(1)                         # as if enabled right after a reset
+    assert abs(bench.current_nA()) <= 20        # within about one DAC code of zero

@@ -252,8 +252,13 @@ class Session:
         except CalibrationError as e:
             raise ValueError(str(e))
         save(cal, self.path)
+        extra = ""
         if self.fe is not None and hasattr(self.fe, "set_calibration"):
             self.fe.set_calibration(cal)
+            store = getattr(self.fe, "store_power_up_code", None)
+            code = store() if store is not None else None
+            if code is not None:
+                extra = " power_up_code=%d" % code
         self.current = cal
         self.points = {}
-        return "saved " + self.show()
+        return "saved " + self.show() + extra

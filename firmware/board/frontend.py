@@ -199,17 +199,35 @@ class FrontEnd:
             self._enable.value(1)
             self.on = True
 
-    def _write_setpoint(self):
-        r = self.range_index
+    def code_for(self, i_nA, r):
+        """The DAC code of a calibrated current in range r (clamped to the DAC's codes)."""
         # Calibrated current -> the raw (nominal) current that reads as it -> DAC code.
-        raw = apply_ppm(self.i_set_nA - self._i_off[r], self._i_inv[r])
+        raw = apply_ppm(i_nA - self._i_off[r], self._i_inv[r])
         code = self.mid_code + muldiv(raw, self._c_num[r], self._c_den[r])
         if code < 0:
             code = 0
         elif code > self._code_max:
             code = self._code_max
+        return code
+
+    def _write_setpoint(self):
+        code = self.code_for(self.i_set_nA, self.range_index)
         self.code = code
         self._dac.write(code)
+
+    def store_power_up_code(self):
+        """Program the DAC's power-up code (the MCP4725's EEPROM) to zero current on range
+        0, the range the analog board resets to (pull-downs on the range pins), so a reset
+        never wakes the DAC at an old setpoint. Returns the code, or None for a DAC without
+        one (PWM, the ESP32's DAC1: they wake at 0 V, i.e. -1.25 V below zero current,
+        into the enable switch's dummy load). Slow (EEPROM, ~50 ms): calibration only."""
+        write_eeprom = getattr(self._dac, "write_eeprom", None)
+        if write_eeprom is None:
+            return None
+        code = self.code_for(0, 0)
+        write_eeprom(code)
+        self._dac.write(self.code)   # the EEPROM write also set the output: put it back
+        return code
 
     def off(self):
         """Open the output, then park the DAC at zero current."""
