@@ -21,7 +21,7 @@
 #   J3.14 V_MID ------------ GP28 ADC2 (pin 34)  [internal-ADC build]: read to cancel it
 #   J3.15 V_CELL_DIV ------- GP26 ADC0 (pin 31)  [internal-ADC build]: V_cell / 2
 #   J3.16 REF (3.000 V) ---- ADC_VREF (pin 35): the board's REF3430 also references the ADC
-#   GP15 PWM7B (pin 20) ---- [PWM-DAC build, in place of the MCP4725] 10 k - 1 uF - 10 k -
+#   GP15 PWM7B (pin 20) ---- [PWM-DAC build, in place of the MCP4725] 1 k - 1 uF - 1 k -
 #                            1 uF RC filter -> V_SET
 #   ADS1115 (the recommended build): AIN0 = V_SENSE, AIN1 = V_MID (current, differential),
 #     AIN2 = V_CELL_DIV, AIN3 = cell sense- (AIN2 - AIN3: four-wire cell voltage)
@@ -70,8 +70,15 @@ DAC_SPAN_UV = const(3000000)   # MCP4725: VOUT = VDD * code / 4096, VDD = REF (3
 PWM_PIN = const(15)
 PWM_FREQ = const(30517)        # 125 MHz / 4096: a 12-bit PWM period (TOP = 4095);
                                # duty_u16(code << 4) puts the 12-bit code in its top bits.
-                               # 2-pole RC (10 k, 1 uF: 15.9 Hz per pole) attenuates the
-                               # 30.5 kHz ripple by (30517 / 15.9)^2 = 3.7e6: < 1 uV left.
+# The filter: two equal RC sections, R = 1 k, C = 1 uF. The second loads the first, so
+# H(s) = 1 / (1 + 3 sRC + (sRC)^2): poles at tau = 2.618 RC = 2.62 ms and 0.382 RC =
+# 0.38 ms (not two of RC), -3 dB at 59.6 Hz. At 30.5 kHz |H| = 2.72e-5: the PWM's
+# fundamental (2 / pi x 3.3 V at 50 % duty) leaves 57 uV of ripple, 0.07 LSB (806 uV).
+# A full-scale step settles to half an LSB of 12 bits in 2.62 ms x ln(1.17 x 8192) =
+# 24 ms, inside autorange.SETTLE_MS (50 ms) after a range switch. The 10 k / 1 uF filter
+# this replaces settled in 240 ms: after a range switch's 50 ms it was still 15 % off.
+PWM_FILTER_R_OHM = const(1000)
+PWM_FILTER_C_NF = const(1000)
 PWM_SPAN_UV = const(3300000)   # the GPIO high level, IOVDD = 3V3. The cheap build's limit:
                                # this span is the 3V3 rail, not REF, so 1 % of 3V3 moves
                                # zero current by 1.3 % of full scale (calibrate warm, and

@@ -71,11 +71,30 @@ def test_dac_reaches_full_scale_both_ways(b):
         assert hi - lo >= 150  # at least 75 codes per full scale each way
 
 
-def test_pico_pwm_is_a_12_bit_period_and_its_filter_kills_the_ripple():
+def _two_section_rc(r_ohm, c_f, f_hz):
+    """Two equal RC sections in cascade, the second loading the first:
+    H(s) = 1 / (1 + 3 sRC + (sRC)^2). (|H| at f_hz, time to settle to half a 12-bit LSB
+    after a full-scale step, s)."""
+    import math
+    rc = r_ohm * c_f
+    t1, t2 = rc * 2 / (3 - math.sqrt(5)), rc * 2 / (3 + math.sqrt(5))
+    w = 2 * math.pi * f_hz * rc
+    h = 1 / abs(complex(1 - w * w, 3 * w))
+    return h, t1 * math.log(t1 / (t1 - t2) * 8192)
+
+
+def test_pico_pwm_is_a_12_bit_period_and_its_filter_kills_the_ripple_and_settles():
+    import autorange
     assert abs(pico.PWM_FREQ - 125000000 / 4096) < 1
-    f_pole = 1 / (2 * 3.14159265 * 10e3 * 1e-6)
-    ripple_uV = 3.3e6 / (pico.PWM_FREQ / f_pole) ** 2
-    assert ripple_uV < 1
+    h, settle_s = _two_section_rc(pico.PWM_FILTER_R_OHM, pico.PWM_FILTER_C_NF * 1e-9,
+                                  pico.PWM_FREQ)
+    lsb_uV = pico.PWM_SPAN_UV / 4096
+    ripple_uV = 2 / 3.14159265 * pico.PWM_SPAN_UV * h     # the fundamental at 50 % duty
+    assert ripple_uV < lsb_uV / 4
+    assert settle_s * 1000 < autorange.SETTLE_MS
+    # Control: the earlier 10 k / 1 uF sections took 240 ms, past the autorange settle.
+    _, slow_s = _two_section_rc(10000, 1e-6, pico.PWM_FREQ)
+    assert slow_s * 1000 > autorange.SETTLE_MS
 
 
 def test_board_files_import_without_machine():
