@@ -104,3 +104,14 @@ def test_the_hazardous_variants_differ_where_they_should():
     assert channel.build(dummy_load=False).role("enable").conn["S2"] == "NC"
     with pytest.raises(KeyError):
         channel.build(relay=False).role("relay")
+
+
+def test_docs_parts_block_is_the_generated_one(design):
+    # BOM, header pinout (from the board files' pin constants), rails and compliance.
+    assert report.doc_block(report.BEGIN_STATIC, report.END_STATIC) == \
+        report.static_block(design), "run: .venv/bin/python -m boards.analog.report"
+
+
+def test_compliance_covers_the_sweep_window_with_the_rails(design):
+    need_top, have_top, need_bot, have_bot = design.compliance()
+    assert need_top < have_top and need_bot > have_bot

@@ -119,7 +119,10 @@ def netlist(design, analysis, gpio, dac_code, cell, powered=True, ref_scale=1.0,
     if fault_ok and powered:
         ns = {"fault_n": 3.3, "enable_ctl": 3.0, "relay_g": 3.0, "latch_ref": 0.0}
         ns.update(nodeset or {})
-        ctl.append(".nodeset " + " ".join("v(%s)=%g" % (_node(k), v) for k, v in ns.items()))
+        # .op: guesses; .tran: the initial state, held through the operating point and
+        # free from t = 0 (scenarios act from 20 us on).
+        kind = ".ic" if any(a.startswith(".tran") for a in analysis) else ".nodeset"
+        ctl.append(kind + " " + " ".join("v(%s)=%g" % (_node(k), v) for k, v in ns.items()))
     deck = ["* coin-cycler channel, generated from boards/analog/channel.py"]
     deck += [models, sub] + body + h + ctl + list(analysis)
     deck += [".control", "set wr_singlescale", "set wr_vecnames", "set filetype=ascii",
