@@ -346,3 +346,42 @@ def test_calibration_save_programs_the_dac_power_up_code_to_zero_current(monkeyp
     fe.select_range(0)
     fe._enable.value(1)                         # as if enabled right after a reset
     assert abs(bench.current_nA()) <= 20        # within about one DAC code of zero
+
+
+def _calibrate_range0(monkeypatch, tmp_path, dac_points):
+    # A DAC whose reference is 0.5 % high (its span, not the measurement, is off) and a
+    # sense offset. `calibrate source` + `point` at -80 % and +80 % of range 0, then save.
+    monkeypatch.chdir(tmp_path)
+    bench = chips.Bench(pico, sense_offset_uV=2000)
+    devices = _chips(bench, True)
+    devices[0].vdd_uV = pico.DAC_SPAN_UV * 1005 // 1000
+    fe, _ = _build(monkeypatch, pico, "rp2", bench, devices, calib=calibration.identity(4))
+    s = calibration.Session(fe, pico.RANGES_NA, path=str(tmp_path / "calib.json"), board="pico")
+    fe.select_range(0)
+    for frac in (-80, 80):
+        fe.set_current_nA(pico.RANGES_NA[0] * frac // 100)
+        fe.measure()
+        s.point(0, fe.i_raw, bench.current_nA())
+    if not dac_points:
+        s.dac_points = {}
+    s.save()
+    worst = 0
+    for frac in (-60, -10, 10, 60):
+        want = pico.RANGES_NA[0] * frac // 100
+        fe.set_current_nA(want)
+        worst = max(worst, abs(bench.current_nA() - want) / pico.RANGES_NA[0])
+    return worst, s.current
+
+
+def test_setpoint_path_has_its_own_calibration(monkeypatch, tmp_path):
+    worst, cal = _calibrate_range0(monkeypatch, tmp_path, True)
+    assert cal.dac_gain_ppm is not None and cal.dac_gain_ppm[0] != cal.i_gain_ppm[0]
+    assert worst < 0.001          # within 0.1 % of full scale (the DAC's 14.7 nA code: 0.07 %)
+    assert calibration.load(pico.RANGES_NA, str(tmp_path / "calib.json")) == cal
+
+
+def test_control_setpoint_through_the_measurement_calibration_keeps_the_dac_error(
+        monkeypatch, tmp_path):
+    worst, cal = _calibrate_range0(monkeypatch, tmp_path, False)
+    assert cal.dac_gain_ppm is None
+    assert worst > 0.002          # the DAC's 0.5 % span error stays

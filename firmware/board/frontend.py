@@ -156,6 +156,23 @@ class FrontEnd:
             self._i_dev = tuple(g - 1000000 for g in calib.i_gain_ppm)
             self._i_off = tuple(calib.i_offset_nA)
             self._i_inv = tuple(inverse_dev_ppm(g) for g in calib.i_gain_ppm)
+        # The setpoint path: its own gain and offset (true current = the code's nominal
+        # current x gain + offset) when the calibration has them, else the inverse of the
+        # measurement's (right when the DAC and the ADC see the same V_SENSE scale).
+        dac_g = getattr(calib, "dac_gain_ppm", None) if calib is not None else None
+        if dac_g:
+            if len(dac_g) != n:
+                raise ValueError("the calibration has %d DAC ranges, this front-end %d"
+                                 % (len(dac_g), n))
+            for g in dac_g:
+                if not -_GAIN_DEV_MAX <= g - 1000000 <= _GAIN_DEV_MAX:
+                    raise ValueError("a DAC calibration gain is %d ppm (at most 1e6 +-%d)"
+                                     % (g, _GAIN_DEV_MAX))
+            self._s_off = tuple(calib.dac_offset_nA)
+            self._s_inv = tuple(inverse_dev_ppm(g) for g in dac_g)
+        else:
+            self._s_off = self._i_off
+            self._s_inv = self._i_inv
 
     def select_range(self, n):
         """Switch the shunt; the setpoint is re-expressed in the new range's DAC codes,
@@ -201,14 +218,20 @@ class FrontEnd:
 
     def code_for(self, i_nA, r):
         """The DAC code of a calibrated current in range r (clamped to the DAC's codes)."""
-        # Calibrated current -> the raw (nominal) current that reads as it -> DAC code.
-        raw = apply_ppm(i_nA - self._i_off[r], self._i_inv[r])
+        # Calibrated current -> the nominal current that gives it -> DAC code.
+        raw = apply_ppm(i_nA - self._s_off[r], self._s_inv[r])
         code = self.mid_code + muldiv(raw, self._c_num[r], self._c_den[r])
         if code < 0:
             code = 0
         elif code > self._code_max:
             code = self._code_max
         return code
+
+    def command_raw_nA(self):
+        """The nominal current of the present DAC code in the present range (what the
+        code means with the board file's scale factors): the DAC path's raw value."""
+        r = self.range_index
+        return muldiv(self.code - self.mid_code, self._c_den[r], self._c_num[r])
 
     def _write_setpoint(self):
         code = self.code_for(self.i_set_nA, self.range_index)
