@@ -92,6 +92,11 @@ ADC_VREF_UV = const(3000000)   # REF (3.000 V) from J3.16 on ADC_VREF (Pico data
                                # it overrides the Pico's 200 Ohm feed from 3V3: 1 mA)
 # read_u16() scales the 12-bit result to 0..65535 (x16), so uV = u16 * 3.0 V / 65536:
 # 45.8 uV per u16 step, 0.73 mV per 12-bit LSB.
+# In current, an LSB / (G R) per range (docs/hardware.md has them from SPICE too):
+#   range:           0 (20 uA)   1 (200 uA)   2 (2 mA)   3 (20 mA)
+#   DAC (MCP4725):   14.7 nA     147 nA       1.47 uA    14.7 uA
+#   ADS1115 +-2 V:   1.25 nA     12.5 nA      125 nA     1.25 uA
+#   RP2040 ADC:      14.7 nA     147 nA       1.47 uA    14.7 uA
 ADC_U16_SPAN = const(65536)
 V_DIV = (2, 1)                 # 100 k / 100 k: V_cell = 2 * V_adc; 5 V cell -> 2.5 V
 ADS1115_ADDR = const(0x48)

@@ -84,13 +84,13 @@ def signal_path(design, ax=None):  # noqa: C901
         d.add(elm.Switch().right().label(_label(design, "relay") + " pole 1 (NO)", loc="top",
                                          fontsize=8))
         d.add(elm.Line().right(0.6).label("F+", loc="top"))
-        cell = d.add(elm.Battery().down().label("coin cell\n(4-wire holder %s)"
-                                                % design.role("cell").ref, loc="bottom",
+        cell = d.add(elm.Battery().down().label("coin cell\n(holder %s)"
+                                                % design.role("cell").ref, loc="top",
                                                 fontsize=8))
         d.add(elm.Line().down(0.5).label("F- to GND", loc="bottom", fontsize=8))
         d.add(elm.Ground())
         # Sense: cell S+ -> relay pole 2 -> buffer U2A -> V_CELL_BUF.
-        d.add(elm.Line().at(cell.start).right(1.2).label("S+", loc="top"))
+        d.add(elm.Line().at(cell.start).right(1.6).label("S+", loc="top"))
         d.add(elm.Switch().down().label(design.role("relay").ref + " pole 2", loc="bottom",
                                         fontsize=8))
         d.add(elm.Line().down(0.4))
