@@ -5,13 +5,7 @@ import io
 import os
 import re
 
-import importlib.util
-
 import pytest
-
-if importlib.util.find_spec("skidl") is None:
-    pytest.skip("skidl missing: bash scripts/setup.sh installs the test extras",
-                allow_module_level=True)
 
 from boards.analog import bom, channel, kicad, parts, report  # noqa: E402
 

@@ -5,8 +5,8 @@ import pytest
 
 from boards.analog import channel, report, sim, spice
 
-pytestmark = pytest.mark.skipif(not spice.have_ngspice(),
-                                reason="ngspice missing: bash scripts/setup.sh installs it")
+# No skip when ngspice is missing: a green run must mean the circuit was simulated
+# (spice.run raises, naming scripts/setup.sh, which installs the Debian package).
 
 RANGES = range(len(channel.RANGES_NA))
 

@@ -19,6 +19,9 @@ def _skidl():
         os.chdir(tempfile.gettempdir())
         try:
             import skidl
+        except ImportError:
+            raise ImportError("SKiDL is missing: `bash scripts/setup.sh` installs it (the test "
+                              "extras of pyproject.toml)")
         finally:
             os.chdir(here)
     import skidl
