@@ -61,9 +61,10 @@ try:
     from time import ticks_us as _ticks_us, ticks_diff as _ticks_diff  # type: ignore
 except ImportError:  # CPython
     import time as _time
+    _perf = getattr(_time, "perf_counter")  # not in the ports' time module: looked up
 
     def _ticks_us():
-        return _time.perf_counter_ns() // 1000
+        return int(_perf() * 1000000)
 
     def _ticks_diff(a, b):
         return a - b
