@@ -258,3 +258,47 @@ def test_hot_paths_allocate_nothing_under_micropython_heap_lock():
     assert p.returncode == 0 and "HEAP-OK" in p.stdout, p.stdout + p.stderr
     words = p.stdout.split()
     assert int(words[words.index("switches") + 1]) >= 4  # it really moved across ranges
+
+
+# ---- TMP117 (cell temperature) ------------------------------------------------------------
+
+class _Tmp117Chip:
+    """Registers read big-endian after a pointer write (TMP117 datasheet 7.5.3)."""
+
+    def __init__(self, raw, device_id=0x0117):
+        self.addr = 0x49
+        self.regs = {0x00: raw & 0xFFFF, 0x0F: device_id}
+        self.pointer = 0
+        self._n = 0
+
+    def start(self, read):
+        self._n = 0
+
+    def stop(self):
+        pass
+
+    def rx(self, b):
+        if self._n == 0:
+            self.pointer = b
+        self._n += 1
+
+    def tx(self):
+        v = self.regs[self.pointer]
+        k = self._n
+        self._n += 1
+        return (v >> 8) if k == 0 else (v & 0xFF)
+
+
+@pytest.mark.parametrize("raw, mC", [(0x0C80, 25000), (0x0F00, 30000), (0x0001, 8),
+                                     (0xFF80, -1000), (0xFFFF, -8), (0x0000, 0)])
+def test_tmp117_reads_the_datasheet_codes(raw, mC):
+    from drivers import tmp117
+    t = tmp117.TMP117(chips.I2CBus(_Tmp117Chip(raw)))
+    t.check()
+    assert t.read_mC() == mC    # 25 C (the paper's cells) is 0x0C80, 30 C 0x0F00
+
+
+def test_tmp117_refuses_another_chip():
+    from drivers import tmp117
+    with pytest.raises(OSError, match="TMP117"):
+        tmp117.TMP117(chips.I2CBus(_Tmp117Chip(0, device_id=0x0000))).check()
