@@ -4,24 +4,26 @@ This is the one description: the KiCad netlist and ERC (boards.analog.kicad), th
 (boards.analog.bom), the SPICE netlist (boards.analog.spice), the schematic drawing and
 the figures in docs/hardware.md are all generated from `build()`.
 
-The circuit (docs/hardware.md draws it):
+The circuit (docs/hardware.md draws it; references as assigned in build order: U4 the
+error amplifier and V_MID buffer, U5 the cell-voltage buffer, U6 the in-amp, U7 the range
+mux, U8 the enable switch, U9 the comparators, K1 the relay, D3 the fault diodes):
 
-  DAC (MCP4725, VDD = REF 3.000 V) -> V_SET -> differential integrator U1A:
+  DAC (MCP4725, VDD = REF 3.000 V) -> V_SET -> differential integrator U4 A:
       V_OUT = (V_SET - V_SENSE) / (s R_I C_F)
-  U1A out V_OUT -> mux U4 force section (DA) -> shunt Rk -> LOAD
-  LOAD -> enable switch U5 (ADG1419): IN high: S1 = FORCE -> relay K1 pole 1 -> cell F+
+  V_OUT -> mux U7 force section (DA) -> shunt Rk -> LOAD
+  LOAD -> enable switch U8 (ADG1419): IN high: S1 = FORCE -> relay K1 pole 1 -> cell F+
                                       IN low:  S2 = V_CELL_BUF (the cell-voltage buffer's
                                       output: a dummy load at the cell's own voltage, so the
                                       loop stays closed while the output is off)
-  in-amp U3: +IN = SENSE_P (shunt top through the mux sense section DB), -IN = LOAD,
-             REF = V_MID  ->  V_SENSE = V_MID + G I R_k  -> U1A (-IN) through R_I, C_F
-  cell S+ -> relay K1 pole 2 -> CELL_SENSE_INT -> buffer U2A -> V_CELL_BUF
+  in-amp U6: +IN = SENSE_P (shunt top through the mux sense section DB), -IN = LOAD,
+             REF = V_MID  ->  V_SENSE = V_MID + G I R_k  -> U4 A (-IN) through R_I, C_F
+  cell S+ -> relay K1 pole 2 -> CELL_SENSE_INT -> buffer U5 A -> V_CELL_BUF
           -> 100 k / 100 k to cell S- -> V_CELL_DIV (ADC, over-voltage comparator)
-  REF (REF3430) -> 14 k / 10 k -> U1B buffer -> V_MID = REF x 10/24 = 1.250 V (zero
+  REF (REF3430) -> 14 k / 10 k -> U4 B buffer -> V_MID = REF x 10/24 = 1.250 V (zero
       current, the in-amp's REF)
-  U6 (TLV1704): OV (V_CELL_DIV > TH_OV), OC+ (V_SENSE > TH_OCP), OC- (V_SENSE < TH_OCN)
+  U9 (TLV1704): OV (V_CELL_DIV > TH_OV), OC+ (V_SENSE > TH_OCP), OC- (V_SENSE < TH_OCN)
      pull FAULT_N low; the fourth comparator latches FAULT_N low (until FAULT_CLR);
-     FAULT_N pulls the relay driver's gate and the enable switch's IN low through D2.
+     FAULT_N pulls the relay driver's gate and the enable switch's IN low through D3.
 
 The cell's negative force lead goes to GND at the holder connector; its sense lead is the
 divider's and the ADC's reference (AIN3).
