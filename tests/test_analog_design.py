@@ -109,3 +109,14 @@ def test_docs_parts_block_is_the_generated_one(design):
 def test_compliance_covers_the_sweep_window_with_the_rails(design):
     need_top, have_top, need_bot, have_bot = design.compliance()
     assert need_top < have_top and need_bot > have_bot
+
+
+def test_references_named_in_the_docs_and_board_files_are_the_assigned_ones(design):
+    # docs/hardware.md's prose and the board files' wiring comments name these.
+    named = {"error_amp": "U4", "cell_buffer": "U5", "inamp": "U6", "mux": "U7",
+             "enable": "U8", "comparator": "U9", "relay": "K1", "relay_fet": "Q1",
+             "fault_diodes": "D3", "temp_conn": "J2", "mcu": "J3", "cell": "J4", "dac": "U3"}
+    for role, ref in named.items():
+        assert design.role(role).ref == ref, role
+    with open(os.path.join(ROOT, "boards", "pico.py")) as f:
+        assert "header J3" in f.read()
