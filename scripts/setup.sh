@@ -16,4 +16,11 @@ for port in rp2 esp32; do
             "micropython-$port-stubs==1.29.0.post1"
     fi
 done
+# ngspice (Debian package) for the front-end's SPICE tests (boards/frontend/spice.py).
+if ! command -v ngspice >/dev/null 2>&1; then
+    SUDO=""
+    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+    ($SUDO apt-get update -qq && $SUDO apt-get install -y -qq ngspice) >/dev/null \
+        || echo "setup: could not install ngspice; the SPICE tests will fail" >&2
+fi
 .venv/bin/micropython -c "import sys; print('micropython', sys.version)"
