@@ -60,7 +60,7 @@ def run(args):
         summary = write_dir(s, args.out, mass_mg=mass, capacity_mAh=args.capacity_mAh,
                             name=args.name)
     except ImportFileError as e:
-        print("cycler import: %s" % e, file=sys.stderr)
+        print("cycler import: %s" % " ".join(str(e).split()), file=sys.stderr)
         return 2
     print("%s: %s, %d rows, %d steps, %d cycles -> %s" % (
         os.path.basename(args.file), s.meta["format"], len(s.t_s), summary["steps"],
