@@ -24,7 +24,18 @@ import os
 import sys
 import zipfile
 
-import numpy as np
+
+class _LazyNumpy:
+    """numpy on first use: `cycler` imports every command's module to build its help,
+    and the commands that never touch numpy should not pay for it."""
+
+    def __getattr__(self, name):
+        import numpy
+        globals()["np"] = numpy
+        return getattr(numpy, name)
+
+
+np = _LazyNumpy()
 
 FORMATS = "Neware .nda/.ndax, BioLogic .mpr, Arbin .res, or a BDF .csv"
 REST_FRACTION = 0.005    # |I| below this share of the file's largest |I| is rest (no step types)

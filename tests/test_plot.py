@@ -117,10 +117,11 @@ def test_one_cycle_and_empty_cells(quick, tmp_path):
     d = str(tmp_path / "one")
     os.makedirs(d)
     ts = _rows(os.path.join(src, "timeseries.bdf.csv"))
-    one = [ts[0]] + [r for r in ts[1:] if r[3] == "1"]
+    h = ts[0]
+    one = [h] + [r for r in ts[1:] if r[h.index("Cycle Count / 1")] == "1"]
     for r in one[5:200:7]:
-        r[1] = ""                                            # empty voltage cells
-    one[50][7] = "nan"
+        r[h.index("Voltage / V")] = ""                       # empty voltage cells
+    one[50][h.index("Charging Capacity / Ah")] = "nan"
     _write(os.path.join(d, "timeseries.bdf.csv"), one)
     cyc = _rows(os.path.join(src, "cycles.csv"))[:2]
     cyc[1][cyc[0].index("coulombic_efficiency_cc_pct")] = ""
