@@ -359,7 +359,7 @@ def _figure(nrows, figsize, sharex=True):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig = plt.figure(figsize=figsize)
+    fig = plt.figure(figsize=figsize, dpi=DPI)
     axes = [fig.add_subplot(nrows, 1, 1)]
     for i in range(2, nrows + 1):
         axes.append(fig.add_subplot(nrows, 1, i, sharex=axes[0] if sharex else None))
