@@ -19,6 +19,7 @@ _COMMANDS = {
     "validate": ("host_tools.protocol_file", "check a protocol file and print its compact form"),
     "calibrate": ("host_tools.calibrate", "calibrate a board's current ranges against a reference meter"),
     "import": ("host_tools.importers", "convert a Neware, BioLogic, Arbin or BDF file into an output folder"),
+    "compare": ("host_tools.compare", "runs side by side: per-cycle capacities and V-Q curves, differences tabled"),
 }
 
 

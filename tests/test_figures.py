@@ -182,3 +182,32 @@ def test_imported_real_files_plot(tmp_path, name, cap, n_vq, title):
     for n in ("capacity_per_cycle.png", "coulombic_efficiency.png",
               "retention_resistance.png"):
         check_figure(os.path.join(out, n), meta)
+
+
+def test_compare_tables_differences_and_overlays(quick, tmp_path, capsys):
+    """The quick run against itself re-imported from its BDF file (differences 0) and
+    against the same protocol on a thicker cell (differences = the cycles.csv ones)."""
+    a = quick[0]
+    b = str(tmp_path / "thick")
+    simulate(protocol_file.load(protocol_file.resolve("quick")), "fig5b-cell2", b)
+    out = str(tmp_path / "cmp")
+    assert cli.main(["compare", a, os.path.join(a, "timeseries.bdf.csv"), b,
+                     "--out", out]) == 0
+    assert "discharge (charge) capacity per cycle" in capsys.readouterr().out
+    rows = list(csv.reader(open(os.path.join(out, "compare.csv"))))
+    assert rows[0] == ["# unit: mAh"]    # the BDF file alone has no mass: mAh for all
+    head, body = rows[1], rows[2:]
+    assert [int(r[0]) for r in body] == [1, 2, 3]
+    ca = {int(r["cycle"]): r for r in csv.DictReader(open(os.path.join(a, "cycles.csv")))}
+    cb = {int(r["cycle"]): r for r in csv.DictReader(open(os.path.join(b, "cycles.csv")))}
+    same = [k for k, h in enumerate(head) if h.endswith("discharge") and " - " in h]
+    assert len(same) == 2
+    for r in body:
+        c = int(r[0])
+        assert abs(float(r[same[0]])) < 1e-4                     # the same data
+        want = float(cb[c]["discharge_mAh"]) - float(ca[c]["discharge_mAh"])
+        assert float(r[same[1]]) == pytest.approx(want, abs=2e-4)
+    meta = json.load(open(os.path.join(out, plot.META_FILE)))
+    series = check_figure(os.path.join(out, "compare.png"), meta)
+    assert len([s for s in series if s["panel"] == 0]) == 3      # one V-Q colour per run
+    assert len({s["color"] for s in series}) == 3
