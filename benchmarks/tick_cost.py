@@ -3,7 +3,7 @@
 Runs under both interpreters; run it with CPython and it also runs itself under the
 micropython executable and prints both:
     .venv/bin/python benchmarks/tick_cost.py
-    MICROPYPATH=firmware:tests/core .venv/bin/micropython benchmarks/tick_cost.py
+    MICROPYPATH=firmware/core:tests/core .venv/bin/micropython benchmarks/tick_cost.py
 The tick measured is Channel.tick (safety, engine, regulator, accounting, command)
 during a CC-CV cycle of the fig4 cell (FACTS: fig4) at 1C with a simple cell stand-in;
 the cell model's own time is excluded.
@@ -17,7 +17,7 @@ try:
 except AttributeError:  # MicroPython: os.path may be missing; MICROPYPATH is set
     ROOT = None
 if ROOT:
-    sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "tests", "core")]
+    sys.path[:0] = [os.path.join(ROOT, "firmware", "core"), os.path.join(ROOT, "tests", "core")]
 
 import gc
 import time
@@ -87,7 +87,7 @@ def main():
         import subprocess
         exe = os.path.join(os.path.dirname(sys.executable), "micropython")
         env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-            [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "tests", "core")]))
+            [os.path.join(ROOT, "firmware", "core"), os.path.join(ROOT, "tests", "core")]))
         r = subprocess.run([exe, os.path.abspath(__file__)], env=env,
                            capture_output=True, text=True)
         print(r.stdout.strip() or r.stderr.strip())

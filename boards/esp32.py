@@ -28,6 +28,9 @@ except ImportError:  # CPython
         return x
 
 NAME = "esp32"
+# What this board's image holds (`cycler deploy`; folders of the repository, each
+# module by its flat name at the board's `/`). No simulation, no host-only code.
+MANIFEST = ("firmware/core", "firmware/board")
 
 # ---- Current ranges (the same analog board as the Pico; derivation in boards/pico.py) ----
 RANGES_NA = (20000, 200000, 2000000, 20000000)
@@ -73,7 +76,7 @@ I_MAX_NA = const(20000000)
 I_FLOOR_NA = const(1000)
 TICK_MS = const(100)           # the control tick (10 Hz)
 WDT_MS = const(5000)           # watchdog timeout: 50 ticks of slack
-# Front-end fault detection (firmware/safety.py, docs/reliability.md): the measured
+# Front-end fault detection (firmware/core/safety.py, docs/reliability.md): the measured
 # current may differ from the command by 10 % of it, but at least 2 % of the range's
 # full scale (calibrated offsets and gains sit well inside that); a voltage reading
 # identical for 50 ticks (5 s) while current is driven is a frozen input: ADC1 at 11 dB (tens of mV of noise, read_uv)

@@ -36,6 +36,9 @@ except ImportError:  # CPython
         return x
 
 NAME = "pico"
+# What this board's image holds (`cycler deploy`; folders of the repository, each
+# module by its flat name at the board's `/`). No simulation, no host-only code.
+MANIFEST = ("firmware/core", "firmware/board")
 
 # ---- Current ranges --------------------------------------------------------------------
 # FACTS: "a channel must source and sink from about 1 uA (C/76 of fig4 = 1.10 uA) to about
@@ -95,7 +98,7 @@ I_MAX_NA = const(20000000)     # the largest range's full scale
 I_FLOOR_NA = const(500)
 TICK_MS = const(100)           # the control tick (10 Hz)
 WDT_MS = const(5000)           # watchdog timeout: under the RP2040's 8388 ms maximum
-# Front-end fault detection (firmware/safety.py, docs/reliability.md): the measured
+# Front-end fault detection (firmware/core/safety.py, docs/reliability.md): the measured
 # current may differ from the command by 10 % of it, but at least 2 % of the range's
 # full scale (calibrated offsets and gains sit well inside that); a voltage reading
 # identical for 50 ticks (5 s) while current is driven is a frozen input: the RP2040's ADC (several LSB of noise, 16x oversampled) or the ADS1115 (>= 1 LSB
@@ -123,7 +126,8 @@ class _AdcUv:
     """machine.ADC as a read_uv() reader: (read_u16 - read_u16 of ref) * VREF / 65536."""
 
     def __init__(self, adc, ref=None):
-        from frontend import fit_ratio
+        from units import fit_ratio, muldiv   # the integer helpers' one home
+        self._muldiv = muldiv
         self.adc = adc
         self.ref = ref
         self.num, self.den = fit_ratio(ADC_VREF_UV, ADC_U16_SPAN, ADC_U16_SPAN)
@@ -132,9 +136,7 @@ class _AdcUv:
         x = self.adc.read_u16()
         if self.ref is not None:
             x -= self.ref.read_u16()
-        if x >= 0:  # frontend.muldiv, inlined
-            return (x * self.num + (self.den >> 1)) // self.den
-        return -((-x * self.num + (self.den >> 1)) // self.den)
+        return self._muldiv(x, self.num, self.den)
 
 
 def make_frontend(dac="mcp4725", adc="internal", calib=None, oversample=0):

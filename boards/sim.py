@@ -1,5 +1,5 @@
-# The `sim` board: the cell model (firmware/cellmodel.py) behind the front-end model
-# (firmware/femodel.py), on a virtual clock that runs up to `speed` times faster than
+# The `sim` board: the cell model (simulation/cellmodel.py) behind the front-end model
+# (simulation/femodel.py), on a virtual clock that runs up to `speed` times faster than
 # real time. Same interface as a real board file, so main.py and the runtime cannot
 # tell; it is what `cycler sim-board` runs inside the real micropython executable.
 # Data first, factories last.
@@ -10,6 +10,10 @@ except ImportError:  # CPython
         return x
 
 NAME = "sim"
+# What this board's image holds (`cycler deploy`; folders of the repository, each
+# module by its flat name at the board's `/`). The virtual board also carries the
+# cell and front-end models it measures.
+MANIFEST = ("firmware/core", "firmware/board", "simulation")
 # Ranges as on the Pico board (boards/pico.py): 20 uA .. 20 mA full scale, ascending.
 # FACTS: the paper's tester has 20 mA channels; the fig4 cell's C/46 is 1.8 uA.
 RANGES_NA = (20000, 200000, 2000000, 20000000)
@@ -26,7 +30,7 @@ TICK_MS = const(100)
 # Records kept for replay: the unix port has RAM to spare, so a host that is away for
 # a while at a high --speed still gets everything back (a Pico keeps 512).
 RING_N = const(8192)
-# Front-end fault detection (firmware/safety.py, docs/reliability.md):
+# Front-end fault detection (firmware/core/safety.py, docs/reliability.md):
 # - the measured current may differ from the command by 10 % of it, but at least 2 % of
 #   the range's full scale: the model's offset (0.02 % FS), gain error (0.1 %), DAC
 #   quantisation (12 bits: 0.05 % FS) and noise (0.01 % FS rms) stay 20x below it;
@@ -52,12 +56,14 @@ class VirtualClock:
 
     def __init__(self, speed=DEFAULT_SPEED):
         import time
+        from units import TICKS_MASK   # ticks_ms() wraps where the board's does
         self._time = time
+        self._mask = TICKS_MASK
         self.speed = speed if speed > 0 else 1
         self.now_ms = 0
 
     def ticks_ms(self):
-        return self.now_ms & 0x3FFFFFFF
+        return self.now_ms & self._mask
 
     def sleep_ms(self, ms):
         self.now_ms += ms

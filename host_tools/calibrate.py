@@ -4,7 +4,7 @@ For every current range the board sources -80 % and +80 % of full scale into the
 meter (`calibrate source`), the host reads the board's raw reading (`calibrate read`,
 averaged) and the meter's, and sends the pair (`calibrate point`); then `calibrate
 save` fits gain and offset per range, checks them for plausibility on the board and
-stores them atomically (firmware/calibration.py). A reference meter is an object
+stores them atomically (firmware/board/calibration.py). A reference meter is an object
 with current_nA(); `--meter manual` asks a person to type what the meter shows.
 Calibrate into a meter (or a precision resistor), never into a cell.
 """
@@ -70,13 +70,11 @@ def _pairs(text):
 
 def run(args):
     from host_tools import link, ports
-    port = args.port
-    if port is None:
-        try:
-            port = ports.only_port()["device"]
-        except (LookupError, KeyError) as e:
-            print("cycler calibrate: %s; give --port" % e, file=sys.stderr)
-            return 2
+    try:
+        port = ports.resolve(args.port)
+    except ports.PortError as e:
+        print("cycler calibrate: %s" % e, file=sys.stderr)
+        return 2
     board = link.Board(link.open_port(port))
 
     def command(text):

@@ -99,15 +99,12 @@ class Terminal:
 
 def run(args):
     from host_tools import link
-    port = args.port
-    if port is None:
-        from host_tools import simboard
-        running = simboard.list_running()
-        if len(running) != 1:
-            print("cycler console: no --port and %d virtual boards running; pass --port"
-                  % len(running), file=sys.stderr)
-            return 2
-        port = running[0]["port"]
+    from host_tools import ports
+    try:
+        port = ports.resolve(args.port)
+    except ports.PortError as e:
+        print("cycler console: %s" % e, file=sys.stderr)
+        return 2
     try:
         term = Terminal(link.open_port(port), show_tel=args.tel == "on")
     except Exception as e:

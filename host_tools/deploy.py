@@ -1,5 +1,7 @@
-"""`cycler deploy`: compile firmware/ with mpy-cross for the board's architecture and
-bring the board's filesystem to exactly that, through mpremote, checked by sha256.
+"""`cycler deploy`: compile what the board file's MANIFEST names (firmware/core,
+firmware/board, and for the virtual board simulation/) with mpy-cross for the board's
+architecture and bring the board's filesystem to exactly that, through mpremote,
+checked by sha256. A real board's image holds no simulation and no host-only code.
 
 It never touches board files it does not deploy (calibration, checkpoints,
 board_config.py), except a stale .py/.mpy twin of a file it deploys.
@@ -15,7 +17,7 @@ import sys
 import tempfile
 
 import host_tools
-from host_tools import mpremote_io
+from host_tools import mpremote_io, ports
 
 # mpy-cross -march per board; None = plain bytecode (portable; the unix port loads it).
 # A board is known by its file in boards/; these are the architectures we know of.
@@ -82,10 +84,47 @@ def _sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def sources(firmware_dir=None):
-    """[(local .py path, board path without extension)] of every firmware module."""
-    root = firmware_dir or host_tools.FIRMWARE_DIR
+def manifest(board_file):
+    """The folders (relative to the repository) a board's image holds: the board file's
+    `MANIFEST` tuple, read without running the file (like micropython-lib's manifest.py,
+    data only)."""
+    import ast
+    with open(board_file) as f:
+        tree = ast.parse(f.read(), board_file)
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and getattr(node.targets[0], "id", None) == "MANIFEST"):
+            try:
+                folders = ast.literal_eval(node.value)
+            except ValueError:
+                break
+            if isinstance(folders, tuple) and all(isinstance(x, str) for x in folders):
+                return list(folders)
+            break
+    raise DeployError("%s has no MANIFEST = (\"firmware/core\", ...): a board file names "
+                      "the folders its image holds" % board_file)
+
+
+def sources(folders):
+    """[(local .py path, board path without extension)] of every module in `folders`
+    (absolute paths); each folder's modules land at the board's `/` by their flat names
+    (subpackages keep their folders: drivers/ads1115)."""
     out = []
+    for root in folders:
+        out.extend(_walk(root))
+    seen = {}
+    for full, rel in out:
+        if rel in seen:
+            raise DeployError("%s and %s would both be %s on the board"
+                              % (seen[rel], full, rel))
+        seen[rel] = full
+    return out
+
+
+def _walk(root):
+    out = []
+    if not os.path.isdir(root):
+        raise DeployError("the manifest names %s, which is not a folder" % root)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames
                              if not d.startswith((".", "_")) and d != "__pycache__")
@@ -109,9 +148,14 @@ def build(board, out_dir, firmware_dir=None, boards_dir=None):
                           "(available: %s)" % (board_file, ", ".join(board_names()) or "none"))
     mpy_cross = find_mpy_cross()
     arch = ARCH[board]
-    items = sources(firmware_dir) + [(board_file, BOARD_MODULE)]
+    if firmware_dir:
+        folders = [firmware_dir]
+    else:
+        folders = [os.path.join(host_tools.ROOT, d) for d in manifest(board_file)]
+    items = sources(folders) + [(board_file, BOARD_MODULE)]
     if any(rel == BOARD_MODULE for _f, rel in items[:-1]):
-        raise DeployError("firmware/board.py would clash with the board file installed as board.mpy")
+        raise DeployError("a module board.py would clash with the board file installed as "
+                          "board.mpy")
     plan = {}
     for src, rel in items:
         if rel + ".py" in KEEP_SOURCE:
@@ -202,22 +246,9 @@ def deploy(port, board, reset=True, timeout=60.0, log=print, firmware_dir=None,
     return {"copied": copy, "removed": stale, "unchanged": unchanged, "verified": len(plan)}
 
 
-def default_port():
-    """The running virtual board's port, if exactly one runs."""
-    from host_tools import simboard
-    running = simboard.list_running()
-    if len(running) == 1:
-        return running[0]["port"]
-    if not running:
-        raise DeployError("no --port given and no virtual board running: pass --port "
-                          "(e.g. /dev/ttyACM0) or start one with `cycler sim-board`")
-    raise DeployError("no --port given and %d virtual boards running (%s): pass --port"
-                      % (len(running), ", ".join(r["port"] for r in running)))
-
-
 def add_arguments(parser):
     parser.add_argument("--port", default=None,
-                        help="serial port or pty path (default: the one running virtual board)")
+                        help="serial port or pty path (default: the only board attached or running)")
     parser.add_argument("--board", required=True,
                         help="board name: a file in boards/ (%s)" % ", ".join(sorted(ARCH)))
     parser.add_argument("--no-reset", action="store_true", help="do not reset at the end")
@@ -227,9 +258,9 @@ def add_arguments(parser):
 
 def run(args):
     try:
-        port = args.port or default_port()
+        port = ports.resolve(args.port)
         deploy(port, args.board, reset=not args.no_reset, timeout=args.timeout)
-    except (DeployError, mpremote_io.MpremoteError) as e:
+    except (DeployError, mpremote_io.MpremoteError, ports.PortError) as e:
         print("cycler deploy: %s" % e, file=sys.stderr)
         return 1
     return 0

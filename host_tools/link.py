@@ -102,7 +102,7 @@ def decode(line):
 
 
 def echo_of(command):
-    """The echo the board puts in its reply to `command` (firmware/console.py _echo)."""
+    """The echo the board puts in its reply to `command` (firmware/core/console.py _echo)."""
     e = " ".join(command.split()).replace(":", "?")
     if len(e) > 40:
         e = e[:37] + "..."

@@ -519,7 +519,7 @@ def report(sessions, say=print):
 # --- `cycler log` ---------------------------------------------------------------------
 def add_arguments(p):
     p.add_argument("--port", default=None,
-                   help="serial port or pty path (default: the one running virtual board)")
+                   help="serial port or pty path (default: the only board attached or running)")
     p.add_argument("--out", required=True,
                    help="output folder of the run (holds protocol.txt, written by cycler run)")
     p.add_argument("--give-up-s", type=float, default=None,
@@ -527,15 +527,6 @@ def add_arguments(p):
     p.add_argument("--on-interrupt", choices=("ask", "stop", "detach"), default="ask",
                    help="what Ctrl-C does (ask: a question on a terminal; detach without one)")
     p.add_argument("--quiet", action="store_true", help="no live view")
-
-
-def _default_port():
-    from host_tools import simboard
-    running = simboard.list_running()
-    if len(running) == 1:
-        return running[0]["port"]
-    raise SystemExit("cycler: no --port given and %d virtual boards running; pass --port"
-                     % len(running))
 
 
 def run(args):
@@ -546,7 +537,12 @@ def run(args):
               "protocol's compact form (`cycler validate FILE > %s/%s`)."
               % (out, PROTOCOL_TXT, out, out, PROTOCOL_TXT), file=sys.stderr)
         return 2
-    port = args.port or _default_port()
+    from host_tools import ports
+    try:
+        port = ports.resolve(args.port)
+    except ports.PortError as e:
+        print("cycler log: %s" % e, file=sys.stderr)
+        return 2
     s = Session(port, out, give_up_s=args.give_up_s)
     watch([s], args.on_interrupt, live=not args.quiet and sys.stdout.isatty())
     report([s])

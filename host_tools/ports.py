@@ -3,7 +3,10 @@ which virtual boards are running, so `cycler run/log/flash` can name or pick one
 
 It only looks: it never opens a port, so it cannot disturb a board that is logging.
 """
+import json
+import os
 import sys
+import tempfile
 
 from serial.tools import list_ports
 
@@ -51,11 +54,57 @@ def find_ports(include_unknown=False, include_virtual=True):
     return found
 
 
-def virtual_ports():
-    """Running virtual boards (host_tools.simboard registry) in find_ports' form."""
-    from host_tools import simboard
+# -- the registry of running virtual boards (`cycler sim-board` writes it) -----------
+def registry_dir():
+    """Where running virtual boards register themselves (one JSON file each)."""
+    return os.environ.get("CYCLER_SIMBOARD_REGISTRY") or os.path.join(
+        tempfile.gettempdir(), "cycler-simboards")
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def list_running():
+    """Running virtual boards (dicts with port, link, dir, cell, speed, pid), oldest first.
+    Entries left behind by a process that died are removed."""
     out = []
-    for info in simboard.list_running():
+    reg = registry_dir()
+    try:
+        names = sorted(os.listdir(reg))
+    except FileNotFoundError:
+        return out
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        path = os.path.join(reg, name)
+        try:
+            with open(path) as f:
+                info = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if not _pid_alive(info.get("pid", -1)) or not os.path.exists(info.get("port", "")):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            continue
+        out.append(info)
+    out.sort(key=lambda i: i.get("started", 0))
+    return out
+
+
+
+def virtual_ports():
+    """Running virtual boards (the registry above) in find_ports' form."""
+    out = []
+    for info in list_running():
         bits = []
         for key in ("cell", "speed"):
             if info.get(key) is not None:
@@ -70,9 +119,22 @@ def virtual_ports():
     return out
 
 
+class PortError(LookupError):
+    """No port given and not exactly one board to pick: the message says what to do."""
+
+
+def resolve(port=None, board=None, ports=None):
+    """The port every command uses: `port` if given (--port), else the only attached or
+    virtual board (of that board name, if given). Raises PortError saying what was
+    found otherwise. The one place "which port by default" is decided."""
+    if port:
+        return port
+    return only_port(board, ports)
+
+
 def only_port(board=None, ports=None):
     """The path of the only attached board (of that board name, if given), for commands
-    run without --port. Raises LookupError saying what was found otherwise."""
+    run without --port. Raises PortError saying what was found otherwise."""
     ports = find_ports() if ports is None else ports
     if board is not None:
         ports = [p for p in ports if p["board"] == board]
@@ -80,10 +142,10 @@ def only_port(board=None, ports=None):
     if len(ports) == 1:
         return ports[0]["port"]
     if not ports:
-        raise LookupError(
-            "no %s found: plug one in (`cycler ports` lists what is attached) or start "
+        raise PortError(
+            "no --port given and no %s found: plug one in (`cycler ports` lists what is attached) or start "
             "a virtual one with `cycler sim-board`" % what)
-    raise LookupError("%d %ss found; pass --port with one of: %s"
+    raise PortError("no --port given and %d %ss found; pass --port with one of: %s"
                       % (len(ports), what, ", ".join(p["port"] for p in ports)))
 
 

@@ -20,7 +20,7 @@ import host_tools  # noqa: F401  (puts firmware/ on sys.path)
 import protocol as fw_protocol  # the board's own parser: its bounds are ours
 import units
 
-# ---- defaults (cited by their names in ../shared/paper/FACTS.md) -------------------
+# ---- defaults (cited by their names in docs/paper.md) -------------------
 # FACTS: cycling window, "Galvanostatic cycling between 2.6 V and 4.1 V".
 DEFAULT_V_MIN_UV = 2_600_000
 DEFAULT_V_MAX_UV = 4_100_000

@@ -1,6 +1,6 @@
 """A run's records -> the output files, the same for `cycler simulate` and `cycler log`.
 
-Input: the board's records (firmware/wire.py) as dicts of ints: T (telemetry),
+Input: the board's records (firmware/core/wire.py) as dicts of ints: T (telemetry),
 S (step end), C (cycle end). Output, in DIR:
   timeseries.bdf.csv  the Battery Data Format time series (columns in BDF_COLUMNS;
                       all BDF-canonical but Step Type, Step Time and Record; rows of a
@@ -19,9 +19,30 @@ import os
 import time
 
 import host_tools  # noqa: F401  (firmware on sys.path)
-import accounting
 import engine as fw_engine
 import protocol as fw_protocol
+
+
+# --- reporting (host only: floats; the board counts in integer nAh) -----------------
+
+def mAh(q_nAh):
+    return q_nAh * 1e-6
+
+
+def mAh_per_g(q_nAh, mass_ug):
+    """Specific capacity in mAh/g of active material, or None if the mass is unknown."""
+    if not mass_ug:
+        return None
+    return (q_nAh * 1e-6) / (mass_ug * 1e-6)
+
+
+def coulombic_efficiency_pct(discharge_nAh, charge_nAh):
+    """Discharge over the preceding charge (FACTS: computed against the previous full
+    charge), in percent; None when there was no charge."""
+    if charge_nAh <= 0:
+        return None
+    return 100.0 * discharge_nAh / charge_nAh
+
 
 BDF_COLUMNS = ["Test Time / s", "Unix Time / s", "Voltage / V", "Current / A",
                "Cycle Count / 1", "Step Count / 1", "Step Index / 1", "Step Type",
@@ -200,7 +221,7 @@ class RunWriter:
         self._tick()
 
     def step_end(self, rec):
-        """rec: dict with the S record's fields (firmware/wire.py FIELDS['S'])."""
+        """rec: dict with the S record's fields (firmware/core/wire.py FIELDS['S'])."""
         s = self.map.step(rec["step"])
         k = rec["kind"]
         sign = s.sign if s is not None else 0
@@ -238,20 +259,20 @@ class RunWriter:
         m = self.mass_ug
         chg = rec["chg_cc_nAh"] + rec["chg_cv_nAh"]
         dis = rec["dis_cc_nAh"] + rec["dis_cv_nAh"]
-        ce = accounting.coulombic_efficiency_pct(dis, chg)
-        ce_cc = accounting.coulombic_efficiency_pct(rec["dis_cc_nAh"], rec["chg_cc_nAh"])
+        ce = coulombic_efficiency_pct(dis, chg)
+        ce_cc = coulombic_efficiency_pct(rec["dis_cc_nAh"], rec["chg_cc_nAh"])
         ends = self._ends.get(c, {})
         rates = self._rates.get(c, {})
         row = {
             "cycle": c,
             "charge_rate": rates.get("charge", ""),
             "discharge_rate": rates.get("discharge", ""),
-            "charge_cc_mAh_g": accounting.mAh_per_g(rec["chg_cc_nAh"], m),
-            "charge_cv_mAh_g": accounting.mAh_per_g(rec["chg_cv_nAh"], m),
-            "discharge_cc_mAh_g": accounting.mAh_per_g(rec["dis_cc_nAh"], m),
-            "discharge_cv_mAh_g": accounting.mAh_per_g(rec["dis_cv_nAh"], m),
-            "charge_mAh": accounting.mAh(chg),
-            "discharge_mAh": accounting.mAh(dis),
+            "charge_cc_mAh_g": mAh_per_g(rec["chg_cc_nAh"], m),
+            "charge_cv_mAh_g": mAh_per_g(rec["chg_cv_nAh"], m),
+            "discharge_cc_mAh_g": mAh_per_g(rec["dis_cc_nAh"], m),
+            "discharge_cv_mAh_g": mAh_per_g(rec["dis_cv_nAh"], m),
+            "charge_mAh": mAh(chg),
+            "discharge_mAh": mAh(dis),
             "coulombic_efficiency_pct": ce,
             "coulombic_efficiency_cc_pct": ce_cc,
             "charge_end": ends.get("charge", ""),

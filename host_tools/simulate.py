@@ -1,6 +1,6 @@
 """`cycler simulate PROTOCOL --cell NAME [--out DIR]`: the firmware's own channel
 (safety, engine, regulator, accounting) tick by tick in CPython, closed loop with the
-cell model (firmware/cellmodel.py) seen through the front-end model (firmware/femodel.py)
+cell model (simulation/cellmodel.py) seen through the front-end model (simulation/femodel.py)
 and the firmware's autoranging, on a virtual clock.
 
 The tick adapts: 1 s near any limit; far from one, up to 2 min at constant current or
@@ -13,6 +13,8 @@ import sys
 import time
 
 import host_tools  # noqa: F401  (firmware on sys.path)
+
+from units import TICKS_MASK  # noqa: E402  (the board's tick counter wraps there)
 
 BASE_DT_MS = 1000
 MAX_DT_MS = 120000       # CC, CR, rest
@@ -78,16 +80,10 @@ class Sim:
 
     def tick(self):
         """Measure, autorange, tick the channel, apply: one control tick at now_ms."""
-        fe, ch, ar = self.fe, self.ch, self.ranger
-        fe.measure()
-        now = self.now_ms & 0x3FFFFFFF
-        ar.update(now, fe.i_nA, ch.out_i_nA if ch.out_on else 0)
-        if ar.index != fe.range_index:
-            fe.select_range(ar.index)
-        ch.tick(now, fe.v_uV, ar.i_nA)
-        if ch.out_on and ar.ensure(now, ch.out_i_nA) != fe.range_index:
-            fe.select_range(ar.index)
-        self._apply()
+        from loop import control_tick
+        import safety
+        if not control_tick(self.fe, self.ch, self.ranger, self.now_ms & TICKS_MASK):
+            self.ch.trip(safety.EXTERNAL, self.fe.v_uV, self.fe.i_nA)   # as the board does
 
     def running(self):
         import engine
@@ -196,7 +192,7 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
         if state != engine.RUNNING:
             break
         if limit_ms and t > limit_ms:
-            sim.ch.stop(t & 0x3FFFFFFF)
+            sim.ch.stop(t & TICKS_MASK)
             continue
         dt = fixed_tick_ms or sim.next_dt()
         sim.advance(dt)

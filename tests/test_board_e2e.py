@@ -12,7 +12,7 @@ import serial
 from host_tools import protocol_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "firmware"))
+import host_tools  # noqa: E402,F401  (the board-side folders on sys.path)
 import wire  # noqa: E402
 
 
@@ -27,7 +27,21 @@ def _read_until(s, pred, timeout=30.0):
             if pred(t):
                 return t
         buf = rest
-    raise AssertionError("timed out")
+    raise AssertionError("timed out; last: %r" % buf[-600:])
+
+
+def _wait_ready(s, timeout=30.0):
+    """Bytes sent while the board still boots (deploy resets it) are lost, as on a real
+    board: ask `version` until the loop answers, then talk."""
+    end = time.time() + timeout
+    while time.time() < end:
+        s.write(b"version\n")
+        try:
+            _read_until(s, lambda t: t.startswith("ok version"), timeout=1.0)
+            return
+        except AssertionError:
+            pass
+    raise AssertionError("the board never answered `version`")
 
 
 def _charging(line):
@@ -44,6 +58,7 @@ def test_ctrl_c_switches_the_output_off_and_reaches_the_repl(deployed_board):
     port = deployed_board.port
     parsed = protocol_file.load(protocol_file.resolve("quick"))
     with serial.Serial(port, timeout=0.2) as s:
+        _wait_ready(s)
         s.write(b"rate 1000\nload\n" + "\n".join(parsed.lines).encode() + b"\nend\nstart\n")
         _read_until(s, lambda t: t.startswith("ok start"))
         _read_until(s, _charging)      # current flows

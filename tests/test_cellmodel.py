@@ -1,4 +1,4 @@
-"""The cell model (firmware/cellmodel.py): the paper's shapes through the float
+"""The cell model (simulation/cellmodel.py): the paper's shapes through the float
 reference CC-CV driver (tests/cc_cv_reference.py), numerical stability, the OCV
 table, the named cells, and the same numbers under MicroPython."""
 import math
@@ -197,7 +197,7 @@ def test_make_cell_overrides_and_dicts():
 
 _MP_SCRIPT = """
 import sys
-sys.path.insert(0, 'firmware')
+sys.path.insert(0, 'simulation')
 import cellmodel, femodel
 c = cellmodel.make_cell('fig4', soc0=0.1)
 fe = femodel.FrontEndModel(c, seed=7)
@@ -223,7 +223,7 @@ def test_micropython_runs_both_models_with_the_same_numbers():
     import contextlib
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        exec(compile(_MP_SCRIPT.replace("sys.path.insert(0, 'firmware')", ""), "mp", "exec"), ns)
+        exec(compile(_MP_SCRIPT.replace("sys.path.insert(0, 'simulation')", ""), "mp", "exec"), ns)
     cp = buf.getvalue().split()
     assert float(mp[0]) == pytest.approx(float(cp[0]), rel=1e-9)
     assert float(mp[1]) == pytest.approx(float(cp[1]), rel=1e-9)

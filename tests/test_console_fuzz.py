@@ -6,7 +6,7 @@ import sys
 
 from hypothesis import given, settings, strategies as st
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
+import host_tools  # noqa: E402,F401  (the board-side folders on sys.path)
 
 import console  # noqa: E402
 import ring  # noqa: E402

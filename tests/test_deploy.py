@@ -112,14 +112,17 @@ def test_bad_board_and_compile_errors_are_explained(tmp_path):
         deploy.build("sim", str(tmp_path / "o"), str(fw), str(boards))
 
 
-def test_default_port_needs_exactly_one_virtual_board(registry, tmp_path):
-    with pytest.raises(deploy.DeployError, match="no virtual board running"):
-        deploy.default_port()
+def test_default_port_needs_exactly_one_board(registry, tmp_path, monkeypatch):
+    from host_tools import ports
+    monkeypatch.setattr(ports.list_ports, "comports", lambda: [])
+    with pytest.raises(ports.PortError, match="no board found"):
+        ports.resolve()
     with simboard.SimBoard(str(tmp_path / "a")) as a:
-        assert deploy.default_port() == a
+        assert ports.resolve() == a
+        assert ports.resolve("/dev/given") == "/dev/given"
         with simboard.SimBoard(str(tmp_path / "b")):
-            with pytest.raises(deploy.DeployError, match="2 virtual boards"):
-                deploy.default_port()
+            with pytest.raises(ports.PortError, match="2 boards found"):
+                ports.resolve()
 
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(host_tools.BOARDS_DIR, "sim.py")),

@@ -224,7 +224,7 @@ print("HEAP-OK")
 @pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="no micropython unix port in .venv")
 def test_hot_paths_allocate_nothing_under_micropython_heap_lock():
     env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "tests"), ROOT, ".frozen"]))
+        host_tools.BOARD_PATH + [os.path.join(ROOT, "tests"), ".frozen"]))
     p = subprocess.run([MICROPYTHON, "-c", HEAP_SCRIPT], capture_output=True, text=True,
                        env=env, timeout=120)
     assert p.returncode == 0 and "HEAP-OK" in p.stdout, p.stdout + p.stderr

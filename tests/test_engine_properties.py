@@ -10,7 +10,8 @@ import sys
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "tests", "core")]
+import host_tools  # noqa: E402  (the board-side folders on sys.path)
+sys.path[:0] = [os.path.join(ROOT, "tests", "core")]
 
 import channel  # noqa: E402
 import engine  # noqa: E402

@@ -1,4 +1,4 @@
-"""The front-end model (firmware/femodel.py): what a board would measure of the cell."""
+"""The front-end model (simulation/femodel.py): what a board would measure of the cell."""
 import math
 
 import pytest

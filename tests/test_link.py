@@ -45,7 +45,7 @@ def test_echo_matches_the_console():
 
 class _FakePort:
     """Duck-typed serial port: a stand-in board that sends the records of a firmware
-    Ring and answers status/replay/stop like firmware/console.py."""
+    Ring and answers status/replay/stop like firmware/core/console.py."""
 
     def __init__(self, ring=None, corrupt_seq=None):
         self.ring = ring

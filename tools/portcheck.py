@@ -3,8 +3,8 @@
 
 A call the port lacks (machine.ADC.read_uv on the RP2040, say) is an error. For each port
 the stubs package is installed into build/stubs/<port> (once), a pyrightconfig.json is
-generated into build/portcheck/<port>/, and pyright checks boards/<board>.py, firmware/
-and firmware/drivers/ with the stubs standing in for the standard library.
+generated into build/portcheck/<port>/, and pyright checks boards/<board>.py, firmware/core/,
+firmware/board/ and firmware/board/drivers/ with the stubs standing in for the standard library.
 
     python tools/portcheck.py                   # every port; exit 1 on any error
     python tools/portcheck.py rp2 --extra x.py  # also check x.py as rp2 code
@@ -28,7 +28,7 @@ PORT_RULES = ("reportAttributeAccessIssue", "reportMissingImports", "reportUndef
               "reportCallIssue")
 # Not board code of any port, or checked elsewhere: the models run on the host and the
 # sim board (the unix port), so the MCU stubs do not describe them.
-EXCLUDE = ("firmware/cellmodel.py", "firmware/femodel.py")
+EXCLUDE = ()   # the models live in simulation/, outside a real board's image
 
 
 def stubs_dir(port):
@@ -56,7 +56,7 @@ def pyright_cmd():
 
 def files_for(port, extra=()):
     out = list(PORTS[port][1])
-    for sub in ("firmware", "firmware/drivers"):
+    for sub in ("firmware/core", "firmware/board", "firmware/board/drivers"):
         d = os.path.join(ROOT, sub)
         if not os.path.isdir(d):
             continue
@@ -88,7 +88,8 @@ def write_config(port):
         "venv": "novenv",
         "typeshedPath": stubs,          # its stdlib/ replaces CPython's standard library
         "stubPath": stubs,              # machine, micropython, rp2/esp32, ...
-        "extraPaths": [os.path.join(ROOT, "firmware"), ROOT, deploy],
+        "extraPaths": [os.path.join(ROOT, "firmware", "core"),
+                       os.path.join(ROOT, "firmware", "board"), ROOT, deploy],
         "pythonVersion": "3.8",         # what the stubs describe
         "pythonPlatform": "Linux",
         "typeCheckingMode": "basic",

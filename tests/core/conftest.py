@@ -6,8 +6,10 @@ import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(os.path.dirname(_HERE))
-_FIRMWARE = os.path.join(_ROOT, "firmware")
-_BOARDS = os.path.join(_ROOT, "boards")
-for _p in (_FIRMWARE, _BOARDS, _HERE):
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+import host_tools  # noqa: E402  (the board-side folders on sys.path)
+
+for _p in (host_tools.BOARDS_DIR, _HERE):
     if _p not in sys.path:
         sys.path.insert(0, _p)

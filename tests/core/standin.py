@@ -1,4 +1,4 @@
-# A simple cell stand-in for the core tests (the real cell model is firmware/cellmodel.py):
+# A simple cell stand-in for the core tests (the real cell model is simulation/cellmodel.py):
 # OCV linear in state of charge between 2.6 V and 4.2 V, an ohmic resistance and one RC
 # element. Floats are fine here: it runs outside the heap-locked tick.
 import math

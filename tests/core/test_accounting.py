@@ -1,4 +1,4 @@
-from accounting import Accounting, CHG_CC, CHG_CV, DIS_CC, DIS_CV, coulombic_efficiency_pct
+from accounting import Accounting, CHG_CC, CHG_CV, DIS_CC, DIS_CV
 
 
 def test_small_currents_are_not_lost_to_rounding():
@@ -31,7 +31,3 @@ def test_discharge_and_parts():
     assert a.cycle_q_nAh[CHG_CC] == 0 and a.cycle_q_nAh[CHG_CV] == 0
     assert a.cycle_s == 7200
 
-
-def test_coulombic_efficiency():
-    assert coulombic_efficiency_pct(0, 0) is None
-    assert abs(coulombic_efficiency_pct(99, 100) - 99.0) < 1e-9

@@ -183,3 +183,18 @@ def test_ticks_wrap_like_ticks_ms():
     run(ch, cell, dt_ms=100, t0_ms=t0)
     assert ch.state_name() == "done"
     assert ch.engine.step_rec[engine.SR_MS] == 10000
+
+
+def test_load_is_refused_while_a_fault_is_latched():
+    ch, cell = _channel(cccv(rate_den=2))
+    ch.trip(safety.EXTERNAL, 3000000, 0)
+    try:
+        ch.load_lines(cccv(rate_den=5))
+    except ValueError as e:
+        assert "fault is latched" in str(e), e
+    else:
+        raise AssertionError("loaded a protocol over a latched fault")
+    assert ch.state_name() == "fault"
+    ch.clear_fault()
+    ch.load_lines(cccv(rate_den=5))   # after `clear` it loads
+    assert ch.state_name() == "loaded"

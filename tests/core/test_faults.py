@@ -1,5 +1,5 @@
 # Front-end faults injected into the sim board's model while the board's loop runs a
-# protocol (firmware/runtime.py with the board's detection thresholds, as main.py sets
+# protocol (firmware/board/runtime.py with the board's detection thresholds, as main.py sets
 # them): each is caught with its own fault code, the output goes off within the bound
 # of docs/reliability.md, and the loop lives on. A clean run with the same detection
 # never trips. Plain functions: they run under CPython and MicroPython.

@@ -3,7 +3,7 @@
 # (front-end, clock, watchdog, output port); this module never imports `machine`.
 # Order in a tick: measure -> channel.tick (safety, engine) -> apply the output ->
 # records -> console input -> send what the port takes -> checkpoint -> watchdog.
-# The output port never blocks the tick: records wait in the ring (firmware/ring.py).
+# The output port never blocks the tick: records wait in the ring (firmware/core/ring.py).
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -19,6 +19,7 @@ import wire
 from ring import Ring
 from console import Console
 from units import ticks_diff_ms
+from loop import control_tick
 
 try:
     _us = time.ticks_us
@@ -109,8 +110,7 @@ class Runtime:
         if cp and lines is not None and cp[0] == _lines_crc(lines):
             try:
                 self.ch.load_lines(lines)
-                self.ch.engine.restore(cp[1:14], self.clock.ticks_ms())
-                self.ch._follow()
+                self.ch.restore(cp[1:14], self.clock.ticks_ms())
                 restored = True
                 self.checkpoint = cp
                 self._saved_lines = self.ch.lines
@@ -189,37 +189,16 @@ class Runtime:
         now = self.clock.ticks_ms()
         dt = ticks_diff_ms(now, self._last_ms)
         self._last_ms = now
-        if dt > 0 and self.ch.engine.state in (_engine.RUNNING, _engine.PAUSED):
+        st = self.ch.engine.state
+        if dt > 0 and (st == _engine.RUNNING or st == _engine.PAUSED):
             self.t_ms += dt   # test time: runs from `start`, 0 before (docs/protocol.md)
         fe = self.fe
         ch = self.ch
         # A front-end that raises (a bus error, a range switch that fails) must not end
         # the loop: the fault latches as EXTERNAL, the output goes off, the loop goes on.
         try:
-            fe.measure()
-            ch.i_fs_nA = fe.ranges_nA[fe.range_index]   # the range of this reading
-            i_nA = fe.i_nA
-            rg = self.ranger
-            # `calibrate source` drives the output into a reference meter while the
-            # channel is idle: then neither the ranging nor "output off" interferes
-            src = self.calib is not None and getattr(self.calib, "sourcing", False)
-            if src and ch.out_on:   # a run took over: calibration sourcing is over
-                self.calib.sourcing = src = False
-            if src:
-                rg = None
-            if rg is not None:
-                # the range for this reading and the setpoint in force; while a switch
-                # settles, the last good reading stands in (firmware/autorange.py)
-                rg.update(now, i_nA, ch.out_i_nA if ch.out_on else 0)
-                self._select(rg.index)
-                i_nA = rg.i_nA
-            ch.tick(now, fe.v_uV, i_nA)
-            if ch.out_on and rg is not None:
-                self._select(rg.ensure(now, ch.out_i_nA))   # a larger new setpoint
-            if ch.out_on:
-                fe.set_current_nA(ch.out_i_nA)
-            elif not src:
-                fe.off()
+            if not control_tick(fe, ch, self.ranger, now):
+                self._fe_fault()   # a range switch silently failed
         except Exception:   # KeyboardInterrupt is not an Exception: Ctrl-C still gets out
             self._fe_fault()
         self.ticks += 1
@@ -230,19 +209,13 @@ class Runtime:
         if healthy and self.wdt is not None:
             self.wdt.feed()
 
-    def _select(self, k):
-        fe = self.fe
-        if k != fe.range_index:
-            fe.select_range(k)
-            if fe.range_index != k:   # the switch silently failed
-                self._fe_fault()
-
     def _fe_fault(self):
         # Possible outcomes: the output goes off (fe.off() works), or off() raises too
         # (the board is beyond help; the channel is latched off all the same and the
         # watchdog keeps being fed only while the output is off).
         ch = self.ch
-        if ch.engine.state in (_engine.RUNNING, _engine.PAUSED):
+        st = ch.engine.state
+        if st == _engine.RUNNING or st == _engine.PAUSED or ch.sourcing:
             ch.trip(_safety.EXTERNAL, self.fe.v_uV, self.fe.i_nA)
         self.fe_errors += 1
         try:

@@ -49,7 +49,7 @@ def main():
     if blocked:
         ch.block(blocked)
     calib = calibration.Session(hw.fe, board.RANGES_NA, getattr(hw.fe, "calib", None),
-                                board=board.NAME)
+                                board=board.NAME, channel=ch)
     rt = Runtime(hw.fe, hw.clock, ch, StdioPort(), wdt=hw.wdt, calib=calib,
                  ranger=AutoRange(board.RANGES_NA, index=hw.fe.range_index),
                  reset_cause=hw.reset_cause, tick_ms=hw.tick_ms, firmware=FIRMWARE,

@@ -12,7 +12,7 @@ class Channel:
                  mismatch_fs_pct=0, stuck_n=0):
         """i_max_nA: what the front-end can source or sink; i_floor_nA: the smallest
         current it resolves (a termination current below it is refused).
-        Front-end fault detection, from the board file (0: off; firmware/safety.py):
+        Front-end fault detection, from the board file (0: off; firmware/core/safety.py):
         mismatch_nA a fixed bound on |measured - commanded| current, or mismatch_pct %
         of |command| but at least mismatch_fs_pct % of the range's full scale (the
         caller sets i_fs_nA to the range each reading was taken on); stuck_n ticks of
@@ -29,7 +29,12 @@ class Channel:
         self.out_on = False
         self.out_i_nA = 0
         self.lines = None
+        self.protocol = None
         self.blocked = None      # why the channel refuses to run, or None
+        # calibration: a fixed current into a reference meter or a dummy cell, with the
+        # safety running (source()); the ranging stands aside while it does
+        self.sourcing = False
+        self._src_i_nA = 0
 
     # --- commands --------------------------------------------------------------
 
@@ -46,10 +51,43 @@ class Channel:
         self.lines = list(lines)  # the runtime saves them for a resume after a reset
 
     def load(self, protocol):
+        if self.safety.code:
+            raise ValueError("a fault is latched (%s); clear it first" % self.fault_name())
+        if self.sourcing:
+            raise ValueError("the channel is sourcing for calibration; `calibrate off` first")
         self.engine.load(protocol)
-        self.safety.configure(protocol.trip_lo_uV, protocol.trip_hi_uV,
-                              protocol.i_max_nA, protocol.step_max_ms, self.mismatch_nA,
-                              self.mismatch_pct, self.mismatch_fs_pct, self.stuck_n)
+        self.protocol = protocol
+        self._arm()
+
+    def _arm(self):
+        p = self.protocol
+        if p is None:
+            return
+        self.safety.configure(p.trip_lo_uV, p.trip_hi_uV, p.i_max_nA, p.step_max_ms,
+                              self.mismatch_nA, self.mismatch_pct, self.mismatch_fs_pct,
+                              self.stuck_n)
+
+    def source(self, i_nA, i_fs_nA, v_max_uV):
+        """Drive i_nA (calibration) with the safety running: an overcurrent 10 % above
+        the range's full scale i_fs_nA, a voltage above v_max_uV or a broken current
+        path trips and latches a fault like in a run. Refused during a run or a fault."""
+        e = self.engine
+        if e.state == _engine.RUNNING or e.state == _engine.PAUSED:
+            raise ValueError("a run is active; stop it before sourcing a calibration current")
+        if self.safety.code:
+            raise ValueError("a fault is latched (%s); clear it first" % self.fault_name())
+        self.safety.configure(-v_max_uV, v_max_uV, i_fs_nA, 0, self.mismatch_nA,
+                              self.mismatch_pct, self.mismatch_fs_pct, 0)
+        self.sourcing = True
+        self._src_i_nA = i_nA
+        self.out_on = True
+        self.out_i_nA = i_nA
+
+    def source_off(self):
+        if self.sourcing:
+            self.sourcing = False
+            self._arm()   # the loaded protocol's limits again
+        self._follow()
 
     def detect(self, mismatch_nA=0, mismatch_pct=0, mismatch_fs_pct=0, stuck_n=0):
         """Set the front-end fault detection (see __init__), also for a loaded protocol."""
@@ -68,6 +106,7 @@ class Channel:
             raise ValueError(self.blocked)
         if self.safety.code:
             raise ValueError("a fault is latched (%s); clear it first" % self.fault_name())
+        self.source_off()   # a run takes over from a calibration current
         self.engine.start(now_ms)
         self._follow()
 
@@ -98,8 +137,19 @@ class Channel:
 
     def tick(self, now_ms, v_uV, i_nA):
         e = self.engine
-        active = e.state == _engine.RUNNING or e.state == _engine.PAUSED
         self.safety.i_fs_nA = self.i_fs_nA
+        if self.sourcing:
+            if self.safety.check(v_uV, i_nA, 0, True, self._src_i_nA):
+                self.sourcing = False
+                e.fault()
+                self._follow()
+            else:
+                e.v_uV = v_uV
+                e.i_nA = i_nA
+                self.out_on = True
+                self.out_i_nA = self._src_i_nA
+            return
+        active = e.state == _engine.RUNNING or e.state == _engine.PAUSED
         if active and self.safety.check(v_uV, i_nA, e.step_ms, self.out_on, self.out_i_nA):
             e.fault()
         else:
@@ -110,7 +160,13 @@ class Channel:
     def trip(self, code, v_uV, i_nA):
         """A fault found outside the limits (a driver, the runtime)."""
         self.safety.trip(code, v_uV, i_nA, self.engine.step_ms)
+        self.sourcing = False
         self.engine.fault()
+        self._follow()
+
+    def restore(self, cp, now_ms):
+        """A checkpoint back after a reset: the run PAUSED, the output off."""
+        self.engine.restore(cp, now_ms)
         self._follow()
 
     def _follow(self):

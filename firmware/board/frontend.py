@@ -26,54 +26,11 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-_SMALL = const(0x3FFFFFFF)
+from units import fit_ratio, muldiv, TICKS_MASK  # noqa: F401  (integer helpers: units.py)
+
 _MAX_OVERSAMPLE = const(256)  # 256 x 3.3e6 uV stays below 2**30
 _RAW_LIMIT = const(100000000)  # |raw| bound under which apply_ppm stays in small ints
 _GAIN_DEV_MAX = const(100000)  # |gain - 1e6| ppm bound for apply_ppm
-
-
-def fit_ratio(p, q, max_x):
-    """(num, den) close to p/q with |max_x * num| and den below 2**30.
-
-    Lets `muldiv(x, num, den)` scale any |x| <= max_x by p/q with small ints only (no heap
-    on a 32-bit port). Best rational approximation by continued fractions; runs at
-    construction time (it may use long ints), never in the loop.
-    """
-    if q <= 0 or p < 0 or max_x <= 0:
-        raise ValueError("fit_ratio needs p >= 0, q > 0, max_x > 0")
-    num_max = _SMALL // max_x
-    if num_max < 1:
-        raise ValueError("inputs up to %d leave no room for a multiplier" % max_x)
-    # Convergents h/k of p/q; keep the last with h <= num_max and k <= _SMALL.
-    h0, h1, k0, k1 = 0, 1, 1, 0
-    a, b = p, q
-    best = (0, 1)
-    while b:
-        t = a // b
-        h2, k2 = t * h1 + h0, t * k1 + k0
-        if h2 > num_max or k2 > _SMALL:
-            # The semiconvergent with the largest multiple that still fits.
-            m = (num_max - h0) // h1 if h1 else 0
-            if k1:
-                m = min(m, (_SMALL - k0) // k1)
-            if m > 0:
-                hs, ks = m * h1 + h0, m * k1 + k0
-                if best[1] == 0 or abs(hs * q - p * ks) * best[1] < abs(best[0] * q - p * best[1]) * ks:
-                    best = (hs, ks)
-            break
-        h0, h1, k0, k1 = h1, h2, k1, k2
-        best = (h2, k2)
-        a, b = b, a - t * b
-    if best[1] == 0:
-        best = (0, 1)
-    return best
-
-
-def muldiv(x, num, den):
-    """x * num / den rounded half away from zero; small ints when fit_ratio made num/den."""
-    if x >= 0:
-        return (x * num + (den >> 1)) // den
-    return -((-x * num + (den >> 1)) // den)
 
 
 def apply_ppm(x, dev_ppm):
@@ -264,7 +221,7 @@ class TimeClock:
         self._t = time_module
 
     def ticks_ms(self):
-        return self._t.ticks_ms() & 0x3FFFFFFF
+        return self._t.ticks_ms() & TICKS_MASK
 
     def sleep_ms(self, ms):
         self._t.sleep_ms(ms)

@@ -12,7 +12,7 @@ from array import array
 PROTOCOL_VERSION = const(1)
 
 # Fields of each record kind, in line order (seq is always first). The codes (state,
-# step kind, reason, fault code) are the engine's; see firmware/engine.py.
+# step kind, reason, fault code) are the engine's; see firmware/core/engine.py.
 FIELDS = {
     "T": ("seq", "t_ms", "state", "step", "kind", "cycle", "v_uV", "i_nA",
           "q_chg_nAh", "q_dis_nAh", "step_ms", "range"),

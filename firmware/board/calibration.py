@@ -156,11 +156,15 @@ def fit(v_points, i_points, board=""):
     return Calibration(vg, vo, gains, offs, board)
 
 
+# The highest voltage a calibration current may push the load to (a reference meter
+# reads near 0 V, a dummy cell or a bias source at cell voltage up to 4.1 V, FACTS:
+# cycling window): beyond it the safety trips as in a run.
+SOURCE_V_MAX_UV = const(4500000)
 VOLTAGE = const(15)  # `calibrate point 15 <raw_uV> <ref_uV>`: the voltage input
 
 
 class Session:
-    """The console's `calibrate` commands (firmware/console.py): collect two reference
+    """The console's `calibrate` commands (firmware/core/console.py): collect two reference
     points per input, fit, check plausibility, save atomically, apply to the front-end.
 
     point(r, raw, ref): r is a current range index (raw and ref in nA), or VOLTAGE (15,
@@ -169,14 +173,16 @@ class Session:
     Inputs without two new points keep their present gain and offset.
     """
 
-    def __init__(self, fe, ranges_nA, current=None, path=FILENAME, board=""):
+    def __init__(self, fe, ranges_nA, current=None, path=FILENAME, board="", channel=None,
+                 v_max_uV=SOURCE_V_MAX_UV):
         self.fe = fe
+        self.channel = channel      # `source` goes through its safety layer
+        self.v_max_uV = v_max_uV
         self.ranges_nA = tuple(ranges_nA)
         self.current = current if current is not None else identity(len(ranges_nA), board)
         self.path = path
         self.board = board
         self.points = {}
-        self.sourcing = False   # the runtime leaves the output to us while True
 
     def source(self, r, i_nA):
         """Drive i_nA in range r into a reference meter (calibration only, no cell)."""
@@ -186,9 +192,13 @@ class Session:
         if not -fs <= i_nA <= fs:
             raise ValueError("%d nA is beyond range %d's full scale %d nA; e.g. %d (80 %%)"
                              % (i_nA, r, fs, fs * 4 // 5))
+        if self.channel is None:
+            raise ValueError("this board sources no calibration current (no channel)")
         self.fe.select_range(r)
-        self.fe.set_current_nA(i_nA)
-        self.sourcing = True
+        # the channel's safety watches it: overcurrent, a voltage beyond v_max_uV, a
+        # broken current path; the loop applies the command (firmware/core/loop.py)
+        self.channel.source(i_nA, fs, self.v_max_uV)
+        self.fe.set_current_nA(i_nA)   # at once; every tick after it, the loop applies it
         return "range=%d i_set_nA=%d" % (r, i_nA)
 
     def read(self):
@@ -198,7 +208,8 @@ class Session:
             fe.range_index, fe.v_raw, fe.i_raw, fe.v_uV, fe.i_nA)
 
     def off(self):
-        self.sourcing = False
+        if self.channel is not None:
+            self.channel.source_off()
         self.fe.off()
         return "output off"
 

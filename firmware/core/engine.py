@@ -2,7 +2,7 @@
 # and current, and says what the output should be (engine.out_on, engine.out_i_nA).
 # It never reads a clock or a pin: the caller passes time and measurements in.
 # tick() is integer-only and allocates nothing (it runs under heap_lock in the tests).
-# Safety is not here: firmware/channel.py checks the hard limits before the engine.
+# Safety is not here: firmware/core/channel.py checks the hard limits before the engine.
 try:
     from micropython import const
 except ImportError:  # CPython

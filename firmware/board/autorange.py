@@ -14,6 +14,8 @@ except ImportError:  # CPython
     def const(x):
         return x
 
+from units import ticks_diff_ms
+
 UP_PCT = const(90)      # up-range above 90 % of the present range's full scale
 DOWN_PCT = const(80)    # down-range below 80 % of the next lower range's full scale
                         # (= 8 % of the present one for decade ranges): after the switch
@@ -61,7 +63,7 @@ class AutoRange:
         if self.settling:
             # Possible outcomes: still settling (hold, no switch, unless the setpoint needs
             # a larger range: the source would saturate) or settled (fall through).
-            d = (now_ms - self._t_switch) & 0x3FFFFFFF
+            d = ticks_diff_ms(now_ms, self._t_switch)
             if d < self.settle_ms:
                 ms = i_set_nA if i_set_nA >= 0 else -i_set_nA
                 if ms > self._up[self.index]:

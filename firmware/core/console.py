@@ -8,13 +8,13 @@ except ImportError:  # CPython
         return x
 
 import wire
+from units import SMALL_INT_MAX
 
 MAX_LINE = const(120)  # longest command or protocol line, in characters
 MAX_LOAD_LINES = const(256)
 RATE_MIN_MS = const(100)  # the control tick's default period: faster only repeats samples
 RATE_MAX_MS = const(3600000)
 _ECHO_MAX = const(40)
-_INT_MAX = const(0x3FFFFFFF)
 
 # LineAssembler.feed() results
 NOTHING = const(0)
@@ -350,14 +350,14 @@ class Console:
                 raise ValueError("calibrate point takes <range> <raw> <ref>; "
                                  + _expect("calibrate"))
             r = _int_arg("calibrate", "range", args[1], 0, 15)
-            raw = _int_arg("calibrate", "raw", args[2], -_INT_MAX, _INT_MAX)
-            ref = _int_arg("calibrate", "ref", args[3], -_INT_MAX, _INT_MAX)
+            raw = _int_arg("calibrate", "raw", args[2], -SMALL_INT_MAX, SMALL_INT_MAX)
+            ref = _int_arg("calibrate", "ref", args[3], -SMALL_INT_MAX, SMALL_INT_MAX)
         elif sub == "source":
             if len(args) != 3:
                 raise ValueError("calibrate source takes <range> <nA>; e.g. "
                                  "calibrate source 1 160000")
             r = _int_arg("calibrate", "range", args[1], 0, 15)
-            raw = _int_arg("calibrate", "current", args[2], -_INT_MAX, _INT_MAX)
+            raw = _int_arg("calibrate", "current", args[2], -SMALL_INT_MAX, SMALL_INT_MAX)
         elif len(args) != 1:
             raise ValueError("calibrate %s takes no arguments; %s" % (sub, _expect("calibrate")))
         if self.calib is None:
@@ -393,7 +393,7 @@ class Console:
     def _c_replay(self, args, now_ms, echo):
         if len(args) != 1:
             raise ValueError("replay takes one sequence number; " + _expect("replay"))
-        seq = _int_arg("replay", "seq", args[0], 0, _INT_MAX)
+        seq = _int_arg("replay", "seq", args[0], 0, SMALL_INT_MAX)
         ring = self.ring
         if ring is None:
             raise ValueError("this board keeps no records")

@@ -117,23 +117,3 @@ class Accounting:
                 self.step_e_dis_nWh += e
                 self.cycle_e_dis_nWh += e
 
-
-# --- reporting (outside the tick: floats allowed) -------------------------------
-
-def mAh(q_nAh):
-    return q_nAh * 1e-6
-
-
-def mAh_per_g(q_nAh, mass_ug):
-    """Specific capacity in mAh/g of active material, or None if the mass is unknown."""
-    if not mass_ug:
-        return None
-    return (q_nAh * 1e-6) / (mass_ug * 1e-6)
-
-
-def coulombic_efficiency_pct(discharge_nAh, charge_nAh):
-    """Discharge over the preceding charge (FACTS: computed against the previous full
-    charge), in percent; None when there was no charge."""
-    if charge_nAh <= 0:
-        return None
-    return 100.0 * discharge_nAh / charge_nAh

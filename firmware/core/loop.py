@@ -1,0 +1,38 @@
+# One control tick around the channel: measure, range, tick, apply. The board's loop
+# (firmware/board/runtime.py) and `cycler simulate` (host_tools/simulate.py) both run
+# this function, so the closed loop is written once. Hardware is handed in: `fe` is a
+# front-end (docs/architecture.md), `ranger` an autoranging object or None. Allocates
+# nothing.
+
+
+def control_tick(fe, ch, ranger, now_ms):
+    """Measure, pick the range, run the channel (safety, then the engine), apply the
+    command. Returns False when a range switch silently failed (the front-end did not
+    take the range asked for: the caller latches a fault), else True. While the channel
+    sources a fixed current in a fixed range (calibration), the ranging stands aside."""
+    fe.measure()
+    ch.i_fs_nA = fe.ranges_nA[fe.range_index]   # the range this reading was taken on
+    i_nA = fe.i_nA
+    ok = True
+    rg = None if ch.sourcing else ranger
+    if rg is not None:
+        # the range for this reading and the setpoint in force; while a switch settles,
+        # the last good reading stands in (firmware/board/autorange.py)
+        rg.update(now_ms, i_nA, ch.out_i_nA if ch.out_on else 0)
+        ok = _select(fe, rg.index)
+        i_nA = rg.i_nA
+    ch.tick(now_ms, fe.v_uV, i_nA)
+    if ch.out_on and rg is not None:
+        ok = _select(fe, rg.ensure(now_ms, ch.out_i_nA)) and ok   # a larger new setpoint
+    if ch.out_on:
+        fe.set_current_nA(ch.out_i_nA)
+    else:
+        fe.off()
+    return ok
+
+
+def _select(fe, k):
+    if k != fe.range_index:
+        fe.select_range(k)
+        return fe.range_index == k
+    return True
