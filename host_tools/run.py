@@ -103,7 +103,14 @@ def run(args):
     if not ports:
         from host_tools.simboard import SimBoard
         cell = args.cell or parsed.cell.get("name") or "fig4"
-        if cell not in cellmodel.CELLS:
+        from host_tools import fit
+        if fit.is_cell_file(cell):
+            try:
+                fit.load_cell(cell)
+            except ValueError as e:
+                say("cycler run: %s" % e)
+                return 2
+        elif cell not in cellmodel.CELLS:
             say("cycler run: unknown cell %r; one of %s" % (cell, ", ".join(sorted(cellmodel.CELLS))))
             return 2
         speed = int(args.speed) if args.speed == int(args.speed) else args.speed

@@ -25,8 +25,8 @@ SAMPLE_S = 30.0            # a BDF row every 30 s of test time, and at every ste
 def add_arguments(p):
     p.add_argument("protocol", help="protocol file (TOML), or the name of a shipped one "
                    "(e.g. quick, fig4_rate_test)")
-    p.add_argument("--cell", help="cell model: fig4, fig5b-cell2, raman, tofsims, max "
-                   "(default: the protocol's [cell] name)")
+    p.add_argument("--cell", help="cell model: fig4, fig5b-cell2, raman, tofsims, max, or "
+                   "a cell file from `cycler fit` (CELL.toml) (default: the protocol's [cell] name)")
     p.add_argument("--out", default=None, help="output folder (default out/<protocol>-<cell>)")
     p.add_argument("--fixed-tick-ms", type=int, default=0,
                    help="run every tick at this period instead of adapting it")
@@ -254,16 +254,29 @@ def run(args):
         return 2
     cell_name = args.cell or parsed.cell.get("name") or "fig4"
     import cellmodel
-    if cell_name not in cellmodel.CELLS:
-        print("cycler simulate: unknown cell %r; one of %s" % (
-            cell_name, ", ".join(sorted(cellmodel.CELLS))), file=sys.stderr)
+    from host_tools import fit
+    cell = None
+    if fit.is_cell_file(cell_name):     # a cell written by `cycler fit`
+        try:
+            params = fit.load_cell(cell_name)
+            cell = cellmodel.make_cell(params)
+        except ValueError as e:
+            print("cycler simulate: %s" % e, file=sys.stderr)
+            return 2
+        from boards import sim as simboard
+        cell.set_soc(simboard.SOC0)
+        cell_name = params["name"]
+    elif cell_name not in cellmodel.CELLS:
+        print("cycler simulate: unknown cell %r; one of %s, or a cell file (.toml) from "
+              "`cycler fit`" % (cell_name, ", ".join(sorted(cellmodel.CELLS))),
+              file=sys.stderr)
         return 2
     out = args.out or os.path.join("out", "%s-%s" % (parsed.name, cell_name))
     total = parsed.cycle_count
     t0 = time.perf_counter()
     if args.quiet:
         writer, sim = simulate(parsed, cell_name, out, args.fixed_tick_ms, args.seed,
-                               args.sample_s)
+                               args.sample_s, cell=cell)
     else:
         from rich.console import Console
         from rich.progress import Progress, BarColumn, TextColumn, TimeElapsedColumn
@@ -279,7 +292,7 @@ def run(args):
                     t_ms / 3.6e6, e.v_uV / 1e6))
 
             writer, sim = simulate(parsed, cell_name, out, args.fixed_tick_ms, args.seed,
-                                   args.sample_s, progress=progress)
+                                   args.sample_s, progress=progress, cell=cell)
         from rich.console import Console as C2
         C2().print(cycle_table(writer.cycles, "%s on %s (mAh/g)" % (parsed.name, cell_name)))
     wall = time.perf_counter() - t0
