@@ -401,7 +401,11 @@ def read_bdf_csv(path):
     cut short (a file still being written) is dropped."""
     import csv
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        r = csv.reader(f)
+        first = f.readline()
+        f.seek(0)
+        # the delimiter the header uses most: ',' (BDF), or ';' or a tab
+        delim = max((",", ";", "\t"), key=first.count)
+        r = csv.reader(f, delimiter=delim)
         try:
             head = [h.strip() for h in next(r)]
         except StopIteration:

@@ -27,7 +27,6 @@ MAX_CURVES = 12          # evenly spaced cycles on the V-Q plot, plus the first 
 MAX_DQDV_CURVES = 10     # dQ/dV curves overlap more: fewer of them
 DQDV_BIN_V = 0.005       # 5 mV voltage bins
 DQDV_SMOOTH = 3          # moving average over this many bins
-CE_CLIP_PCT = 200.0      # the CC-only CE can run to thousands of % when the CC charge is ~0
 
 
 class PlotError(Exception):

@@ -212,3 +212,13 @@ def test_a_copy_keeps_its_licence_notice():
         assert "## " + os.path.basename(f) in text
     assert "Graham Kimbell" in text and "Ben Smith" in text
     assert os.path.exists(os.path.join(FOREIGN, "LICENSE-Apache-2.0.txt"))
+
+
+def test_semicolon_csv_with_machine_names(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("test_time_second;voltage_volt;current_ampere\n0;3.7;0.001\n10;3.8;0.001\n"
+                 "20;3.9;0.001\n30;4.0;0.001\n")
+    s = importers.read(str(p))
+    assert list(s.v_V) == [3.7, 3.8, 3.9, 4.0]
+    rows = importers.tables(s, importers.annotate(s))[2]
+    assert len(rows) == 1 and abs(rows[0]["charge_mAh"] - 1e-3 * 30 / 3.6) < 1e-9
