@@ -681,7 +681,10 @@ def write_dir(s, out, mass_mg=None, capacity_mAh=None, name=None):
     records.write_rows(os.path.join(out, "steps.csv"), records.STEP_COLUMNS, steps)
     records.write_rows(os.path.join(out, "cycles.csv"), records.CYCLE_COLUMNS, cycles)
     meta = dict(s.meta)
-    meta.update({"name": name or meta.get("name") or os.path.splitext(meta["file"])[0],
+    stem = os.path.splitext(meta["file"])[0]
+    if stem.lower().endswith(".bdf"):
+        stem = stem[:-4]
+    meta.update({"name": name or meta.get("name") or stem,
                  "mass_mg": mass_mg, "capacity_mAh": capacity_mAh, "rows": len(s.t_s),
                  "rates_in": "C-rate" if capacity_mAh else "mA"})
     with open(os.path.join(out, "import.json"), "w") as f:

@@ -46,8 +46,9 @@ def prepare_dir(out, src_path, parsed):
     import time as _time
     os.makedirs(out, exist_ok=True)
     # an earlier run's files are kept, moved aside, never deleted
+    from host_tools.records import RUN_JSON
     old = [n for n in ("timeseries.bdf.csv", "steps.csv", "cycles.csv", log.STATE_FILE,
-                       log.GAPS_FILE, log.PROTOCOL_TOML, log.PROTOCOL_TXT)
+                       log.GAPS_FILE, log.PROTOCOL_TOML, log.PROTOCOL_TXT, RUN_JSON)
            if os.path.exists(os.path.join(out, n))]
     if old:
         keep = os.path.join(out, "previous-" + _time.strftime("%Y%m%d-%H%M%S"))
