@@ -44,7 +44,9 @@ def add_arguments(p):
                    help="cell whose parameters start the fit and fill the rest (default fig4)")
     p.add_argument("--cycles", default=None, help="fit only these cycles, e.g. 1-3 or 2,4")
     p.add_argument("--fix", default="", help="parameters to keep, e.g. tau_slow_s,ocv_shift_V")
-    p.add_argument("--max-evals", type=int, default=200, help="model runs at most")
+    p.add_argument("--max-evals", type=int, default=200,
+                   help="least-squares steps at most (scipy's max_nfev; each step's Jacobian "
+                   "runs the model once more per fitted parameter)")
 
 
 def run(args):
