@@ -59,6 +59,7 @@ def run(args):
         return 2
     name = args.name or os.path.splitext(os.path.basename(args.out))[0]
     write_cell(args.out, name, res)
+    fig = plot_fit(res, os.path.splitext(args.out)[0] + "-fit.png", name)
     print("fitted %s to %s (%d points, %d model runs, %.1f s)" % (
         name, args.file, res["points"], res["evals"], res["wall_s"]))
     for k, v in res["params"].items():
@@ -67,7 +68,7 @@ def run(args):
     print("  cycle  RMS error / mV  max / mV")
     for c, rms, mx in res["per_cycle"]:
         print("  %5d  %14.2f  %8.1f" % (c, rms * 1e3, mx * 1e3))
-    print("overall RMS %.2f mV; wrote %s" % (res["rms_V"] * 1e3, args.out))
+    print("overall RMS %.2f mV; wrote %s and %s" % (res["rms_V"] * 1e3, args.out, fig))
     return 0
 
 
@@ -249,6 +250,7 @@ def fit_series(t, v, i, cyc, q=None, base="fig4", cycles=None, fix=(), max_evals
         e = err[ck == c]
         per.append((int(c), float(np.sqrt(np.mean(e ** 2))), float(np.max(np.abs(e)))))
     return {"params": p, "fitted": [n for n, *_ in names], "per_cycle": per,
+            "trace": (tk, vk, vk + err, ck),
             "rms_V": float(np.sqrt(np.mean(err ** 2))), "points": len(tk),
             "evals": evals[0], "wall_s": time.perf_counter() - t0,
             "start": {n: p0[n] for n, *_ in names}, "status": r.message}
@@ -265,6 +267,35 @@ def _jump_resistance(t, v, i):
     r = np.abs(np.diff(v)[k] / di[k])
     r = r[np.isfinite(r) & (r > 0)]
     return float(np.median(r)) if len(r) else None
+
+
+def plot_fit(res, path, name):
+    """Measured and fitted voltage against time (top) and their difference (bottom),
+    PNG + SVG, its series in figures.json beside it (host_tools/plot.py)."""
+    import numpy as np
+    from host_tools import plot
+    t, v, vm, cyc = res["trace"]
+    h = np.asarray(t) / 3600.0
+    fig, axes = plot._figure(2, (9.5, 6.5))
+    meta = plot.Meta()
+    axes[0].plot(h, v, "-", color="#1f77b4", lw=2.2, label="measured")
+    axes[0].plot(h, vm, "--", color="#d62728", lw=1.2, label="fitted model")
+    meta.add("measured", "#1f77b4", len(h))
+    meta.add("fitted model", "#d62728", len(h))
+    axes[1].plot(h, (vm - v) * 1e3, "-", color="#2ca02c", lw=0.8)
+    meta.add("model - measured", "#2ca02c", len(h), panel=1)
+    axes[1].axhline(0.0, color="grey", lw=0.6)
+    axes[0].set_ylabel("Voltage / V")
+    axes[1].set_ylabel("Model - measured / mV")
+    axes[1].set_xlabel("Test time / h")
+    axes[0].set_title("%s: cell model fitted by least squares, RMS %.2f mV" % (
+        name, res["rms_V"] * 1e3))
+    axes[0].legend(fontsize=8)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].tick_params(labelbottom=False)
+    fig.tight_layout()
+    return plot._save(fig, path, meta)
 
 
 # --- the cell file ----------------------------------------------------------------------

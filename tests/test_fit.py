@@ -76,6 +76,20 @@ def test_cell_file_for_simulate_and_the_virtual_board(measured, tmp_path, capsys
                      "--fix", "tau_fast_s,tau_slow_s,tau1_s"]) == 0
     text = capsys.readouterr().out
     assert "cycle  RMS error / mV" in text and "overall RMS" in text
+    # the measured and fitted voltage, drawn
+    import json
+    png = str(tmp_path / "mycell-fit.png")
+    meta = json.load(open(str(tmp_path / "figures.json")))["mycell-fit.png"]
+    assert [x["label"] for x in meta["series"]] == ["measured", "fitted model",
+                                                    "model - measured"]
+    import matplotlib.image as mpimg
+    img = (mpimg.imread(png)[:, :, :3] * 255).round().astype(int)
+    assert (img.min(axis=2) < 240).mean() > 0.03                 # not blank
+    for sr in meta["series"]:
+        x0, y0, x1, y1 = [int(round(c)) for c in meta["axes"][sr["panel"]]["box"]]
+        want = [int(sr["color"][k:k + 2], 16) for k in (1, 3, 5)]
+        near = (abs(img[y0:y1, x0:x1] - want).max(axis=2) <= 40).sum()
+        assert near >= 15, sr
     params = fit.load_cell(cell)
     assert params["name"] == "mycell" and params["capacity_mAh"] > 0
     # cycler simulate --cell CELL.toml runs the protocol on it
