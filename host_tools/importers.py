@@ -60,6 +60,8 @@ def add_arguments(p):
                    help="the active material's specific capacity, mAh/g: mass = "
                    "capacity / this (when no --mass-mg)")
     p.add_argument("--name", default=None, help="run name for titles (default: the file's)")
+    p.add_argument("--force", action="store_true",
+                   help="write into DIR even when it already holds a run's files")
 
 
 def run(args):
@@ -69,7 +71,7 @@ def run(args):
         if mass is None and args.capacity_mAh and args.specific_mAh_g:
             mass = args.capacity_mAh / args.specific_mAh_g * 1000.0
         summary = write_dir(s, args.out, mass_mg=mass, capacity_mAh=args.capacity_mAh,
-                            name=args.name)
+                            name=args.name, force=args.force)
     except ImportFileError as e:
         print("cycler import: %s" % " ".join(str(e).split()), file=sys.stderr)
         return 2
@@ -670,10 +672,17 @@ def tables(s, ann, mass_mg=None, capacity_mAh=None):
     return ts, steps, cycles
 
 
-def write_dir(s, out, mass_mg=None, capacity_mAh=None, name=None):
+def write_dir(s, out, mass_mg=None, capacity_mAh=None, name=None, force=True):
     """Annotate s and write DIR/timeseries.bdf.csv, steps.csv, cycles.csv, import.json.
-    Returns a summary dict (steps, cycles, cycle_rows)."""
+    Returns a summary dict (steps, cycles, cycle_rows). force=False refuses a DIR that
+    already holds a run's files (they would be overwritten)."""
     from host_tools import records
+    if not force:
+        there = [n for n in ("timeseries.bdf.csv", "steps.csv", "cycles.csv")
+                 if os.path.exists(os.path.join(out, n))]
+        if there:
+            raise ImportFileError("%s already holds %s (a run's files): give a new folder, "
+                                  "or --force to overwrite them" % (out, ", ".join(there)))
     ann = annotate(s)
     ts, steps, cycles = tables(s, ann, mass_mg, capacity_mAh)
     os.makedirs(out, exist_ok=True)

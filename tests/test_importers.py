@@ -222,3 +222,14 @@ def test_semicolon_csv_with_machine_names(tmp_path):
     assert list(s.v_V) == [3.7, 3.8, 3.9, 4.0]
     rows = importers.tables(s, importers.annotate(s))[2]
     assert len(rows) == 1 and abs(rows[0]["charge_mAh"] - 1e-3 * 30 / 3.6) < 1e-9
+
+
+def test_a_run_folder_is_not_overwritten(tmp_path, capsys):
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "cycles.csv").write_text("cycle\n1\n")
+    assert cli.main(["import", ARBIN, "--out", str(d)]) == 2
+    assert "already holds cycles.csv" in capsys.readouterr().err
+    assert (d / "cycles.csv").read_text() == "cycle\n1\n"
+    assert cli.main(["import", ARBIN, "--out", str(d), "--force"]) == 0
+    assert len((d / "cycles.csv").read_text().splitlines()) == 5
