@@ -20,6 +20,8 @@ BASE_DT_MS = 1000
 MAX_DT_MS = 120000       # CC, CR, rest
 MAX_HOLD_DT_MS = 10000   # CV, sweep
 SAMPLE_S = 30.0            # a BDF row every 30 s of test time, and at every step end
+PROBE_ROW_MS = 2 * BASE_DT_MS  # and one this far into each step: where the engine's R
+                               # probe reads the voltage step (plot.resistances uses it)
 
 
 def add_arguments(p):
@@ -147,6 +149,7 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
     e = sim.ch.engine
     sim.start()
     seen_s = seen_c = 0
+    probe_row = False
     next_sample = 0.0
     seq = 0
     limit_ms = max_hours * 3.6e6 if max_hours else None
@@ -169,7 +172,9 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
                              r[fw.SR_KIND], r[fw.SR_MS], qc, qd, seq)
             seq += 1
             next_sample = t / 1000.0 + sample_s
-        elif t >= next_sample * 1000:
+            probe_row = True
+        elif t >= next_sample * 1000 or (probe_row and e.step_ms >= PROBE_ROW_MS):
+            probe_row = False
             q = e.acc.cycle_q_nAh
             writer.telemetry(t, e.v_uV, e.i_nA, e.cycle, e.step_number,
                              e.step.kind if e.step else 0, e.step_ms, q[0] + q[1],

@@ -211,3 +211,17 @@ def test_compare_tables_differences_and_overlays(quick, tmp_path, capsys):
     series = check_figure(os.path.join(out, "compare.png"), meta)
     assert len([s for s in series if s["panel"] == 0]) == 3      # one V-Q colour per run
     assert len({s["color"] for s in series}) == 3
+
+
+def test_resistance_at_each_discharge_start(quick):
+    """simulate writes a row two ticks into each step (where the engine's R probe
+    reads): the voltage jump over 2 s is at least the cell model's R0 and well under
+    what a 30 s sample would give (R0 + R1 + relaxation)."""
+    import cellmodel
+    run = plot.Run(quick[0])
+    r = plot.resistances(run)
+    assert sorted(r) == [1, 2, 3]
+    assert run.r_dt_s == pytest.approx(2.0, abs=0.01)
+    p = cellmodel.CELLS["fig4"]
+    for c, ohm in r.items():
+        assert p["r0_ohm"] < ohm < p["r0_ohm"] + p["r1_ohm"] + 1000, (c, ohm)
