@@ -14,7 +14,6 @@ MAX_LINE = const(120)  # longest command or protocol line, in characters
 MAX_LOAD_LINES = const(256)
 RATE_MIN_MS = const(100)  # the control tick's default period: faster only repeats samples
 RATE_MAX_MS = const(3600000)
-_ECHO_MAX = const(40)
 
 # LineAssembler.feed() results
 NOTHING = const(0)
@@ -118,12 +117,7 @@ def _expect(name):
 
 
 def _echo(words):
-    # The command as received, shortened; a ':' (no command has one) becomes '?' so
-    # that the first ': ' of a reply always ends the echo.
-    e = " ".join(words).replace(":", "?")
-    if len(e) > _ECHO_MAX:
-        e = e[:_ECHO_MAX - 3] + "..."
-    return e
+    return wire.echo(" ".join(words))  # the one rule, in wire.py (the host uses it too)
 
 
 def _int_arg(name, what, s, lo, hi):
