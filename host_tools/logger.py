@@ -120,10 +120,12 @@ class Logger:
                         f["step_ms"], f["q_chg_nAh"], f["q_dis_nAh"], rec.seq)
             self.last_t = f
             if f["state"] in (fw_engine.DONE, fw_engine.FAULT):
-                self.state["finished"] = fw_engine.STATE_NAMES[f["state"]]
+                self.state["finished"] = self.end_name(fw_engine.STATE_NAMES[f["state"]])
         elif k == "S":
             w.step_end(dict(f))
             self.last_step = f
+            if f["reason"] == fw_engine.END_USER:   # only `stop` ends a step so
+                self.state["user_stop"] = True
         elif k == "C":
             w.cycle_end(dict(f))
             self.state["c_seqs"].append(rec.seq)
@@ -132,6 +134,10 @@ class Logger:
             self.say("cycler log: FAULT record: %s" % rec.line)
             self.state["finished"] = "fault"
         # B: nothing to write; it set the boot in accept()
+
+    def end_name(self, state):
+        """How the run ended: a run that ended by `stop` is 'stopped', not 'done'."""
+        return "stopped" if state == "done" and self.state.get("user_stop") else state
 
     def replay_reply(self, reply, seq_first=None):
         """The board's answer to our `replay N`."""

@@ -87,12 +87,8 @@ def _deploy_into(board, say):
 def _start_virtual_boards(args, parsed, say):
     """Start --boards virtual boards with the firmware deployed; (boards, ports) or
     None after saying why."""
-    import cellmodel
     from host_tools.simboard import SimBoard
     cell = args.cell or parsed.cell.get("name") or "fig4"
-    if cell not in cellmodel.CELLS:
-        say("cycler run: unknown cell %r; one of %s" % (cell, ", ".join(sorted(cellmodel.CELLS))))
-        return None
     speed = int(args.speed) if args.speed == int(args.speed) else args.speed
     boards = []
     for _ in range(max(1, args.boards)):
@@ -193,6 +189,10 @@ def run(args):
         return 2
     boards, ports = [], list(args.port)
     if not ports:
+        bad = protocol_file.unknown_cell(parsed, args.cell)
+        if bad:
+            say("cycler run: " + bad)
+            return 2
         started = _start_virtual_boards(args, parsed, say)
         if started is None:
             return 1

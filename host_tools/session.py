@@ -171,10 +171,12 @@ class Session:
                     if lg.expected is not None and lg.expected < seq_next:
                         lg.replay_from = lg.expected   # the tail was lost or corrupt
                     elif state in ("done", "fault"):
-                        lg.state["finished"] = state
+                        lg.state["finished"] = lg.end_name(state)
                         lg.commit()
-                        return state
+                        return lg.state["finished"]
                     elif state in ("idle", "loaded") and stop_sent:
+                        lg.state["finished"] = "stopped"
+                        lg.commit()
                         return "stopped"
             except Exception as e:
                 if not _is_port_error(e):
