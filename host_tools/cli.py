@@ -35,6 +35,7 @@ _COMMANDS = {
     "plot": ("host_tools.plot", "write the paper-style figures of an output folder"),
     "validate": ("host_tools.protocol_file", "check a protocol file and print its compact form"),
     "calibrate": ("host_tools.calibrate", "calibrate a board's current ranges against a reference meter"),
+    "files": ("host_tools.files", "list or read the board's files without stopping its run"),
 }
 
 
