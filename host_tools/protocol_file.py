@@ -863,7 +863,7 @@ def unknown_cell(p, name=None):
     not one the virtual board and `cycler simulate` know (None when it is, or no name)."""
     import cellmodel
     name = name or p.cell.get("name")
-    if name is None or name in cellmodel.CELLS:
+    if not name or name in cellmodel.CELLS:
         return None
     hint = difflib.get_close_matches(name, list(cellmodel.CELLS), 1)
     return ("unknown cell %r%s; [cell] name is a cell model, one of %s (or leave it out)"
