@@ -188,11 +188,6 @@ def step_text(parsed, writer, number, words=True):
     return ("%d: %s" % (number, text)) if text else str(number)
 
 
-def _hms(s):
-    s = int(s)
-    return "%d:%02d:%02d" % (s // 3600, s // 60 % 60, s % 60)
-
-
 class _Keys:
     """Single keys from a terminal (cbreak: no Enter, no echo, Ctrl-C still a signal);
     nothing without one."""
