@@ -88,6 +88,11 @@ def main(argv=None):
         status = mod.run(args) or 0
         sys.stdout.flush()
         return status
+    except KeyboardInterrupt:
+        # Ctrl-C outside a live view (while deploying, connecting): what was started
+        # has been stopped by the command's own `finally`; no traceback for a person.
+        print("\ncycler %s: interrupted" % args.command, file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # `cycler validate f --explain | head`: the reader left; so do we, quietly
         # (stdout goes to /dev/null so the interpreter's final flush cannot fail again).

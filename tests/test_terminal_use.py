@@ -146,3 +146,18 @@ def test_ports_fits_the_terminal(tmp_path, cols):
         os.close(s)
     _fits(t.out, cols)
     assert "virtual board" in plain(t.out)
+
+
+def test_ctrl_c_while_starting_ends_quietly_and_leaves_no_board(tmp_path):
+    reg = tmp_path / "registry"
+    t = Terminal(CYCLER + ["run", "quick", "--out", "o", "--no-plot"], cols=80,
+                 cwd=str(tmp_path), env=_env(reg))
+    try:
+        t.wait_for(r"deploying the firmware", 60)
+        t.press(b"\x03")
+        status = t.wait(60)
+    finally:
+        t.close()
+    text = plain(t.out)
+    assert status != 0 and "Traceback" not in text, text[-2000:]
+    assert not list(reg.glob("*.json"))      # the virtual board it started is gone
