@@ -205,6 +205,12 @@ class _Keys:
         except Exception:   # not a real terminal after all
             self.fd = None
 
+    def flush(self):
+        """Forget keys typed before the question: a stray `s` must not stop a cell."""
+        if self.fd is not None:
+            import termios
+            termios.tcflush(self.fd, termios.TCIFLUSH)
+
     def read(self, timeout):
         """One key (str) or None after `timeout` s."""
         if self.fd is None:
@@ -272,6 +278,7 @@ def watch(sessions, on_interrupt, live=True):
                     asking = False
                 else:
                     asking = True
+                    keys.flush()
                     if lv is None:
                         print("\n" + PROMPT, file=sys.stderr)
     finally:

@@ -26,14 +26,18 @@ def _fits(text, cols):
     assert not long, "wider than %d columns:\n%s" % (cols, "\n".join(long))
 
 
-def _run_and_press(tmp_path, cols, key):
+def _run_and_press(tmp_path, cols, key, before=""):
     """`cycler run` of the quick protocol on a virtual board in a terminal `cols` wide;
-    once the view shows cycle 1 of 3: Ctrl-C, check the view goes on, then `key`."""
+    once the view shows cycle 1 of 3: type `before`, Ctrl-C, check the view goes on,
+    then `key`."""
     t = Terminal(CYCLER + ["run", "quick", "--out", "o", "--tick-ms", "1000",
                            "--speed", "1000", "--no-plot"],
                  cols=cols, cwd=str(tmp_path), env=_env(tmp_path / "registry"))
     try:
         t.wait_for(r"1/3", 90)
+        if before:
+            t.press(before)
+            t.read(0.5)
         t.press(b"\x03")
         t.wait_for(r"press s to stop the cell safely, d to detach", 15)
         # the view keeps drawing while the question waits for its key
@@ -62,7 +66,8 @@ def test_run_at_80_columns_ctrl_c_then_s_stops_and_says_so(tmp_path):
 
 @pytest.mark.slow
 def test_run_at_160_columns_shows_more_and_d_detaches(tmp_path):
-    status, out = _run_and_press(tmp_path, 160, "d")
+    # an `s` typed before Ctrl-C is not taken as the answer: the `d` after it is
+    status, out = _run_and_press(tmp_path, 160, "d", before="s")
     _fits(out, 160)
     text = plain(out)
     assert "chg mAh" in text and "records" in text   # a wide terminal shows more
