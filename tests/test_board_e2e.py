@@ -65,6 +65,17 @@ def _mpremote_exec(port, code, timeout=60):
         return None
 
 
+def test_console_command_answers(deployed_board):
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "console", "--port",
+                        deployed_board.port], input="status\nhelp load\nbogus\n:quit\n",
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    out = r.stdout + r.stderr
+    assert "ok status" in out and "state=idle" in out, out
+    assert "ok help" in out, out
+    assert "error bogus" in out and "unknown command" in out, out
+
+
+# last: it leaves the shared board at the REPL
 @pytest.mark.slow
 def test_ctrl_c_does_nothing_during_a_run_and_reaches_the_repl_once_it_is_stopped(
         deployed_board):
@@ -93,13 +104,3 @@ def test_ctrl_c_does_nothing_during_a_run_and_reaches_the_repl_once_it_is_stoppe
     r = _mpremote_exec(port, "print('OUT', RUNTIME.fe.model.on, RUNTIME.ch.state_name())")
     assert r is not None and r.returncode == 0, r and (r.stdout + r.stderr)
     assert "OUT False done" in r.stdout, r.stdout
-
-
-def test_console_command_answers(deployed_board):
-    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "console", "--port",
-                        deployed_board.port], input="status\nhelp load\nbogus\n:quit\n",
-                       capture_output=True, text=True, timeout=60, cwd=ROOT)
-    out = r.stdout + r.stderr
-    assert "ok status" in out and "state=idle" in out, out
-    assert "ok help" in out, out
-    assert "error bogus" in out and "unknown command" in out, out

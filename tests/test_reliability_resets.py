@@ -16,7 +16,7 @@ import channel  # noqa: E402
 import engine  # noqa: E402
 import runtime  # noqa: E402
 import sim as simboard  # noqa: E402
-from test_runtime import Port, Cfg  # noqa: E402
+from standin import Port, Cfg  # noqa: E402
 
 TICK_MS = 1000
 I_MAX_NA = 200000

@@ -92,7 +92,8 @@ class Runtime:
         self.tick_ms = tick_ms
         self.ring = _make_ring(ring_n)
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
-                               telemetry_ms, self.stats_text, self.drops_text)
+                               telemetry_ms, self.stats_text, store.Files(fs_dir),
+                               self.drops_text)
         self.kbd_intr = kbd_intr
         self._kbd_active = None        # what kbd_intr was last set for (None: not yet)
         self.reply_max = REPLY_MAX

@@ -6,7 +6,8 @@
 import runtime
 import safety
 import sim as simboard_cfg  # noqa: F401  (boards/sim.py: V_CELL_MAX_UV)
-from test_runtime import Port, _boot, _fresh_dir, _loop, Cfg
+from test_runtime import _boot
+from standin import Port, Cfg, fresh_dir as _fresh_dir, loop as _loop
 
 
 def _boot_main(d, port):
