@@ -2,6 +2,7 @@
 checked before parsing, any text or bytes ends in a ProtocolError naming the file (never
 a traceback), and the time grows linearly with the number of steps."""
 import os
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +12,7 @@ from host_tools import protocol_file as pf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = open(os.path.join(ROOT, "protocols", "quick.toml")).read()
+_BIN = os.path.join(tempfile.mkdtemp(prefix="protocol-bytes-"), "bin.toml")
 
 
 def _refused(text, what=None):
@@ -87,7 +89,7 @@ def test_any_toml_like_text_parses_or_is_refused(atoms):
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=2000))
 def test_any_bytes_load_or_are_refused(data):
-    path = "/tmp/p10/bin.toml"
+    path = _BIN
     with open(path, "wb") as f:
         f.write(data)
     try:

@@ -26,12 +26,12 @@ def _boot_main(d, port):
     return rt
 
 # a C/10 charge: hours long, so the run is still in its first step after any test here
-LONG = ["cell 83900 437", "window 2600000 4100000", "limits 2500000 4150000 3300000 400000",
+LONG_RUN = ["cell 83900 437", "window 2600000 4100000", "limits 2500000 4150000 3300000 400000",
         "cc 8390 4100000 0", "cv 4100000 1824 0 0"]
 
 
 def _load_and_start(rt, port):
-    port.send("load\n" + "\n".join(LONG) + "\nend\nstart\n")
+    port.send("load\n" + "\n".join(LONG_RUN) + "\nend\nstart\n")
     _loop(rt, 3)
     assert rt.ch.state_name() == "running", port.replies()
 
