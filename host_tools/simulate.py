@@ -112,6 +112,11 @@ class Sim:
                 dt = int(margin / dv / 4) if dv > 0 else MAX_DT_MS
                 if margin < 20000:
                     dt = BASE_DT_MS
+                # and at most 0.5 % of the capacity per tick: a knee (the surface
+                # reservoir running out) can come in well under the estimate above
+                q_As = self.cell.capacity_As
+                if i:
+                    dt = min(dt, int(5.0 * q_As / (abs(i) * 1e-9)))  # ms
             elif s.kind == protocol.CV:
                 di = abs(i - self._prev_i) / pdt  # nA per ms
                 above = abs(i) - s.i_end_nA

@@ -53,8 +53,9 @@ _N_CHEN = 24                     # knots taken from the measured curve
 def _ocv_knots():
     k = [
         (-0.100, 2.000),  # below the window, sweeps only: Mn4+ -> Mn3+ below 2.24 V
-        (-0.040, 2.240),  # top of the Mn shoulder, 2.24 V
-        (-0.004, 2.600),  # lower cut-off 2.60 V (2.63 V edge of the DOS gap): steep
+        (-0.060, 2.240),  # top of the Mn shoulder, 2.24 V
+        (-0.020, 2.600),  # lower cut-off 2.60 V (2.63 V edge of the DOS gap): steep,
+                          # but no steeper than a hold can regulate (docs/cellmodel.md)
         (0.000, 2.710),   # pristine cathode (Li1.0) 2.71 V (SKPM)
         (0.0714, 3.000),  # Co4+ -> Co3+ between 2.63 and 3.00 V: Co is 5 % of the
                           # transition metals, x 1.0 -> 0.95, soc 0 -> 0.0714
@@ -68,9 +69,9 @@ def _ocv_knots():
         s = SOC_CHEN_LO + (SOC_LI029 - SOC_CHEN_LO) * j / _N_CHEN
         y = y0 + (y1 - y0) * j / _N_CHEN
         k.append((s, chen2020_nmc811_V(y)))
-    k.append((SOC_LI029 + 0.0045, 4.100))  # DOS falls above 4.04 V: steep to the 4.1 V
+    k.append((SOC_LI029 + 0.015, 4.100))   # DOS falls above 4.04 V: steep to the 4.1 V
                                            # cut-off (FACTS: charge cut-off 4.05 V)
-    k.append((SOC_LI029 + 0.040, 4.500))   # beyond the window, sweeps to 4.5 V only
+    k.append((SOC_LI029 + 0.080, 4.500))   # beyond the window, sweeps to 4.5 V only
     return tuple(k)
 
 
@@ -182,18 +183,18 @@ _FIG4 = {
     "r0_ohm": 300.0,        # ohmic (R1 of the PEIS): separator + contacts
     "r1_ohm": 600.0,        # charge transfer (R2||C of the PEIS)
     "tau1_s": 20.0,         # its time constant R1 * C1
-    "surface_frac": 0.024,   # share of the capacity in the surface reservoir
+    "surface_frac": 0.032,   # share of the capacity in the surface reservoir
     # Exchange while the bulk takes lithium back (discharge direction):
-    "tau_fast_s": 1280.0,   # surface <-> bulk exchange time where the NMC is delithiated
-    "tau_slow_s": 1400.0,   # ... and where it is fully lithiated (x -> 1)
+    "tau_fast_s": 1000.0,   # surface <-> bulk exchange time where the NMC is delithiated
+    "tau_slow_s": 2500.0,   # ... and where it is fully lithiated (x -> 1)
     "soc_knee": 0.3,        # below this soc the exchange slows, log-linearly
     # Exchange while the bulk gives lithium up (charge direction): one time constant.
-    "tau_chg_s": 4200.0,
+    "tau_chg_s": 5500.0,
     "soc0": 0.0,            # initial state: discharged (pristine, 2.71 V at rest)
     # Ageing (a state: equivalent full cycles n = charge throughput / (2 x capacity)).
     "age0_cycles": 0.0,       # n at the start
     "r_age_per_cycle": 0.005,   # R0 and R1 grow by this share per cycle (x 2 at 200)
-    "tau_age_per_cycle": 0.00035,  # the exchange times grow by this share per cycle
+    "tau_age_per_cycle": 0.0003,   # the exchange times grow by this share per cycle
     "act_frac": 0.0,          # share of the capacity not yet reached at n = 0 ...
     "act_cycles": 2.5,        # ... reached over this many cycles (exp(-n / act_cycles))
     "fade_per_cycle": 0.0,    # share of the capacity lost per cycle
@@ -413,18 +414,27 @@ class CellModel:
         rate = i_A / self._q_eff  # soc per second
         left = dt_s
         if self.tau_fast > 0.0:
+            h = left
             while left > 0.0:
-                tau = self.tau_exchange()
-                h = 0.05 * g * tau
-                if h < 1.0:
-                    h = 1.0
                 if h > left:
                     h = left
+                d0 = self.d
+                s0 = self.soc
+                tau = self.tau_exchange()
                 # d' = rate / f - d / (f (1 - f) tau): relaxes to d_inf in g * tau.
                 d_inf = rate * (1.0 - f) * tau
-                self.d = d_inf + (self.d - d_inf) * math.exp(-h / (g * tau))
-                self.soc += rate * h
+                self.d = d_inf + (d0 - d_inf) * math.exp(-h / (g * tau))
+                self.soc = s0 + rate * h
+                if h > 1.0:
+                    # tau was frozen over h: accept if it moved less than 2 %
+                    t1 = self.tau_exchange()
+                    if abs(t1 - tau) > 0.02 * tau:
+                        self.d = d0
+                        self.soc = s0
+                        h *= 0.25
+                        continue
                 left -= h
+                h *= 2.0
         else:  # no diffusion limit: surface = bulk
             self.soc += rate * dt_s
         self.i_A = i_A
