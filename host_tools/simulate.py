@@ -154,6 +154,7 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
 
     sim = Sim(parsed.lines, cell_name, seed, cell=cell, fe_kwargs=fe_kwargs)
     writer = RunWriter(out_dir, parsed, fresh=True) if out_dir else _MemoryWriter(parsed)
+    model_log = _ModelLog(out_dir, sim.cell) if out_dir else None
     e = sim.ch.engine
     sim.start()
     seen_s = seen_c = 0
@@ -179,6 +180,8 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
                              r[fw.SR_KIND], r[fw.SR_MS], qc, qd, seq)
             seq += 1
             next_sample = t / 1000.0 + sample_s
+            if model_log:
+                model_log.row(t)
         elif t >= next_sample * 1000:
             q = e.acc.cycle_q_nAh
             writer.telemetry(t, e.v_uV, e.i_nA, e.cycle, e.step_number,
@@ -186,6 +189,8 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
                              q[2] + q[3], seq)
             seq += 1
             next_sample = t / 1000.0 + sample_s
+            if model_log:
+                model_log.row(t)
         if ended:
             seen_s = e.step_seq
             writer.step_end(_step_dict(e))
@@ -203,6 +208,7 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
         sim.advance(dt)
     if out_dir:
         writer.close()
+        model_log.close()
     return writer, sim
 
 
@@ -223,6 +229,32 @@ def _cycle_dict(e):
             "chg_cv_nAh": r[engine.CR_CHG_CV], "dis_cc_nAh": r[engine.CR_DIS_CC],
             "dis_cv_nAh": r[engine.CR_DIS_CV], "e_chg_nWh": r[engine.CR_E_CHG],
             "e_dis_nWh": r[engine.CR_E_DIS], "duration_s": r[engine.CR_S]}
+
+
+MODEL_COLUMNS = ["Test Time / s", "OCV / V", "Heat / W", "Side Current / A",
+                 "Age / cycles"]
+
+
+class _ModelLog:
+    """model.csv beside the BDF time series, at the same times: what only a model
+    knows. Heat / W is the cell's heat output, Joule (R0) plus overpotential heat,
+    I x (V - OCV) (cellmodel.CellModel.heat_W; docs/cellmodel.md compares it with the
+    paper's calorimetry)."""
+
+    def __init__(self, out_dir, cell):
+        import csv
+        self.cell = cell
+        self._f = open(os.path.join(out_dir, "model.csv"), "w", newline="")
+        self._w = csv.writer(self._f)
+        self._w.writerow(MODEL_COLUMNS)
+
+    def row(self, t_ms):
+        c = self.cell
+        self._w.writerow(["%.3f" % (t_ms / 1000.0), "%.6f" % c.ocv_V, "%.4e" % c.heat_W,
+                          "%.4e" % c.i_side_A, "%.3f" % c.age_cycles])
+
+    def close(self):
+        self._f.close()
 
 
 class _MemoryWriter:

@@ -198,6 +198,11 @@ _FIG4 = {
     "act_frac": 0.0,          # share of the capacity not yet reached at n = 0 ...
     "act_cycles": 2.5,        # ... reached over this many cycles (exp(-n / act_cycles))
     "fade_per_cycle": 0.0,    # share of the capacity lost per cycle
+    # Irreversible oxidation above about 4.0 V (FACTS: "above about 4.1 V holes
+    # dominate: oxygen release, sulfur oxidation"; "a sharp current rise at >= 4.0 V"):
+    # a current, as a C-rate, that grows e-fold every side_mV_e of electrode potential.
+    "side_c_at_4v1": 4.0e-4,  # at 4.1 V: 34 nA on fig4, 2 % of the C/46 end current
+    "side_mV_e": 50.0,        # e-fold per 50 mV: x 3000 at 4.5 V (about C/1 on fig4)
 }
 _THICK_REF = 0.167
 
@@ -305,6 +310,11 @@ class CellModel:
         self.act_frac = float(p["act_frac"])
         self.act_cycles = float(p["act_cycles"])
         self.k_fade = float(p["fade_per_cycle"])
+        self.side_A_4v1 = float(p["side_c_at_4v1"]) * self.capacity_As / 3600.0
+        self.side_V_e = float(p["side_mV_e"]) * 1e-3
+        if not self.side_V_e > 0.0:
+            raise ValueError("side_mV_e must be > 0 mV (e.g. 50)")
+        self.i_side_A = 0.0
         # tau_fast_s 0 switches the diffusion limit off (surface = bulk).
         self._ln_ratio = (math.log(self.tau_slow_fresh / self.tau_fast_fresh)
                           if self.tau_fast_fresh > 0.0 else 0.0)
@@ -411,7 +421,16 @@ class CellModel:
         # RC element: exact for a constant current over dt.
         ir1 = i_A * self.r1
         self.v1 = ir1 + (self.v1 - ir1) * math.exp(-dt_s / self.tau1)
-        rate = i_A / self._q_eff  # soc per second
+        # the side reaction takes its share of a charging current first (its charge
+        # is not stored); driven by the electrode potential, OCV + charge transfer
+        e_V = self.ocv_V + self.v1
+        if self.side_A_4v1 > 0.0 and e_V > 3.8:
+            x = (e_V - 4.1) / self.side_V_e
+            i_side = self.side_A_4v1 * math.exp(x if x < 30.0 else 30.0)
+        else:
+            i_side = 0.0
+        self.i_side_A = i_side
+        rate = (i_A - i_side) / self._q_eff  # soc per second
         left = dt_s
         if self.tau_fast > 0.0:
             h = left
