@@ -323,8 +323,11 @@ def test_paper_cells_and_sequences():
     assert "cv" in kinds[0] and "cv" not in kinds[1]
     p = pf.load(pf.resolve("cv_diagnostic"))
     assert p.diagnostic and "diag" in p.lines
+    # FACTS: cyclic voltammetry 2.0-4.5 V, 5 cycles, +-0.1 V around OCV; from the rest
+    # voltage of the cell (about 2.8 V), 5 cycles = 5 there-and-back (the engine's n)
     assert [s["compact"] for s in p.steps if s["kind"] == "sweep"] == [
-        "sweep 2000000 4500000 100 5"]  # FACTS: cyclic voltammetry 2.0-4.5 V, 5 cycles
+        "sweep 2800000 2900000 100 1", "sweep 2800000 2700000 100 1",
+        "sweep 2800000 4500000 100 5", "sweep 2800000 2000000 100 1"]
 
 
 # ---- PyBaMM as a second opinion ----
