@@ -163,15 +163,23 @@ def make_clock(config=None):
     return VirtualClock(getattr(config, "speed", DEFAULT_SPEED))
 
 
+def make_model(cell, seed=1, **overrides):
+    """The front-end model of this board around `cell` (a cellmodel cell): the one place
+    the virtual board and `cycler simulate` get it from. `overrides`: femodel
+    FrontEndModel keywords (tests)."""
+    import femodel
+    kw = dict(ranges_nA=RANGES_NA, v_bits=V_BITS, v_span_uV=V_SPAN_UV,
+              v_noise_uV=V_NOISE_UV, oversample=OVERSAMPLE, seed=seed,
+              range_index=len(RANGES_NA) - 1)
+    kw.update(overrides)
+    return femodel.FrontEndModel(cell, **kw)
+
+
 def make_frontend(config=None, clock=None, seed=1, inject_file=None):
     import cellmodel
-    import femodel
     cell = cellmodel.make_cell(getattr(config, "cell", DEFAULT_CELL))
     cell.set_soc(SOC0)
-    model = femodel.FrontEndModel(cell, ranges_nA=RANGES_NA, v_bits=V_BITS,
-                                  v_span_uV=V_SPAN_UV, v_noise_uV=V_NOISE_UV,
-                                  oversample=OVERSAMPLE, seed=seed,
-                                  range_index=len(RANGES_NA) - 1)
+    model = make_model(cell, seed)
     fe = SimFrontEnd(model, clock if clock is not None else make_clock(config))
     fe.inject_file = inject_file
     return fe

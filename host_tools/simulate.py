@@ -41,7 +41,6 @@ class Sim:
 
     def __init__(self, lines, cell_name="fig4", seed=1, cell=None, fe_kwargs=None):
         import cellmodel
-        import femodel
         from channel import Channel
         from autorange import AutoRange
         from boards import sim as simboard
@@ -49,14 +48,10 @@ class Sim:
         self.cell = cell if cell is not None else cellmodel.make_cell(cell_name)
         if cell is None:
             self.cell.set_soc(simboard.SOC0)
-        kw = dict(ranges_nA=simboard.RANGES_NA, v_bits=simboard.V_BITS,
-                  v_span_uV=simboard.V_SPAN_UV, v_noise_uV=simboard.V_NOISE_UV,
-                  oversample=simboard.OVERSAMPLE, seed=seed,
-                  range_index=len(simboard.RANGES_NA) - 1)
-        kw["fast"] = True  # one noise draw per input per tick (femodel._measure_fast)
+        kw = {"fast": True}  # one noise draw per input per tick (femodel._measure_fast)
         kw.update(fe_kwargs or {})
-        self.fe = femodel.FrontEndModel(self.cell, **kw)
-        self.ranger = AutoRange(kw["ranges_nA"], index=kw["range_index"])
+        self.fe = simboard.make_model(self.cell, seed, **kw)
+        self.ranger = AutoRange(self.fe.ranges_nA, index=self.fe.range_index)
         self.ch = Channel(simboard.I_MAX_NA, simboard.I_FLOOR_NA)
         self.ch.load_lines(lines)
         self.now_ms = 0        # test time (not wrapped)
@@ -149,7 +144,7 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
              progress=None, max_hours=None, cell=None, fe_kwargs=None):
     """Run `parsed` (a ParsedProtocol) to its end. Returns the RunWriter (its .cycles
     rows) and the Sim. With out_dir None nothing is written to disk."""
-    from host_tools.records import RunWriter
+    from host_tools.records import RunWriter, step_dict, cycle_dict
     import engine
 
     sim = Sim(parsed.lines, cell_name, seed, cell=cell, fe_kwargs=fe_kwargs)
@@ -193,10 +188,10 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
                 model_log.row(t)
         if ended:
             seen_s = e.step_seq
-            writer.step_end(_step_dict(e))
+            writer.step_end(step_dict(e.step_rec))
         if e.cycle_seq != seen_c:
             seen_c = e.cycle_seq
-            writer.cycle_end(_cycle_dict(e))
+            writer.cycle_end(cycle_dict(e.cycle_rec))
             if progress:
                 progress(e, t)
         if state != engine.RUNNING:
@@ -210,25 +205,6 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
         writer.close()
         model_log.close()
     return writer, sim
-
-
-def _step_dict(e):
-    import engine
-    r = e.step_rec
-    return {"step": r[engine.SR_NUMBER], "kind": r[engine.SR_KIND], "cycle": r[engine.SR_CYCLE],
-            "reason": r[engine.SR_REASON], "duration_ms": r[engine.SR_MS],
-            "q_chg_nAh": r[engine.SR_Q_CHG], "q_dis_nAh": r[engine.SR_Q_DIS],
-            "e_chg_nWh": r[engine.SR_E_CHG], "e_dis_nWh": r[engine.SR_E_DIS],
-            "v_uV": r[engine.SR_V_END], "i_nA": r[engine.SR_I_END]}
-
-
-def _cycle_dict(e):
-    import engine
-    r = e.cycle_rec
-    return {"cycle": r[engine.CR_CYCLE], "chg_cc_nAh": r[engine.CR_CHG_CC],
-            "chg_cv_nAh": r[engine.CR_CHG_CV], "dis_cc_nAh": r[engine.CR_DIS_CC],
-            "dis_cv_nAh": r[engine.CR_DIS_CV], "e_chg_nWh": r[engine.CR_E_CHG],
-            "e_dis_nWh": r[engine.CR_E_DIS], "duration_s": r[engine.CR_S]}
 
 
 MODEL_COLUMNS = ["Test Time / s", "OCV / V", "Heat / W", "Side Current / A",
