@@ -280,6 +280,10 @@ def run_pybamm_full(params, steps, soc0=0.0, period_s=60.0):
     sol = sim.solve()
     out = []
     for st in sol.cycles[0].steps:
+        if isinstance(st, pybamm.EmptySolution):   # a step that ended at once
+            out.append({"t_s": 0.0, "q_As": 0.0,
+                        "i_end_A": out[-1]["i_end_A"] if out else 0.0})
+            continue
         t = st["Time [s]"].entries
         soc = st["SoC"].entries
         i = st["Current [A]"].entries

@@ -207,3 +207,18 @@ def test_control_without_activation_and_fade_c50_wins():
     t = _totals("tofsims", TOFSIMS, act_frac=0.0, fade_per_cycle=0.0)
     k = max(range(len(t)), key=lambda j: t[j][1])
     assert t[k][0] == pytest.approx(1 / 50)
+
+
+def test_side_reaction_charge_is_not_stored_and_negligible_in_the_window():
+    on = cellmodel.make_cell("fig4", soc0=1.0)
+    off = cellmodel.make_cell("fig4", soc0=1.0, side_c_at_4v1=0.0)
+    for c in (on, off):
+        ref.run_cv(c, 4.1, c.capacity_As / 3600.0 / 46.0, dt=10.0)
+        ref.run_cv(c, 4.4, c.capacity_As / 3600.0 / 46.0, dt=10.0, t_max=3600.0)
+    # at 4.4 V the side current is large and stores nothing: less soc for the charge
+    assert on.i_side_A > 1e-6 and off.i_side_A == 0.0
+    assert on.soc < off.soc
+    # at the 4.1 V cut-off it is a few % of the C/46 end current
+    c = cellmodel.make_cell("fig4", soc0=1.0)
+    ref.run_cv(c, 4.1, c.capacity_As / 3600.0 / 46.0, dt=10.0)
+    assert c.i_side_A < 0.05 * c.capacity_As / 3600.0 / 46.0
