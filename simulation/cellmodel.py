@@ -295,6 +295,7 @@ class CellModel:
         f = float(p["surface_frac"])
         if not 0.0 < f < 1.0:
             raise ValueError("surface_frac must be between 0 and 1 (e.g. 0.05)")
+        self.f_nom = f
         self.f = f
         self.tau_fast_fresh = float(p["tau_fast_s"])
         self.tau_slow_fresh = float(p["tau_slow_s"])
@@ -340,8 +341,13 @@ class CellModel:
         keep = 1.0 - self.k_fade * n
         if keep < 0.05:
             keep = 0.05
-        self.q_frac = reach * keep   # share of the nominal capacity the cell can reach
-        self._q_eff = self.capacity_As * self.q_frac
+        self.q_frac = reach * keep   # share of the bulk the cell can reach
+        # the unreached and the lost material is bulk: the surface reservoir (the
+        # contacted particle surfaces) keeps its f of the nominal capacity
+        fn = self.f_nom
+        reachable = fn + (1.0 - fn) * self.q_frac
+        self.f = fn / reachable
+        self._q_eff = self.capacity_As * reachable
         self._age_next = n + 0.02    # re-derive every 1/50 of a cycle
 
     # --- state -------------------------------------------------------------
@@ -424,7 +430,7 @@ class CellModel:
         # the side reaction takes its share of a charging current first (its charge
         # is not stored); driven by the electrode potential, OCV + charge transfer
         e_V = self.ocv_V + self.v1
-        if self.side_A_4v1 > 0.0 and e_V > 3.8:
+        if self.side_A_4v1 > 0.0 and e_V > 3.95:   # below: < 5 % of its 4.1 V value
             x = (e_V - 4.1) / self.side_V_e
             i_side = self.side_A_4v1 * math.exp(x if x < 30.0 else 30.0)
         else:
