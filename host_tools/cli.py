@@ -18,6 +18,9 @@ _COMMANDS = {
     "plot": ("host_tools.plot", "write the paper-style figures of an output folder"),
     "validate": ("host_tools.protocol_file", "check a protocol file and print its compact form"),
     "calibrate": ("host_tools.calibrate", "calibrate a board's current ranges against a reference meter"),
+    "import": ("host_tools.importers", "convert a Neware, BioLogic, Arbin or BDF file into an output folder"),
+    "compare": ("host_tools.compare", "runs side by side: per-cycle capacities and V-Q curves, differences tabled"),
+    "fit": ("host_tools.fit", "fit the cell model to a measured run and write a named cell (TOML)"),
 }
 
 

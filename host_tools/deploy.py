@@ -167,6 +167,12 @@ def build(board, out_dir, firmware_dir=None, boards_dir=None):
             continue
         dest = os.path.join(out_dir, rel + ".mpy")
         os.makedirs(os.path.dirname(dest), exist_ok=True)
+        plan[rel + ".mpy"] = dest
+        key = (arch, mpy_cross, rel, _sha256(src))
+        if key in _COMPILED:
+            with open(dest, "wb") as g:
+                g.write(_COMPILED[key])
+            continue
         argv = [mpy_cross]
         if arch:
             argv.append("-march=" + arch)
@@ -176,8 +182,15 @@ def build(board, out_dir, firmware_dir=None, boards_dir=None):
         if r.returncode != 0:
             raise DeployError("mpy-cross could not compile %s for %s:\n%s"
                               % (src, board, (r.stderr or r.stdout).strip()))
-        plan[rel + ".mpy"] = dest
+        with open(dest, "rb") as f:
+            _COMPILED[key] = f.read()
     return plan
+
+
+# What mpy-cross made in this process, keyed by architecture, compiler, board path and
+# the source's sha256: a changed source is compiled again, an unchanged one once per
+# process (a test session deploys the sim board many times; `cycler run --boards N`).
+_COMPILED = {}
 
 
 def _twin(path):

@@ -46,8 +46,9 @@ def prepare_dir(out, src_path, parsed):
     import time as _time
     os.makedirs(out, exist_ok=True)
     # an earlier run's files are kept, moved aside, never deleted
+    from host_tools.records import RUN_JSON
     old = [n for n in ("timeseries.bdf.csv", "steps.csv", "cycles.csv", log.STATE_FILE,
-                       log.GAPS_FILE, log.PROTOCOL_TOML, log.PROTOCOL_TXT)
+                       log.GAPS_FILE, log.PROTOCOL_TOML, log.PROTOCOL_TXT, RUN_JSON)
            if os.path.exists(os.path.join(out, n))]
     if old:
         keep = os.path.join(out, "previous-" + _time.strftime("%Y%m%d-%H%M%S"))
@@ -103,7 +104,14 @@ def run(args):
     if not ports:
         from host_tools.simboard import SimBoard
         cell = args.cell or parsed.cell.get("name") or "fig4"
-        if cell not in cellmodel.CELLS:
+        from host_tools import fit
+        if fit.is_cell_file(cell):
+            try:
+                fit.load_cell(cell)
+            except ValueError as e:
+                say("cycler run: %s" % e)
+                return 2
+        elif cell not in cellmodel.CELLS:
             say("cycler run: unknown cell %r; one of %s" % (cell, ", ".join(sorted(cellmodel.CELLS))))
             return 2
         speed = int(args.speed) if args.speed == int(args.speed) else args.speed

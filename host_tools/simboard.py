@@ -55,6 +55,9 @@ def write_config(board_dir, cell=None, speed=None, tick_ms=None, telemetry_ms=No
     reads them with getattr(config, name, default): a None there would be taken)."""
     text = "# Written by `cycler sim-board`; main.py reads it. Not deployed, not compiled.\n"
     text += "board = %r\n" % "sim"
+    from host_tools import fit
+    if fit.is_cell_file(cell):      # a fitted cell: its parameter dict (make_cell takes it)
+        cell = fit.load_cell(cell)
     for name, value in (("cell", cell), ("speed", speed), ("tick_ms", tick_ms),
                         ("telemetry_ms", telemetry_ms)):
         if value is not None:
@@ -419,7 +422,8 @@ def _kill_session(child, timeout=2.0):
 
 # -- the `cycler sim-board` command ---------------------------------------------------
 def add_arguments(parser):
-    parser.add_argument("--cell", default=None, help="cell model name for the sim board")
+    parser.add_argument("--cell", default=None, help="cell model name for the sim board, or "
+                        "a cell file from `cycler fit` (CELL.toml)")
     parser.add_argument("--speed", type=float, default=None,
                         help="virtual clock speed-up (e.g. 100 = 100x real time)")
     parser.add_argument("--dir", default=None,

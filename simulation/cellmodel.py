@@ -191,6 +191,7 @@ _FIG4 = {
     # Exchange while the bulk gives lithium up (charge direction): one time constant.
     "tau_chg_s": 7000.0,
     "soc0": 0.0,            # initial state: discharged (pristine, 2.71 V at rest)
+    "ocv_shift_V": 0.0,     # the OCV curve moved up or down (cycler fit on a measured cell)
     # Ageing (a state: equivalent full cycles n = charge throughput / (2 x capacity)).
     "age0_cycles": 0.0,       # n at the start
     "r_age_per_cycle": 0.005,   # R0 and R1 grow by this share per cycle (x 2 at 200)
@@ -316,6 +317,7 @@ class CellModel:
         if not self.side_V_e > 0.0:
             raise ValueError("side_mV_e must be > 0 mV (e.g. 50)")
         self.i_side_A = 0.0
+        self.ocv_shift = float(p.get("ocv_shift_V", 0.0))
         # tau_fast_s 0 switches the diffusion limit off (surface = bulk).
         self._ln_ratio = (math.log(self.tau_slow_fresh / self.tau_fast_fresh)
                           if self.tau_fast_fresh > 0.0 else 0.0)
@@ -474,7 +476,7 @@ class CellModel:
         self.step(dt_s, 0.0)
 
     def _update_v(self):
-        self.ocv_V = ocv_V(self.soc + (1.0 - self.f) * self.d)
+        self.ocv_V = ocv_V(self.soc + (1.0 - self.f) * self.d) + self.ocv_shift
         self.v_V = self.ocv_V + self.i_A * self.r0 + self.v1
 
     def voltage_if(self, i_A):
@@ -486,4 +488,4 @@ class CellModel:
         """Heat the cell gives off now (W): Joule heat in R0 and the charge-transfer
         and diffusion overpotential heat, I x (V - OCV(mean soc)) (reversible heat, the
         entropic term, is not modelled: it is not known for NMC955 | Li6PS5Cl)."""
-        return self.i_A * (self.v_V - ocv_V(self.soc))
+        return self.i_A * (self.v_V - ocv_V(self.soc) - self.ocv_shift)

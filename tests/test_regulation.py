@@ -56,6 +56,7 @@ def worst_excursions(cell, num, den, tick_ms, seed=1):
 # rates thick cells were cycled at (FACTS: they peak at C/10) and C/5. (At 1C its
 # ohmic drop alone is over 1 V: the CC step's first tick would pass 4.1 V, and the
 # hard limit, not the hold, is what catches it: tests/core/test_engine.py trips.)
+@pytest.mark.slow
 @pytest.mark.parametrize("cell,num,den,tick_ms", [
     ("fig4", 1, 50, 1000), ("fig4", 1, 10, 1000), ("fig4", 1, 1, 100), ("fig4", 3, 1, 100),
     ("max", 1, 50, 1000), ("max", 1, 10, 1000),
@@ -74,6 +75,7 @@ def test_no_overshoot_at_any_rate(cell, num, den, tick_ms):
     assert under < 2000, "discharge hold undershoot %.0f uV" % under
 
 
+@pytest.mark.slow
 def test_a_loop_without_the_noise_band_rings():
     # The control: with the regulator's R estimate forced far too low (gain x8), the
     # same test does see the setpoint crossed by more than 2 mV; so the bound above is
