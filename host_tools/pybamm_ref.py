@@ -180,7 +180,7 @@ def full_model(params):
     tf, ts, kn, L, tc = c.tau_fast, c.tau_slow, c.soc_knee, c._ln_ratio, c.tau_chg
 
     def G(s):
-        if L <= 0.0:
+        if -1e-12 < L < 1e-12:
             return s / tf
         cl = pybamm.minimum(pybamm.maximum(s, 0.0), kn)
         return (pybamm.minimum(s, 0.0) / ts

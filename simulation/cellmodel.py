@@ -197,7 +197,7 @@ _FIG4 = {
     "r_age_per_cycle": 0.005,   # R0 and R1 grow by this share per cycle (x 2 at 200)
     "tau_age_per_cycle": 0.0003,   # the exchange times grow by this share per cycle
     "act_frac": 0.0,          # share of the capacity not yet reached at n = 0 ...
-    "act_cycles": 2.5,        # ... reached over this many cycles (exp(-n / act_cycles))
+    "act_cycles": 2.2,        # ... reached over this many cycles (exp(-n / act_cycles))
     "fade_per_cycle": 0.0,    # share of the capacity lost per cycle
     # Irreversible oxidation above about 4.0 V (FACTS: "above about 4.1 V holes
     # dominate: oxygen release, sulfur oxidation"; "a sharp current rise at >= 4.0 V"):
@@ -231,8 +231,8 @@ def _params_for(areal):
     p["tau_fast_s"] = _FIG4["tau_fast_s"] * ks
     p["tau_slow_s"] = _FIG4["tau_slow_s"] * ks
     p["tau_chg_s"] = _FIG4["tau_chg_s"] * ks
-    p["act_frac"] = 0.04 * (k - 1.0)
-    p["fade_per_cycle"] = 0.0029 * (k - 1.0)
+    p["act_frac"] = 0.048 * (k - 1.0)
+    p["fade_per_cycle"] = 0.0034 * (k - 1.0)
     return p
 
 
@@ -300,9 +300,6 @@ class CellModel:
         self.f = f
         self.tau_fast_fresh = float(p["tau_fast_s"])
         self.tau_slow_fresh = float(p["tau_slow_s"])
-        if self.tau_fast_fresh > 0.0 and self.tau_slow_fresh < self.tau_fast_fresh:
-            raise ValueError("tau_slow_s must be >= tau_fast_s (got %r < %r)"
-                             % (self.tau_slow_fresh, self.tau_fast_fresh))
         self.soc_knee = float(p["soc_knee"])
         self.tau_chg_fresh = float(p["tau_chg_s"])
         if self.tau_fast_fresh > 0.0 and not self.tau_chg_fresh > 0.0:
@@ -391,7 +388,7 @@ class CellModel:
         tf, ts, kn, L = self.tau_fast, self.tau_slow, self.soc_knee, self._ln_ratio
         if s <= 0.0:
             return s / ts
-        if L <= 0.0:
+        if -1e-12 < L < 1e-12:   # (tau_slow < tau_fast is allowed: L < 0)
             return s / tf
         if s < kn:
             return kn / (L * tf) * (math.exp(-L * (1.0 - s / kn)) - math.exp(-L))

@@ -61,13 +61,14 @@ def test_calorimetry_starts_from_a_3v7_rest_and_logs_heat(tmp_path):
     cr = [s for s in steps if s["type"] == "cr_discharge"]
     assert [s["source"] for s in cr] == ["Discharge at 217 kOhm until 2.6 V",
                                          "Discharge at 553 kOhm until 2.6 V"]
-    ts = list(csv.reader(open(os.path.join(str(tmp_path), "timeseries.bdf.csv"))))
-    mo = list(csv.reader(open(os.path.join(str(tmp_path), "model.csv"))))
-    assert mo[0][2] == "Heat / W" and len(ts) == len(mo)
+    ts = list(csv.DictReader(open(os.path.join(str(tmp_path), "timeseries.bdf.csv"))))
+    mo = list(csv.DictReader(open(os.path.join(str(tmp_path), "model.csv"))))
+    assert len(ts) == len(mo) and "Heat / W" in mo[0]
     heat = {}
-    for a, b in zip(ts[1:], mo[1:]):
-        if a[5] == "cr_discharge" and float(a[6]) <= 3600.0:   # the first hour
-            heat.setdefault(a[4], []).append(float(b[2]))
+    for a, b in zip(ts, mo):
+        assert float(a["Test Time / s"]) == pytest.approx(float(b["Test Time / s"]))
+        if a["Step Type"] == "cr_discharge" and float(a["Step Time / s"]) <= 3600.0:
+            heat.setdefault(a["Step Count / 1"], []).append(float(b["Heat / W"]))
     h217, h553 = [sum(v) / len(v) for _, v in sorted(heat.items(), key=lambda kv: int(kv[0]))]
     # the larger current gives off more heat (FACTS: Fig. 7B: "the higher the
     # discharge current the greater the amount of heat"); Joule + overpotential heat
@@ -81,10 +82,11 @@ def test_cv_diagnostic_starts_at_rest_runs_five_cycles_without_a_trip(tmp_path):
     assert sim.ch.state_name() == "done"
     steps = list(csv.DictReader(open(os.path.join(str(tmp_path), "steps.csv"))))
     assert [s["end"] for s in steps] == ["time"] + ["complete"] * 4
-    ts = list(csv.reader(open(os.path.join(str(tmp_path), "timeseries.bdf.csv"))))[1:]
-    rest_v = [float(r[1]) for r in ts if r[5] == "rest"][-1]
+    ts = list(csv.DictReader(open(os.path.join(str(tmp_path), "timeseries.bdf.csv"))))
+    rest_v = [float(r["Voltage / V"]) for r in ts if r["Step Type"] == "rest"][-1]
     assert abs(rest_v - 2.8) < 0.02          # the sweeps start at the rest voltage
-    main = [(float(r[1]), float(r[2])) for r in ts if r[4] == "4"]
+    main = [(float(r["Voltage / V"]), float(r["Current / A"])) for r in ts
+            if r["Step Count / 1"] == "4"]
     tops = sum(1 for k in range(1, len(main) - 1)
                if main[k][0] > 4.45 and main[k][0] >= main[k - 1][0]
                and main[k][0] > main[k + 1][0])
