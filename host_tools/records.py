@@ -343,23 +343,33 @@ def _num(x):
         return None
 
 
-def cycle_table(rows, title="cycles"):
-    """A rich Table of the per-cycle rows (for the end of simulate/run/log)."""
+_CYCLE_COLUMNS = (  # (row key, header on a wide terminal, header in 80 columns)
+    ("cycle", "cycle", "cyc"), ("charge_rate", "chg rate", "chg\nrate"),
+    ("discharge_rate", "dis rate", "dis\nrate"), ("charge_cc_mAh_g", "chg CC", "chg\nCC"),
+    ("charge_cv_mAh_g", "chg CV", "chg\nCV"), ("discharge_cc_mAh_g", "dis CC", "dis\nCC"),
+    ("discharge_cv_mAh_g", "dis CV", "dis\nCV"), ("coulombic_efficiency_pct", "CE %", "CE\n%"),
+    ("coulombic_efficiency_cc_pct", "CE CC %", "CE\nCC %"),
+    ("charge_end", "chg end", "chg\nend"), ("discharge_end", "dis end", "dis\nend"))
+WIDE_COLUMNS = 100   # from this terminal width on, the table has one-line headers and borders
+
+
+def cycle_table(rows, title="cycles", width=80):
+    """A rich Table of the per-cycle rows (for the end of simulate/run/log): no wider
+    than 80 columns on a narrow terminal (two-line headers, no borders), boxed on a
+    wide one."""
+    from rich import box
     from rich.table import Table
 
-    t = Table(title=title)
-    for col, head in (("cycle", "cycle"), ("charge_rate", "chg rate"),
-                      ("discharge_rate", "dis rate"), ("charge_cc_mAh_g", "chg CC"),
-                      ("charge_cv_mAh_g", "chg CV"), ("discharge_cc_mAh_g", "dis CC"),
-                      ("discharge_cv_mAh_g", "dis CV"), ("coulombic_efficiency_pct", "CE %"),
-                      ("coulombic_efficiency_cc_pct", "CE CC %"), ("charge_end", "chg end"),
-                      ("discharge_end", "dis end")):
-        t.add_column(head, justify="right")
+    wide = width >= WIDE_COLUMNS
+    if wide:
+        t = Table(title=title)
+    else:
+        t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
+                  collapse_padding=True)
+    for _key, head, short in _CYCLE_COLUMNS:
+        t.add_column(head if wide else short, justify="right", no_wrap=True)
     for r in rows:
         t.add_row(*[("%.1f" % r[c]) if isinstance(r[c], float) else
                     ("" if r[c] is None else str(r[c]))
-                    for c in ("cycle", "charge_rate", "discharge_rate", "charge_cc_mAh_g",
-                              "charge_cv_mAh_g", "discharge_cc_mAh_g", "discharge_cv_mAh_g",
-                              "coulombic_efficiency_pct", "coulombic_efficiency_cc_pct",
-                              "charge_end", "discharge_end")])
+                    for c, _h, _s in _CYCLE_COLUMNS])
     return t

@@ -312,7 +312,9 @@ def run(args):
             writer, sim = simulate(parsed, cell_name, out, args.fixed_tick_ms, args.seed,
                                    args.sample_s, progress=progress, cell=cell)
         from rich.console import Console as C2
-        C2().print(cycle_table(writer.cycles, "%s on %s (mAh/g)" % (parsed.name, cell_name)))
+        con = C2()
+        con.print(cycle_table(writer.cycles, "%s on %s (mAh/g)" % (parsed.name, cell_name),
+                              width=con.width))
     wall = time.perf_counter() - t0
     print("%d cycles, %.1f h simulated in %.1f s; wrote %s" % (
         len(writer.cycles), sim.now_ms / 3.6e6, wall, out))
