@@ -204,7 +204,7 @@ def load_cell(cell, path):
     try:
         with open(path) as f:
             st = [float(x) for x in f.read().split()]
-        if len(st) == 5:
+        if len(st) == len(cell.state()):
             cell.set_state(st)
             return True
     except (OSError, ValueError):

@@ -153,11 +153,13 @@ def _stuck_charge_for(hours, monkeypatch=None, rail=None):
 
 
 def test_the_source_stops_at_its_compliance_voltage(monkeypatch):
-    fe, top = _stuck_charge_for(3)
-    assert top <= femodel.COMPLIANCE_UV + 1000, top
+    # a rail of 4.5 V: the model cell's side reaction holds it near 4.7 V at 83.8 uA, so
+    # the board's 5 V rail would not be reached and the clamp not exercised
+    fe, top = _stuck_charge_for(3, monkeypatch, rail=4500000)
+    assert top <= 4500000 + 1000, top
     assert fe.true_i_nA < 83800      # at the rail it drives less than it was set to
 
 
 def test_control_without_the_clamp_the_cell_goes_past_the_rail(monkeypatch):
     _fe_, top = _stuck_charge_for(3, monkeypatch, rail=10 ** 9)
-    assert top > 5500000, top
+    assert top > 4500000 + 100000, top
