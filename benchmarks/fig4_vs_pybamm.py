@@ -6,7 +6,9 @@ experiment on its Thevenin model with the same reduced parameters.
 
     .venv/bin/python benchmarks/fig4_vs_pybamm.py [--cycles N]
 
-Prints the wall time of each and their ratio. Goal: ours no slower than PyBaMM's.
+Prints the wall time of each and their ratio, our control ticks and the peak memory
+(ru_maxrss) after each. Goal (issue 13): the full model at least 2x faster than PyBaMM's
+Thevenin (not reached; docs/cellmodel.md and the issue-13 report have the figures).
 """
 import argparse
 import os
@@ -16,8 +18,25 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from host_tools import protocol_file, pybamm_ref  # noqa: E402
+from host_tools import simulate as simulate_mod  # noqa: E402
 from host_tools.simulate import simulate  # noqa: E402
 import cellmodel  # noqa: E402
+
+TICKS = [0]
+_tick = simulate_mod.Sim.tick
+
+
+def _counting_tick(self):
+    TICKS[0] += 1
+    return _tick(self)
+
+
+simulate_mod.Sim.tick = _counting_tick
+
+
+def _rss_mb():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main():
@@ -44,13 +63,16 @@ def main():
     cell = cellmodel.CellModel(dict(params, soc0=0.0))
     w, sim = simulate(parsed, "fig4", cell=cell)
     t_ours = time.perf_counter() - t0
-    print("ours (engine closed loop, reduced model): %d cycles, %.0f h simulated, %.1f s wall"
-          % (len(w.cycles), sim.now_ms / 3.6e6, t_ours))
+    print("ours (engine closed loop, reduced model): %d cycles, %.0f h simulated, %.1f s wall, "
+          "%d ticks, peak RSS %.0f MB" % (len(w.cycles), sim.now_ms / 3.6e6, t_ours, TICKS[0],
+                                          _rss_mb()))
+    TICKS[0] = 0
     t0 = time.perf_counter()
     w2, sim2 = simulate(parsed, "fig4")
     t_full = time.perf_counter() - t0
-    print("ours (engine closed loop, full model):    %d cycles, %.0f h simulated, %.1f s wall"
-          % (len(w2.cycles), sim2.now_ms / 3.6e6, t_full))
+    print("ours (engine closed loop, full model):    %d cycles, %.0f h simulated, %.1f s wall, "
+          "%d ticks, peak RSS %.0f MB" % (len(w2.cycles), sim2.now_ms / 3.6e6, t_full, TICKS[0],
+                                          _rss_mb()))
 
     import pybamm
     model = pybamm.equivalent_circuit.Thevenin()
@@ -61,8 +83,8 @@ def main():
     sol = pybamm.Simulation(model, experiment=exp, parameter_values=pv).solve()
     t_pb = time.perf_counter() - t0
     t_end_h = float(sol["Time [s]"].entries[-1]) / 3600.0
-    print("pybamm %s (Thevenin, same experiment):  %d cycles, %.0f h simulated, %.1f s wall"
-          % (pybamm.__version__, len(sol.cycles), t_end_h, t_pb))
+    print("pybamm %s (Thevenin, same experiment):  %d cycles, %.0f h simulated, %.1f s wall, "
+          "peak RSS %.0f MB" % (pybamm.__version__, len(sol.cycles), t_end_h, t_pb, _rss_mb()))
     print("ratio pybamm / ours (reduced): %.2f   (> 1: ours is faster)" % (t_pb / t_ours))
     print("ratio pybamm / ours (full):    %.2f" % (t_pb / t_full))
 

@@ -479,8 +479,13 @@ def _parse_sweep(src):
     rate = _round(Fraction(m.group("rate")) * _SWEEP_RATE[m.group("ru")])
     v0, v1 = _round(a["value"]), _round(b["value"])
     n = int(m.group("n"))
-    # A cycle of cyclic voltammetry goes there and back: two linear sweeps.
+    # A cycle of cyclic voltammetry goes there and back: two linear sweeps. The engine
+    # counts there-and-back cycles (engine._sweep_move), so a sweep count must be even.
     n_sweeps = 2 * n if m.group("what").startswith("cycle") else n
+    if n_sweeps % 2:
+        raise _Bad("a sweep step ends back where it started, so it runs an even number of "
+                   "sweeps", "'for N cycles' (N there-and-back) or an even 'for N sweeps'",
+                   example)
     if not 1 <= rate <= fw_protocol.MAX_RATE_UV_S or v0 == v1 or not 1 <= n_sweeps <= MAX_SWEEPS:
         raise _Bad("the sweep is empty, too slow or too fast", "a rate of 1 uV/s .. %d mV/s, two "
                    "different voltages, 1 .. %d sweeps" % (fw_protocol.MAX_RATE_UV_S // 1000,
@@ -490,7 +495,7 @@ def _parse_sweep(src):
             "rate": None, "rate_label": "%s %s" % (m.group("rate"), m.group("ru")),
             "v_start_uV": v0, "v_end_uV": v1, "rate_uV_s": rate, "n_sweeps": n_sweeps,
             "period_s": None, "t_max_s": 0, "t_s": t_s,
-            "compact": "sweep %d %d %d %d" % (v0, v1, rate, n_sweeps)}
+            "compact": "sweep %d %d %d %d" % (v0, v1, rate, n_sweeps // 2)}
 
 
 # ---- where things are in the file -------------------------------------------------

@@ -109,6 +109,11 @@ class Sim:
                 dt = int(margin / dv / 4) if dv > 0 else MAX_DT_MS
                 if margin < 20000:
                     dt = BASE_DT_MS
+                # and at most 0.5 % of the capacity per tick: a knee (the surface
+                # reservoir running out) can come in well under the estimate above
+                q_As = self.cell.capacity_As
+                if i:
+                    dt = min(dt, int(5.0 * q_As / (abs(i) * 1e-9)))  # ms
             elif s.kind == protocol.CV:
                 di = abs(i - self._prev_i) / pdt  # nA per ms
                 above = abs(i) - s.i_end_nA
@@ -146,6 +151,7 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
 
     sim = Sim(parsed.lines, cell_name, seed, cell=cell, fe_kwargs=fe_kwargs)
     writer = RunWriter(out_dir, parsed, fresh=True) if out_dir else _MemoryWriter(parsed)
+    model_log = _ModelLog(out_dir, sim.cell) if out_dir else None
     e = sim.ch.engine
     sim.start()
     seen_s = seen_c = 0
@@ -173,6 +179,8 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
             seq += 1
             next_sample = t / 1000.0 + sample_s
             probe_row = True
+            if model_log:
+                model_log.row(t)
         elif t >= next_sample * 1000 or (probe_row and e.step_ms >= PROBE_ROW_MS):
             probe_row = False
             q = e.acc.cycle_q_nAh
@@ -181,6 +189,8 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
                              q[2] + q[3], seq)
             seq += 1
             next_sample = t / 1000.0 + sample_s
+            if model_log:
+                model_log.row(t)
         if ended:
             seen_s = e.step_seq
             writer.step_end(step_dict(e.step_rec))
@@ -198,7 +208,34 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
         sim.advance(dt)
     if out_dir:
         writer.close()
+        model_log.close()
     return writer, sim
+
+
+MODEL_COLUMNS = ["Test Time / s", "OCV / V", "Heat / W", "Side Current / A",
+                 "Age / cycles"]
+
+
+class _ModelLog:
+    """model.csv beside the BDF time series, at the same times: what only a model
+    knows. Heat / W is the cell's heat output, Joule (R0) plus overpotential heat,
+    I x (V - OCV) (cellmodel.CellModel.heat_W; docs/cellmodel.md compares it with the
+    paper's calorimetry)."""
+
+    def __init__(self, out_dir, cell):
+        import csv
+        self.cell = cell
+        self._f = open(os.path.join(out_dir, "model.csv"), "w", newline="")
+        self._w = csv.writer(self._f)
+        self._w.writerow(MODEL_COLUMNS)
+
+    def row(self, t_ms):
+        c = self.cell
+        self._w.writerow(["%.3f" % (t_ms / 1000.0), "%.6f" % c.ocv_V, "%.4e" % c.heat_W,
+                          "%.4e" % c.i_side_A, "%.3f" % c.age_cycles])
+
+    def close(self):
+        self._f.close()
 
 
 class _MemoryWriter:

@@ -23,85 +23,187 @@ AREA_CM2 = 0.503
 # Li1.0 and soc 1 is Li0.3 and soc 1 holds exactly the nominal capacity (192 mAh/g).
 X_SPAN = 0.7
 
-# Open-circuit voltage against state of charge: (soc, V) points, linear in between,
-# extended beyond both ends with the end segments' slopes. Each point from FACTS
-# ("The cycling window and why"):
-OCV_TABLE = (
-    (-0.100, 2.000),  # below the window, sweeps only: the Mn4+ -> Mn3+ "second
-                      # shoulder" gives extra capacity below 2.24 V (x = 1.07)
-    (-0.030, 2.240),  # top of the Mn shoulder, 2.24 V
-    (-0.020, 2.600),  # lower cut-off 2.60 V: the DOS gap between 2.24 V and 2.63 V
-                      # holds almost no capacity, the curve is nearly vertical there
-    (0.000, 2.710),   # pristine cathode (Li1.0) 2.71 V (SKPM)
-    (0.070, 3.000),   # Co4+ -> Co3+ between 2.63 V and 3.00 V: Co is 5 % of the
-                      # transition metals, x 1.0 -> 0.95, soc 0 -> 0.07
-    (0.100, 3.120),   # first shoulder 3.12 V: Ni4+ -> Ni3+ starts above 3.00 V
-    (0.250, 3.300),   # the reduction peak of the cyclic voltammetry at 3.3 V: a
-                      # flat stretch holds much charge
-    (0.400, 3.360),   # inflection 3.36 V, flattest point, solid solution above it
-    (0.550, 3.480),   # the solid solution LixNMC955, 0.29 <= x <= 1, rises steadily,
-    (0.700, 3.700),   # through the 3.7 V a rested cycled cell showed,
-    (0.850, 3.860),
-    (0.950, 3.970),
-    (1.0143, 4.050),  # 4.05 V at Li0.29: x = 0.29, soc = 0.71 / 0.7
-    (1.022, 4.100),   # DOS falls above 4.04 V: the curve turns steep; 4.1 V cut-off at
-                      # x = 0.285, i.e. 0.715 / 0.7 x 192 = 196 mAh/g (the DFT's 196)
-    (1.060, 4.500),   # beyond the window, sweeps to 4.5 V only (holes, O2 release)
-)
+# --- Open-circuit voltage ---------------------------------------------------------
+# The shape of the solid-solution part is MEASURED data of a close relative: the
+# NMC811 open-circuit potential of Chen et al., "Development of Experimental
+# Techniques for Parameterization of Multi-scale Lithium-ion Battery Models",
+# J. Electrochem. Soc. 167 (2020) 080534 (their fit, as shipped by PyBaMM in
+# pybamm/input/parameters/lithium_ion/Chen2020.py, nmc_LGM50_ocp_Chen2020):
+#   U(y) = a0 y + a1 - b1 tanh(c1 (y - d1)) - b2 tanh(c2 (y - d2)) + b3 tanh(c3 (y - d3))
+# with y the NMC811 stoichiometry, valid over their measured range 0.2661 .. 0.9084.
+CHEN2020_NMC811 = (-0.8090, 4.4875, 0.0428, 18.5138, 0.5542, 17.7326, 15.7890, 0.3117,
+                   17.5842, 15.9308, 0.3120)
+CHEN2020_Y_RANGE = (0.2661, 0.9084)   # Chen2020: stoichiometry at 100 % and 0 % SoC
+
+
+def chen2020_nmc811_V(y):
+    a0, a1, b1, c1, d1, b2, c2, d2, b3, c3, d3 = CHEN2020_NMC811
+    return (a0 * y + a1 - b1 * math.tanh(c1 * (y - d1)) - b2 * math.tanh(c2 * (y - d2))
+            + b3 * math.tanh(c3 * (y - d3)))
+
+
+# Mapped onto the paper's pinpoints (FACTS: the cycling window and why; open-circuit
+# potentials seen). soc = (1 - x) / 0.7 for LixNMC955, so soc 0 is Li1.0, soc 1 Li0.3.
+SOC_LI029 = (1.0 - 0.29) / 0.7   # 4.05 V at Li0.29, the DFT's stable top (1.0143)
+SOC_CHEN_LO = 0.12               # where the measured solid solution takes over (3.56 V)
+_Y_AT_405 = 0.43659         # Chen2020's y where U = 4.050 V (checked in the tests)
+_N_CHEN = 24                     # knots taken from the measured curve
+
+
+def _ocv_knots():
+    k = [
+        (-0.100, 2.000),  # below the window, sweeps only: Mn4+ -> Mn3+ below 2.24 V
+        (-0.060, 2.240),  # top of the Mn shoulder, 2.24 V
+        (-0.020, 2.600),  # lower cut-off 2.60 V (2.63 V edge of the DOS gap): steep,
+                          # but no steeper than a hold can regulate (docs/cellmodel.md)
+        (0.000, 2.710),   # pristine cathode (Li1.0) 2.71 V (SKPM)
+        (0.0714, 3.000),  # Co4+ -> Co3+ between 2.63 and 3.00 V: Co is 5 % of the
+                          # transition metals, x 1.0 -> 0.95, soc 0 -> 0.0714
+        (0.095, 3.120),   # first shoulder 3.12 V: Ni4+ -> Ni3+ above 3.00 V
+        (0.110, 3.360),   # inflection 3.36 V: the solid solution above it
+    ]
+    # The measured NMC811 solid solution, y = Chen2020_Y_RANGE[1] (3.56 V, their
+    # discharged end) at SOC_CHEN_LO, linearly in soc to 4.05 V at Li0.29.
+    y0, y1 = CHEN2020_Y_RANGE[1], _Y_AT_405
+    for j in range(_N_CHEN + 1):
+        s = SOC_CHEN_LO + (SOC_LI029 - SOC_CHEN_LO) * j / _N_CHEN
+        y = y0 + (y1 - y0) * j / _N_CHEN
+        k.append((s, chen2020_nmc811_V(y)))
+    k.append((SOC_LI029 + 0.015, 4.100))   # DOS falls above 4.04 V: steep to the 4.1 V
+                                           # cut-off (FACTS: charge cut-off 4.05 V)
+    k.append((SOC_LI029 + 0.080, 4.500))   # beyond the window, sweeps to 4.5 V only
+    return tuple(k)
+
+
+def _pchip_slopes(x, y):
+    """Fritsch-Carlson slopes (as scipy's PchipInterpolator): monotone, C1."""
+    n = len(x)
+    h = [x[i + 1] - x[i] for i in range(n - 1)]
+    dl = [(y[i + 1] - y[i]) / h[i] for i in range(n - 1)]
+    m = [0.0] * n
+    for i in range(1, n - 1):
+        if dl[i - 1] * dl[i] <= 0.0:
+            m[i] = 0.0
+        else:
+            w1 = 2.0 * h[i] + h[i - 1]
+            w2 = h[i] + 2.0 * h[i - 1]
+            m[i] = (w1 + w2) / (w1 / dl[i - 1] + w2 / dl[i])
+    # ends: the one-sided three-point formula, kept monotone
+    for (i, j, a, b) in ((0, 1, 0, 1), (n - 1, n - 2, n - 2, n - 3)):
+        ha, hb = h[a], h[b]
+        da, db = dl[a], dl[b]
+        d = ((2.0 * ha + hb) * da - ha * db) / (ha + hb)
+        if d * da <= 0.0:
+            d = 0.0
+        elif da * db <= 0.0 and abs(d) > abs(3.0 * da):
+            d = 3.0 * da
+        m[i] = d
+    return m
+
+
+OCV_TABLE = _ocv_knots()
 _OCV_S = [p[0] for p in OCV_TABLE]
 _OCV_V = [p[1] for p in OCV_TABLE]
 _OCV_N = len(OCV_TABLE)
+_OCV_M = _pchip_slopes(_OCV_S, _OCV_V)
+
+
+def _seg(s, soc):
+    n = _OCV_N
+    if soc <= s[1]:
+        return 0
+    if soc >= s[n - 2]:
+        return n - 2
+    lo = 1
+    hi = n - 2  # s[lo] <= soc < s[hi]
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if soc < s[mid]:
+            hi = mid
+        else:
+            lo = mid
+    return lo
 
 
 def ocv_V(soc):
-    """Open-circuit voltage (V) at a state of charge (linear between table points)."""
+    """Open-circuit voltage (V) at a state of charge: a monotone cubic (PCHIP) through
+    OCV_TABLE, continued linearly with the end slopes beyond the table."""
     s = _OCV_S
-    if soc <= s[1]:
-        k = 0
-    elif soc >= s[_OCV_N - 2]:
-        k = _OCV_N - 2
-    else:
-        lo = 1
-        hi = _OCV_N - 2  # s[lo] <= soc < s[hi]
-        while hi - lo > 1:
-            mid = (lo + hi) >> 1
-            if soc < s[mid]:
-                hi = mid
-            else:
-                lo = mid
-        k = lo
     v = _OCV_V
-    return v[k] + (v[k + 1] - v[k]) * (soc - s[k]) / (s[k + 1] - s[k])
+    m = _OCV_M
+    if soc <= s[0]:
+        return v[0] + m[0] * (soc - s[0])
+    n = _OCV_N
+    if soc >= s[n - 1]:
+        return v[n - 1] + m[n - 1] * (soc - s[n - 1])
+    k = _seg(s, soc)
+    h = s[k + 1] - s[k]
+    t = (soc - s[k]) / h
+    t2 = t * t
+    t3 = t2 * t
+    return ((2.0 * t3 - 3.0 * t2 + 1.0) * v[k] + (t3 - 2.0 * t2 + t) * h * m[k]
+            + (-2.0 * t3 + 3.0 * t2) * v[k + 1] + (t3 - t2) * h * m[k + 1])
+
+
+def docv_dsoc(soc):
+    """The slope of ocv_V (V per unit soc), > 0 everywhere."""
+    e = 1e-7
+    return (ocv_V(soc + e) - ocv_V(soc - e)) / (2.0 * e)
 
 
 def soc_at_ocv(v_V):
-    """The inverse of ocv_V (the table is strictly increasing)."""
+    """The inverse of ocv_V (strictly increasing): bisection inside the knot interval."""
     v = _OCV_V
-    if v_V <= v[1]:
-        k = 0
-    elif v_V >= v[_OCV_N - 2]:
-        k = _OCV_N - 2
-    else:
-        k = 1
-        while v[k + 1] < v_V:
-            k += 1
     s = _OCV_S
-    return s[k] + (s[k + 1] - s[k]) * (v_V - v[k]) / (v[k + 1] - v[k])
+    n = _OCV_N
+    if v_V <= v[0]:
+        return s[0] + (v_V - v[0]) / _OCV_M[0]
+    if v_V >= v[n - 1]:
+        return s[n - 1] + (v_V - v[n - 1]) / _OCV_M[n - 1]
+    k = 0
+    while v[k + 1] < v_V:
+        k += 1
+    lo, hi = s[k], s[k + 1]
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if ocv_V(mid) < v_V:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-13:
+            break
+    return 0.5 * (lo + hi)
 
 
 # Parameters of the fig4 cell (FACTS: fig4, 0.167 mAh/cm2). How each was fitted to the
-# paper's shapes is in docs/cellmodel.md.
+# paper's shapes is in docs/cellmodel.md. make_cell(dict) takes these names (issue 14's
+# `cycler fit` fits them); a missing key comes from this dict.
 _FIG4 = {
     "areal_mAh_cm2": 0.167,
     "r0_ohm": 300.0,        # ohmic (R1 of the PEIS): separator + contacts
     "r1_ohm": 600.0,        # charge transfer (R2||C of the PEIS)
     "tau1_s": 20.0,         # its time constant R1 * C1
-    "surface_frac": 0.05,   # share of the capacity in the surface reservoir
-    "tau_fast_s": 1800.0,   # surface <-> bulk exchange time where the NMC is delithiated
-    "tau_slow_s": 5600.0,   # ... and where the bulk is fully lithiated (x -> 1)
-    "soc_knee": 0.25,       # below this bulk soc the exchange slows, log-linearly
-    "soc0": 0.0,            # initial state: discharged (pristine, 2.71 V is reached at rest)
+    "surface_frac": 0.05,    # share of the capacity in the surface reservoir
+    # Exchange while the bulk takes lithium back (discharge direction):
+    "tau_fast_s": 1150.0,   # surface <-> bulk exchange time where the NMC is delithiated
+    "tau_slow_s": 2000.0,   # ... and where it is fully lithiated (x -> 1)
+    "soc_knee": 0.3,        # below this soc the exchange slows, log-linearly
+    # Exchange while the bulk gives lithium up (charge direction): one time constant.
+    "tau_chg_s": 7000.0,
+    "soc0": 0.0,            # initial state: discharged (pristine, 2.71 V at rest)
     "ocv_shift_V": 0.0,     # the OCV curve moved up or down (cycler fit on a measured cell)
+    # Ageing (a state: equivalent full cycles n = charge throughput / (2 x capacity)).
+    "age0_cycles": 0.0,       # n at the start
+    "r_age_per_cycle": 0.005,   # R0 and R1 grow by this share per cycle (x 2 at 200)
+    "tau_age_per_cycle": 0.0003,   # the exchange times grow by this share per cycle
+    "act_frac": 0.0,          # share of the capacity not yet reached at n = 0 ...
+    "act_cycles": 2.2,        # ... reached over this many cycles (exp(-n / act_cycles))
+    "fade_per_cycle": 0.0,    # share of the capacity lost per cycle
+    # Irreversible oxidation above about 4.0 V (FACTS: "above about 4.1 V holes
+    # dominate: oxygen release, sulfur oxidation"; "a sharp current rise at >= 4.0 V"):
+    # a current, as a C-rate, that grows e-fold every side_mV_e of electrode potential.
+    "side_c_at_4v1": 4.0e-4,  # at 4.1 V: 34 nA on fig4, 2 % of the C/46 end current
+    "side_mV_e": 50.0,        # e-fold per 50 mV: x 3000 at 4.5 V (about C/1 on fig4)
 }
 _THICK_REF = 0.167
 
@@ -113,6 +215,9 @@ def _params_for(areal):
     loading, the separator part does not) and slows the reach of the inner particles
     (exchange times grow with the square root of the loading ratio, a mild choice:
     FACTS "the thick cells (~2 mAh/cm2) peak at C/10" so C/10 must still work).
+    A thick cathode also needs cycles to bring all its particles into contact and
+    then fades (FACTS: the thick cells peak after the first cycle, then fade): the
+    share not reached at first and the fade per cycle grow with the loading.
     """
     k = areal / _THICK_REF
     p = dict(_FIG4)
@@ -125,6 +230,9 @@ def _params_for(areal):
     ks = math.sqrt(k)
     p["tau_fast_s"] = _FIG4["tau_fast_s"] * ks
     p["tau_slow_s"] = _FIG4["tau_slow_s"] * ks
+    p["tau_chg_s"] = _FIG4["tau_chg_s"] * ks
+    p["act_frac"] = 0.048 * (k - 1.0)
+    p["fade_per_cycle"] = 0.0034 * (k - 1.0)
     return p
 
 
@@ -160,11 +268,16 @@ def make_cell(name_or_dict="fig4", **overrides):
 
 
 class CellModel:
-    """State: surface soc, bulk soc, RC overpotential. Read v_V, ocv_V, soc, i_A."""
+    """State: mean soc, surface-bulk gap, RC overpotential, ageing (equivalent cycles).
+    Read v_V, ocv_V, soc, i_A, age_cycles, heat_W."""
 
     def __init__(self, params):
         p = dict(_FIG4)
         p.update(params)
+        for k in p:
+            if k not in _FIG4 and k not in ("name", "capacity_mAh", "active_mass_mg"):
+                raise ValueError("unknown cell parameter %r; the parameters are: %s"
+                                 % (k, ", ".join(sorted(_FIG4))))
         self.params = p
         self.name = p.get("name", "custom")
         if "capacity_mAh" in p:
@@ -177,38 +290,80 @@ class CellModel:
         self.capacity_As = cap * 3.6  # mAh -> A s
         # FACTS: active mass = capacity / 192 mAh/g.
         self.active_mass_mg = p.get("active_mass_mg", cap / SPECIFIC_MAH_G * 1000.0)
-        self.r0 = float(p["r0_ohm"])
-        self.r1 = float(p["r1_ohm"])
+        self.r0_fresh = float(p["r0_ohm"])
+        self.r1_fresh = float(p["r1_ohm"])
         self.tau1 = float(p["tau1_s"])
         f = float(p["surface_frac"])
         if not 0.0 < f < 1.0:
-            raise ValueError("surface_frac must be between 0 and 1 (e.g. 0.1)")
+            raise ValueError("surface_frac must be between 0 and 1 (e.g. 0.05)")
+        self.f_nom = f
         self.f = f
-        self.tau_fast = float(p["tau_fast_s"])
-        self.tau_slow = float(p["tau_slow_s"])
+        self.tau_fast_fresh = float(p["tau_fast_s"])
+        self.tau_slow_fresh = float(p["tau_slow_s"])
         self.soc_knee = float(p["soc_knee"])
+        self.tau_chg_fresh = float(p["tau_chg_s"])
+        if self.tau_fast_fresh > 0.0 and not self.tau_chg_fresh > 0.0:
+            raise ValueError("tau_chg_s must be > 0 s (got %r)" % self.tau_chg_fresh)
+        self.k_r = float(p["r_age_per_cycle"])
+        self.k_tau = float(p["tau_age_per_cycle"])
+        self.act_frac = float(p["act_frac"])
+        self.act_cycles = float(p["act_cycles"])
+        self.k_fade = float(p["fade_per_cycle"])
+        self.side_A_4v1 = float(p["side_c_at_4v1"]) * self.capacity_As / 3600.0
+        self.side_V_e = float(p["side_mV_e"]) * 1e-3
+        if not self.side_V_e > 0.0:
+            raise ValueError("side_mV_e must be > 0 mV (e.g. 50)")
+        self.i_side_A = 0.0
         self.ocv_shift = float(p.get("ocv_shift_V", 0.0))
         # tau_fast_s 0 switches the diffusion limit off (surface = bulk).
-        self._ln_ratio = (math.log(self.tau_slow / self.tau_fast)
-                          if self.tau_fast > 0.0 else 0.0)
+        self._ln_ratio = (math.log(self.tau_slow_fresh / self.tau_fast_fresh)
+                          if self.tau_fast_fresh > 0.0 else 0.0)
+        self.frozen = False     # True: the ageing state does not move (PyBaMM check)
         self.i_A = 0.0
         self.t_s = 0.0
+        self.age_cycles = float(p["age0_cycles"])
+        self._age_apply()
         self.set_soc(float(p["soc0"]))
+
+    # --- ageing ------------------------------------------------------------
+    def _age_apply(self):
+        """The parameters at the present ageing state n (equivalent full cycles)."""
+        n = self.age_cycles
+        self.r0 = self.r0_fresh * (1.0 + self.k_r * n)
+        self.r1 = self.r1_fresh * (1.0 + self.k_r * n)
+        a = 1.0 + self.k_tau * n
+        self.tau_fast = self.tau_fast_fresh * a
+        self.tau_slow = self.tau_slow_fresh * a
+        self.tau_chg = self.tau_chg_fresh * a
+        reach = 1.0 - self.act_frac * (math.exp(-n / self.act_cycles)
+                                       if self.act_cycles > 0 else 0.0)
+        keep = 1.0 - self.k_fade * n
+        if keep < 0.05:
+            keep = 0.05
+        self.q_frac = reach * keep   # share of the bulk the cell can reach
+        # the unreached and the lost material is bulk: the surface reservoir (the
+        # contacted particle surfaces) keeps its f of the nominal capacity
+        fn = self.f_nom
+        reachable = fn + (1.0 - fn) * self.q_frac
+        self.f = fn / reachable
+        self._q_eff = self.capacity_As * reachable
+        self._age_next = n + 0.02    # re-derive every 1/50 of a cycle
 
     # --- state -------------------------------------------------------------
     def set_soc(self, soc):
         """Put the cell at rest, in equilibrium, at a state of charge."""
-        self.soc = soc          # mean state of charge (what coulomb counting sees)
+        self.soc = soc          # mean state of charge of the reachable capacity
         self.d = 0.0            # surface soc - bulk soc
         self.v1 = 0.0
         self.i_A = 0.0
         self._update_v()
 
     def state(self):
-        return (self.soc, self.d, self.v1, self.i_A, self.t_s)
+        return (self.soc, self.d, self.v1, self.i_A, self.t_s, self.age_cycles)
 
     def set_state(self, st):
-        self.soc, self.d, self.v1, self.i_A, self.t_s = st
+        self.soc, self.d, self.v1, self.i_A, self.t_s, self.age_cycles = st
+        self._age_apply()
         self._update_v()
 
     @property
@@ -219,57 +374,99 @@ class CellModel:
     def soc_bulk(self):
         return self.soc - self.f * self.d
 
-    def tau_exchange(self):
-        """Surface <-> bulk exchange time (s) at the present state.
-
-        Set by the bulk's state: lithium moves slowly through nearly full LixNMC
-        (x -> 1), so a charge that starts from the discharged state is slow to draw
-        on the bulk, while a discharge is not slowed until the bulk is nearly full.
-        """
-        s = self.soc - self.f * self.d
+    def diffusivity(self, s):
+        """1 / exchange time (1/s) at a local state s: slow where LixNMC is nearly full
+        (x -> 1, s -> 0), fast above soc_knee, log-linear in between."""
         if s >= self.soc_knee:
-            return self.tau_fast
+            return 1.0 / self.tau_fast
         if s <= 0.0:
-            return self.tau_slow
-        return self.tau_fast * math.exp(self._ln_ratio * (1.0 - s / self.soc_knee))
+            return 1.0 / self.tau_slow
+        return math.exp(-self._ln_ratio * (1.0 - s / self.soc_knee)) / self.tau_fast
+
+    def _g(self, s):
+        """Integral of diffusivity from 0 to s (the Kirchhoff transform)."""
+        tf, ts, kn, L = self.tau_fast, self.tau_slow, self.soc_knee, self._ln_ratio
+        if s <= 0.0:
+            return s / ts
+        if -1e-12 < L < 1e-12:   # (tau_slow < tau_fast is allowed: L < 0)
+            return s / tf
+        if s < kn:
+            return kn / (L * tf) * (math.exp(-L * (1.0 - s / kn)) - math.exp(-L))
+        return kn / (L * tf) * (1.0 - math.exp(-L)) + (s - kn) / tf
+
+    def tau_exchange(self):
+        """Surface <-> bulk exchange time (s) now. Lithium going into the bulk (the
+        surface below the bulk, d < 0): the flux is J = G(s_s) - G(s_b), G the integral
+        of the diffusivity, and tau = d / J (the secant). Lithium leaving the bulk
+        (d > 0): tau_chg."""
+        d = self.d
+        if d >= 0.0:
+            return self.tau_chg
+        sb = self.soc - self.f * d
+        if d > -1e-9:
+            return 1.0 / self.diffusivity(sb)
+        return d / (self._g(sb + d) - self._g(sb))
 
     # --- dynamics ------------------------------------------------------------
     def step(self, dt_s, i_A):
         """Advance dt_s seconds with a constant current i_A (+ = charging).
 
         Exact exponential updates for the RC element and the exchange (for a frozen
-        exchange time), sub-stepped so the exchange time is refreshed at least every
-        few seconds and every few % of its own value: stable for any dt.
+        exchange time), sub-stepped so the exchange time is refreshed often: stable
+        for any dt. The flux J = G(s_s) - G(s_b) makes the surface state move
+        monotonically at constant current (docs/cellmodel.md), so a CC charge never
+        shows a falling voltage.
         """
         if dt_s <= 0:
             self.i_A = i_A
             self._update_v()
             return
-        q = self.capacity_As
         f = self.f
         g = f * (1.0 - f)
         # RC element: exact for a constant current over dt.
         ir1 = i_A * self.r1
         self.v1 = ir1 + (self.v1 - ir1) * math.exp(-dt_s / self.tau1)
-        rate = i_A / q  # soc per second
+        # the side reaction takes its share of a charging current first (its charge
+        # is not stored); driven by the electrode potential, OCV + charge transfer
+        e_V = self.ocv_V + self.v1
+        if self.side_A_4v1 > 0.0 and e_V > 3.95:   # below: < 5 % of its 4.1 V value
+            x = (e_V - 4.1) / self.side_V_e
+            i_side = self.side_A_4v1 * math.exp(x if x < 30.0 else 30.0)
+        else:
+            i_side = 0.0
+        self.i_side_A = i_side
+        rate = (i_A - i_side) / self._q_eff  # soc per second
         left = dt_s
-        while left > 0.0:
-            if self.tau_fast > 0.0:
-                tau = self.tau_exchange()
-                h = 0.02 * g * tau
-                if h < 1.0:
-                    h = 1.0
+        if self.tau_fast > 0.0:
+            h = left
+            while left > 0.0:
                 if h > left:
                     h = left
+                d0 = self.d
+                s0 = self.soc
+                tau = self.tau_exchange()
                 # d' = rate / f - d / (f (1 - f) tau): relaxes to d_inf in g * tau.
                 d_inf = rate * (1.0 - f) * tau
-                self.d = d_inf + (self.d - d_inf) * math.exp(-h / (g * tau))
-            else:  # no diffusion limit (the reduced model PyBaMM can express)
-                h = left
-            self.soc += rate * h
-            left -= h
+                self.d = d_inf + (d0 - d_inf) * math.exp(-h / (g * tau))
+                self.soc = s0 + rate * h
+                if h > 1.0:
+                    # tau was frozen over h: accept if it moved less than 2 %
+                    t1 = self.tau_exchange()
+                    if abs(t1 - tau) > 0.02 * tau:
+                        self.d = d0
+                        self.soc = s0
+                        h *= 0.25
+                        continue
+                left -= h
+                h *= 2.0
+        else:  # no diffusion limit: surface = bulk
+            self.soc += rate * dt_s
         self.i_A = i_A
         self.t_s += dt_s
+        if not self.frozen and i_A != 0.0:
+            self.age_cycles += abs(i_A) * dt_s / (2.0 * self.capacity_As)
+            if self.age_cycles >= self._age_next:
+                self._age_apply()
         self._update_v()
 
     def rest(self, dt_s):
@@ -282,3 +479,10 @@ class CellModel:
     def voltage_if(self, i_A):
         """Terminal voltage if the current jumped to i_A now (ohmic step only)."""
         return self.ocv_V + i_A * self.r0 + self.v1
+
+    @property
+    def heat_W(self):
+        """Heat the cell gives off now (W): Joule heat in R0 and the charge-transfer
+        and diffusion overpotential heat, I x (V - OCV(mean soc)) (reversible heat, the
+        entropic term, is not modelled: it is not known for NMC955 | Li6PS5Cl)."""
+        return self.i_A * (self.v_V - ocv_V(self.soc) - self.ocv_shift)

@@ -84,11 +84,14 @@ def test_good_step(step, compact):
 def test_sweep_in_a_diagnostic_file():
     s = _one("Sweep from 2.0 V to 4.5 V at 0.1 mV/s for 5 cycles",
              top="diagnostic = true\n", limits="v_trip_lo = 1.9\nv_trip_hi = 4.6")
-    assert s == "sweep 2000000 4500000 100 10"  # 5 cycles there and back = 10 sweeps
-    s = _one("Sweep from 3.8 V to 3.6 V at 2 mV/s for 3 sweeps", top="diagnostic = true\n")
-    assert s == "sweep 3800000 3600000 2000 3"
+    # the engine counts there-and-back cycles: 5 cycles = 10 sweeps = "sweep ... 5"
+    assert s == "sweep 2000000 4500000 100 5"
+    s = _one("Sweep from 3.8 V to 3.6 V at 2 mV/s for 4 sweeps", top="diagnostic = true\n")
+    assert s == "sweep 3800000 3600000 2000 2"
+    with pytest.raises(pf.ProtocolError, match="even"):
+        _one("Sweep from 3.8 V to 3.6 V at 2 mV/s for 3 sweeps", top="diagnostic = true\n")
     with pytest.raises(pf.ProtocolError, match="too fast"):
-        _one("Sweep from 3.8 V to 3.6 V at 0.2 V/s for 3 sweeps", top="diagnostic = true\n")
+        _one("Sweep from 3.8 V to 3.6 V at 0.2 V/s for 4 sweeps", top="diagnostic = true\n")
 
 
 def test_diagnostic_lets_a_hold_leave_the_window_but_not_the_trips():
@@ -321,8 +324,11 @@ def test_paper_cells_and_sequences():
     assert "cv" in kinds[0] and "cv" not in kinds[1]
     p = pf.load(pf.resolve("cv_diagnostic"))
     assert p.diagnostic and "diag" in p.lines
+    # FACTS: cyclic voltammetry 2.0-4.5 V, 5 cycles, +-0.1 V around OCV; from the rest
+    # voltage of the cell (about 2.8 V), 5 cycles = 5 there-and-back (the engine's n)
     assert [s["compact"] for s in p.steps if s["kind"] == "sweep"] == [
-        "sweep 2000000 4500000 100 10"]  # FACTS: cyclic voltammetry 2.0-4.5 V, 5 cycles
+        "sweep 2800000 2900000 100 1", "sweep 2800000 2700000 100 1",
+        "sweep 2800000 4500000 100 5", "sweep 2800000 2000000 100 1"]
 
 
 # ---- PyBaMM as a second opinion ----

@@ -76,8 +76,12 @@ class SteppedCell:
 def setups(draw):
     name = draw(st.sampled_from(sorted(cellmodel.CELLS)))
     p = cellmodel.CELLS[name]
+    # the thick cells' activation and fade (issue 13, docs/cellmodel.md) are left out:
+    # a cell that has lost a third of its capacity runs the nominal C-rates 1.5x
+    # harder, and this property is about the firmware, not the cell's ageing
     cell = cellmodel.make_cell(name, r0_ohm=p["r0_ohm"] * draw(st.floats(0.7, 1.5)),
-                               tau1_s=p["tau1_s"] * draw(st.floats(0.5, 2.0)))
+                               tau1_s=p["tau1_s"] * draw(st.floats(0.5, 2.0)),
+                               act_frac=0.0, fade_per_cycle=0.0)
     cell.set_soc(simboard.SOC0)
     cap = int(round(cell.capacity_mAh * 1e6))
     rates = THIN_RATES if name in THIN else THICK_RATES
