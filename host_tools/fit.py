@@ -6,7 +6,7 @@ FILE is an output folder (ours or `cycler import`ed) or any file `cycler import`
 The model is driven by the measured current (the mean over each interval between the
 points kept, from the integral of the current), and scipy's least_squares fits the
 voltage it answers with to the measured voltage. Fitted, when the model has them as
-parameters: capacity_mAh, r0_ohm, r1_ohm, tau1_s, tau_fast_s, tau_slow_s (the exchange
+parameters: capacity_mAh, r0_ohm, r1_ohm, tau1_s, tau_fast_s, tau_slow_s, tau_chg_s (the exchange
 times), ocv_shift_V. The start state comes from the first point's voltage. Positive
 parameters are fitted as logarithms. The fit quality is the RMS voltage error per cycle.
 
@@ -27,6 +27,7 @@ FIT_PARAMS = (
     ("tau1_s", True, 0.5, 3600.0),
     ("tau_fast_s", True, 10.0, 1e6),
     ("tau_slow_s", True, 10.0, 1e7),
+    ("tau_chg_s", True, 10.0, 1e7),     # the exchange time on charge (docs/cellmodel.md)
     ("ocv_shift_V", False, -1.0, 1.0),
 )
 MAX_POINTS = 1500         # the measured series is thinned to about this many points
