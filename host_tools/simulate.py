@@ -20,6 +20,8 @@ BASE_DT_MS = 1000
 MAX_DT_MS = 120000       # CC, CR, rest
 MAX_HOLD_DT_MS = 10000   # CV, sweep
 SAMPLE_S = 30.0            # a BDF row every 30 s of test time, and at every step end
+MIN_DT_MS = 100          # the shortest tick: the sim board's (boards/sim.py TICK_MS)
+END_OVERSHOOT_UV = 1000  # a CC tick steps at most this far past its end voltage
 PROBE_ROW_MS = 2 * BASE_DT_MS  # and one this far into each step: where the engine's R
                                # probe reads the voltage step (plot.resistances uses it)
 
@@ -101,19 +103,11 @@ class Sim:
             if s.kind == protocol.REST:
                 dt = s.t_max_ms - e.step_ms if s.t_max_ms else MAX_DT_MS
             elif s.kind in (protocol.CC, protocol.CR):
-                dv = abs(v - self._prev_v) / pdt  # uV per ms
-                margin = abs(s.until_uV - v)
-                # a quarter of the time left to the end voltage: the approach closes in
-                # geometrically; the last 20 mV (a discharge knee steepens fast) on
-                # base ticks
-                dt = int(margin / dv / 4) if dv > 0 else MAX_DT_MS
-                if margin < 20000:
-                    dt = BASE_DT_MS
-                # and at most 0.5 % of the capacity per tick: a knee (the surface
-                # reservoir running out) can come in well under the estimate above
-                q_As = self.cell.capacity_As
-                if i:
-                    dt = min(dt, int(5.0 * q_As / (abs(i) * 1e-9)))  # ms
+                # the current is constant over a tick and the model integrates it
+                # exactly, so the tick's length is free until the end voltage: there
+                # the model's own bound on the voltage's move keeps every tick from
+                # stepping past it by more than END_OVERSHOOT_UV (the discharge knee)
+                dt = MAX_DT_MS
             elif s.kind == protocol.CV:
                 di = abs(i - self._prev_i) / pdt  # nA per ms
                 above = abs(i) - s.i_end_nA
@@ -134,7 +128,47 @@ class Sim:
                 if 0 < left < dt:
                     dt = left
         dt = max(BASE_DT_MS, min(MAX_DT_MS, dt))
+        if s is not None and s.kind in (protocol.CC, protocol.CR) and e.step_ms > 0:
+            dt = self._end_bound(s, dt)
         self._prev_v, self._prev_i, self._prev_dt = v, i, dt
+        return dt
+
+    def _end_bound(self, s, dt):
+        """dt (ms) shortened so that the tick moves the TRUE voltage at most
+        END_OVERSHOOT_UV past the step's end voltage (from where it is, if already
+        past), down to MIN_DT_MS (the board's own tick). Far from the end the model's
+        cheap bound on the move (CellModel.dv_bound_V) clears the tick; near it a trial
+        step of the model (from its saved state, then put back: the model is
+        deterministic, so the tick will do exactly this) finds where the tick lands,
+        and the tick is cut to land just past the engine's trigger (the end voltage
+        less a hand-over's noise band) instead of stepping over a knee."""
+        cell = self.cell
+        bound = getattr(cell, "dv_bound_V", None)
+        if bound is None:
+            return dt
+        i_A = self.fe.out_i_nA * 1e-9
+        up = i_A > 0
+        v = cell.v_V * 1e6
+        margin = (s.until_uV - v) if up else (v - s.until_uV)
+        allowed = (margin if margin > 0 else 0) + END_OVERSHOOT_UV
+        if bound(dt * 1e-3, i_A) * 1e6 <= allowed:
+            return dt
+        band = self.ch.engine.reg.band_uV if getattr(s, "handover", False) else 0
+        to_trig = margin - band
+        target = (to_trig if to_trig > 0 else 0) + END_OVERSHOOT_UV // 2
+        if target > allowed:
+            target = allowed
+        st = cell.state()
+        for _ in range(8):
+            cell.step(dt * 1e-3, i_A)
+            moved = (cell.v_V * 1e6 - v) if up else (v - cell.v_V * 1e6)
+            cell.set_state(st)
+            if moved <= allowed or dt <= MIN_DT_MS:
+                break
+            k = target / moved
+            dt = int(dt * (k if k < 0.9 else 0.9))
+            if dt < MIN_DT_MS:
+                dt = MIN_DT_MS
         return dt
 
     def advance(self, dt_ms):

@@ -486,3 +486,29 @@ class CellModel:
         and diffusion overpotential heat, I x (V - OCV(mean soc)) (reversible heat, the
         entropic term, is not modelled: it is not known for NMC955 | Li6PS5Cl)."""
         return self.i_A * (self.v_V - ocv_V(self.soc) - self.ocv_shift)
+
+    def dv_bound_V(self, dt_s, i_A):
+        """The most the terminal voltage can move (V, >= 0) in dt_s seconds at a
+        constant current i_A (the one already flowing: no ohmic step) from the present
+        state. The surface reservoir moves at most as fast as the current and the
+        present surface-bulk gap together drive it with the exchange standing still,
+        ((|I| + side) / q + |d| / tau_min) / f; the OCV is monotone, so its values at
+        the two ends bound its move; the RC element moves at most its whole distance to
+        I R1 times (1 - exp(-dt / tau1)). host_tools/simulate.py bounds its tick with
+        it so that no tick steps over an end voltage (the discharge knee)."""
+        f = self.f
+        q = self._q_eff
+        a = (abs(i_A) + self.i_side_A) / q     # the current's own pull, soc per s
+        b = 0.0                                # the exchange's, either way
+        if self.tau_fast > 0.0:
+            tmin = min(self.tau_fast, self.tau_chg, self.tau_slow)
+            b = abs(self.d) / tmin / f
+            a /= f
+        ss = self.soc + (1.0 - f) * self.d
+        o = ocv_V(ss)
+        up = a + b if i_A > 0.0 else b        # the farthest the surface can go up ...
+        dn = a + b if i_A <= 0.0 else b       # ... and down
+        dv = ocv_V(ss + up * dt_s) - o if i_A > 0.0 else o - ocv_V(ss - dn * dt_s)
+        if b > a:   # the exchange may outrun the current: the other way too
+            dv = max(dv, ocv_V(ss + up * dt_s) - o, o - ocv_V(ss - dn * dt_s))
+        return dv + abs(i_A * self.r1 - self.v1) * (1.0 - math.exp(-dt_s / self.tau1))
