@@ -117,7 +117,8 @@ def load_series(path):
 
 def thin(t, v, i, cyc, q=None, max_points=MAX_POINTS):
     """Keep about max_points rows: every row where the current changes by more than 2 %
-    of the largest current (step changes, the start of a hold), and evenly in time
+    of the largest current (step changes, the start of a hold) or the voltage by more
+    than 1 % of its span (a discharge knee, a step's edge), and evenly in time
     otherwise. Returns (t, v, cycle, i_mean, i_row) where i_mean[k] is the mean current
     over (t[k-1], t[k]]: from q (the file's charge counters, A s) when given, else the
     trapezoidal integral of the current; i_row the current measured at the row."""
@@ -126,7 +127,8 @@ def thin(t, v, i, cyc, q=None, max_points=MAX_POINTS):
     if n < 3:
         raise FitError("too few points to fit (%d)" % n)
     imax = float(np.max(np.abs(i))) or 1.0
-    jump = np.r_[True, np.abs(np.diff(i)) > 0.02 * imax]
+    vspan = float(np.max(v) - np.min(v)) or 1.0
+    jump = np.r_[True, (np.abs(np.diff(i)) > 0.02 * imax) | (np.abs(np.diff(v)) > 0.01 * vspan)]
     jump |= np.r_[jump[1:], True]          # the row before a change too
     keep = jump.copy()
     budget = max(max_points - int(keep.sum()), 10)
@@ -234,8 +236,6 @@ def fit_series(t, v, i, cyc, q=None, base="fig4", cycles=None, fix=(), max_evals
         p = dict(p0)
         for (n, lg, _lo, _hi), xv in zip(names, x):
             p[n] = math.exp(xv) if lg else float(xv)
-        if "tau_slow_s" in p and "tau_fast_s" in p and p["tau_slow_s"] < p["tau_fast_s"]:
-            p["tau_slow_s"] = p["tau_fast_s"]
         return p
 
     def resid(x):

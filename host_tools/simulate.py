@@ -22,6 +22,7 @@ MAX_HOLD_DT_MS = 10000   # CV, sweep
 SAMPLE_S = 30.0            # a BDF row every 30 s of test time, and at every step end
 MIN_DT_MS = 100          # the shortest tick: the sim board's (boards/sim.py TICK_MS)
 END_OVERSHOOT_UV = 1000  # a CC tick steps at most this far past its end voltage
+ROW_Q_FRAC = 0.01        # and passes at most this share of the capacity
 PROBE_ROW_MS = 2 * BASE_DT_MS  # and one this far into each step: where the engine's R
                                # probe reads the voltage step (plot.resistances uses it)
 
@@ -104,10 +105,13 @@ class Sim:
                 dt = s.t_max_ms - e.step_ms if s.t_max_ms else MAX_DT_MS
             elif s.kind in (protocol.CC, protocol.CR):
                 # the current is constant over a tick and the model integrates it
-                # exactly, so the tick's length is free until the end voltage: there
-                # the model's own bound on the voltage's move keeps every tick from
-                # stepping past it by more than END_OVERSHOOT_UV (the discharge knee)
+                # exactly, so the tick's length is free until the end voltage (there
+                # _end_bound keeps every tick from stepping over it, the discharge
+                # knee); but a row is written at a tick, so a tick passes at most
+                # ROW_Q_FRAC of the capacity: 100 points on a full V-Q curve at any rate
                 dt = MAX_DT_MS
+                if i:
+                    dt = int(ROW_Q_FRAC * self.cell.capacity_As / (abs(i) * 1e-9) * 1000)
             elif s.kind == protocol.CV:
                 di = abs(i - self._prev_i) / pdt  # nA per ms
                 above = abs(i) - s.i_end_nA

@@ -57,10 +57,7 @@ def test_fit_recovers_what_the_data_can_tell(measured):
     # 30 s samples cannot split R0 from R1 (tau1 = 20 s): their sum is what is known
     assert p["r0_ohm"] + p["r1_ohm"] == pytest.approx(850.0, rel=0.1)
     assert p["tau_fast_s"] == pytest.approx(TRUE["tau_fast_s"], rel=0.15)
-    # the cell model's discharge end is a knee (docs/cellmodel.md): there 30 s samples of
-    # the mean current leave tens of mV even with the true parameters, so the RMS bound
-    # is loose and the parameters above carry the test
-    assert r["rms_V"] < 0.025 and [c for c, *_ in r["per_cycle"]] == [1, 2]
+    assert r["rms_V"] < 0.003 and [c for c, *_ in r["per_cycle"]] == [1, 2]
     # control: the unfitted starting cell (fig4) is far off on the same data
     t, v, i, cyc, q = fit.load_series(out)
     tk, vk, ck, ik, irow = fit.thin(t, v, i, cyc, q)
@@ -68,7 +65,7 @@ def test_fit_recovers_what_the_data_can_tell(measured):
     base.pop("name")
     import numpy as np
     e = fit.model_voltage(base, tk, ik, vk[0], irow) - vk
-    assert np.sqrt(np.mean(e ** 2)) > 5 * r["rms_V"]
+    assert np.sqrt(np.mean(e ** 2)) > 10 * r["rms_V"]
 
 
 def test_cell_file_for_simulate_and_the_virtual_board(measured, tmp_path, capsys):
