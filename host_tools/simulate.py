@@ -3,10 +3,15 @@
 cell model (simulation/cellmodel.py) seen through the front-end model (simulation/femodel.py)
 and the firmware's autoranging, on a virtual clock.
 
-The tick adapts: 1 s near any limit; far from one, up to 2 min at constant current or
-at rest (the engine's MAX_DT_MS), up to 10 s in a hold (the regulator's loop gain was
-measured over 1-2 s ticks; much longer ticks see the cell's RC as extra resistance).
-tests/test_simulate.py checks each cycle's capacities against a fixed 1 s tick.
+The tick adapts (Sim.next_dt; docs/cellmodel.md has the figures): 1 s at a step's start
+(the engine's resistance probe) and through a hold's hand-over; in CC up to 2 min (the
+engine's MAX_DT_MS) and 1 % of the capacity (rows for the V-Q curve), cut near the end
+voltage so that no tick steps more than 1 mV past it (the model's bound on the voltage's
+move, then a trial step of the deterministic model: the discharge knee), down to the sim
+board's 100 ms; in a hold up to 2 min, halved until a trial step ends within 2 mV of the
+held voltage (1 mV near the end current), so the regulator, whose gain was set on 1-2 s
+ticks, neither kicks nor rings; a rest in one tick. tests/test_simulate.py and
+tests/test_simulate_tick.py check the capacities against a fixed 1 s tick.
 """
 import os
 import sys
@@ -18,10 +23,13 @@ from units import TICKS_MASK  # noqa: E402  (the board's tick counter wraps ther
 
 BASE_DT_MS = 1000
 MAX_DT_MS = 120000       # CC, CR, rest
-MAX_HOLD_DT_MS = 10000   # CV, sweep
+MAX_HOLD_DT_MS = 120000  # CV, sweep
 SAMPLE_S = 30.0            # a BDF row every 30 s of test time, and at every step end
 MIN_DT_MS = 100          # the shortest tick: the sim board's (boards/sim.py TICK_MS)
 END_OVERSHOOT_UV = 1000  # a CC tick steps at most this far past its end voltage
+HOLD_WINDOW_UV = 2000    # a hold tick ends at most this far from the held voltage,
+END_WINDOW_UV = 1000     # and at most the regulator's band once the current is within
+END_NEAR_FRAC = 0.1      # this share of its end current (a quiet loop ends as 1 s does)
 ROW_Q_FRAC = 0.01        # and passes at most this share of the capacity
 PROBE_ROW_MS = 2 * BASE_DT_MS  # and one this far into each step: where the engine's R
                                # probe reads the voltage step (plot.resistances uses it)
@@ -90,7 +98,7 @@ class Sim:
         return self.ch.engine.state == engine.RUNNING
 
     def next_dt(self):
-        """How long until the next tick: 1 s near a limit, longer far from one."""
+        """How long until the next tick (ms): see the module's docstring."""
         import protocol
         e = self.ch.engine
         s = e.step
@@ -119,12 +127,16 @@ class Sim:
                     dt = BASE_DT_MS
                 elif above <= 0:
                     dt = 2 * BASE_DT_MS   # qualifying the end: 3 ticks and 5 s
-                elif di > 0:
-                    # 2 % of the current per tick, and a fifth of the time left to the
-                    # termination current, so the hold ends within a short tick of it
-                    dt = min(int(0.02 * abs(i) / di), int(above / di / 5), MAX_HOLD_DT_MS)
                 else:
-                    dt = MAX_HOLD_DT_MS
+                    # a fifth of the time left to the termination current, so the hold
+                    # ends within a short tick of it; at most twice the last tick, and
+                    # (_hold_bound) no longer than keeps the voltage inside the
+                    # regulator's noise band
+                    dt = min(2 * pdt, MAX_HOLD_DT_MS)
+                    if di > 0:
+                        dt = min(dt, int(above / di / 5))
+                    near = above < END_NEAR_FRAC * s.i_end_nA
+                    dt = self._hold_bound(s, dt, END_WINDOW_UV if near else HOLD_WINDOW_UV)
             elif s.kind == protocol.SWEEP:
                 dt = BASE_DT_MS
             if s.t_max_ms:
@@ -174,6 +186,30 @@ class Sim:
             if dt < MIN_DT_MS:
                 dt = MIN_DT_MS
         return dt
+
+    def _hold_bound(self, s, dt, window_uV):
+        """dt (ms) halved, down to BASE_DT_MS, until a trial step of the model (from its
+        saved state, then put back: the model is deterministic, so the tick will do
+        exactly this) ends with the true voltage within window_uV of where the loop
+        holds it (the setpoint less the reading's error now). The regulator's
+        resistance estimate is a 1-2 s one and its out-of-band gain is 3/4 of it: a long
+        tick that let the voltage wander would make it kick the current by a multiple
+        of itself, and the loop would ring (10 s ticks rang to 49 mV past 4.1 V)."""
+        cell = self.cell
+        if not hasattr(cell, "state"):   # a stand-in without a saved state: 10 s
+            return min(dt, 10 * BASE_DT_MS)
+        i_A = self.fe.out_i_nA * 1e-9
+        v = cell.v_V * 1e6
+        held = v - (self.ch.engine.v_uV - s.v_uV)   # the true voltage the loop holds
+        st = cell.state()
+        while dt > BASE_DT_MS:
+            cell.step(dt * 1e-3, i_A)
+            off = abs(cell.v_V * 1e6 - held)
+            cell.set_state(st)
+            if off <= window_uV:
+                break
+            dt >>= 1
+        return dt if dt > BASE_DT_MS else BASE_DT_MS
 
     def advance(self, dt_ms):
         self.fe.advance(dt_ms)

@@ -512,3 +512,4 @@ class CellModel:
         if b > a:   # the exchange may outrun the current: the other way too
             dv = max(dv, ocv_V(ss + up * dt_s) - o, o - ocv_V(ss - dn * dt_s))
         return dv + abs(i_A * self.r1 - self.v1) * (1.0 - math.exp(-dt_s / self.tau1))
+
