@@ -174,11 +174,11 @@ class Sim:
         target = (to_trig if to_trig > 0 else 0) + END_OVERSHOOT_UV // 2
         if target > allowed:
             target = allowed
-        st = cell.state()
+        st = cell.__dict__.copy()   # the whole model, put back exactly after a trial
         for _ in range(8):
             cell.step(dt * 1e-3, i_A)
             moved = (cell.v_V * 1e6 - v) if up else (v - cell.v_V * 1e6)
-            cell.set_state(st)
+            cell.__dict__.update(st)
             if moved <= allowed or dt <= MIN_DT_MS:
                 break
             k = target / moved
@@ -196,16 +196,16 @@ class Sim:
         tick that let the voltage wander would make it kick the current by a multiple
         of itself, and the loop would ring (10 s ticks rang to 49 mV past 4.1 V)."""
         cell = self.cell
-        if not hasattr(cell, "state"):   # a stand-in without a saved state: 10 s
+        if not hasattr(cell, "__dict__"):   # a stand-in we cannot put back: 10 s
             return min(dt, 10 * BASE_DT_MS)
         i_A = self.fe.out_i_nA * 1e-9
         v = cell.v_V * 1e6
         held = v - (self.ch.engine.v_uV - s.v_uV)   # the true voltage the loop holds
-        st = cell.state()
+        st = cell.__dict__.copy()   # the whole model, put back exactly after a trial
         while dt > BASE_DT_MS:
             cell.step(dt * 1e-3, i_A)
             off = abs(cell.v_V * 1e6 - held)
-            cell.set_state(st)
+            cell.__dict__.update(st)
             if off <= window_uV:
                 break
             dt >>= 1
