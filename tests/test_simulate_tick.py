@@ -1,0 +1,103 @@
+"""`cycler simulate`'s adaptive tick (host_tools/simulate.py, Sim.next_dt) against a
+fixed 1 s tick on the fig4 cell's first cycles at three of its rates (FACTS: rate
+sequence of the fig4 cell; CC-CV both ways, holds until C/46 and C/24):
+
+- every step's charge, holds included, within 0.5 % of its half cycle's charge;
+- the true cell voltage: a CC step ends at most END_OVERSHOOT_UV past its end voltage
+  (the discharge knee is not stepped over), a hold stays within the 5 mV window
+  (docs/reliability.md) once its hand-over is done;
+- and it is worth it: under a twentieth of the 1 s tick's control ticks.
+Controls: without the CC end bound the knee is stepped over; with the old 10 s hold
+ticks and no trial step the hold's regulator rings past the window.
+"""
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from host_tools import protocol_file  # noqa: E402
+from host_tools import simulate as sm  # noqa: E402
+import protocol  # noqa: E402
+
+RATES = ("C/10", "1C", "3C")
+WINDOW_UV = 5000      # docs/reliability.md: the true voltage within the window +- 5 mV
+HANDOVER_MS = 60000   # a hold's first minute takes over from the CC step
+
+
+def _protocol():
+    text = ['[cell]\nname = "fig4"\ncapacity_mAh = 0.0839\n[limits]\nv_min = 2.6\n'
+            'v_max = 4.1\nv_trip_lo = 2.5\nv_trip_hi = 4.15\ni_max = "5C"\n']
+    for r in RATES:
+        text.append('[[block]]\nlabel = "%s"\nrepeat = 1\nsteps = ["Charge at %s until 4.1 V", '
+                    '"Hold at 4.1 V until C/46", "Discharge at %s until 2.6 V", '
+                    '"Hold at 2.6 V until C/24"]\n' % (r, r, r))
+    return protocol_file.parse("\n".join(text), "<tick>")
+
+
+def _run(fixed_tick_ms=0):
+    """(steps, ticks, worst CC overshoot past its end voltage, worst hold excursion in
+    uV of the TRUE voltage, the channel's state at the end)."""
+    seen = {"ticks": 0, "cc": 0.0, "cv": 0.0}
+    tick = sm.Sim.tick
+
+    def watching(self):
+        e = self.ch.engine
+        s = e.step
+        seen["ticks"] += 1
+        if s is not None and e.state == 2:   # engine.RUNNING
+            v = self.cell.v_V * 1e6
+            if s.kind == protocol.CC:
+                past = (v - s.until_uV) if s.i_nA > 0 else (s.until_uV - v)
+                seen["cc"] = max(seen["cc"], past)
+            elif s.kind == protocol.CV and e.step_ms > HANDOVER_MS:
+                seen["cv"] = max(seen["cv"], abs(v - s.v_uV))
+        return tick(self)
+
+    sm.Sim.tick = watching
+    try:
+        w, sim = sm.simulate(_protocol(), "fig4", fixed_tick_ms=fixed_tick_ms)
+    finally:
+        sm.Sim.tick = tick
+    return w.steps, seen["ticks"], seen["cc"], seen["cv"], sim.ch.state_name()
+
+
+@pytest.fixture(scope="module")
+def fixed():
+    return _run(1000)
+
+
+def _q(step):
+    return step["q_chg_nAh"] + step["q_dis_nAh"]
+
+
+@pytest.mark.slow
+def test_adaptive_tick_matches_a_one_second_tick_step_by_step(fixed):
+    f_steps, f_ticks, _f_cc, _f_cv, f_state = fixed
+    a_steps, a_ticks, a_cc, a_cv, a_state = _run()
+    assert f_state == a_state == "done" and len(f_steps) == 4 * len(RATES)
+    assert [(s["cycle"], s["kind"]) for s in a_steps] == [
+        (s["cycle"], s["kind"]) for s in f_steps]
+    # half cycles: a CC step and the hold after it
+    for k in range(0, len(f_steps), 2):
+        half = _q(f_steps[k]) + _q(f_steps[k + 1])
+        for j in (k, k + 1):
+            dq = abs(_q(a_steps[j]) - _q(f_steps[j]))
+            assert dq <= 0.005 * half, (j, f_steps[j], a_steps[j])
+    assert a_cc <= sm.END_OVERSHOOT_UV, a_cc
+    assert a_cv <= WINDOW_UV, a_cv
+    assert a_ticks * 20 < f_ticks, (a_ticks, f_ticks)
+
+
+@pytest.mark.slow
+def test_controls_without_the_bounds_the_window_breaks(monkeypatch):
+    # no end bound: a long CC tick steps over the discharge knee (down to the 2.5 V trip)
+    monkeypatch.setattr(sm.Sim, "_end_bound", lambda self, s, dt: dt)
+    _steps, _ticks, cc, _cv, _state = _run()
+    assert cc > WINDOW_UV, cc
+    monkeypatch.undo()
+    # the old hold tick (10 s, no trial step): the regulator rings past the window
+    monkeypatch.setattr(sm.Sim, "_hold_bound", lambda self, s, dt, w: min(dt, 10000))
+    _steps, _ticks, _cc, cv, _state = _run()
+    assert cv > WINDOW_UV, cv
