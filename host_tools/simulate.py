@@ -26,11 +26,11 @@ MAX_DT_MS = 120000       # CC, CR, rest
 MAX_HOLD_DT_MS = 120000  # CV, sweep
 SAMPLE_S = 30.0            # a BDF row every 30 s of test time, and at every step end
 MIN_DT_MS = 100          # the shortest tick: the sim board's (boards/sim.py TICK_MS)
-END_OVERSHOOT_UV = 1000  # a CC tick steps at most this far past its end voltage
+END_OVERSHOOT_UV = 1000  # a CC tick steps at most this far past its end voltage,
+ROW_Q_FRAC = 0.01        # and passes at most this share of the capacity
 HOLD_WINDOW_UV = 2000    # a hold tick ends at most this far from the held voltage,
 END_WINDOW_UV = 1000     # and at most the regulator's band once the current is within
 END_NEAR_FRAC = 0.1      # this share of its end current (a quiet loop ends as 1 s does)
-ROW_Q_FRAC = 0.01        # and passes at most this share of the capacity
 PROBE_ROW_MS = 2 * BASE_DT_MS  # and one this far into each step: where the engine's R
                                # probe reads the voltage step (plot.resistances uses it)
 
@@ -175,7 +175,7 @@ class Sim:
         if target > allowed:
             target = allowed
         st = cell.__dict__.copy()   # the whole model, put back exactly after a trial
-        for _ in range(8):
+        while True:   # dt falls by a tenth at least each time, to MIN_DT_MS at most
             cell.step(dt * 1e-3, i_A)
             moved = (cell.v_V * 1e6 - v) if up else (v - cell.v_V * 1e6)
             cell.__dict__.update(st)
