@@ -3,6 +3,8 @@ fig4 cell's first cycles at each rate of its rate test (FACTS: rate sequence of 
 cell; one cycle per rate, in that order, CC-CV both ways, holds until C/46 and C/24).
 
     .venv/bin/python benchmarks/tick_accuracy.py [--rates C/10,1C,3C] [--out FIG.png]
+    .venv/bin/python benchmarks/tick_accuracy.py --protocol fig4_rate_test
+
 
 Three runs of the same protocol: 1 s ticks (noise seed 1), the adaptive tick (seed 1),
 and 1 s ticks with noise seed 2 (how far the reference moves with its own noise). Prints
@@ -10,6 +12,9 @@ each step's charge and its deviation from the 1 s tick, relative to the step's o
 charge and to its half cycle's (the CC step and its hold), the control ticks of each run
 and the worst true-voltage excursions; draws the deviations (FIG.png, default
 out/tick_accuracy.png). tests/test_simulate_tick.py checks a lean subset.
+With --protocol NAME (a shipped protocol, e.g. the whole fig4 rate test: its 1 s run
+takes about 6 minutes) it compares each cycle's CC and CV parts instead, relative to
+the cycle's charge.
 """
 import argparse
 import os
@@ -72,7 +77,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rates", default=FIG4_RATES)
     ap.add_argument("--out", default=os.path.join("out", "tick_accuracy.png"))
+    ap.add_argument("--protocol", default=None, help="a whole shipped protocol, per cycle")
     args = ap.parse_args()
+    if args.protocol:
+        return _whole(args.protocol)
     rates = args.rates.split(",")
     parsed = _protocol(rates)
     ref, rs = _run(parsed, 1000, 1)
@@ -104,6 +112,26 @@ def main():
               max(abs(r[4]) for r in rows)))
     _figure(rows, args.out, as_["ticks"], rs["ticks"])
     print("wrote", args.out)
+
+
+def _whole(name):
+    parsed = protocol_file.load(protocol_file.resolve(name))
+    cell = parsed.cell.get("name") or "fig4"
+    out = {}
+    for mode, fixed in (("1 s tick", 1000), ("adaptive", 0)):
+        t0 = time.perf_counter()
+        w, sim = sm.simulate(parsed, cell, fixed_tick_ms=fixed)
+        out[mode] = w.cycles
+        print("%-9s %d cycles, %.0f h simulated, %.1f s wall" % (
+            mode, len(w.cycles), sim.now_ms / 3.6e6, time.perf_counter() - t0))
+    parts = ("charge_cc_mAh_g", "charge_cv_mAh_g", "discharge_cc_mAh_g", "discharge_cv_mAh_g")
+    devs = []
+    for a, f in zip(out["adaptive"], out["1 s tick"]):
+        tot = f["charge_cc_mAh_g"] + f["charge_cv_mAh_g"]
+        devs.append(max(abs(a[k] - f[k]) for k in parts) / tot * 100.0)
+    devs.sort()
+    print("each cycle's CC and CV parts against the 1 s tick's, %% of the cycle's charge: "
+          "worst %.3f, median %.3f" % (devs[-1], devs[len(devs) // 2]))
 
 
 def _figure(rows, path, n_ada, n_ref):
