@@ -154,6 +154,17 @@ class SimFrontEnd:
     def on(self):
         return self.model.on
 
+    # the cell-disconnect relay (simulation/femodel.py models it)
+    def connect(self):
+        self.model.connect()
+
+    def disconnect(self):
+        self.model.disconnect()
+
+    @property
+    def connected(self):
+        return self.model.connected
+
     # --- faults on purpose (tests; docs/reliability.md) --------------------------
     def inject(self, kind):
         self.model.inject(kind)

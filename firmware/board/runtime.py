@@ -307,6 +307,10 @@ class Runtime:
             self.fe.off()
         except Exception:
             pass
+        try:
+            self.fe.disconnect()   # the cell disconnect opens with every fault
+        except Exception:
+            pass
         ch = self.ch
         if self.crash_stage < 0:
             self.crash_stage = stage
@@ -331,6 +335,11 @@ class Runtime:
             self.fe.off()
         except Exception:
             pass
+        if not ch.cell_connected:
+            try:
+                self.fe.disconnect()
+            except Exception:
+                pass
 
     # --- records ---------------------------------------------------------------
 
