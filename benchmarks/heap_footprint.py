@@ -1,8 +1,8 @@
 """What each board-side module takes of the heap once loaded, under the real MicroPython
 unix port: the sim board's image is built as `cycler deploy` builds it (mpy-cross .mpy,
-boards/sim.py as board.mpy) into a temporary folder, then one `micropython` process
-imports the modules one by one in boot order and prints gc.mem_alloc() after each
-(after gc.collect()), and the firmware's total.
+boards/sim.py as board.mpy) into a temporary folder; for each module in boot order a
+fresh `micropython` process imports the ones before it, then the module, and prints the
+growth of gc.mem_alloc() (after gc.collect()); and each group's total.
 
     .venv/bin/python benchmarks/heap_footprint.py [--board sim] [--heap 400K]
 
@@ -24,49 +24,54 @@ from host_tools import deploy, simboard  # noqa: E402
 # boot order of main.py (firmware), then the simulation (the sim board's hardware)
 FIRMWARE = ("units", "wire", "ring", "protocol", "accounting", "regulator", "safety",
             "engine", "channel", "console", "loop", "store", "runtime", "stdio_port",
-            "frontend", "autorange", "calibration")
+            "hardware", "frontend", "autorange", "calibration")
 SIMULATION = ("femodel", "cellmodel", "board")
 
+# One process per module: its dependencies (the modules before it in boot order) are
+# imported first, then the module itself inside a function (no stale pointers to the
+# loader's garbage on the stack keep it alive), with a collection before each reading.
 SCRIPT = r"""
 import gc, sys
+def deps(names):
+    for n in names:
+        if n:
+            __import__(n)
 def take(name):
-    gc.collect()
-    a = gc.mem_alloc()
     __import__(name)
-    gc.collect()
-    return gc.mem_alloc() - a
-for group in sys.argv[1:]:
-    tot = 0
-    g, names = group.split(':')
-    for n in names.split(','):
-        b = take(n)
-        tot += b
-        print('%-12s %-12s %6d' % (g, n, b))
-    print('%-12s %-12s %6d' % (g, 'TOTAL', tot))
+deps(sys.argv[2].split(','))
+gc.collect()
+a = gc.mem_alloc()
+take(sys.argv[1])
+gc.collect()
+print(gc.mem_alloc() - a)
 """
 
 
 def measure(board="sim", heap="400K", groups=None):
-    """{(group, module): bytes}, as printed by the unix port."""
+    """{(group, module): bytes} on the unix port, with (group, "TOTAL") per group."""
     groups = groups or (("simulation", SIMULATION), ("firmware", FIRMWARE))
+    out = {}
     with tempfile.TemporaryDirectory() as d:
         plan = deploy.build(board, d)
         with open(os.path.join(d, "measure.py"), "w") as f:
             f.write(SCRIPT)
         env = dict(os.environ, MICROPYPATH=d)
-        # the firmware group first would put it under the simulation's figures: the
-        # groups run in the order given (simulation first, as the virtual board boots)
-        argv = [simboard.find_micropython(), "-X", "heapsize=" + heap, "measure.py"]
-        argv += ["%s:%s" % (g, ",".join(n for n in names if n + ".mpy" in plan
-                                        or n == "board"))
-                 for g, names in groups]
-        r = subprocess.run(argv, cwd=d, env=env, capture_output=True, text=True, timeout=120)
-        if r.returncode:
-            raise SystemExit(r.stdout + r.stderr)
-    out = {}
-    for line in r.stdout.splitlines():
-        g, n, b = line.split()
-        out[(g, n)] = int(b)
+        exe = simboard.find_micropython()
+        before = []
+        for g, names in groups:
+            tot = 0
+            for n in names:
+                if n + ".mpy" not in plan:
+                    continue
+                r = subprocess.run([exe, "-X", "heapsize=" + heap, "measure.py", n,
+                                    ",".join(before)], cwd=d, env=env, capture_output=True,
+                                   text=True, timeout=60)
+                if r.returncode:
+                    raise SystemExit(r.stdout + r.stderr)
+                out[(g, n)] = int(r.stdout.split()[-1])
+                tot += out[(g, n)]
+                before.append(n)
+            out[(g, "TOTAL")] = tot
     return out
 
 

@@ -290,7 +290,7 @@ def prepare(config=None, heap0_b=0):
 
 
 def setup(config=None):
-    from frontend import Hardware
+    from hardware import Hardware
     global _BUILT
     if _BUILT is not None:
         clock, fe = _BUILT

@@ -28,7 +28,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from units import fit_ratio, muldiv, TICKS_MASK  # noqa: F401  (integer helpers: units.py)
+from units import fit_ratio, muldiv  # (integer helpers: units.py)
 
 _MAX_OVERSAMPLE = const(256)  # 256 x 3.3e6 uV stays below 2**30
 _RAW_LIMIT = const(100000000)  # |raw| bound under which apply_ppm stays in small ints
@@ -300,39 +300,3 @@ class FrontEnd:
         self.i_raw = muldiv(i, self._i_num[r], self._i_den[r])
         self.v_uV = apply_ppm(self.v_raw, self._v_dev) + self._v_off
         self.i_nA = apply_ppm(self.i_raw, self._i_dev[r]) + self._i_off[r]
-
-
-# ---- What a board file's setup() hands to main.py (boards/sim.py has the same shape) ----
-
-class Hardware:
-    def __init__(self, fe, clock, wdt, cause, tick_ms):
-        self.fe = fe
-        self.clock = clock
-        self.wdt = wdt
-        self.reset_cause = cause
-        self.tick_ms = tick_ms
-
-
-class TimeClock:
-    """The real clock: ticks_ms() wraps at 2**30 like units.ticks_diff_ms expects."""
-
-    def __init__(self, time_module):
-        self._t = time_module
-
-    def ticks_ms(self):
-        return self._t.ticks_ms() & TICKS_MASK
-
-    def sleep_ms(self, ms):
-        self._t.sleep_ms(ms)
-
-
-_CAUSES = (("PWRON_RESET", "power_on"), ("WDT_RESET", "watchdog"), ("HARD_RESET", "hard"),
-           ("SOFT_RESET", "soft"), ("DEEPSLEEP_RESET", "deepsleep"))
-
-
-def reset_cause_name(machine):
-    c = machine.reset_cause()
-    for attr, name in _CAUSES:
-        if getattr(machine, attr, None) == c:
-            return name
-    return "unknown(%d)" % c

@@ -82,6 +82,7 @@ class Runtime:
     def __init__(self, fe, clock, channel, port, wdt=None, ranger=None, calib=None,
                  tick_ms=TICK_MS, telemetry_ms=TELEMETRY_MS, reset_cause="power_on",
                  firmware="dev", ring_n=RING_N, fs_dir="", profile=False, kbd_intr=None):
+        self.ring = _make_ring(ring_n)   # first: the one large block (main.py holds room)
         self.fe = fe
         self.clock = clock
         self.ch = channel
@@ -90,7 +91,6 @@ class Runtime:
         self.ranger = ranger
         self.calib = calib
         self.tick_ms = tick_ms
-        self.ring = _make_ring(ring_n)
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
                                telemetry_ms, self.stats_text, store.Files(fs_dir),
                                self.drops_text)
