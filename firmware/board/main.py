@@ -117,6 +117,7 @@ def main():
                  telemetry_ms=getattr(config, "telemetry_ms", 1000),
                  ring_n=ring_n,
                  profile=getattr(config, "profile", False), kbd_intr=kbd_intr)
+    rt.boot_free_b = free
     RUNTIME = rt
     rt.start()
     rt.run()
