@@ -4,7 +4,10 @@ boards/sim.py as board.mpy) into a temporary folder; for each module in boot ord
 fresh `micropython` process imports the ones before it, then the module, and prints the
 growth of gc.mem_alloc() (after gc.collect()); and each group's total.
 
-    .venv/bin/python benchmarks/heap_footprint.py [--board sim] [--heap 400K]
+    .venv/bin/python benchmarks/heap_footprint.py [--board sim|esp32|pico] [--heap 400K]
+
+(The esp32 and pico images are plain bytecode but for the -march flag, so the unix port
+loads them: their board file and drivers are measured the same way.)
 
 The unix port is 64-bit: 8-byte pointers and 32-byte GC blocks, against 4-byte pointers
 and 16-byte blocks on the RP2040 and the ESP32, so these figures are an upper bound for
@@ -22,10 +25,14 @@ sys.path.insert(0, ROOT)
 from host_tools import deploy, simboard  # noqa: E402
 
 # boot order of main.py (firmware), then the simulation (the sim board's hardware)
+# (the virtual board's boot loads all but frontend and calibration; calibration is loaded
+# at the first `calibrate` command)
 FIRMWARE = ("units", "wire", "ring", "protocol", "accounting", "regulator", "safety",
             "engine", "channel", "console", "loop", "store", "runtime", "stdio_port",
-            "hardware", "frontend", "autorange", "calibration")
+            "hardware", "autorange", "calibration")
 SIMULATION = ("femodel", "cellmodel", "board")
+# a real board's hardware layer (its image, with the MCP4725 and ADS1115 build)
+HARDWARE = ("frontend", "drivers.mcp4725", "drivers.ads1115", "board")
 
 # One process per module: its dependencies (the modules before it in boot order) are
 # imported first, then the module itself inside a function (no stale pointers to the
@@ -49,7 +56,9 @@ print(gc.mem_alloc() - a)
 
 def measure(board="sim", heap="400K", groups=None):
     """{(group, module): bytes} on the unix port, with (group, "TOTAL") per group."""
-    groups = groups or (("simulation", SIMULATION), ("firmware", FIRMWARE))
+    if groups is None:
+        groups = ((("simulation", SIMULATION), ("firmware", FIRMWARE)) if board == "sim"
+                  else (("firmware", FIRMWARE), ("hardware", HARDWARE)))
     out = {}
     with tempfile.TemporaryDirectory() as d:
         plan = deploy.build(board, d)
@@ -61,7 +70,7 @@ def measure(board="sim", heap="400K", groups=None):
         for g, names in groups:
             tot = 0
             for n in names:
-                if n + ".mpy" not in plan:
+                if n.replace(".", "/") + ".mpy" not in plan:
                     continue
                 r = subprocess.run([exe, "-X", "heapsize=" + heap, "measure.py", n,
                                     ",".join(before)], cwd=d, env=env, capture_output=True,

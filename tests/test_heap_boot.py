@@ -49,12 +49,6 @@ def test_the_process_heap_is_the_boards_plus_the_models_allowance(tmp_path):
     assert simcfg.SIM_HEAP_B >= 22 * 1024 + 14 * 1024 + 8 * 1024
 
 
-def test_main_holds_room_for_the_smallest_ring():
-    with open(os.path.join(ROOT, "firmware", "board", "main.py")) as f:
-        hold = int(re.search(r"^_RING_HOLD_B = (\d+)", f.read(), re.M).group(1))
-    assert hold >= runtime.RING_MIN * (wire.MAX_RECORD + 2) + 1024
-
-
 def _boot_direct(tmp_path, heap, sim_heap_b=None, config_heap=True, secs=1.0,
                  text=b"stats\n"):
     """main.py in `micropython -X heapsize=<board heap + allowance>` with the sim image
@@ -77,11 +71,9 @@ def _boot_direct(tmp_path, heap, sim_heap_b=None, config_heap=True, secs=1.0,
         time.sleep(0.3)
         p.stdin.write(text)
         p.stdin.flush()
-        end = time.time() + secs + 10
+        end = time.time() + secs      # or sooner, if it ended at boot
         while p.poll() is None and time.time() < end:
             time.sleep(0.1)
-            if time.time() > end - 10:
-                break
     except BrokenPipeError:
         pass   # it ended at boot
     p.kill()

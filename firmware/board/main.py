@@ -19,15 +19,6 @@ import board
 if hasattr(board, "prepare"):
     board.prepare(config, _HEAP0_B)
 
-# The ring is the one large block the firmware needs, and the imports leave the heap in
-# small holes (the loader's buffers between the code it keeps: at a virtual 115 KB the
-# largest free block after them was 1.1 KB of 20 KB free). A block held from here, let
-# go just before the ring is made, keeps room for at least RING_MIN slots: runtime.RING_MIN
-# x (wire.MAX_RECORD + 2) = 32 x 170 = 5440 B, + 1.7 KB for the small objects made in
-# between (tests/test_heap_boot.py checks the sum against runtime's constants).
-_RING_HOLD_B = 7168
-_hold = bytearray(_RING_HOLD_B)
-
 from channel import Channel
 from runtime import Runtime, ring_n_for
 from stdio_port import StdioPort
@@ -105,10 +96,7 @@ def main():
     calib = _Calib(hw.fe, ch)
     port = StdioPort()
     ranger = AutoRange(board.RANGES_NA, index=hw.fe.range_index)
-    # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB), the held
-    # block included; Runtime makes it first
-    global _hold
-    _hold = None
+    # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
     gc.collect()
     free = gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30
     ring_n = ring_n_for(free, getattr(board, "RING_N", 512))
