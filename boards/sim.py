@@ -47,9 +47,9 @@ STUCK_TICKS = const(30)
 # N + SIM_HEAP_B (host_tools/simboard.py); prepare() builds the models first at boot,
 # measures what they took (gc.mem_alloc) and holds a ballast block of the rest of
 # SIM_HEAP_B, so the firmware that follows sees N. Measured on the unix port
-# (benchmarks/heap_footprint.py, docs/reliability.md "Memory"): femodel 8.0 KB, cellmodel
-# 10.8 KB, this file 5.4 KB, the built models ~1 KB: ~25 KB; issue 13's cell model is
-# ~22 KB (11 KB more): 48 KB holds it with 12 KB to spare. Too small: boot fails naming it.
+# (benchmarks/heap_footprint.py, docs/reliability.md "Memory"): femodel 8.4 KB, cellmodel
+# 10.8 KB, this file 6.5 KB; 27.6 KB with the models built. Issue 13's cell model is
+# ~22 KB (11 KB more): 48 KB holds it with ~9 KB to spare. Too small: boot fails naming it.
 SIM_HEAP_B = const(49152)
 # Test-only: the sim board reads this file (in its folder) every INJECT_POLL measures and
 # injects the fault named in it (femodel.FAULT_KINDS; "clear" clears them), then removes it.
