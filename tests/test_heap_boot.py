@@ -3,7 +3,7 @@ the process gets N + boards/sim.py SIM_HEAP_B, the cell and front-end models are
 first and a ballast holds the rest of that allowance (boards/sim.py prepare), so the
 firmware sees N. The ring is sized from what the firmware leaves (runtime.ring_n_for,
 main.py). It boots and runs in a Pico's 192 KB; in an ESP32's 110 KB the firmware does
-not fit on the 64-bit unix port (measured: it needs ~125 KB there; docs/reliability.md).
+not fit on the unix port (measured: it needs ~125 KB there; docs/reliability.md).
 The direct boots here run main.py in `micropython` on a pipe (no pty, no mpremote)."""
 import os
 import re
@@ -157,9 +157,9 @@ def test_the_virtual_board_boots_and_runs_in_a_picos_heap(tmp_path, registry):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="on the 64-bit unix port the firmware alone needs "
-                   "~125 KB to boot and run (the sim models no longer count); a real ESP32 "
-                   "is 32-bit: docs/reliability.md, Memory")
+@pytest.mark.xfail(strict=True, reason="the firmware alone needs ~125 KB to boot and run "
+                   "quick.toml on the unix port (the sim models no longer count); the 32-bit "
+                   "figures put a real ESP32 image at ~113 KB: docs/reliability.md, Memory")
 def test_the_virtual_board_boots_in_an_esp32s_heap(tmp_path, registry):
     b = simboard.SimBoard(str(tmp_path / "b"), cell="fig4", speed=50, heapsize="110K")
     b.start()
