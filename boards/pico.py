@@ -107,6 +107,11 @@ ADS_RATE = const(7)            # 860 SPS: 1.2 ms per conversion
 # ---- Pins ------------------------------------------------------------------------------
 RANGE_PINS = (10, 11)          # bit 0, bit 1 of the range index
 RELAY_PIN = const(12)          # high: the cell-disconnect relay closes (after <= 3 ms)
+# connect() waits this long after RELAY_EN goes high: the G6K-2F-Y's operate time is 3 ms
+# max (Omron G6K datasheet); 5 ms leaves margin for bounce before the first reading.
+# The firmware opens the relay on every latched fault and closes it only at boot, `start`,
+# `resume` or a calibration `source` (firmware/core/channel.py, docs/hardware.md).
+RELAY_CLOSE_US = const(5000)
 FAULT_PIN = const(13)          # FAULT_N: low while the hardware cut-off is latched
 FAULT_CLR_PIN = const(16)      # low for FAULT_CLR_MS clears the latch; input otherwise
 FAULT_CLR_MS = const(1)
@@ -210,12 +215,13 @@ def make_frontend(dac="mcp4725", adc="internal", calib=None, oversample=0):
         raise ValueError("adc must be 'internal' or 'ads1115', not %r" % (adc,))
     fe = FrontEnd(d, v_adc, i_adc, ranges, enable, RANGES_NA, SHUNTS_OHM, SENSE_GAIN,
                   DAC_BITS, span, V_MID_UV, 0, V_DIV, v_max, i_max, calib, n,
-                  getattr(time, "sleep_us", None), RANGE_SETTLE_US)
-    connect_cell(machine)
+                  getattr(time, "sleep_us", None), RANGE_SETTLE_US,
+                  machine.Pin(RELAY_PIN, machine.Pin.OUT, value=0), RELAY_CLOSE_US)
+    connect_cell(machine, fe)
     return fe
 
 
-def connect_cell(machine):
+def connect_cell(machine, fe):
     """With the output off: clear the cut-off latch (it powers up tripped), close the relay.
 
     Returns FAULT_N's pin (1 = no fault). The latch trips again by itself if the cell is
@@ -227,7 +233,7 @@ def connect_cell(machine):
     else:  # CPython (tests)
         time.sleep(FAULT_CLR_MS / 1000)
     machine.Pin(FAULT_CLR_PIN, machine.Pin.IN)
-    machine.Pin(RELAY_PIN, machine.Pin.OUT, value=1)
+    fe.connect()   # RELAY_EN high (the front-end drives the relay from here on)
     return machine.Pin(FAULT_PIN, machine.Pin.IN)
 
 
@@ -240,7 +246,7 @@ def setup(config=None):
     """
     import machine
     import time
-    from frontend import Hardware, TimeClock, reset_cause_name
+    from hardware import Hardware, TimeClock, reset_cause_name
 
     cause = reset_cause_name(machine)
     fe = make_frontend(dac=getattr(config, "dac", "mcp4725"), adc=getattr(config, "adc", "internal"), calib=getattr(config, "calib", None))

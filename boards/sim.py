@@ -41,6 +41,16 @@ RING_N = const(8192)
 MISMATCH_PCT = const(10)
 MISMATCH_FS_PCT = const(2)
 STUCK_TICKS = const(30)
+# The virtual board's heap (`cycler sim-board --heap N`: N is the board's heap). The cell
+# and front-end models are this board's hardware: a real board's image holds none of
+# them, so their heap must not count against the board's. The launcher gives the process
+# N + SIM_HEAP_B (host_tools/simboard.py); prepare() builds the models first at boot,
+# measures what they took (gc.mem_alloc) and holds a ballast block of the rest of
+# SIM_HEAP_B, so the firmware that follows sees N. Measured on the unix port
+# (benchmarks/heap_footprint.py, docs/reliability.md "Memory"): femodel 8.4 KB, cellmodel
+# 10.8 KB, this file 6.5 KB; 27.6 KB with the models built. Issue 13's cell model is
+# ~22 KB (11 KB more): 48 KB holds it with ~9 KB to spare. Too small: boot fails naming it.
+SIM_HEAP_B = const(49152)
 # Test-only: the sim board reads this file (in its folder) every INJECT_POLL measures and
 # injects the fault named in it (femodel.FAULT_KINDS; "clear" clears them), then removes it.
 INJECT_FILE = "inject.txt"
@@ -144,6 +154,17 @@ class SimFrontEnd:
     def on(self):
         return self.model.on
 
+    # the cell-disconnect relay (simulation/femodel.py models it)
+    def connect(self):
+        self.model.connect()
+
+    def disconnect(self):
+        self.model.disconnect()
+
+    @property
+    def connected(self):
+        return self.model.connected
+
     # --- faults on purpose (tests; docs/reliability.md) --------------------------
     def inject(self, kind):
         self.model.inject(kind)
@@ -228,10 +249,52 @@ def reset_cause():
     return "power_on"
 
 
-def setup(config=None):
-    from frontend import Hardware
+_BUILT = None     # (clock, fe): the models prepare() built
+_BALLAST = None   # what the models left of SIM_HEAP_B, held so the firmware cannot use it
+
+
+def _build(config):
     clock = make_clock(config)
     fe = make_frontend(config, clock, seed=getattr(config, "seed", 1),
                        inject_file=INJECT_FILE if config is not None else None,
                        cell_file=CELL_FILE if config is not None else None)
+    return clock, fe
+
+
+def prepare(config=None, heap0_b=0):
+    """At boot, before any firmware module (main.py): build the models, and when the
+    launcher set the board's heap (board_config.heap_b) hold SIM_HEAP_B minus what they
+    took, measured from heap0_b (gc.mem_alloc() before this file was imported).
+    Returns the bytes the simulation took (0 when not measured)."""
+    global _BUILT, _BALLAST
+    import gc
+    gc.collect()
+    a = gc.mem_alloc()
+    import units    # firmware (the virtual clock wraps where ticks_ms() does): not counted
+    gc.collect()
+    fw_b = gc.mem_alloc() - a
+    _BUILT = _build(config)
+    if not getattr(config, "heap_b", 0):
+        return 0
+    allowance = getattr(config, "sim_heap_b", SIM_HEAP_B)
+    gc.collect()
+    used = gc.mem_alloc() - heap0_b - fw_b
+    if used > allowance:
+        raise MemoryError("the simulation (cell and front-end models, boards/sim.py) took "
+                          "%d B of the virtual board's heap, more than the %d B allowed for "
+                          "it: raise boards/sim.py SIM_HEAP_B (the launcher gives the process "
+                          "the board's heap + SIM_HEAP_B)" % (used, allowance))
+    if allowance - used > 0:
+        _BALLAST = bytearray(allowance - used)
+    return used
+
+
+def setup(config=None):
+    from hardware import Hardware
+    global _BUILT
+    if _BUILT is not None:
+        clock, fe = _BUILT
+        _BUILT = None
+    else:
+        clock, fe = _build(config)
     return Hardware(fe, clock, None, reset_cause(), getattr(config, "tick_ms", TICK_MS))

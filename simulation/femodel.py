@@ -142,6 +142,11 @@ class FrontEndModel:
         self.i_raw = 0
         self.t_ms = 0
         self.faults = ()      # injected faults, by name (FAULT_KINDS)
+        # the cell-disconnect relay (boards/analog K1, DPDT: force and sense leads):
+        # open, no current reaches the cell whatever the source does, and the voltage
+        # input sees an open lead (read as 0 V: the real buffer's input floats)
+        self.connected = True
+        self._src_nA = 0.0    # what the source drives, before the relay
         self._v_frozen = None
         self.select_range(range_index)
 
@@ -203,6 +208,14 @@ class FrontEndModel:
         self.on = False
         self._apply()
 
+    def connect(self):
+        self.connected = True
+        self._apply()
+
+    def disconnect(self):
+        self.connected = False
+        self._apply()
+
     def measure(self):
         """Oversample both inputs; update v_raw, i_raw (sums of codes), v_uV, i_nA."""
         if self.fast:
@@ -211,7 +224,7 @@ class FrontEndModel:
         n = self.oversample
         # Voltage: unipolar ADC, one code = span / 2**bits.
         lsb = self.v_lsb_uV
-        v_true = self._terminal_uV()
+        v_true = self._terminal_uV() if self.connected else 0.0
         cmax = self.v_code_max
         sv = 0
         for _ in range(n):
@@ -246,7 +259,8 @@ class FrontEndModel:
         n = self.oversample
         root = math.sqrt(n)
         lsb = self.v_lsb_uV
-        c = int(math.floor((self._terminal_uV() + self.v_noise_uV / root * rng.gauss())
+        c = int(math.floor(((self._terminal_uV() if self.connected else 0.0)
+                            + self.v_noise_uV / root * rng.gauss())
                            / lsb + 0.5))
         cmax = self.v_code_max
         c = 0 if c < 0 else (cmax if c > cmax else c)
@@ -299,7 +313,7 @@ class FrontEndModel:
         if not self.on:
             if "dac_stuck" not in self.faults:
                 self.dac_code = 0
-                self.out_i_nA = 0.0
+                self._src_nA = 0.0
         else:
             lsb = fs / float(self.dac_code_max + 1)
             c = int(math.floor(self.set_nA / lsb + 0.5))
@@ -315,9 +329,11 @@ class FrontEndModel:
                 i = float(fs)
             elif i < -fs:
                 i = -float(fs)
-            self.out_i_nA = i
+            self._src_nA = i
             if self.faults and ("i_open" in self.faults or "cell_open" in self.faults):
-                self.out_i_nA = 0.0   # nothing flows through a broken path
+                self._src_nA = 0.0   # nothing flows through a broken path
+        # an open relay: nothing reaches the cell (a stuck source drives again on closing)
+        self.out_i_nA = self._src_nA if self.connected else 0.0
         self._drive_nA = self.out_i_nA
         # The cell's terminal voltage jumps with the current (ohmic part) at once.
         self.cell.step(0, self.out_i_nA * 1e-9)
@@ -329,4 +345,4 @@ class FrontEndModel:
 
     @property
     def true_v_uV(self):
-        return self._terminal_uV()
+        return self._terminal_uV() if self.connected else self.cell.v_V * 1e6

@@ -321,6 +321,30 @@ def test_setup_hands_main_py_what_it_runs_on(monkeypatch, b, port):
     assert b.setup(Config).wdt is None
 
 
+@pytest.mark.parametrize("b, port", [(pico, "rp2"), (esp32, "esp32")], ids=["pico", "esp32"])
+def test_the_front_end_drives_the_cell_disconnect_relay(monkeypatch, b, port):
+    # RELAY_EN (J3.10) is the front-end's: built open, closed by the board file at boot
+    # after the cut-off latch is cleared, opened by disconnect() (every latched fault,
+    # firmware/core/loop.py), closed again only by connect()
+    class Config:
+        calib = calibration.identity(4)
+    bench = chips.Bench(b)
+    m = chips.Machine(bench, port, _chips(bench, True))
+    monkeypatch.setitem(sys.modules, "machine", m)
+    bench.adc_nodes = {b.ADC_V_PIN: "v", b.ADC_I_PIN: "i", b.ADC_MID_PIN: "mid"}
+    fe = b.setup(Config).fe
+    relay = bench.pin(b.RELAY_PIN)
+    assert relay.mode == chips.Pin.OUT and relay.v == 1 and fe.connected
+    fe.set_current_nA(1000)
+    fe.disconnect()
+    assert relay.v == 0 and not fe.connected
+    fe.off()
+    assert relay.v == 0           # the output switching off does not close it
+    fe.connect()
+    assert relay.v == 1 and fe.connected
+    assert 3000 <= b.RELAY_CLOSE_US <= 20000   # G6K-2F-Y: operate time 3 ms max
+
+
 def test_calibration_save_programs_the_dac_power_up_code_to_zero_current(monkeypatch, tmp_path):
     # The MCP4725 wakes at its EEPROM code: after `calibrate save` that is zero current on
     # range 0 (the range the analog board resets to), with range 0's calibrated offset.

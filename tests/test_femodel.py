@@ -163,3 +163,39 @@ def test_the_source_stops_at_its_compliance_voltage(monkeypatch):
 def test_control_without_the_clamp_the_cell_goes_past_the_rail(monkeypatch):
     _fe_, top = _stuck_charge_for(3, monkeypatch, rail=10 ** 9)
     assert top > 4500000 + 100000, top
+
+
+def test_an_open_relay_lets_no_current_into_the_cell_whatever_the_source_does():
+    fe = _quiet()
+    fe.select_range(2)
+    fe.set_current_nA(83800)
+    fe.advance(1000)
+    assert fe.true_i_nA > 80000
+    fe.inject("dac_stuck")
+    fe.disconnect()
+    soc = fe.cell.soc
+    for i_nA in (-83800, 0, 83800):
+        fe.set_current_nA(i_nA)
+        fe.advance(60000)
+        assert fe.true_i_nA == 0 and fe.cell.i_A == 0
+    fe.off()
+    fe.advance(60000)
+    assert fe.cell.soc == soc and fe.true_i_nA == 0
+    fe.measure()
+    assert abs(fe.v_uV) < 1000 and fe.true_v_uV > 2000000   # the input sees an open lead
+    # closing it: the stuck source drives the cell again (what the relay kept out)
+    fe.connect()
+    assert fe.true_i_nA > 80000
+    fe.advance(60000)
+    assert fe.cell.soc > soc
+
+
+def test_control_a_closed_relay_passes_the_stuck_source():
+    fe = _quiet()
+    fe.select_range(2)
+    fe.set_current_nA(83800)
+    fe.inject("dac_stuck")
+    fe.off()
+    soc = fe.cell.soc
+    fe.advance(60000)
+    assert fe.connected and fe.true_i_nA > 80000 and fe.cell.soc > soc

@@ -1,15 +1,22 @@
-"""The virtual board in a small board's heap (issue 10): the ring is sized from the heap
-the board has after its imports (runtime.ring_n_for, main.py), so the firmware boots
-and runs in a Pico's ~192 KB. An ESP32's ~110 KB does not hold the imports themselves
-(measured: ~119 KB of loaded .mpy with the simulation models): see docs/reliability.md."""
+"""The virtual board in a small board's heap (issue 10). `--heap N` is the board's heap:
+the process gets N + boards/sim.py SIM_HEAP_B, the cell and front-end models are built
+first and a ballast holds the rest of that allowance (boards/sim.py prepare), so the
+firmware sees N. The ring is sized from what the firmware leaves (runtime.ring_n_for,
+main.py). It boots and runs in a Pico's 192 KB; in an ESP32's 110 KB the firmware does
+not fit on the unix port (measured: it needs ~125 KB there; docs/reliability.md).
+The direct boots here run main.py in `micropython` on a pipe (no pty, no mpremote)."""
 import os
+import re
+import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import serial
 
 from host_tools import deploy, protocol_file, simboard
+from boards import sim as simcfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import host_tools  # noqa: E402,F401
@@ -20,12 +27,97 @@ import wire  # noqa: E402
 def test_ring_size_follows_the_heap():
     slot = wire.MAX_RECORD + 2
     assert runtime.ring_n_for(10 ** 9, 512) == 512                      # plenty: RING_N
-    n = runtime.ring_n_for(runtime.HEAP_RESERVE_B + 100 * slot, 512)
+    n = runtime.ring_n_for(runtime.HEAP_RESERVE_B + 100 * slot + 512, 512)
     assert n == 100                                                      # what fits
     assert runtime.ring_n_for(1000, 512) == runtime.RING_MIN             # floor
     # control: without the reserve the same heap would be taken whole
     assert runtime.ring_n_for(runtime.HEAP_RESERVE_B + 100 * slot, 512) < \
         (runtime.HEAP_RESERVE_B + 100 * slot) // slot
+
+
+def test_the_process_heap_is_the_boards_plus_the_models_allowance(tmp_path):
+    assert simboard.heap_bytes("110K") == 110 * 1024 and simboard.heap_bytes("1m") == 1 << 20
+    assert simboard.process_heap("192K") == 192 * 1024 + simcfg.SIM_HEAP_B
+    for bad in ("", "K", "12X", "-5K", "0"):
+        with pytest.raises(ValueError, match="192K"):
+            simboard.heap_bytes(bad)
+    simboard.write_config(str(tmp_path), heap_b=110 * 1024)
+    text = (tmp_path / simboard.CONFIG_FILE).read_text()
+    assert "heap_b = 112640" in text and "sim_heap_b" not in text
+    # the allowance holds the biggest cell model in sight (issue 13's, ~22 KB) with the
+    # front-end model and the board file (~15 KB measured) and a margin
+    assert simcfg.SIM_HEAP_B >= 22 * 1024 + 14 * 1024 + 8 * 1024
+
+
+def _boot_direct(tmp_path, heap, sim_heap_b=None, config_heap=True, secs=1.0,
+                 text=b"stats\n"):
+    """main.py in `micropython -X heapsize=<board heap + allowance>` with the sim image
+    built as deploy builds it; `text` is sent once it booted. Returns its output."""
+    d = str(tmp_path / ("b%d" % len(os.listdir(str(tmp_path)))))
+    os.makedirs(d)
+    deploy.build("sim", d)
+    hb = simboard.heap_bytes(heap)
+    simboard.write_config(d, "fig4", 1000, heap_b=hb if config_heap else None,
+                          sim_heap_b=sim_heap_b)
+    argv = [simboard.find_micropython(), "-X",
+            "heapsize=%d" % simboard.process_heap(heap, sim_heap_b), "main.py"]
+    p = subprocess.Popen(argv, cwd=d, env=dict(os.environ, MICROPYPATH=d),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    out = []
+    th = threading.Thread(target=lambda: out.append(p.stdout.read()), daemon=True)
+    th.start()
+    try:
+        time.sleep(0.3)
+        p.stdin.write(text)
+        p.stdin.flush()
+        end = time.time() + secs      # or sooner, if it ended at boot
+        while p.poll() is None and time.time() < end:
+            time.sleep(0.1)
+    except BrokenPipeError:
+        pass   # it ended at boot
+    p.kill()
+    th.join(5)
+    return b"".join(out).decode(errors="replace")
+
+
+def _stats(out):
+    line = [l for l in out.splitlines() if l.startswith("ok stats:")]
+    assert line, out[-1500:]
+    return dict(w.split("=", 1) for w in line[-1].split() if "=" in w)
+
+
+@pytest.mark.slow
+def test_the_models_heap_never_reaches_the_firmware(tmp_path):
+    # `stats` boot_free: the free heap after the imports and the setup, that the ring was
+    # sized from. The same board heap with twice the models' allowance: the ballast takes
+    # the extra, the firmware sees the same heap (a larger process heap has larger GC
+    # tables: 1.2 %, ~0.6 KB here). Control: no board heap set (no ballast), the same
+    # process heap hands what the models left of the allowance to the firmware.
+    def free(heap, **kw):
+        st = _stats(_boot_direct(tmp_path, heap, **kw))
+        assert runtime.RING_MIN <= int(st["ring_n"]), st
+        return int(st["boot_free"])
+    a = free("192K")
+    b = free("192K", sim_heap_b=2 * simcfg.SIM_HEAP_B)
+    assert abs(a - b) <= 1024, (a, b)
+    c = free("192K", config_heap=False)
+    assert c - a >= 12 * 1024, (a, c)        # ~21 KB: 48 KB less the models' ~27 KB
+    # and 64 KB more of board heap is 64 KB more for the firmware, to 1.5 %
+    d = free("256K")
+    assert abs((d - a) - 64 * 1024) <= 1024, (a, d)
+
+
+@pytest.mark.slow
+def test_too_small_an_allowance_for_the_models_fails_at_boot_naming_it(tmp_path):
+    out = _boot_direct(tmp_path, "192K", sim_heap_b=4096)
+    assert "MemoryError" in out and "SIM_HEAP_B" in out and "ok boot" not in out, out[-800:]
+
+
+@pytest.mark.slow
+def test_a_board_heap_below_the_firmwares_need_fails_at_boot(tmp_path):
+    out = _boot_direct(tmp_path, "64K")
+    assert "MemoryError" in out and "ok boot" not in out, out[-800:]
 
 
 def _talk(port, text, want, timeout=20.0):
@@ -68,8 +160,10 @@ def test_the_virtual_board_boots_and_runs_in_a_picos_heap(tmp_path, registry):
         b.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="an ESP32's ~110 KB heap does not hold the ~119 KB "
-                   "of loaded .mpy (with the sim models); a real ESP32 image freezes them")
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the firmware alone needs ~125 KB to boot and run "
+                   "quick.toml on the unix port (the sim models no longer count); the 32-bit "
+                   "figures put a real ESP32 image at ~113 KB: docs/reliability.md, Memory")
 def test_the_virtual_board_boots_in_an_esp32s_heap(tmp_path, registry):
     b = simboard.SimBoard(str(tmp_path / "b"), cell="fig4", speed=50, heapsize="110K")
     b.start()

@@ -23,7 +23,7 @@ STDLIB = {
     "core": {"micropython", "array"},
     "board": {"micropython", "array", "gc", "time", "json", "os", "select", "sys", "machine"},
     "simulation": {"micropython", "math"},
-    "boards": {"micropython", "time", "os", "machine"},
+    "boards": {"micropython", "time", "os", "machine", "gc"},
 }
 MAY_IMPORT = {
     "core": {"core"},

@@ -222,6 +222,8 @@ class Session:
         # the channel's safety watches it: overcurrent, a voltage beyond v_max_uV, a
         # broken current path; the loop applies the command (firmware/core/loop.py)
         self.channel.source(i_nA, fs, self.v_max_uV)
+        if not getattr(self.fe, "connected", True):
+            self.fe.connect()          # the relay first (a fault left it open)
         self.fe.set_current_nA(i_nA)   # at once; every tick after it, the loop applies it
         return "range=%d i_set_nA=%d" % (r, i_nA)
 

@@ -10,6 +10,8 @@
 #   ranges_nA            tuple of full-scale currents, ascending (index 0 = most sensitive)
 #   range_index, select_range(n)
 #   on                   True while the output is enabled
+#   connect(), disconnect(), connected   the cell-disconnect relay (closed: True); the
+#                        loop opens it on every latched fault (firmware/core/loop.py)
 # `v_raw` (uV) and `i_raw` (nA) are the readings with the nominal scale factors of the
 # board file and no calibration; calibration maps raw -> calibrated per range:
 #   value = raw * gain_ppm / 1e6 + offset.
@@ -26,7 +28,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from units import fit_ratio, muldiv, TICKS_MASK  # noqa: F401  (integer helpers: units.py)
+from units import fit_ratio, muldiv  # (integer helpers: units.py)
 
 _MAX_OVERSAMPLE = const(256)  # 256 x 3.3e6 uV stays below 2**30
 _RAW_LIMIT = const(100000000)  # |raw| bound under which apply_ppm stays in small ints
@@ -67,6 +69,10 @@ class FrontEnd:
     sleep_us, settle_us   a sleep function (time.sleep_us) and how long select_range waits
                  for the loop between the new code and the pins of a lower-resistance
                  range (None, 0: no wait; the board file's RANGE_SETTLE_US)
+    relay_pin    .value(1) closes the cell-disconnect relay, .value(0) opens it; None: a
+                 board without one (connected then only records the command). Built
+                 open; the board file closes it at boot (connect_cell)
+    relay_us     how long connect() waits for the contacts (the board's RELAY_CLOSE_US)
 
     The sequences the analog board was simulated with (docs/hardware.md, SPICE figures):
     select_range to a lower-resistance shunt writes the new range's code first (the old,
@@ -81,7 +87,7 @@ class FrontEnd:
     def __init__(self, dac, v_adc, i_adc, range_pins, enable_pin, ranges_nA, shunts_ohm,
                  sense_gain, dac_bits, dac_span_uV, set_mid_uV, sense_mid_uV, v_div,
                  v_adc_max_uV, i_adc_max_uV, calib=None, oversample=16, sleep_us=None,
-                 settle_us=0):
+                 settle_us=0, relay_pin=None, relay_us=0):
         n = len(ranges_nA)
         if n == 0 or len(shunts_ohm) != n:
             raise ValueError("ranges_nA and shunts_ohm need one entry per range")
@@ -100,6 +106,11 @@ class FrontEnd:
         self._i_adc = i_adc
         self._range_pins = tuple(range_pins)
         self._enable = enable_pin
+        self._relay = relay_pin
+        self._relay_us = relay_us if sleep_us is not None else 0
+        self.connected = relay_pin is None
+        if relay_pin is not None:
+            relay_pin.value(0)
         self.ranges_nA = tuple(ranges_nA)
         self.shunts_ohm = tuple(shunts_ohm)
         self.oversample = oversample
@@ -252,6 +263,21 @@ class FrontEnd:
         self._dac.write(self.code)   # the EEPROM write also set the output: put it back
         return code
 
+    def connect(self):
+        """Close the cell-disconnect relay and wait for its contacts (start, calibrate)."""
+        if self._relay is not None:
+            self._relay.value(1)
+            if self._relay_us:
+                self._sleep_us(self._relay_us)
+        self.connected = True
+
+    def disconnect(self):
+        """Open the cell-disconnect relay: no current reaches the cell, whatever the DAC
+        and the enable switch do (and the voltage input no longer sees the cell)."""
+        if self._relay is not None:
+            self._relay.value(0)
+        self.connected = False
+
     def off(self):
         """Open the output, then park the DAC at zero current."""
         self._enable.value(0)
@@ -274,39 +300,3 @@ class FrontEnd:
         self.i_raw = muldiv(i, self._i_num[r], self._i_den[r])
         self.v_uV = apply_ppm(self.v_raw, self._v_dev) + self._v_off
         self.i_nA = apply_ppm(self.i_raw, self._i_dev[r]) + self._i_off[r]
-
-
-# ---- What a board file's setup() hands to main.py (boards/sim.py has the same shape) ----
-
-class Hardware:
-    def __init__(self, fe, clock, wdt, cause, tick_ms):
-        self.fe = fe
-        self.clock = clock
-        self.wdt = wdt
-        self.reset_cause = cause
-        self.tick_ms = tick_ms
-
-
-class TimeClock:
-    """The real clock: ticks_ms() wraps at 2**30 like units.ticks_diff_ms expects."""
-
-    def __init__(self, time_module):
-        self._t = time_module
-
-    def ticks_ms(self):
-        return self._t.ticks_ms() & TICKS_MASK
-
-    def sleep_ms(self, ms):
-        self._t.sleep_ms(ms)
-
-
-_CAUSES = (("PWRON_RESET", "power_on"), ("WDT_RESET", "watchdog"), ("HARD_RESET", "hard"),
-           ("SOFT_RESET", "soft"), ("DEEPSLEEP_RESET", "deepsleep"))
-
-
-def reset_cause_name(machine):
-    c = machine.reset_cause()
-    for attr, name in _CAUSES:
-        if getattr(machine, attr, None) == c:
-            return name
-    return "unknown(%d)" % c

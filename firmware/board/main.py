@@ -6,8 +6,19 @@
 # over (mpremote can then reach the board). To reach the REPL during a run: `abort`
 # (or `stop`), then Ctrl-C.
 import gc
+
+try:
+    import board_config as config
+except ImportError:
+    config = None
+gc.collect()
+_HEAP0_B = gc.mem_alloc()   # before the board file: a virtual board measures its models
 import board
-import calibration
+# The virtual board builds its hardware (the cell and front-end models) before any
+# firmware module and keeps the firmware to the board's heap (boards/sim.py prepare).
+if hasattr(board, "prepare"):
+    board.prepare(config, _HEAP0_B)
+
 from channel import Channel
 from runtime import Runtime, ring_n_for
 from stdio_port import StdioPort
@@ -17,11 +28,6 @@ try:
     from micropython import kbd_intr
 except ImportError:
     kbd_intr = None
-
-try:
-    import board_config as config
-except ImportError:
-    config = None
 
 FIRMWARE = "coin-cycler 0.1"
 
@@ -40,12 +46,41 @@ class _WithCalib:
         return getattr(self._base, name)
 
 
+class _Calib:
+    """The `calibrate` commands' calibration.Session, made at the first such command:
+    calibration.py (~9 KB of heap once loaded) is not needed to boot or to run."""
+
+    def __init__(self, fe, ch):
+        self._fe = fe
+        self._ch = ch
+        self._s = None
+
+    def __getattr__(self, name):
+        s = self._s
+        if s is None:
+            try:
+                import calibration
+                s = calibration.Session(self._fe, board.RANGES_NA,
+                                        getattr(self._fe, "calib", None), board=board.NAME,
+                                        channel=self._ch)
+            except MemoryError:
+                gc.collect()
+                raise ValueError("no heap for the calibration routines now (%d B free); "
+                                 "abort the run or reset the board, then calibrate"
+                                 % gc.mem_free())
+            self._s = s
+        return getattr(s, name)
+
+
 def main():
     global RUNTIME
     blocked = None
     try:
         hw = board.setup(config)
-    except calibration.CalibrationError as e:
+    except Exception as e:
+        import calibration   # a real board's setup loaded it already (calib.json)
+        if not isinstance(e, calibration.CalibrationError):
+            raise
         # Without a plausible calibration the board comes up on the nominal scale so
         # that `calibrate` can fix it, and refuses to load or start a protocol.
         blocked = "refused: %s" % e
@@ -58,18 +93,19 @@ def main():
                  v_max_uV=getattr(board, "V_CELL_MAX_UV", 0))
     if blocked:
         ch.block(blocked)
-    calib = calibration.Session(hw.fe, board.RANGES_NA, getattr(hw.fe, "calib", None),
-                                board=board.NAME, channel=ch)
+    calib = _Calib(hw.fe, ch)
+    port = StdioPort()
+    ranger = AutoRange(board.RANGES_NA, index=hw.fe.range_index)
     # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
     gc.collect()
     free = gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30
     ring_n = ring_n_for(free, getattr(board, "RING_N", 512))
-    rt = Runtime(hw.fe, hw.clock, ch, StdioPort(), wdt=hw.wdt, calib=calib,
-                 ranger=AutoRange(board.RANGES_NA, index=hw.fe.range_index),
+    rt = Runtime(hw.fe, hw.clock, ch, port, wdt=hw.wdt, calib=calib, ranger=ranger,
                  reset_cause=hw.reset_cause, tick_ms=hw.tick_ms, firmware=FIRMWARE,
                  telemetry_ms=getattr(config, "telemetry_ms", 1000),
                  ring_n=ring_n,
                  profile=getattr(config, "profile", False), kbd_intr=kbd_intr)
+    rt.boot_free_b = free
     RUNTIME = rt
     rt.start()
     rt.run()

@@ -52,6 +52,11 @@ SEQ_BLOCK = const(4096)
 RING_N = const(512)
 RING_MIN = const(32)            # the fewest records kept: a few minutes of telemetry at 1 Hz
 HEAP_RESERVE_B = const(24576)   # heap left free after the ring: console, load, checkpoint
+# what a Ring takes beside its slots: the object, its memoryview and array, and the GC
+# rounding of its two buffers (32-byte blocks on the 64-bit unix port). Without it
+# ring_n_for's ring left a few hundred bytes less than HEAP_RESERVE_B, _make_ring found
+# the reserve broken and halved it: the ring came out at half of what fits.
+_RING_OBJ_B = const(512)
 _SEND_MAX = const(32)           # records written per tick at most
 REPLY_MAX = const(8)            # reply lines held for a host that does not read; the
                                 # oldest are dropped and counted (status: dropped_replies=)
@@ -82,6 +87,7 @@ class Runtime:
     def __init__(self, fe, clock, channel, port, wdt=None, ranger=None, calib=None,
                  tick_ms=TICK_MS, telemetry_ms=TELEMETRY_MS, reset_cause="power_on",
                  firmware="dev", ring_n=RING_N, fs_dir="", profile=False, kbd_intr=None):
+        self.ring = _make_ring(ring_n)   # first: the one large block (main.py holds room)
         self.fe = fe
         self.clock = clock
         self.ch = channel
@@ -90,7 +96,6 @@ class Runtime:
         self.ranger = ranger
         self.calib = calib
         self.tick_ms = tick_ms
-        self.ring = _make_ring(ring_n)
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
                                telemetry_ms, self.stats_text, store.Files(fs_dir),
                                self.drops_text)
@@ -126,6 +131,7 @@ class Runtime:
         self.profile = profile         # count heap bytes per tick (gc.mem_alloc)
         self.alloc_sum = 0             # heap bytes allocated inside tick(), summed
         self.boot = 0
+        self.boot_free_b = -1          # free heap the ring was sized from (main.py sets it)
         self.checkpoint = None
         # Boots safe: output off before anything else.
         fe.off()
@@ -250,11 +256,11 @@ class Runtime:
     def stats_text(self):
         n = self.ticks or 1
         return "ticks=%d overruns=%d tick_us_avg=%d tick_us_max=%d alloc_b_per_tick=%d " \
-               "records=%d dropped=%d mem_free=%d fe_errors=%d ring_n=%d" % (
+               "records=%d dropped=%d mem_free=%d fe_errors=%d ring_n=%d boot_free=%d" % (
                    self.ticks, self.overruns, self.tick_us_sum // n, self.tick_us_max,
                    self.alloc_sum // n if self.profile else -1, self.ring.next_seq, self.ring.dropped,
                    gc.mem_free() if hasattr(gc, "mem_free") else -1, self.fe_errors,
-                   self.ring.n)
+                   self.ring.n, self.boot_free_b)
 
     def _tick(self):
         now = self.clock.ticks_ms()
@@ -307,6 +313,10 @@ class Runtime:
             self.fe.off()
         except Exception:
             pass
+        try:
+            self.fe.disconnect()   # the cell disconnect opens with every fault
+        except Exception:
+            pass
         ch = self.ch
         if self.crash_stage < 0:
             self.crash_stage = stage
@@ -331,6 +341,11 @@ class Runtime:
             self.fe.off()
         except Exception:
             pass
+        if not ch.cell_connected:
+            try:
+                self.fe.disconnect()
+            except Exception:
+                pass
 
     # --- records ---------------------------------------------------------------
 
@@ -473,20 +488,36 @@ class Runtime:
 
 
 def _make_ring(n):
-    """A ring of n slots, or fewer when the heap cannot give one block that large (a
-    fragmented heap: free bytes are not one free block); then it keeps HEAP_RESERVE_B
-    free for the run. Raises MemoryError below RING_MIN slots."""
-    while True:
-        try:
-            r = Ring(n)
-            if n <= RING_MIN or not hasattr(gc, "mem_free") or gc.mem_free() >= HEAP_RESERVE_B:
-                return r
-            r = None
-        except MemoryError:
-            if n <= RING_MIN:
-                raise
+    """A ring of n slots, or the most that fits when the heap cannot give one block that
+    large (a fragmented heap: free bytes are not one free block) or the ring would leave
+    less than HEAP_RESERVE_B free for the run: a bisection between RING_MIN and n, a
+    collection before each try (boot only). Raises MemoryError below RING_MIN slots."""
+    r = _try_ring(n)
+    if r is not None:
+        return r
+    fits, fails = RING_MIN, n      # fails: known not to fit
+    while fails - fits > 1:
+        mid = (fits + fails) // 2
         gc.collect()
-        n = n // 2 if n // 2 > RING_MIN else RING_MIN
+        r = _try_ring(mid)
+        if r is None:
+            fails = mid
+        else:
+            fits = mid
+        r = None
+    gc.collect()
+    r = _try_ring(fits) if fits > RING_MIN else None
+    return r if r is not None else Ring(RING_MIN)   # the floor: MemoryError if not even that
+
+
+def _try_ring(n):
+    try:
+        r = Ring(n)
+    except MemoryError:
+        return None
+    if n <= RING_MIN or not hasattr(gc, "mem_free") or gc.mem_free() >= HEAP_RESERVE_B:
+        return r
+    return None
 
 
 def ring_n_for(free_b, n_max, slot_len=wire.MAX_RECORD):
@@ -494,7 +525,7 @@ def ring_n_for(free_b, n_max, slot_len=wire.MAX_RECORD):
     and the board setup), leaving HEAP_RESERVE_B for the rest of the run: at most
     n_max (the board file's RING_N), at least RING_MIN (a board that cannot spare that
     much fails at boot, loudly, rather than later)."""
-    n = (free_b - HEAP_RESERVE_B) // (slot_len + 2)   # + the length array's 2 bytes
+    n = (free_b - HEAP_RESERVE_B - _RING_OBJ_B) // (slot_len + 2)   # + the lengths' 2 B
     if n > n_max:
         n = n_max
     return n if n > RING_MIN else RING_MIN

@@ -1,7 +1,9 @@
 # One cycler channel: the safety limits, then the engine, every tick. The safety runs
 # first and cannot be bypassed: a trip switches the output off in the same tick and
 # latches a FAULT with its reason and the values seen; only clear_fault() leaves it.
-# Pure logic: time and measurements come in, the command goes out (out_on, out_i_nA).
+# Pure logic: time and measurements come in, the command goes out (out_on, out_i_nA,
+# and cell_connected: the cell-disconnect relay, opened by every latched fault and
+# closed again only by `start`/`resume` or a calibration `source`, never by itself).
 import engine as _engine
 import protocol as _protocol
 from safety import Safety, FAULT_NAMES, OK, IDLE_CURRENT, QUALIFY_COUNT
@@ -39,9 +41,13 @@ class Channel:
         self.sourcing = False
         self._src_i_nA = 0
         # safety in every state: current while the output is off (a DAC or a switch
-        # stuck on) latches IDLE_CURRENT; in FAULT it is flagged (idle_leak)
+        # stuck on) latches IDLE_CURRENT; in FAULT it is flagged (idle_leak) and the
+        # cell disconnect is driven open again
         self._n_idle = 0
         self.idle_leak = False
+        # the cell-disconnect relay's command (the loop applies it: firmware/core/loop.py):
+        # closed at boot (the board file closes it), opened by every latched fault
+        self.cell_connected = True
 
     # --- commands --------------------------------------------------------------
 
@@ -86,6 +92,7 @@ class Channel:
         self.safety.configure(-v_max_uV, v_max_uV, i_fs_nA, 0, self.mismatch_nA,
                               self.mismatch_pct, self.mismatch_fs_pct, 0)
         self.sourcing = True
+        self.cell_connected = True   # an explicit command: the meter is on the cell leads
         self._src_i_nA = i_nA
         self.out_on = True
         self.out_i_nA = i_nA
@@ -115,6 +122,7 @@ class Channel:
             raise ValueError("a fault is latched (%s); clear it first" % self.fault_name())
         self.source_off()   # a run takes over from a calibration current
         self.engine.start(now_ms)
+        self.cell_connected = True   # the one way back after a fault: load + start
         self._follow()
 
     def pause(self, now_ms):
@@ -123,6 +131,7 @@ class Channel:
 
     def resume(self, now_ms):
         self.engine.resume(now_ms)
+        self.cell_connected = True
         self._follow()
 
     def stop(self, now_ms):
@@ -165,8 +174,7 @@ class Channel:
             e.tick(now_ms, v_uV, i_nA)
         if not active and not self.out_on:
             self._idle_check(v_uV, i_nA)
-        self.out_on = e.out_on
-        self.out_i_nA = e.out_i_nA
+        self._follow()
 
     def idle_limit_nA(self):
         """The most current that may be read with the output off: the mismatch bound
@@ -182,6 +190,7 @@ class Channel:
         if self._n_idle >= QUALIFY_COUNT:
             if self.engine.state == _engine.FAULT:
                 self.idle_leak = True     # latched already; status says current flows
+                self.cell_connected = False   # and the loop drives the relay open again
             else:
                 self.trip(IDLE_CURRENT, v_uV, i_nA)
 
@@ -200,6 +209,8 @@ class Channel:
     def _follow(self):
         self.out_on = self.engine.out_on
         self.out_i_nA = self.engine.out_i_nA
+        if self.engine.state == _engine.FAULT:
+            self.cell_connected = False   # every latched fault opens the cell disconnect
 
     # --- reporting (allocates) -------------------------------------------------
 
@@ -222,4 +233,6 @@ class Channel:
                 self.fault_name().replace(" ", "_"), f.v_uV, f.i_nA)
         if self.idle_leak:
             s += " idle_current=yes"
+        if not self.cell_connected:
+            s += " relay=open"
         return s

@@ -9,7 +9,12 @@ def control_tick(fe, ch, ranger, now_ms):
     """Measure, pick the range, run the channel (safety, then the engine), apply the
     command. Returns False when a range switch silently failed (the front-end did not
     take the range asked for: the caller latches a fault), else True. While the channel
-    sources a fixed current in a fixed range (calibration), the ranging stands aside."""
+    sources a fixed current in a fixed range (calibration), the ranging stands aside.
+    The cell disconnect follows ch.cell_connected: closed before the reading (so a run's
+    first reading sees the cell), opened after the output went off; while a latched
+    fault still finds current flowing (ch.idle_leak) it is driven open every tick."""
+    if ch.cell_connected and not fe.connected:
+        fe.connect()
     fe.measure()
     ch.i_fs_nA = fe.ranges_nA[fe.range_index]   # the range this reading was taken on
     i_nA = fe.i_nA
@@ -28,6 +33,8 @@ def control_tick(fe, ch, ranger, now_ms):
         fe.set_current_nA(ch.out_i_nA)
     else:
         fe.off()
+    if not ch.cell_connected and (fe.connected or ch.idle_leak):
+        fe.disconnect()
     return ok
 
 

@@ -273,7 +273,9 @@ def test_current_while_the_output_is_off_latches_a_fault_in_every_state():
         assert rt.ch.state_name() == "fault", command
         assert rt.ch.fault_name() == "idle current"
         assert [r for r in port.records() if r[0] == "F"][-1][1][2] == safety.IDLE_CURRENT
-    # in FAULT already (a mismatch, say): the fault stays, status says current flows
+        assert not rt.fe.connected and rt.fe.model.true_i_nA == 0, command   # relay open
+    # in FAULT already (a mismatch, say): the fault stays, the cell disconnect opens and
+    # the stuck source reaches the cell no more (tests/core/test_disconnect.py has more)
     d = _fresh_dir()
     port = Port()
     rt = _boot_main(d, port)
@@ -283,7 +285,8 @@ def test_current_while_the_output_is_off_latches_a_fault_in_every_state():
     rt.ch.trip(safety.CURRENT_MISMATCH, 0, 0)
     _loop(rt, safety.QUALIFY_COUNT + 2)
     st = _status(rt, port)
-    assert st["fault"] == "current_mismatch" and st.get("idle_current") == "yes", st
+    assert st["fault"] == "current_mismatch" and st.get("relay") == "open", st
+    assert rt.fe.model.true_i_nA == 0 and "idle_current" not in st, st
 
 
 def test_control_no_current_after_the_run_no_fault():
