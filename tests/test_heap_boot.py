@@ -133,10 +133,6 @@ def _talk(port, text, want, timeout=20.0):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="the virtual board carries the simulation models, "
-                   "which a Pico image does not: issue 13's cell model (21.8 KB imported, "
-                   "10.6 KB before) leaves a 192K heap too fragmented for the ring; it "
-                   "boots at 256K (benchmarks/board_loop.py's stack needs no models)")
 def test_the_virtual_board_boots_and_runs_in_a_picos_heap(tmp_path, registry):
     b = simboard.SimBoard(str(tmp_path / "b"), cell="fig4", speed=50, heapsize="192K")
     b.start()
