@@ -47,15 +47,7 @@ def main():
     cycles = parsed.pybamm_cycles()
     if args.cycles:
         cycles = cycles[:args.cycles]
-        # the same cut for ours: rebuild the block list up to N cycles
-        n, blocks = args.cycles, []
-        for b in parsed.blocks:
-            if n <= 0:
-                break
-            blocks.append(dict(b, repeat=min(b["repeat"], n)))
-            n -= blocks[-1]["repeat"]
-        text = open(parsed.path).read()
-        parsed = protocol_file.parse(_cut(text, [b["repeat"] for b in blocks]), parsed.path)
+        parsed = cut_cycles(parsed, args.cycles)
     params = pybamm_ref.reduced_params("fig4")
 
     # ours, reduced model (the physics PyBaMM's Thevenin has), then the full model
@@ -87,6 +79,19 @@ def main():
           "peak RSS %.0f MB" % (pybamm.__version__, len(sol.cycles), t_end_h, t_pb, _rss_mb()))
     print("ratio pybamm / ours (reduced): %.2f   (> 1: ours is faster)" % (t_pb / t_ours))
     print("ratio pybamm / ours (full):    %.2f" % (t_pb / t_full))
+
+
+def cut_cycles(parsed, n):
+    """The parsed protocol cut to its first n cycles (blocks' repeats cut, later blocks
+    dropped)."""
+    blocks = []
+    for b in parsed.blocks:
+        if n <= 0:
+            break
+        blocks.append(dict(b, repeat=min(b["repeat"], n)))
+        n -= blocks[-1]["repeat"]
+    text = open(parsed.path).read()
+    return protocol_file.parse(_cut(text, [b["repeat"] for b in blocks]), parsed.path)
 
 
 def _cut(text, repeats):

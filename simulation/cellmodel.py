@@ -108,12 +108,28 @@ _OCV_N = len(OCV_TABLE)
 _OCV_M = _pchip_slopes(_OCV_S, _OCV_V)
 
 
+_seg_k = 1   # the knot interval of the last ocv_V call: consecutive calls (one per
+             # tick, the state barely moving) land in it or next to it, so the search
+             # is mostly a comparison or two
+
+
 def _seg(s, soc):
+    global _seg_k
     n = _OCV_N
     if soc <= s[1]:
         return 0
     if soc >= s[n - 2]:
         return n - 2
+    k = _seg_k
+    if s[k] <= soc:
+        if soc < s[k + 1]:
+            return k
+        if k + 2 < n and soc < s[k + 2]:
+            _seg_k = k + 1
+            return k + 1
+    elif k > 1 and s[k - 1] <= soc:
+        _seg_k = k - 1
+        return k - 1
     lo = 1
     hi = n - 2  # s[lo] <= soc < s[hi]
     while hi - lo > 1:
@@ -122,6 +138,7 @@ def _seg(s, soc):
             hi = mid
         else:
             lo = mid
+    _seg_k = lo
     return lo
 
 
@@ -319,6 +336,7 @@ class CellModel:
         self._ln_ratio = (math.log(self.tau_slow_fresh / self.tau_fast_fresh)
                           if self.tau_fast_fresh > 0.0 else 0.0)
         self.frozen = False     # True: the ageing state does not move (PyBaMM check)
+        self._rc_dt = self._rc_tau = self._rc_k = 0.0   # step()'s RC factor, kept
         self.i_A = 0.0
         self.t_s = 0.0
         self.age_cycles = float(p["age0_cycles"])
@@ -418,14 +436,21 @@ class CellModel:
         shows a falling voltage.
         """
         if dt_s <= 0:
+            # the current jumps, nothing else moves: only the ohmic part changes (the
+            # same sum as _update_v, on the OCV it last computed)
             self.i_A = i_A
-            self._update_v()
+            self.v_V = self.ocv_V + i_A * self.r0 + self.v1
             return
         f = self.f
         g = f * (1.0 - f)
-        # RC element: exact for a constant current over dt.
+        # RC element: exact for a constant current over dt (its factor kept for the
+        # next step of the same length: most ticks are).
+        if dt_s != self._rc_dt or self.tau1 != self._rc_tau:
+            self._rc_dt = dt_s
+            self._rc_tau = self.tau1
+            self._rc_k = math.exp(-dt_s / self.tau1)
         ir1 = i_A * self.r1
-        self.v1 = ir1 + (self.v1 - ir1) * math.exp(-dt_s / self.tau1)
+        self.v1 = ir1 + (self.v1 - ir1) * self._rc_k
         # the side reaction takes its share of a charging current first (its charge
         # is not stored); driven by the electrode potential, OCV + charge transfer
         e_V = self.ocv_V + self.v1
@@ -439,15 +464,16 @@ class CellModel:
         left = dt_s
         if self.tau_fast > 0.0:
             h = left
+            tau = self.tau_exchange()
+            exp = math.exp
             while left > 0.0:
                 if h > left:
                     h = left
                 d0 = self.d
                 s0 = self.soc
-                tau = self.tau_exchange()
                 # d' = rate / f - d / (f (1 - f) tau): relaxes to d_inf in g * tau.
                 d_inf = rate * (1.0 - f) * tau
-                self.d = d_inf + (d0 - d_inf) * math.exp(-h / (g * tau))
+                self.d = d_inf + (d0 - d_inf) * exp(-h / (g * tau))
                 self.soc = s0 + rate * h
                 if h > 1.0:
                     # tau was frozen over h: accept if it moved less than 2 %
@@ -457,7 +483,12 @@ class CellModel:
                         self.soc = s0
                         h *= 0.25
                         continue
-                left -= h
+                    left -= h
+                    tau = t1    # the exchange time of the new state: the next tau
+                else:
+                    left -= h
+                    if left > 0.0:
+                        tau = self.tau_exchange()
                 h *= 2.0
         else:  # no diffusion limit: surface = bulk
             self.soc += rate * dt_s

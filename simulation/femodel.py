@@ -64,8 +64,18 @@ class XorShift32:
         if s is not None:
             self._spare = None
             return s
-        r = math.sqrt(-2.0 * math.log(self.random()))
-        a = 6.283185307179586 * self.random()
+        # two random() draws, next_u32 written out (the same numbers, fewer calls)
+        x = self.x
+        x ^= (x << 13) & _U32
+        x ^= x >> 17
+        x ^= (x << 5) & _U32
+        u1 = (x + 0.5) / 4294967296.0
+        x ^= (x << 13) & _U32
+        x ^= x >> 17
+        x ^= (x << 5) & _U32
+        self.x = x
+        r = math.sqrt(-2.0 * math.log(u1))
+        a = 6.283185307179586 * ((x + 0.5) / 4294967296.0)
         self._spare = r * math.sin(a)
         return r * math.cos(a)
 
@@ -246,22 +256,23 @@ class FrontEndModel:
         n = self.oversample
         root = math.sqrt(n)
         lsb = self.v_lsb_uV
-        c = int(math.floor((self._terminal_uV() + self.v_noise_uV / root * rng.gauss())
-                           / lsb + 0.5))
+        f = self.faults
+        v_true = self._terminal_uV() if f else self.cell.v_V * 1e6
+        c = math.floor((v_true + self.v_noise_uV / root * rng.gauss()) / lsb + 0.5)
         cmax = self.v_code_max
         c = 0 if c < 0 else (cmax if c > cmax else c)
         self.v_raw = c * n
-        self.v_uV = int(round(c * lsb))
+        self.v_uV = round(c * lsb)
         k = self.range_index
         fs = self.ranges_nA[k]
-        ilsb = fs / float(self.i_code_max + 1)
-        seen = self.true_i_nA * (1.0 + self.gain_err[k]) + self.offset_nA[k]
-        c = int(math.floor((seen + self.i_noise_frac * fs / root * rng.gauss()) / ilsb + 0.5))
         imax = self.i_code_max
+        ilsb = fs / float(imax + 1)
+        seen = self.out_i_nA * (1.0 + self.gain_err[k]) + self.offset_nA[k]
+        c = math.floor((seen + self.i_noise_frac * fs / root * rng.gauss()) / ilsb + 0.5)
         c = -imax - 1 if c < -imax - 1 else (imax if c > imax else c)
         self.i_raw = c * n
-        self.i_nA = int(round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k]))
-        if self.faults:
+        self.i_nA = round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k])
+        if f:
             self._fault_v()
 
     # --- the simulation side --------------------------------------------------
