@@ -234,8 +234,9 @@ class _ModelLog:
 
     def row(self, t_ms):
         c = self.cell
-        self._w.writerow(["%.3f" % (t_ms / 1000.0), "%.6f" % c.ocv_V, "%.4e" % c.heat_W,
-                          "%.4e" % c.i_side_A, "%.3f" % c.age_cycles])
+        # the line csv.writer would write (numbers need no quoting), in one call
+        self._f.write("%.3f,%.6f,%.4e,%.4e,%.3f\r\n" % (
+            t_ms / 1000.0, c.ocv_V, c.heat_W, c.i_side_A, c.age_cycles))
 
     def close(self):
         self._f.close()

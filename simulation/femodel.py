@@ -153,6 +153,14 @@ class FrontEndModel:
         self.t_ms = 0
         self.faults = ()      # injected faults, by name (FAULT_KINDS)
         self._v_frozen = None
+        # the fast measurement's noise per reading and current LSB, per range (the
+        # same expressions it computed each time; construction parameters)
+        root = math.sqrt(self.oversample)
+        self._v_sigma_fast = self.v_noise_uV / root
+        self._i_sigma_fast = [self.i_noise_frac * fs / root for fs in self.ranges_nA]
+        self._i_lsb = [fs / float(self.i_code_max + 1) for fs in self.ranges_nA]
+        self._set_memo = None   # (setpoint, range) -> current of the last _apply
+        self._out_memo = 0.0
         self.select_range(range_index)
 
     # --- faults on purpose (tests) ---------------------------------------------
@@ -205,6 +213,15 @@ class FrontEndModel:
         self._apply()
 
     def set_current_nA(self, i_nA):
+        if (self.on and i_nA == self.set_nA and not self.faults
+                and self._set_memo == self.range_index):
+            # the setpoint of every tick of a CC step: the source drives what _apply
+            # found for it last time (and tries its full drive again after a clamp)
+            i = self._out_memo
+            self.out_i_nA = i
+            self._drive_nA = i
+            self.cell.step(0, i * 1e-9)
+            return
         self.set_nA = i_nA
         self.on = True
         self._apply()
@@ -253,22 +270,28 @@ class FrontEndModel:
         # sigma / sqrt(n), quantised once. For long simulations (cycler simulate), where
         # the per-sample dither of a quantiser finer than the noise does not matter.
         rng = self.rng
+        if rng._spare is None:
+            # the two draws are one Box-Muller pair: rng.gauss() twice, written out
+            g_v = rng.gauss()
+            g_i = rng._spare
+            rng._spare = None
+        else:
+            g_v = rng.gauss()
+            g_i = rng.gauss()
         n = self.oversample
-        root = math.sqrt(n)
         lsb = self.v_lsb_uV
         f = self.faults
         v_true = self._terminal_uV() if f else self.cell.v_V * 1e6
-        c = math.floor((v_true + self.v_noise_uV / root * rng.gauss()) / lsb + 0.5)
+        c = math.floor((v_true + self._v_sigma_fast * g_v) / lsb + 0.5)
         cmax = self.v_code_max
         c = 0 if c < 0 else (cmax if c > cmax else c)
         self.v_raw = c * n
         self.v_uV = round(c * lsb)
         k = self.range_index
-        fs = self.ranges_nA[k]
         imax = self.i_code_max
-        ilsb = fs / float(imax + 1)
+        ilsb = self._i_lsb[k]
         seen = self.out_i_nA * (1.0 + self.gain_err[k]) + self.offset_nA[k]
-        c = math.floor((seen + self.i_noise_frac * fs / root * rng.gauss()) / ilsb + 0.5)
+        c = math.floor((seen + self._i_sigma_fast[k] * g_i) / ilsb + 0.5)
         c = -imax - 1 if c < -imax - 1 else (imax if c > imax else c)
         self.i_raw = c * n
         self.i_nA = round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k])
@@ -282,10 +305,18 @@ class FrontEndModel:
         FACTS: the paper's tester has 5 V channels): there it turns into a voltage
         source at the rail, and the current becomes what the rail drives through the
         cell's series (ohmic) part."""
-        self._comply()
-        self.cell.step(dt_ms * 1e-3, self.out_i_nA * 1e-9)
+        cell = self.cell
+        i = self._drive_nA
+        # _comply() when it has something to do (the same tests, without the call)
+        if i != self.out_i_nA or (i > 0 and cell.v_V * 1e6 > COMPLIANCE_UV) or (
+                i < 0 and cell.v_V < 0):
+            self._comply()
+        cell.step(dt_ms * 1e-3, self.out_i_nA * 1e-9)
         self.t_ms += dt_ms
-        self._comply()   # the cell moved during the step: the terminals stay at the rail
+        # the cell moved during the step: the terminals stay at the rail
+        if i != self.out_i_nA or (i > 0 and cell.v_V * 1e6 > COMPLIANCE_UV) or (
+                i < 0 and cell.v_V < 0):
+            self._comply()
 
     def _comply(self):
         i = self._drive_nA
@@ -329,6 +360,11 @@ class FrontEndModel:
             self.out_i_nA = i
             if self.faults and ("i_open" in self.faults or "cell_open" in self.faults):
                 self.out_i_nA = 0.0   # nothing flows through a broken path
+            if self.faults:
+                self._set_memo = None
+            else:
+                self._set_memo = k
+                self._out_memo = self.out_i_nA
         self._drive_nA = self.out_i_nA
         # The cell's terminal voltage jumps with the current (ohmic part) at once.
         self.cell.step(0, self.out_i_nA * 1e-9)
