@@ -163,3 +163,27 @@ def test_the_source_stops_at_its_compliance_voltage(monkeypatch):
 def test_control_without_the_clamp_the_cell_goes_past_the_rail(monkeypatch):
     _fe_, top = _stuck_charge_for(3, monkeypatch, rail=10 ** 9)
     assert top > 4500000 + 100000, top
+
+
+def test_repeated_setpoint_drives_what_a_fresh_apply_drives(monkeypatch):
+    """set_current_nA with the setpoint of the last tick reuses the DAC result (cost per
+    tick): readings, truth and the compliance clamp's retry every tick are the same as
+    with the full computation each time."""
+    monkeypatch.setattr(femodel, "COMPLIANCE_UV", 4200000)   # the clamp engages
+    runs = []
+    for fresh in (False, True):
+        fe = _fe(seed=4)
+        fe.cell.set_soc(0.9)
+        fe.fast = True
+        seen = []
+        for k in range(400):
+            if fresh:
+                fe._set_memo = None
+            fe.set_current_nA(1500000 if k < 300 else -800000)
+            fe.advance(5000)
+            fe.measure()
+            seen.append((fe.true_v_uV, fe.true_i_nA, fe.v_uV, fe.i_nA, fe.dac_code))
+        runs.append(seen)
+    assert runs[0] == runs[1]
+    clamped = [r for r in runs[0] if 0 < r[1] < 1400000]
+    assert clamped and max(r[0] for r in clamped) <= 4200000 + 1000   # at the rail
