@@ -128,6 +128,7 @@ def _grid():
 
 
 _GRID = _grid()
+del _grid
 
 
 def _seg(s, soc):
@@ -422,13 +423,7 @@ class CellModel:
         surface below the bulk, d < 0): the flux is J = G(s_s) - G(s_b), G the integral
         of the diffusivity, and tau = d / J (the secant). Lithium leaving the bulk
         (d > 0): tau_chg."""
-        d = self.d
-        if d >= 0.0:
-            return self.tau_chg
-        sb = self.soc - self.f * d
-        if d > -1e-9:
-            return 1.0 / self.diffusivity(sb)
-        return d / (self._g(sb + d) - self._g(sb))
+        return self._tau_at(self.d, self.soc, self.f)
 
     def _tau_at(self, d, soc, f):
         """tau_exchange() of the state (soc, d), for step()'s sub-steps."""

@@ -153,12 +153,7 @@ class FrontEndModel:
         self.t_ms = 0
         self.faults = ()      # injected faults, by name (FAULT_KINDS)
         self._v_frozen = None
-        # the fast measurement's noise per reading and current LSB, per range (the
-        # same expressions it computed each time; construction parameters)
-        root = math.sqrt(self.oversample)
-        self._v_sigma_fast = self.v_noise_uV / root
-        self._i_sigma_fast = [self.i_noise_frac * fs / root for fs in self.ranges_nA]
-        self._i_lsb = [fs / float(self.i_code_max + 1) for fs in self.ranges_nA]
+        self._i_lsb = None      # the fast measurement's constants (_fast_init)
         self._set_memo = None   # (setpoint, range) -> current of the last _apply
         self._out_memo = 0.0
         self.select_range(range_index)
@@ -265,10 +260,20 @@ class FrontEndModel:
         if self.faults:
             self._fault_v()
 
+    def _fast_init(self):
+        # the fast measurement's noise per reading and current LSB, per range (the
+        # same expressions it computed each time; construction parameters)
+        root = math.sqrt(self.oversample)
+        self._v_sigma_fast = self.v_noise_uV / root
+        self._i_sigma_fast = [self.i_noise_frac * fs / root for fs in self.ranges_nA]
+        self._i_lsb = [fs / float(self.i_code_max + 1) for fs in self.ranges_nA]
+
     def _measure_fast(self):
         # The same statistics for the mean of n samples with one draw per input: noise
         # sigma / sqrt(n), quantised once. For long simulations (cycler simulate), where
         # the per-sample dither of a quantiser finer than the noise does not matter.
+        if self._i_lsb is None:
+            self._fast_init()
         rng = self.rng
         if rng._spare is None:
             # the two draws are one Box-Muller pair: rng.gauss() twice, written out
@@ -305,18 +310,10 @@ class FrontEndModel:
         FACTS: the paper's tester has 5 V channels): there it turns into a voltage
         source at the rail, and the current becomes what the rail drives through the
         cell's series (ohmic) part."""
-        cell = self.cell
-        i = self._drive_nA
-        # _comply() when it has something to do (the same tests, without the call)
-        if i != self.out_i_nA or (i > 0 and cell.v_V * 1e6 > COMPLIANCE_UV) or (
-                i < 0 and cell.v_V < 0):
-            self._comply()
-        cell.step(dt_ms * 1e-3, self.out_i_nA * 1e-9)
+        self._comply()
+        self.cell.step(dt_ms * 1e-3, self.out_i_nA * 1e-9)
         self.t_ms += dt_ms
-        # the cell moved during the step: the terminals stay at the rail
-        if i != self.out_i_nA or (i > 0 and cell.v_V * 1e6 > COMPLIANCE_UV) or (
-                i < 0 and cell.v_V < 0):
-            self._comply()
+        self._comply()   # the cell moved during the step: the terminals stay at the rail
 
     def _comply(self):
         i = self._drive_nA
