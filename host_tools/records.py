@@ -10,8 +10,13 @@ S (step end), C (cycle end). Output, in DIR:
   run.json            the protocol's name and the run's start as Unix time
   cycles.csv          one row per cycle (columns in CYCLE_COLUMNS, exactly)
   steps.csv           one row per step (what ended it, capacities, energy)
-Files are appended and flushed + fsynced in batches, so a crash loses at most the
-last batch, and a restarted logger appends after what is already there.
+Files are appended and flushed in batches (every `batch` rows and at each cycle end),
+so a killed process loses at most the last batch, and a restarted logger appends after
+what is already there. With fsync (the default: `cycler log`, a board's run cannot be
+repeated) each flush also reaches the disk, so a host crash or power cut loses at most
+the last batch too; `cycler simulate` does not fsync (it cost about half its wall time):
+its rows are in the operating system once flushed, which a killed run does not undo,
+and a run lost with the host is repeated exactly (the simulation is deterministic).
 """
 import csv
 import json
