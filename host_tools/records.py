@@ -111,6 +111,9 @@ def _f(x, nd=6):
     return "" if x is None else ("%.*f" % (nd, x)).rstrip("0").rstrip(".") if isinstance(x, float) else str(x)
 
 
+_BDF_LINE = ",".join(["%s"] * len(BDF_COLUMNS)) + "\r\n"
+
+
 def _f3(x):
     return ("%.3f" % x).rstrip("0").rstrip(".")    # _f(x, 3) of a float
 
@@ -153,7 +156,8 @@ class RunWriter:
         self.clock = clock
         self.start_unix = None
         self._e = [None, 0, 0.0, 0.0, 0.0, 0.0]   # cycle, t_ms, v, i, e_chg_Wh, e_dis_Wh
-        self._tel_step = [None, None, "", 0]   # step number, kind -> type, index + 1
+        # step number, kind -> type, index + 1, and whether the type needs no quoting
+        self._tel_step = [None, None, "", 0, False]
         if not fresh:
             self._reload()
             try:
@@ -231,8 +235,9 @@ class RunWriter:
             s = self.map.step(step_number)
             sign = s.sign if s is not None else 0
             idx = self.map.index(step_number)
-            c[:] = [step_number, kind, step_type(kind, sign) if step_number else "rest",
-                    0 if idx is None else idx + 1]
+            typ = step_type(kind, sign) if step_number else "rest"
+            c[:] = [step_number, kind, typ, 0 if idx is None else idx + 1,
+                    not any(ch in typ for ch in ',"\r\n')]
         typ = c[2]
         self.last_t_s = t_ms / 1000.0
         if typ == "rest":
@@ -252,11 +257,15 @@ class RunWriter:
             e[3] = i
         unix = self.start_unix + t_ms / 1000.0 if self.start_unix is not None else \
             self._anchor(t_ms)
-        self._bdf_w.writerow([
-            _f3(t_ms / 1000.0), _f3(unix), _f6(v), _f12(i), cycle,
-            step_number, c[3], typ, _f3(step_ms / 1000.0),
-            _f12(q_chg_nAh / 1e9), _f12(q_dis_nAh / 1e9), _f12(e[4]), _f12(e[5]),
-            seq])
+        row = (_f3(t_ms / 1000.0), _f3(unix), _f6(v), _f12(i), cycle,
+               step_number, c[3], typ, _f3(step_ms / 1000.0),
+               _f12(q_chg_nAh / 1e9), _f12(q_dis_nAh / 1e9), _f12(e[4]), _f12(e[5]),
+               seq)
+        if c[4] and cycle is not None and step_number is not None and seq is not None:
+            # the line csv.writer writes (no field needs quoting), in one call
+            self._bdf.write(_BDF_LINE % row)
+        else:
+            self._bdf_w.writerow(row)
         self._pending += 1
         if self._pending >= self.batch:
             self.flush()

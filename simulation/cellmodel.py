@@ -353,6 +353,7 @@ class CellModel:
     def _age_apply(self):
         """The parameters at the present ageing state n (equivalent full cycles)."""
         n = self.age_cycles
+        self._aged_at = n
         self.r0 = self.r0_fresh * (1.0 + self.k_r * n)
         self.r1 = self.r1_fresh * (1.0 + self.k_r * n)
         a = 1.0 + self.k_tau * n
@@ -387,7 +388,8 @@ class CellModel:
 
     def set_state(self, st):
         self.soc, self.d, self.v1, self.i_A, self.t_s, self.age_cycles = st
-        self._age_apply()
+        if self.age_cycles != self._aged_at:   # (a function of n alone: same n, same)
+            self._age_apply()
         self._update_v()
 
     @property
