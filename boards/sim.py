@@ -179,6 +179,8 @@ class SimFrontEnd:
                 kinds = f.read().split()
         except OSError:
             return
+        if not kinds:   # created but not yet written (a writer between open and write):
+            return      # removing it now would lose what comes; read it next time
         try:
             os.remove(self.inject_file)
         except OSError:

@@ -10,8 +10,13 @@ S (step end), C (cycle end). Output, in DIR:
   run.json            the protocol's name and the run's start as Unix time
   cycles.csv          one row per cycle (columns in CYCLE_COLUMNS, exactly)
   steps.csv           one row per step (what ended it, capacities, energy)
-Files are appended and flushed + fsynced in batches, so a crash loses at most the
-last batch, and a restarted logger appends after what is already there.
+Files are appended and flushed in batches (every `batch` rows and at each cycle end),
+so a killed process loses at most the last batch, and a restarted logger appends after
+what is already there. With fsync (the default: `cycler log`, a board's run cannot be
+repeated) each flush also reaches the disk, so a host crash or power cut loses at most
+the last batch too; `cycler simulate` does not fsync (it cost about half its wall time):
+its rows are in the operating system once flushed, which a killed run does not undo,
+and a run lost with the host is repeated exactly (the simulation is deterministic).
 """
 import csv
 import json
@@ -106,6 +111,21 @@ def _f(x, nd=6):
     return "" if x is None else ("%.*f" % (nd, x)).rstrip("0").rstrip(".") if isinstance(x, float) else str(x)
 
 
+_BDF_LINE = ",".join(["%s"] * len(BDF_COLUMNS)) + "\r\n"
+
+
+def _f3(x):
+    return ("%.3f" % x).rstrip("0").rstrip(".")    # _f(x, 3) of a float
+
+
+def _f6(x):
+    return ("%.6f" % x).rstrip("0").rstrip(".")
+
+
+def _f12(x):
+    return ("%.12f" % x).rstrip("0").rstrip(".")
+
+
 class RunWriter:
     """Writes the output files of one cell's run as records arrive."""
 
@@ -136,6 +156,8 @@ class RunWriter:
         self.clock = clock
         self.start_unix = None
         self._e = [None, 0, 0.0, 0.0, 0.0, 0.0]   # cycle, t_ms, v, i, e_chg_Wh, e_dis_Wh
+        # step number, kind -> type, index + 1, and whether the type needs no quoting
+        self._tel_step = [None, None, "", 0, False]
         if not fresh:
             self._reload()
             try:
@@ -206,15 +228,20 @@ class RunWriter:
 
     def telemetry(self, t_ms, v_uV, i_nA, cycle, step_number, kind, step_ms,
                   q_chg_nAh, q_dis_nAh, seq=""):
-        s = self.map.step(step_number)
-        sign = s.sign if s is not None else 0
-        if kind == fw_protocol.CV and s is not None:
-            sign = s.sign
+        # one row per call, the hottest path of a long simulation: the step's type and
+        # index are looked up once per step, the floats formatted as _f does them
+        c = self._tel_step
+        if c[0] != step_number or c[1] != kind:
+            s = self.map.step(step_number)
+            sign = s.sign if s is not None else 0
+            idx = self.map.index(step_number)
+            typ = step_type(kind, sign) if step_number else "rest"
+            c[:] = [step_number, kind, typ, 0 if idx is None else idx + 1,
+                    not any(ch in typ for ch in ',"\r\n')]
+        typ = c[2]
         self.last_t_s = t_ms / 1000.0
-        typ = step_type(kind, sign) if step_number else "rest"
         if typ == "rest":
             i_nA = 0        # the output is open: nothing flows (the reading is noise)
-        idx = self.map.index(step_number)
         v, i = v_uV / 1e6, i_nA / 1e9
         e = self._e
         if e[0] != cycle:           # the cycle's energy counts from its first row
@@ -225,13 +252,23 @@ class RunWriter:
                 e[4] += p
             else:
                 e[5] -= p
-            e[1:4] = [t_ms, v, i]
-        self._bdf_w.writerow([
-            _f(t_ms / 1000.0, 3), _f(self._anchor(t_ms), 3), _f(v), _f(i, 12), cycle,
-            step_number, 0 if idx is None else idx + 1, typ, _f(step_ms / 1000.0, 3),
-            _f(q_chg_nAh / 1e9, 12), _f(q_dis_nAh / 1e9, 12), _f(e[4], 12), _f(e[5], 12),
-            seq])
-        self._tick()
+            e[1] = t_ms
+            e[2] = v
+            e[3] = i
+        unix = self.start_unix + t_ms / 1000.0 if self.start_unix is not None else \
+            self._anchor(t_ms)
+        row = (_f3(t_ms / 1000.0), _f3(unix), _f6(v), _f12(i), cycle,
+               step_number, c[3], typ, _f3(step_ms / 1000.0),
+               _f12(q_chg_nAh / 1e9), _f12(q_dis_nAh / 1e9), _f12(e[4]), _f12(e[5]),
+               seq)
+        if c[4] and cycle is not None and step_number is not None and seq is not None:
+            # the line csv.writer writes (no field needs quoting), in one call
+            self._bdf.write(_BDF_LINE % row)
+        else:
+            self._bdf_w.writerow(row)
+        self._pending += 1
+        if self._pending >= self.batch:
+            self.flush()
 
     def step_end(self, rec):
         """rec: dict with the S record's fields (firmware/core/wire.py FIELDS['S'])."""

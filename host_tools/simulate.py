@@ -20,6 +20,7 @@ import time
 import host_tools  # noqa: F401  (firmware on sys.path)
 
 from units import TICKS_MASK  # noqa: E402  (the board's tick counter wraps there)
+from loop import control_tick as _control_tick  # noqa: E402  (the board's one loop)
 
 BASE_DT_MS = 1000
 MAX_DT_MS = 120000       # CC, CR, rest
@@ -88,9 +89,8 @@ class Sim:
 
     def tick(self):
         """Measure, autorange, tick the channel, apply: one control tick at now_ms."""
-        from loop import control_tick
-        import safety
-        if not control_tick(self.fe, self.ch, self.ranger, self.now_ms & TICKS_MASK):
+        if not _control_tick(self.fe, self.ch, self.ranger, self.now_ms & TICKS_MASK):
+            import safety
             self.ch.trip(safety.EXTERNAL, self.fe.v_uV, self.fe.i_nA)   # as the board does
 
     def running(self):
@@ -224,7 +224,10 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
     import engine
 
     sim = Sim(parsed.lines, cell_name, seed, cell=cell, fe_kwargs=fe_kwargs)
-    writer = RunWriter(out_dir, parsed, fresh=True) if out_dir else _MemoryWriter(parsed)
+    # flushed every 200 rows and at each cycle end, not fsynced (docs/host-tools.md
+    # "cycler simulate: output"): a killed run keeps all but its last rows
+    writer = (RunWriter(out_dir, parsed, fresh=True, fsync=False) if out_dir
+              else _MemoryWriter(parsed))
     model_log = _ModelLog(out_dir, sim.cell) if out_dir else None
     e = sim.ch.engine
     sim.start()
@@ -305,8 +308,9 @@ class _ModelLog:
 
     def row(self, t_ms):
         c = self.cell
-        self._w.writerow(["%.3f" % (t_ms / 1000.0), "%.6f" % c.ocv_V, "%.4e" % c.heat_W,
-                          "%.4e" % c.i_side_A, "%.3f" % c.age_cycles])
+        # the line csv.writer would write (numbers need no quoting), in one call
+        self._f.write("%.3f,%.6f,%.4e,%.4e,%.3f\r\n" % (
+            t_ms / 1000.0, c.ocv_V, c.heat_W, c.i_side_A, c.age_cycles))
 
     def close(self):
         self._f.close()

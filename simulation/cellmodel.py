@@ -108,21 +108,43 @@ _OCV_N = len(OCV_TABLE)
 _OCV_M = _pchip_slopes(_OCV_S, _OCV_V)
 
 
+# The knot interval of a state of charge in O(1): a uniform grid over the inner knots
+# (s[1] .. s[n-2]) with, per grid point, the last knot at or below it; the grid is finer
+# than the closest knots (0.01 apart), so the lookup is one step away from the answer.
+_GRID_N = 128
+_GRID_LO = _OCV_S[1]
+_GRID_W = (_OCV_S[_OCV_N - 2] - _OCV_S[1]) / _GRID_N
+
+
+def _grid():
+    b = bytearray(_GRID_N + 1)
+    k = 1
+    for j in range(_GRID_N + 1):
+        x = _GRID_LO + j * _GRID_W
+        while k < _OCV_N - 3 and _OCV_S[k + 1] <= x:
+            k += 1
+        b[j] = k
+    return bytes(b)
+
+
+_GRID = _grid()
+del _grid
+
+
 def _seg(s, soc):
+    """k with s[k] <= soc < s[k + 1] (0 and n - 2 at the ends)."""
     n = _OCV_N
     if soc <= s[1]:
         return 0
     if soc >= s[n - 2]:
         return n - 2
-    lo = 1
-    hi = n - 2  # s[lo] <= soc < s[hi]
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        if soc < s[mid]:
-            hi = mid
-        else:
-            lo = mid
-    return lo
+    j = int((soc - _GRID_LO) / _GRID_W)
+    k = _GRID[j if j < _GRID_N else _GRID_N]
+    while soc >= s[k + 1]:
+        k += 1
+    while soc < s[k]:
+        k -= 1
+    return k
 
 
 def ocv_V(soc):
@@ -318,7 +340,9 @@ class CellModel:
         # tau_fast_s 0 switches the diffusion limit off (surface = bulk).
         self._ln_ratio = (math.log(self.tau_slow_fresh / self.tau_fast_fresh)
                           if self.tau_fast_fresh > 0.0 else 0.0)
+        self._exp_mL = math.exp(-self._ln_ratio)   # _g's constant
         self.frozen = False     # True: the ageing state does not move (PyBaMM check)
+        self._rc_dt = self._rc_tau = self._rc_k = 0.0   # step()'s RC factor, kept
         self.i_A = 0.0
         self.t_s = 0.0
         self.age_cycles = float(p["age0_cycles"])
@@ -329,6 +353,7 @@ class CellModel:
     def _age_apply(self):
         """The parameters at the present ageing state n (equivalent full cycles)."""
         n = self.age_cycles
+        self._aged_at = n
         self.r0 = self.r0_fresh * (1.0 + self.k_r * n)
         self.r1 = self.r1_fresh * (1.0 + self.k_r * n)
         a = 1.0 + self.k_tau * n
@@ -363,7 +388,8 @@ class CellModel:
 
     def set_state(self, st):
         self.soc, self.d, self.v1, self.i_A, self.t_s, self.age_cycles = st
-        self._age_apply()
+        if self.age_cycles != self._aged_at:   # (a function of n alone: same n, same)
+            self._age_apply()
         self._update_v()
 
     @property
@@ -391,18 +417,22 @@ class CellModel:
         if -1e-12 < L < 1e-12:   # (tau_slow < tau_fast is allowed: L < 0)
             return s / tf
         if s < kn:
-            return kn / (L * tf) * (math.exp(-L * (1.0 - s / kn)) - math.exp(-L))
-        return kn / (L * tf) * (1.0 - math.exp(-L)) + (s - kn) / tf
+            return kn / (L * tf) * (math.exp(-L * (1.0 - s / kn)) - self._exp_mL)
+        return kn / (L * tf) * (1.0 - self._exp_mL) + (s - kn) / tf
 
     def tau_exchange(self):
         """Surface <-> bulk exchange time (s) now. Lithium going into the bulk (the
         surface below the bulk, d < 0): the flux is J = G(s_s) - G(s_b), G the integral
         of the diffusivity, and tau = d / J (the secant). Lithium leaving the bulk
         (d > 0): tau_chg."""
-        d = self.d
+        return self.tau_at(self.d, self.soc, self.f)
+
+    def tau_at(self, d, soc, f):
+        """tau_exchange() of a state (soc, d; f the surface share): what step()'s
+        sub-steps call (the exchange law's one home: a test swaps it here)."""
         if d >= 0.0:
             return self.tau_chg
-        sb = self.soc - self.f * d
+        sb = soc - f * d
         if d > -1e-9:
             return 1.0 / self.diffusivity(sb)
         return d / (self._g(sb + d) - self._g(sb))
@@ -418,14 +448,21 @@ class CellModel:
         shows a falling voltage.
         """
         if dt_s <= 0:
+            # the current jumps, nothing else moves: only the ohmic part changes (the
+            # same sum as _update_v, on the OCV it last computed)
             self.i_A = i_A
-            self._update_v()
+            self.v_V = self.ocv_V + i_A * self.r0 + self.v1
             return
         f = self.f
         g = f * (1.0 - f)
-        # RC element: exact for a constant current over dt.
+        # RC element: exact for a constant current over dt (its factor kept for the
+        # next step of the same length: most ticks are).
+        if dt_s != self._rc_dt or self.tau1 != self._rc_tau:
+            self._rc_dt = dt_s
+            self._rc_tau = self.tau1
+            self._rc_k = math.exp(-dt_s / self.tau1)
         ir1 = i_A * self.r1
-        self.v1 = ir1 + (self.v1 - ir1) * math.exp(-dt_s / self.tau1)
+        self.v1 = ir1 + (self.v1 - ir1) * self._rc_k
         # the side reaction takes its share of a charging current first (its charge
         # is not stored); driven by the electrode potential, OCV + charge transfer
         e_V = self.ocv_V + self.v1
@@ -439,26 +476,36 @@ class CellModel:
         left = dt_s
         if self.tau_fast > 0.0:
             h = left
+            d = self.d
+            soc = self.soc
+            tau = self.tau_at(d, soc, f)
+            exp = math.exp
             while left > 0.0:
                 if h > left:
                     h = left
-                d0 = self.d
-                s0 = self.soc
-                tau = self.tau_exchange()
                 # d' = rate / f - d / (f (1 - f) tau): relaxes to d_inf in g * tau.
                 d_inf = rate * (1.0 - f) * tau
-                self.d = d_inf + (d0 - d_inf) * math.exp(-h / (g * tau))
-                self.soc = s0 + rate * h
+                d1 = d_inf + (d - d_inf) * exp(-h / (g * tau))
+                s1 = soc + rate * h
                 if h > 1.0:
                     # tau was frozen over h: accept if it moved less than 2 %
-                    t1 = self.tau_exchange()
+                    t1 = self.tau_at(d1, s1, f)
                     if abs(t1 - tau) > 0.02 * tau:
-                        self.d = d0
-                        self.soc = s0
                         h *= 0.25
                         continue
-                left -= h
+                    tau = t1    # the exchange time of the new state: the next tau
+                    d = d1
+                    soc = s1
+                    left -= h
+                else:
+                    d = d1
+                    soc = s1
+                    left -= h
+                    if left > 0.0:
+                        tau = self.tau_at(d, soc, f)
                 h *= 2.0
+            self.d = d
+            self.soc = soc
         else:  # no diffusion limit: surface = bulk
             self.soc += rate * dt_s
         self.i_A = i_A

@@ -64,8 +64,18 @@ class XorShift32:
         if s is not None:
             self._spare = None
             return s
-        r = math.sqrt(-2.0 * math.log(self.random()))
-        a = 6.283185307179586 * self.random()
+        # two random() draws, next_u32 written out (the same numbers, fewer calls)
+        x = self.x
+        x ^= (x << 13) & _U32
+        x ^= x >> 17
+        x ^= (x << 5) & _U32
+        u1 = (x + 0.5) / 4294967296.0
+        x ^= (x << 13) & _U32
+        x ^= x >> 17
+        x ^= (x << 5) & _U32
+        self.x = x
+        r = math.sqrt(-2.0 * math.log(u1))
+        a = 6.283185307179586 * ((x + 0.5) / 4294967296.0)
         self._spare = r * math.sin(a)
         return r * math.cos(a)
 
@@ -148,6 +158,9 @@ class FrontEndModel:
         self.connected = True
         self._src_nA = 0.0    # what the source drives, before the relay
         self._v_frozen = None
+        self._i_lsb = None      # the fast measurement's constants (_fast_init)
+        self._set_memo = None   # (setpoint, range) -> current of the last _apply
+        self._out_memo = 0.0
         self.select_range(range_index)
 
     # --- faults on purpose (tests) ---------------------------------------------
@@ -200,6 +213,16 @@ class FrontEndModel:
         self._apply()
 
     def set_current_nA(self, i_nA):
+        if (self.on and i_nA == self.set_nA and not self.faults and self.connected
+                and self._set_memo == self.range_index):
+            # the setpoint of every tick of a CC step: the source drives what _apply
+            # found for it last time (and tries its full drive again after a clamp)
+            i = self._out_memo
+            self._src_nA = i
+            self.out_i_nA = i
+            self._drive_nA = i
+            self.cell.step(0, i * 1e-9)
+            return
         self.set_nA = i_nA
         self.on = True
         self._apply()
@@ -251,31 +274,50 @@ class FrontEndModel:
         if self.faults:
             self._fault_v()
 
+    def _fast_init(self):
+        # the fast measurement's noise per reading and current LSB, per range (the
+        # same expressions it computed each time; construction parameters)
+        root = math.sqrt(self.oversample)
+        self._v_sigma_fast = self.v_noise_uV / root
+        self._i_sigma_fast = [self.i_noise_frac * fs / root for fs in self.ranges_nA]
+        self._i_lsb = [fs / float(self.i_code_max + 1) for fs in self.ranges_nA]
+
     def _measure_fast(self):
         # The same statistics for the mean of n samples with one draw per input: noise
         # sigma / sqrt(n), quantised once. For long simulations (cycler simulate), where
         # the per-sample dither of a quantiser finer than the noise does not matter.
+        if self._i_lsb is None:
+            self._fast_init()
         rng = self.rng
+        if rng._spare is None:
+            # the two draws are one Box-Muller pair: rng.gauss() twice, written out
+            g_v = rng.gauss()
+            g_i = rng._spare
+            rng._spare = None
+        else:
+            g_v = rng.gauss()
+            g_i = rng.gauss()
         n = self.oversample
-        root = math.sqrt(n)
         lsb = self.v_lsb_uV
-        c = int(math.floor(((self._terminal_uV() if self.connected else 0.0)
-                            + self.v_noise_uV / root * rng.gauss())
-                           / lsb + 0.5))
+        f = self.faults
+        if not self.connected:
+            v_true = 0.0          # an open relay: the input sees an open lead
+        else:
+            v_true = self._terminal_uV() if f else self.cell.v_V * 1e6
+        c = math.floor((v_true + self._v_sigma_fast * g_v) / lsb + 0.5)
         cmax = self.v_code_max
         c = 0 if c < 0 else (cmax if c > cmax else c)
         self.v_raw = c * n
-        self.v_uV = int(round(c * lsb))
+        self.v_uV = round(c * lsb)
         k = self.range_index
-        fs = self.ranges_nA[k]
-        ilsb = fs / float(self.i_code_max + 1)
-        seen = self.true_i_nA * (1.0 + self.gain_err[k]) + self.offset_nA[k]
-        c = int(math.floor((seen + self.i_noise_frac * fs / root * rng.gauss()) / ilsb + 0.5))
         imax = self.i_code_max
+        ilsb = self._i_lsb[k]
+        seen = self.out_i_nA * (1.0 + self.gain_err[k]) + self.offset_nA[k]
+        c = math.floor((seen + self._i_sigma_fast[k] * g_i) / ilsb + 0.5)
         c = -imax - 1 if c < -imax - 1 else (imax if c > imax else c)
         self.i_raw = c * n
-        self.i_nA = int(round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k]))
-        if self.faults:
+        self.i_nA = round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k])
+        if f:
             self._fault_v()
 
     # --- the simulation side --------------------------------------------------
@@ -332,6 +374,11 @@ class FrontEndModel:
             self._src_nA = i
             if self.faults and ("i_open" in self.faults or "cell_open" in self.faults):
                 self._src_nA = 0.0   # nothing flows through a broken path
+            if self.faults:
+                self._set_memo = None
+            else:
+                self._set_memo = k
+                self._out_memo = self._src_nA
         # an open relay: nothing reaches the cell (a stuck source drives again on closing)
         self.out_i_nA = self._src_nA if self.connected else 0.0
         self._drive_nA = self.out_i_nA

@@ -143,9 +143,9 @@ def test_control_old_exchange_law_falls():
     cell = cellmodel.make_cell("fig4", soc0=0.9, surface_frac=0.05, tau_fast_s=1800.0,
                                tau_slow_s=5600.0, soc_knee=0.25)
 
-    def old_tau():
-        return 1.0 / cell.diffusivity(cell.soc_bulk)
-    cell.tau_exchange = old_tau
+    def old_tau(d, soc, f):
+        return 1.0 / cell.diffusivity(soc - f * d)   # the bulk's state (soc_bulk)
+    cell.tau_at = old_tau
     assert _cc_charge_drop(cell, 0.5) > 0.01
 
 

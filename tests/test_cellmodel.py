@@ -238,3 +238,56 @@ def test_micropython_runs_both_models_with_the_same_numbers():
     # a sample sits on a rounding edge, floats being printed/derived identically).
     for a, b in zip(mp[2:], cp[2:]):
         assert abs(int(a) - int(b)) <= 1
+
+
+def _seg_by_bisection(soc):
+    s, n = cellmodel._OCV_S, cellmodel._OCV_N
+    if soc <= s[1]:
+        return 0
+    if soc >= s[n - 2]:
+        return n - 2
+    lo, hi = 1, n - 2
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if soc < s[mid]:
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
+def test_ocv_interval_lookup_is_the_bisection():
+    """ocv_V finds its knot interval on a grid (cost per tick): the same interval as a
+    bisection, at and next to every knot and across the whole range."""
+    s = cellmodel._OCV_S
+    socs = [x + e for x in s for e in (0.0, 1e-15, -1e-15, 1e-12, -1e-12)]
+    socs += [-0.2 + 1.4 * k / 20000.0 for k in range(20001)]
+    bad = [x for x in socs if cellmodel._seg(s, x) != _seg_by_bisection(x)]
+    assert not bad, bad[:5]
+    # the grid is finer than the closest knots (what makes the lookup one step away)
+    assert cellmodel._GRID_W < min(s[i + 1] - s[i] for i in range(len(s) - 1))
+
+
+def test_control_a_coarse_grid_misses_intervals(monkeypatch):
+    # the lookup walks from the grid's guess to the true interval; a grid that guesses
+    # wrong and does not walk would land in the wrong interval: prove the check sees it
+    s = cellmodel._OCV_S
+    monkeypatch.setattr(cellmodel, "_GRID", bytes([1]) * (cellmodel._GRID_N + 1))
+    socs = [-0.2 + 1.4 * k / 2000.0 for k in range(2001)]
+    assert all(cellmodel._seg(s, x) == _seg_by_bisection(x) for x in socs)   # walks
+    stale = [1] * len(socs)
+    assert any(stale[k] != _seg_by_bisection(x) for k, x in enumerate(socs))
+
+
+def test_current_jump_moves_only_the_ohmic_part():
+    """step(0, i) (every tick of the closed loop) sets the terminal voltage from the OCV
+    it last computed: the same value a full recomputation gives."""
+    cell = cellmodel.make_cell("fig4", soc0=0.3)
+    for k in range(200):
+        i = (-1) ** k * 8.39e-5 * (1 + k % 7)
+        cell.step(7.0 + k % 3, i)
+        cell.step(0, -i / 3.0)
+        full = cellmodel.ocv_V(cell.soc_surface) + cell.ocv_shift
+        assert cell.ocv_V == full
+        assert cell.v_V == full + cell.i_A * cell.r0 + cell.v1
+        assert cell.i_A == -i / 3.0

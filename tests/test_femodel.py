@@ -199,3 +199,27 @@ def test_control_a_closed_relay_passes_the_stuck_source():
     soc = fe.cell.soc
     fe.advance(60000)
     assert fe.connected and fe.true_i_nA > 80000 and fe.cell.soc > soc
+
+
+def test_repeated_setpoint_drives_what_a_fresh_apply_drives(monkeypatch):
+    """set_current_nA with the setpoint of the last tick reuses the DAC result (cost per
+    tick): readings, truth and the compliance clamp's retry every tick are the same as
+    with the full computation each time."""
+    monkeypatch.setattr(femodel, "COMPLIANCE_UV", 4200000)   # the clamp engages
+    runs = []
+    for fresh in (False, True):
+        fe = _fe(seed=4)
+        fe.cell.set_soc(0.9)
+        fe.fast = True
+        seen = []
+        for k in range(400):
+            if fresh:
+                fe._set_memo = None
+            fe.set_current_nA(1500000 if k < 300 else -800000)
+            fe.advance(5000)
+            fe.measure()
+            seen.append((fe.true_v_uV, fe.true_i_nA, fe.v_uV, fe.i_nA, fe.dac_code))
+        runs.append(seen)
+    assert runs[0] == runs[1]
+    clamped = [r for r in runs[0] if 0 < r[1] < 1400000]
+    assert clamped and max(r[0] for r in clamped) <= 4200000 + 1000   # at the rail

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, strategies as st
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -150,3 +151,12 @@ def test_coulombic_efficiency_is_discharge_over_charge():
     from host_tools.records import coulombic_efficiency_pct
     assert coulombic_efficiency_pct(0, 0) is None
     assert abs(coulombic_efficiency_pct(99, 100) - 99.0) < 1e-9
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e7, max_value=1e10))
+def test_row_formatters_write_what_f_writes(x):
+    """The BDF row's fixed-format floats (cost per row) give _f's text exactly."""
+    from host_tools import records
+    assert records._f3(x) == records._f(x, 3)
+    assert records._f6(x) == records._f(x, 6)
+    assert records._f12(x) == records._f(x, 12)
