@@ -48,6 +48,7 @@ class Channel:
         # the cell-disconnect relay's command (the loop applies it: firmware/core/loop.py):
         # closed at boot (the board file closes it), opened by every latched fault
         self.cell_connected = True
+        self.start_pending = False   # a start waiting for a reading of the cell (start())
 
     # --- commands --------------------------------------------------------------
 
@@ -69,6 +70,7 @@ class Channel:
         if self.sourcing:
             raise ValueError("the channel is sourcing for calibration; `calibrate off` first")
         self.engine.load(protocol)
+        self.start_pending = False
         self.protocol = protocol
         self._arm()
 
@@ -121,8 +123,15 @@ class Channel:
         if self.safety.code:
             raise ValueError("a fault is latched (%s); clear it first" % self.fault_name())
         self.source_off()   # a run takes over from a calibration current
+        if not self.cell_connected:
+            # the one way back after a fault: load + start. The readings taken with
+            # the relay open are an open lead's (0 V), and the first step would begin
+            # on one (its end check, its R probe): close the relay now, start the run
+            # in the next tick, on the first reading of the cell
+            self.cell_connected = True
+            self.start_pending = True
+            return
         self.engine.start(now_ms)
-        self.cell_connected = True   # the one way back after a fault: load + start
         self._follow()
 
     def pause(self, now_ms):
@@ -135,11 +144,15 @@ class Channel:
         self._follow()
 
     def stop(self, now_ms):
+        if self.start_pending:
+            self.start_pending = False   # the run never began
+            return
         self.engine.stop(now_ms)
         self._follow()
 
     def abort(self, now_ms):
         """Output off now, whatever the state; the run (if any) ends as a user stop."""
+        self.start_pending = False
         if self.engine.state in (_engine.RUNNING, _engine.PAUSED):
             self.engine.stop(now_ms)
         self._follow()
@@ -167,6 +180,12 @@ class Channel:
                 self.out_on = True
                 self.out_i_nA = self._src_i_nA
             return
+        if self.start_pending:
+            self.start_pending = False
+            if e.state == _engine.LOADED or e.state == _engine.DONE:
+                e.v_uV = v_uV        # the step begins on this reading (start())
+                e.i_nA = i_nA
+                e.start(now_ms)
         active = e.state == _engine.RUNNING or e.state == _engine.PAUSED
         if active and self.safety.check(v_uV, i_nA, e.step_ms, self.out_on, self.out_i_nA):
             e.fault()
@@ -207,6 +226,8 @@ class Channel:
         self._follow()
 
     def _follow(self):
+        if self.engine.state == _engine.FAULT:
+            self.start_pending = False
         self.out_on = self.engine.out_on
         self.out_i_nA = self.engine.out_i_nA
         if self.engine.state == _engine.FAULT:
@@ -235,4 +256,6 @@ class Channel:
             s += " idle_current=yes"
         if not self.cell_connected:
             s += " relay=open"
+        if self.start_pending:
+            s += " start=pending"
         return s
