@@ -11,6 +11,7 @@ except ImportError:  # CPython
         return x
 
 import gc
+import sys
 import time
 import engine as _engine
 import safety as _safety
@@ -64,12 +65,7 @@ REPLY_MAX = const(8)            # reply lines held for a host that does not read
 STAGES = ("control", "records", "input", "send", "checkpoint", "watchdog")
 
 # checkpoint.txt: the protocol's CRC, the engine's checkpoint (engine.CP_*), then the
-# next record number and the test time
-CPF_CRC = 0
-CPF_ENGINE = 1
-CPF_SEQ = 1 + _engine.CP_LEN
-CPF_T_MS = 2 + _engine.CP_LEN
-CPF_LEN = 3 + _engine.CP_LEN
+# next record number and the test time (runtime_boot.CPF_* read it back at boot)
 
 PROTOCOL_FILE = "protocol.txt"
 CHECKPOINT_FILE = "checkpoint.txt"
@@ -140,65 +136,17 @@ class Runtime:
 
     def start(self):
         """After a reset: count the boot, report the cause and any checkpoint, and
-        restore the run PAUSED if there is one. It never resumes by itself."""
-        b = store.read_ints(self._f_boot)
-        self.boot = (b[0] + 1) if b else 1
-        store.write_ints(self._f_boot, [self.boot])
-        cp = store.read_ints(self._f_cp)
-        lines = store.read_lines(self._f_proto)
-        restored = False
-        lost_max_nAh = 0
-        if cp and lines is not None and cp[CPF_CRC] == _lines_crc(lines):
-            try:
-                self.ch.load_lines(lines)
-                self.ch.restore(cp[CPF_ENGINE:CPF_SEQ], self.clock.ticks_ms())
-                restored = True
-                self.checkpoint = cp
-                self._saved_lines = self.ch.lines
-                # test time goes on from the checkpoint's
-                if len(cp) >= CPF_LEN:
-                    self.t_ms = cp[CPF_T_MS]
-                # what may be lost: the run's current limit for one checkpoint interval
-                p = self.ch.protocol
-                lost_max_nAh = p.i_max_nA // 1000 * (CHECKPOINT_EVERY_MS // 1000) // 3600
-            except ValueError as e:
-                self._reply("error boot: checkpoint not restored: %s" % e)
-        # record numbers: from the end of the last reservation (never one used before)
-        s = store.read_ints(self._f_seq)
-        seq = s[0] if s else 0
-        if restored and len(cp) >= CPF_LEN and cp[CPF_SEQ] > seq:
-            seq = cp[CPF_SEQ]
-        self.ring.next_seq = self.ring.cursor = seq
-        self._reserve_seq()
-        self._push_boot(cp if restored else None)
-        self._reply("ok boot: cause=%s boot=%d %s" % (
-            self.reset_cause, self.boot,
-            ("checkpoint step=%d cycle=%d t_s=%d lost_max_s=%d lost_max_nAh=%d; resume "
-             "or abort" % (cp[CPF_ENGINE + _engine.CP_STEP], cp[CPF_ENGINE + _engine.CP_CYCLE],
-                           self.t_ms // 1000, CHECKPOINT_EVERY_MS // 1000, lost_max_nAh))
-            if restored else "no checkpoint"))
+        restore the run PAUSED if there is one. It never resumes by itself. (The code is
+        in runtime_boot.py, which is loaded for it and dropped after: boot only.)"""
+        import runtime_boot
+        try:
+            runtime_boot.start(self, _lines_crc, CHECKPOINT_EVERY_MS)
+        finally:
+            drop_module("runtime_boot")
 
     def _reserve_seq(self):
         self._seq_reserved = self.ring.next_seq + SEQ_BLOCK
         store.write_ints(self._f_seq, [self._seq_reserved])
-
-    def _push_boot(self, cp):
-        r = self._rec
-        r[0] = self.t_ms
-        r[1] = wire.PROTOCOL_VERSION
-        r[2] = self.reset_cause
-        n = 3
-        r[n] = self.boot
-        n += 1
-        if cp:
-            # step number, cycle, index, block, rep: where the run stands
-            for k in (_engine.CP_STEP, _engine.CP_CYCLE, _engine.CP_INDEX, _engine.CP_BLOCK,
-                      _engine.CP_REP):
-                r[n] = cp[CPF_ENGINE + k]
-                n += 1
-        self.ring.push("B", r, n)
-        for k in range(2, len(r)):
-            r[k] = 0
 
     # --- the loop --------------------------------------------------------------
 
@@ -412,6 +360,8 @@ class Runtime:
             self.console.feed(b, now)
             if e.state == _engine.RUNNING and was not in (_engine.RUNNING, _engine.PAUSED):
                 self.t_ms = 0   # a new run (`start`), not a `resume`: test time from 0
+        if "console_more" in sys.modules:
+            drop_module("console_more")   # a rare command's code: garbage from here on
         lines = self.ch.lines
         if lines is not self._saved_lines and lines is not None:
             # a newly loaded protocol goes to flash once, for a resume after a reset
@@ -529,6 +479,15 @@ def ring_n_for(free_b, n_max, slot_len=wire.MAX_RECORD):
     if n > n_max:
         n = n_max
     return n if n > RING_MIN else RING_MIN
+
+
+def drop_module(name):
+    """Forget a module imported for a one-time or rare job (runtime_boot, console_more):
+    its code and texts are garbage once nothing refers to them."""
+    try:
+        del sys.modules[name]
+    except KeyError:
+        pass
 
 
 def _lines_crc(lines):
