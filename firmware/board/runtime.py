@@ -360,7 +360,7 @@ class Runtime:
             self.console.feed(b, now)
             if e.state == _engine.RUNNING and was not in (_engine.RUNNING, _engine.PAUSED):
                 self.t_ms = 0   # a new run (`start`), not a `resume`: test time from 0
-        if "console_more" in sys.modules:
+        if "console_more" in sys.modules and not self.console.loading():
             drop_module("console_more")   # a rare command's code: garbage from here on
         lines = self.ch.lines
         if lines is not self._saved_lines and lines is not None:

@@ -78,19 +78,18 @@ class LineAssembler:
 
 
 # The commands, in the order of `help`. Their usage texts, `help` and the rarely used
-# commands (calibrate, replay, files) live in console_more.py: loaded on first use,
+# commands (load and its protocol lines, calibrate, replay, files) and the texts of
+# bad and unknown lines live in console_more.py: loaded on first use,
 # dropped by the runtime after the tick (board heap: console_more.py says how much).
 _ORDER = ("status", "load", "start", "pause", "resume", "stop", "abort", "clear",
           "calibrate", "rate", "replay", "stats", "files", "help", "version")
 # usage and example of the commands used often (the others' are in console_more.USAGE;
 # a command missing from both takes no arguments: its usage and example are its name)
-_USAGE_HOT = {"load": ("load [n]", "load 3"), "rate": ("rate [<ms>]", "rate 1000")}
-_MORE = ("calibrate", "replay", "files", "help")
-# The first words of compact protocol lines (docs/architecture.md), for a hint when
-# one arrives outside a load.
-_PROTOCOL_WORDS = ("cell", "window", "limits", "diag", "cc", "cv", "rest", "cr",
-                   "sweep", "repeat", "end")
-_NO_REPLY = object()
+_USAGE_HOT = {"rate": ("rate [<ms>]", "rate 1000")}
+_MORE = ("load", "calibrate", "replay", "files", "help")
+# the commands that are one call of the channel (returning None: a plain `ok`)
+_CHANNEL = {"start": "start", "pause": "pause", "resume": "resume", "stop": "stop",
+            "abort": "abort", "clear": "clear_fault"}
 
 
 def _more():
@@ -169,7 +168,7 @@ class Console:
         if r == LINE:
             self.line(self.asm.text(), now_ms)
         else:
-            self._bad_line(r)
+            _more().bad_line(self, r == TOO_LONG, MAX_LINE)
 
     def feed_bytes(self, data, now_ms=0):
         for b in data:
@@ -179,19 +178,6 @@ class Console:
         """True between `load` and the end of the protocol lines."""
         return self._load is not None
 
-    def _bad_line(self, r):
-        start = _echo(self.asm.text().split()) or "?"
-        if r == TOO_LONG:
-            what = "line longer than %d characters, ignored" % MAX_LINE
-        else:
-            what = "byte 0x%02x is not printable text, line ignored" % self.asm.bad_byte
-        what += ("; expected printable ASCII lines of up to %d characters; e.g. status"
-                 % MAX_LINE)
-        if self._load is not None:
-            self._cancel_load("protocol line %d: %s" % (len(self._load) + 1, what))
-        else:
-            self.out(wire.error_line(start, what))
-
     # -- lines ---------------------------------------------------------------
     def line(self, text, now_ms=0):
         """Handle one complete line (already free of control bytes)."""
@@ -199,17 +185,20 @@ class Console:
         if not words:
             return
         if self._load is not None:
-            self._load_line(text, now_ms)
+            _more().load_line(self, text, now_ms, _ORDER, MAX_LOAD_LINES)
             return
         echo = _echo(words)
         name = words[0].lower()
         if name not in _ORDER:
-            self.out(wire.error_line(echo, self._unknown(words[0])))
+            self.out(wire.error_line(echo, _more().unknown(words[0], _ORDER)))
             return
         try:
-            if name in _MORE:
-                info = _more().run(self, name, words[1:], _int_arg, _ORDER,
-                                   (RATE_MIN_MS, RATE_MAX_MS))
+            if name in _CHANNEL:   # start .. clear: the channel's method of that name
+                _no_args(name, words[1:])
+                info = getattr(self.channel, _CHANNEL[name])(now_ms)
+            elif name in _MORE:
+                info = _more().run(self, name, words[1:], echo, _int_arg, _ORDER,
+                                   (RATE_MIN_MS, RATE_MAX_MS), MAX_LOAD_LINES)
             else:
                 info = getattr(self, "_c_" + name)(words[1:], now_ms, echo)
         except ValueError as e:
@@ -218,84 +207,10 @@ class Console:
         except Exception as e:  # a bug below must not end the loop that drives the cell
             self.out(wire.error_line(echo, "internal error %s: %s" % (type(e).__name__, e)))
             return
-        if info is not _NO_REPLY:
+        if info is not False:   # False: no reply yet (`load` answers once its lines are in)
             self.out(wire.ok_line(echo, info))
 
-    def _unknown(self, word):
-        if word.lower() in _PROTOCOL_WORDS:
-            return ("%r is a protocol line, not a command; send protocol lines after "
-                    "load and close them with end; e.g. load" % word)
-        return ("unknown command %r; expected one of %s; e.g. help"
-                % (word, " ".join(_ORDER)))
-
-    # -- load ----------------------------------------------------------------
-    def _load_line(self, text, now_ms):
-        h = text.find("#")  # a comment to the end of the line
-        if h >= 0:
-            text = text[:h]
-        words = text.split()
-        if not words:
-            return
-        first = words[0].lower()
-        if first in _ORDER:
-            # A command in the middle of a load: the host gave up (or a person
-            # forgot `end`). Drop the load and obey the command.
-            self._cancel_load("cancelled by %r before the protocol was complete"
-                              % words[0])
-            self.line(text, now_ms)
-            return
-        lines = self._load
-        if lines is None:
-            return
-        if self._load_n < 0:
-            if first == "end":
-                if self._load_depth == 0:
-                    self._finish_load()
-                    return
-                self._load_depth -= 1
-            elif first == "repeat":
-                self._load_depth += 1
-        lines.append(" ".join(words))
-        if len(lines) == self._load_n:
-            self._finish_load()
-        elif len(lines) > MAX_LOAD_LINES:
-            self._cancel_load("more than %d protocol lines" % MAX_LOAD_LINES)
-
-    def _cancel_load(self, why):
-        self._load = None
-        self.out(wire.error_line(self._load_echo, why + "; nothing loaded; "
-                                 + _expect("load")))
-
-    def _finish_load(self):
-        lines = self._load
-        self._load = None
-        if not lines:
-            self.out(wire.error_line(self._load_echo, "no protocol lines; " + _expect("load")))
-            return
-        try:
-            self.channel.load_lines(lines)
-        except ValueError as e:
-            self.out(wire.error_line(self._load_echo, str(e)))
-            return
-        except Exception as e:
-            self.out(wire.error_line(self._load_echo,
-                                     "internal error %s: %s" % (type(e).__name__, e)))
-            return
-        self.out(wire.ok_line(self._load_echo, "%d lines" % len(lines)))
-
     # -- commands: each returns the ok line's info (or None), raises ValueError -
-    def _c_load(self, args, now_ms, echo):
-        n = -1
-        if len(args) > 1:
-            raise ValueError("load takes at most one number; " + _expect("load"))
-        if args:
-            n = _int_arg("load", "line count", args[0], 1, MAX_LOAD_LINES)
-        self._load = []
-        self._load_n = n
-        self._load_depth = 0
-        self._load_echo = echo
-        return _NO_REPLY
-
     def _c_status(self, args, now_ms, echo):
         _no_args("status", args)
         # The channel's own pairs (state=... step=... first) then the console's.
@@ -306,30 +221,6 @@ class Console:
         if self.drops is not None:
             s += " " + self.drops()
         return s
-
-    def _c_start(self, args, now_ms, echo):
-        _no_args("start", args)
-        self.channel.start(now_ms)
-
-    def _c_pause(self, args, now_ms, echo):
-        _no_args("pause", args)
-        self.channel.pause(now_ms)
-
-    def _c_resume(self, args, now_ms, echo):
-        _no_args("resume", args)
-        self.channel.resume(now_ms)
-
-    def _c_stop(self, args, now_ms, echo):
-        _no_args("stop", args)
-        self.channel.stop(now_ms)
-
-    def _c_abort(self, args, now_ms, echo):
-        _no_args("abort", args)
-        self.channel.abort(now_ms)
-
-    def _c_clear(self, args, now_ms, echo):
-        _no_args("clear", args)
-        self.channel.clear_fault(now_ms)
 
     def _c_rate(self, args, now_ms, echo):
         if len(args) > 1:
