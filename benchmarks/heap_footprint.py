@@ -36,7 +36,8 @@ from host_tools import deploy, simboard  # noqa: E402
 # at the first `calibrate` command)
 FIRMWARE = ("units", "wire", "ring", "protocol", "accounting", "regulator", "safety",
             "engine", "channel", "console", "loop", "store", "runtime", "stdio_port",
-            "hardware", "autorange", "calibration", "console_more")
+            "hardware", "autorange", "calibration", "console_more", "console_load",
+            "runtime_boot", "firmware_setup")
 SIMULATION = ("femodel", "cellmodel", "board")
 # a real board's hardware layer (its image, with the MCP4725 and ADS1115 build)
 HARDWARE = ("frontend", "drivers.mcp4725", "drivers.ads1115", "board")

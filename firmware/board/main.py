@@ -19,10 +19,7 @@ import board
 if hasattr(board, "prepare"):
     board.prepare(config, _HEAP0_B)
 
-from channel import Channel
-from runtime import Runtime, ring_n_for
-from stdio_port import StdioPort
-from autorange import AutoRange
+from runtime import Runtime, ring_n_for, drop_module
 
 try:
     from micropython import kbd_intr
@@ -33,17 +30,6 @@ FIRMWARE = "coin-cycler 0.1"
 
 
 RUNTIME = None  # the running loop, for a look from the REPL after Ctrl-C
-
-
-class _WithCalib:
-    """The board config with a calibration put in (the nominal one, for bring-up)."""
-
-    def __init__(self, base, calib):
-        self._base = base
-        self.calib = calib
-
-    def __getattr__(self, name):
-        return getattr(self._base, name)
 
 
 class _Calib:
@@ -74,28 +60,10 @@ class _Calib:
 
 def main():
     global RUNTIME
-    blocked = None
-    try:
-        hw = board.setup(config)
-    except Exception as e:
-        import calibration   # a real board's setup loaded it already (calib.json)
-        if not isinstance(e, calibration.CalibrationError):
-            raise
-        # Without a plausible calibration the board comes up on the nominal scale so
-        # that `calibrate` can fix it, and refuses to load or start a protocol.
-        blocked = "refused: %s" % e
-        hw = board.setup(_WithCalib(config, calibration.identity(len(board.RANGES_NA))))
-    # front-end fault detection from the board file (absent: off); docs/reliability.md
-    ch = Channel(board.I_MAX_NA, board.I_FLOOR_NA,
-                 mismatch_pct=getattr(board, "MISMATCH_PCT", 0),
-                 mismatch_fs_pct=getattr(board, "MISMATCH_FS_PCT", 0),
-                 stuck_n=getattr(board, "STUCK_TICKS", 0),
-                 v_max_uV=getattr(board, "V_CELL_MAX_UV", 0))
-    if blocked:
-        ch.block(blocked)
-    calib = _Calib(hw.fe, ch)
-    port = StdioPort()
-    ranger = AutoRange(board.RANGES_NA, index=hw.fe.range_index)
+    import firmware_setup
+    hw, ch, calib, port, ranger = firmware_setup.build(board, config, _Calib)
+    firmware_setup = None
+    drop_module("firmware_setup")   # one-time code: not in the heap the ring is sized from
     # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
     gc.collect()
     free = gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30

@@ -61,6 +61,9 @@ _RING_OBJ_B = const(512)
 _SEND_MAX = const(32)           # records written per tick at most
 REPLY_MAX = const(8)            # reply lines held for a host that does not read; the
                                 # oldest are dropped and counted (status: dropped_replies=)
+# the console's parts loaded for a command (console.py), dropped after its tick (after
+# the load, for console_load): their code takes heap only while they work
+_RARE = ("console_more", "console_load")
 # the stages of a tick, named in the fault an unexpected exception latches
 STAGES = ("control", "records", "input", "send", "checkpoint", "watchdog")
 
@@ -360,8 +363,10 @@ class Runtime:
             self.console.feed(b, now)
             if e.state == _engine.RUNNING and was not in (_engine.RUNNING, _engine.PAUSED):
                 self.t_ms = 0   # a new run (`start`), not a `resume`: test time from 0
-        if "console_more" in sys.modules and not self.console.loading():
-            drop_module("console_more")   # a rare command's code: garbage from here on
+        if not self.console.loading():
+            for m in _RARE:
+                if m in sys.modules:
+                    drop_module(m)   # a rare command's code: garbage from here on
         lines = self.ch.lines
         if lines is not self._saved_lines and lines is not None:
             # a newly loaded protocol goes to flash once, for a resume after a reset

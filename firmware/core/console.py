@@ -78,15 +78,15 @@ class LineAssembler:
 
 
 # The commands, in the order of `help`. Their usage texts, `help` and the rarely used
-# commands (load and its protocol lines, calibrate, replay, files) and the texts of
-# bad and unknown lines live in console_more.py: loaded on first use,
+# commands (calibrate, replay, files) and the texts of bad and unknown lines live in
+# console_more.py, `load` and its protocol lines in console_load.py: loaded on first use,
 # dropped by the runtime after the tick (board heap: console_more.py says how much).
 _ORDER = ("status", "load", "start", "pause", "resume", "stop", "abort", "clear",
           "calibrate", "rate", "replay", "stats", "files", "help", "version")
 # usage and example of the commands used often (the others' are in console_more.USAGE;
 # a command missing from both takes no arguments: its usage and example are its name)
 _USAGE_HOT = {"rate": ("rate [<ms>]", "rate 1000")}
-_MORE = ("load", "calibrate", "replay", "files", "help")
+_MORE = ("load", "calibrate", "replay", "files", "help")   # load: console_load.py
 # the commands that are one call of the channel (returning None: a plain `ok`)
 _CHANNEL = {"start": "start", "pause": "pause", "resume": "resume", "stop": "stop",
             "abort": "abort", "clear": "clear_fault"}
@@ -168,7 +168,13 @@ class Console:
         if r == LINE:
             self.line(self.asm.text(), now_ms)
         else:
-            _more().bad_line(self, r == TOO_LONG, MAX_LINE)
+            what = _more().bad_line(self.asm, r == TOO_LONG, MAX_LINE)
+            if self._load is not None:
+                import console_load
+                console_load.cancel(self, "protocol line %d: %s" % (len(self._load) + 1,
+                                                                   what))
+            else:
+                self.out(wire.error_line(_echo(self.asm.text().split()) or "?", what))
 
     def feed_bytes(self, data, now_ms=0):
         for b in data:
@@ -185,7 +191,8 @@ class Console:
         if not words:
             return
         if self._load is not None:
-            _more().load_line(self, text, now_ms, _ORDER, MAX_LOAD_LINES)
+            import console_load
+            console_load.load_line(self, text, now_ms, _ORDER, MAX_LOAD_LINES)
             return
         echo = _echo(words)
         name = words[0].lower()
@@ -196,9 +203,12 @@ class Console:
             if name in _CHANNEL:   # start .. clear: the channel's method of that name
                 _no_args(name, words[1:])
                 info = getattr(self.channel, _CHANNEL[name])(now_ms)
+            elif name == "load":
+                import console_load
+                info = console_load.start(self, words[1:], echo, _int_arg, MAX_LOAD_LINES)
             elif name in _MORE:
-                info = _more().run(self, name, words[1:], echo, _int_arg, _ORDER,
-                                   (RATE_MIN_MS, RATE_MAX_MS), MAX_LOAD_LINES)
+                info = _more().run(self, name, words[1:], _int_arg, _ORDER,
+                                   (RATE_MIN_MS, RATE_MAX_MS))
             else:
                 info = getattr(self, "_c_" + name)(words[1:], now_ms, echo)
         except ValueError as e:

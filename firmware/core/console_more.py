@@ -44,22 +44,10 @@ def expect(name):
     return "expected %s; e.g. %s" % (u[0], u[1])
 
 
-def run(c, name, args, echo, int_arg, order, rate_range, max_load):
-    """Command `name` (load, calibrate, replay, files or help) of console.Console `c`:
-    the ok line's info (False: none yet), or ValueError. int_arg is console._int_arg,
-    order console._ORDER, rate_range the limits of `rate` (ms), max_load
-    console.MAX_LOAD_LINES."""
-    if name == "load":
-        n = -1
-        if len(args) > 1:
-            raise ValueError("load takes at most one number; " + expect("load"))
-        if args:
-            n = int_arg("load", "line count", args[0], 1, max_load)
-        c._load = []
-        c._load_n = n
-        c._load_depth = 0
-        c._load_echo = echo
-        return False
+def run(c, name, args, int_arg, order, rate_range):
+    """Command `name` (calibrate, replay, files or help) of console.Console `c`: the ok
+    line's info, or ValueError. int_arg is console._int_arg, order console._ORDER,
+    rate_range the limits of `rate` (ms)."""
     if name == "calibrate":
         return _calibrate(c, args, int_arg)
     if name == "replay":
@@ -159,71 +147,12 @@ def unknown(word, order):
             % (word, " ".join(order)))
 
 
-def bad_line(c, too_long, max_line):
-    """A line too long (too_long) or with a byte outside printable ASCII ended."""
-    start = wire.echo(c.asm.text()) or "?"
+def bad_line(asm, too_long, max_line):
+    """What is wrong with a line too long (too_long) or with a byte outside printable
+    ASCII (asm: the console's LineAssembler)."""
     if too_long:
         what = "line longer than %d characters, ignored" % max_line
     else:
-        what = "byte 0x%02x is not printable text, line ignored" % c.asm.bad_byte
-    what += ("; expected printable ASCII lines of up to %d characters; e.g. status"
-             % max_line)
-    if c._load is not None:
-        _cancel_load(c, "protocol line %d: %s" % (len(c._load) + 1, what))
-    else:
-        c.out(wire.error_line(start, what))
-
-
-# -- load: the protocol lines after `load`, collected in c._load ---------------------
-def load_line(c, text, now_ms, order, max_load):
-    h = text.find("#")  # a comment to the end of the line
-    if h >= 0:
-        text = text[:h]
-    words = text.split()
-    if not words:
-        return
-    first = words[0].lower()
-    if first in order:
-        # A command in the middle of a load: the host gave up (or a person
-        # forgot `end`). Drop the load and obey the command.
-        _cancel_load(c, "cancelled by %r before the protocol was complete" % words[0])
-        c.line(text, now_ms)
-        return
-    lines = c._load
-    if lines is None:
-        return
-    if c._load_n < 0:
-        if first == "end":
-            if c._load_depth == 0:
-                _finish_load(c)
-                return
-            c._load_depth -= 1
-        elif first == "repeat":
-            c._load_depth += 1
-    lines.append(" ".join(words))
-    if len(lines) == c._load_n:
-        _finish_load(c)
-    elif len(lines) > max_load:
-        _cancel_load(c, "more than %d protocol lines" % max_load)
-
-
-def _cancel_load(c, why):
-    c._load = None
-    c.out(wire.error_line(c._load_echo, why + "; nothing loaded; " + expect("load")))
-
-
-def _finish_load(c):
-    lines = c._load
-    c._load = None
-    if not lines:
-        c.out(wire.error_line(c._load_echo, "no protocol lines; " + expect("load")))
-        return
-    try:
-        c.channel.load_lines(lines)
-    except ValueError as e:
-        c.out(wire.error_line(c._load_echo, str(e)))
-        return
-    except Exception as e:
-        c.out(wire.error_line(c._load_echo, "internal error %s: %s" % (type(e).__name__, e)))
-        return
-    c.out(wire.ok_line(c._load_echo, "%d lines" % len(lines)))
+        what = "byte 0x%02x is not printable text, line ignored" % asm.bad_byte
+    return what + ("; expected printable ASCII lines of up to %d characters; e.g. status"
+                   % max_line)
