@@ -19,6 +19,10 @@ import board
 if hasattr(board, "prepare"):
     board.prepare(config, _HEAP0_B)
 
+# A block for the smallest ring (runtime.RING_MIN = 32 slots of wire.MAX_RECORD = 168 B),
+# taken before the firmware's modules load and given back just before the ring is made:
+# the holes loading leaves between objects cannot deny the ring its one block.
+_hold = bytearray(32 * 168)
 from runtime import Runtime, ring_n_for, drop_module
 
 try:
@@ -59,12 +63,13 @@ class _Calib:
 
 
 def main():
-    global RUNTIME
+    global RUNTIME, _hold
     import firmware_setup
     hw, ch, calib, port, ranger = firmware_setup.build(board, config, _Calib)
     firmware_setup = None
     drop_module("firmware_setup")   # one-time code: not in the heap the ring is sized from
     # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
+    _hold = None
     gc.collect()
     free = gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30
     ring_n = ring_n_for(free, getattr(board, "RING_N", 512))
