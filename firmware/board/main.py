@@ -19,11 +19,12 @@ import board
 if hasattr(board, "prepare"):
     board.prepare(config, _HEAP0_B)
 
-# A block for the smallest ring (runtime.RING_MIN = 32 slots of wire.MAX_RECORD = 168 B),
-# taken before the firmware's modules load and given back just before the ring is made:
-# the holes loading leaves between objects cannot deny the ring its one block.
+# The buffer of the smallest ring (runtime.RING_MIN = 32 slots of wire.MAX_RECORD =
+# 168 B), taken before the firmware's modules load: loading leaves holes between the
+# objects it keeps, and a heap with enough free bytes could still lack one block this
+# large. A heap that gives a larger ring frees it and takes a new one.
 _hold = bytearray(32 * 168)
-from runtime import Runtime, ring_n_for, drop_module
+from runtime import Runtime, ring_n_for, drop_module, RING_MIN
 
 try:
     from micropython import kbd_intr
@@ -69,15 +70,20 @@ def main():
     firmware_setup = None
     drop_module("firmware_setup")   # one-time code: not in the heap the ring is sized from
     # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
-    _hold = None
     gc.collect()
-    free = gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30
+    free = (gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30) + len(_hold)
     ring_n = ring_n_for(free, getattr(board, "RING_N", 512))
+    buf = _hold if ring_n == RING_MIN and len(_hold) >= RING_MIN * 168 else None
+    _hold = None
+    if buf is None:
+        gc.collect()   # the held block back to the heap, for a larger ring
     rt = Runtime(hw.fe, hw.clock, ch, port, wdt=hw.wdt, calib=calib, ranger=ranger,
                  reset_cause=hw.reset_cause, tick_ms=hw.tick_ms, firmware=FIRMWARE,
                  telemetry_ms=getattr(config, "telemetry_ms", 1000),
                  ring_n=ring_n,
-                 profile=getattr(config, "profile", False), kbd_intr=kbd_intr)
+                 profile=getattr(config, "profile", False), kbd_intr=kbd_intr,
+                 ring_buf=buf)
+    buf = None
     rt.boot_free_b = free
     RUNTIME = rt
     rt.start()

@@ -85,8 +85,10 @@ class Runtime:
 
     def __init__(self, fe, clock, channel, port, wdt=None, ranger=None, calib=None,
                  tick_ms=TICK_MS, telemetry_ms=TELEMETRY_MS, reset_cause="power_on",
-                 firmware="dev", ring_n=RING_N, fs_dir="", profile=False, kbd_intr=None):
-        self.ring = _make_ring(ring_n)   # first: the one large block (main.py holds room)
+                 firmware="dev", ring_n=RING_N, fs_dir="", profile=False, kbd_intr=None,
+                 ring_buf=None):
+        # first: the one large block; ring_buf: a buffer held since early boot for it
+        self.ring = Ring(ring_n, buf=ring_buf) if ring_buf is not None else _make_ring(ring_n)
         self.fe = fe
         self.clock = clock
         self.ch = channel
