@@ -362,7 +362,10 @@ class SimBoard:
         if self.heapsize:
             argv += ["-X", "heapsize=%d" % process_heap(self.heapsize, self.sim_heap_b)]
         if main and os.path.exists(os.path.join(self.dir, "main.py")):
-            argv += ["-i", "main.py"]
+            # `-m main`, not `main.py`: the unix port would put the folder's absolute path
+            # first on sys.path and in every module's __file__ (heap that a board, whose
+            # path is '' and /lib, does not spend); with -m it is '' as on a board
+            argv += ["-i", "-m", "main"]
         return argv
 
     def _soft_reset(self):
@@ -390,7 +393,7 @@ class SimBoard:
         termios.tcflush(fd, termios.TCIFLUSH)
         _set_firmware_tty(fd)
         env = dict(os.environ)
-        env["MICROPYPATH"] = "%s:%s" % (self.dir, os.path.join(self.dir, "lib"))
+        env["MICROPYPATH"] = ":lib"   # '' (the board folder: cwd) and lib, as on a board
 
         def ctty():
             # New session (start_new_session) + this tty as its controlling terminal:

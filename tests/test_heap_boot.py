@@ -60,8 +60,8 @@ def _boot_direct(tmp_path, heap, sim_heap_b=None, config_heap=True, secs=1.0,
     simboard.write_config(d, "fig4", 1000, heap_b=hb if config_heap else None,
                           sim_heap_b=sim_heap_b)
     argv = [simboard.find_micropython(), "-X",
-            "heapsize=%d" % simboard.process_heap(heap, sim_heap_b), "main.py"]
-    p = subprocess.Popen(argv, cwd=d, env=dict(os.environ, MICROPYPATH=d),
+            "heapsize=%d" % simboard.process_heap(heap, sim_heap_b), "-m", "main"]
+    p = subprocess.Popen(argv, cwd=d, env=dict(os.environ, MICROPYPATH=":lib"),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
     out = []

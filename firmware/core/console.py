@@ -83,10 +83,9 @@ class LineAssembler:
 # dropped by the runtime after the tick (board heap: console_more.py says how much).
 _ORDER = ("status", "load", "start", "pause", "resume", "stop", "abort", "clear",
           "calibrate", "rate", "replay", "stats", "files", "help", "version")
-# usage and example of the commands used often (the others' are in console_more.USAGE;
-# a command missing from both takes no arguments: its usage and example are its name)
-_USAGE_HOT = {"rate": ("rate [<ms>]", "rate 1000")}
-_MORE = ("load", "calibrate", "replay", "files", "help")   # load: console_load.py
+# the commands console_more.py runs (load: console_load.py); their usage texts are in
+# console_more.USAGE, a command not here takes no arguments (its usage is its name)
+_MORE = ("load", "calibrate", "rate", "replay", "files", "help", "version")
 # the commands that are one call of the channel (returning None: a plain `ok`)
 _CHANNEL = {"start": "start", "pause": "pause", "resume": "resume", "stop": "stop",
             "abort": "abort", "clear": "clear_fault"}
@@ -100,12 +99,9 @@ def _more():
 
 
 def _expect(name):
-    u = _USAGE_HOT.get(name)
-    if u is None:
-        if name in _MORE:
-            return _more().expect(name)
-        u = (name, name)
-    return "expected %s; e.g. %s" % u
+    if name in _MORE:
+        return _more().expect(name)
+    return "expected %s; e.g. %s" % (name, name)
 
 
 def _echo(words):
@@ -232,24 +228,9 @@ class Console:
             s += " " + self.drops()
         return s
 
-    def _c_rate(self, args, now_ms, echo):
-        if len(args) > 1:
-            raise ValueError("rate takes one number; " + _expect("rate"))
-        if args:
-            v = _int_arg("rate", "period", args[0], 0, RATE_MAX_MS)
-            if 0 < v < RATE_MIN_MS:
-                raise ValueError("period %d ms is below %d ms; %s"
-                                 % (v, RATE_MIN_MS, _expect("rate")))
-            self.rate_ms = v
-        return "rate_ms=%d" % self.rate_ms
-
     def _c_stats(self, args, now_ms, echo):
         _no_args("stats", args)
         fn = self.stats
         if fn is None:
             raise ValueError("this console has no loop to report on")
         return fn()
-
-    def _c_version(self, args, now_ms, echo):
-        _no_args("version", args)
-        return "protocol=%d firmware=%s" % (wire.PROTOCOL_VERSION, self.firmware)

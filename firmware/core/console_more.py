@@ -45,9 +45,23 @@ def expect(name):
 
 
 def run(c, name, args, int_arg, order, rate_range):
-    """Command `name` (calibrate, replay, files or help) of console.Console `c`: the ok
-    line's info, or ValueError. int_arg is console._int_arg, order console._ORDER,
-    rate_range the limits of `rate` (ms)."""
+    """Command `name` (calibrate, rate, replay, files, help or version) of
+    console.Console `c`: the ok line's info, or ValueError. int_arg is console._int_arg,
+    order console._ORDER, rate_range the limits of `rate` (ms)."""
+    if name == "rate":
+        if len(args) > 1:
+            raise ValueError("rate takes one number; " + expect("rate"))
+        if args:
+            v = int_arg("rate", "period", args[0], 0, rate_range[1])
+            if 0 < v < rate_range[0]:
+                raise ValueError("period %d ms is below %d ms; %s"
+                                 % (v, rate_range[0], expect("rate")))
+            c.rate_ms = v
+        return "rate_ms=%d" % c.rate_ms
+    if name == "version":
+        if args:
+            raise ValueError("version takes no arguments; " + expect("version"))
+        return "protocol=%d firmware=%s" % (wire.PROTOCOL_VERSION, c.firmware)
     if name == "calibrate":
         return _calibrate(c, args, int_arg)
     if name == "replay":
