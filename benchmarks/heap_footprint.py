@@ -40,7 +40,7 @@ FIRMWARE = ("units", "wire", "ring", "protocol", "accounting", "regulator", "saf
             "runtime_boot", "firmware_setup")
 SIMULATION = ("femodel", "cellmodel", "board")
 # a real board's hardware layer (its image, with the MCP4725 and ADS1115 build)
-HARDWARE = ("frontend", "drivers.mcp4725", "drivers.ads1115", "board")
+HARDWARE = ("calib_file", "frontend", "drivers.mcp4725", "drivers.ads1115", "board")
 
 # One process per module: its dependencies (the modules before it in boot order) are
 # imported first, then the module itself inside a function (no stale pointers to the
