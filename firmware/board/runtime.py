@@ -68,7 +68,7 @@ _RARE = ("console_more", "console_load")
 STAGES = ("control", "records", "input", "send", "checkpoint", "watchdog")
 
 # checkpoint.txt: the protocol's CRC, the engine's checkpoint (engine.CP_*), then the
-# next record number and the test time (runtime_boot.CPF_* read it back at boot)
+# next record number and the test time (runtime_more.CPF_* read it back at boot)
 
 PROTOCOL_FILE = "protocol.txt"
 CHECKPOINT_FILE = "checkpoint.txt"
@@ -88,7 +88,11 @@ class Runtime:
                  firmware="dev", ring_n=RING_N, fs_dir="", profile=False, kbd_intr=None,
                  ring_buf=None):
         # first: the one large block; ring_buf: a buffer held since early boot for it
-        self.ring = Ring(ring_n, buf=ring_buf) if ring_buf is not None else _make_ring(ring_n)
+        if ring_buf is not None:
+            self.ring = Ring(ring_n, buf=ring_buf)
+        else:
+            import runtime_more
+            self.ring = runtime_more.make_ring(ring_n, RING_MIN, HEAP_RESERVE_B)
         self.fe = fe
         self.clock = clock
         self.ch = channel
@@ -142,12 +146,12 @@ class Runtime:
     def start(self):
         """After a reset: count the boot, report the cause and any checkpoint, and
         restore the run PAUSED if there is one. It never resumes by itself. (The code is
-        in runtime_boot.py, which is loaded for it and dropped after: boot only.)"""
-        import runtime_boot
+        in runtime_more.py, which is loaded for it and dropped after.)"""
+        import runtime_more
         try:
-            runtime_boot.start(self, _lines_crc, CHECKPOINT_EVERY_MS)
+            runtime_more.start(self, _lines_crc, CHECKPOINT_EVERY_MS)
         finally:
-            drop_module("runtime_boot")
+            drop_module("runtime_more")
 
     def _reserve_seq(self):
         self._seq_reserved = self.ring.next_seq + SEQ_BLOCK
@@ -207,13 +211,12 @@ class Runtime:
             self.tick_us_max = d
 
     def stats_text(self):
-        n = self.ticks or 1
-        return "ticks=%d overruns=%d tick_us_avg=%d tick_us_max=%d alloc_b_per_tick=%d " \
-               "records=%d dropped=%d mem_free=%d fe_errors=%d ring_n=%d boot_free=%d" % (
-                   self.ticks, self.overruns, self.tick_us_sum // n, self.tick_us_max,
-                   self.alloc_sum // n if self.profile else -1, self.ring.next_seq, self.ring.dropped,
-                   gc.mem_free() if hasattr(gc, "mem_free") else -1, self.fe_errors,
-                   self.ring.n, self.boot_free_b)
+        """The `stats` line: loop counters, heap (runtime_more.py, loaded for it)."""
+        import runtime_more
+        try:
+            return runtime_more.stats(self)
+        finally:
+            drop_module("runtime_more")
 
     def _tick(self):
         now = self.clock.ticks_ms()
@@ -444,39 +447,6 @@ class Runtime:
         self.checkpoint = cp
 
 
-def _make_ring(n):
-    """A ring of n slots, or the most that fits when the heap cannot give one block that
-    large (a fragmented heap: free bytes are not one free block) or the ring would leave
-    less than HEAP_RESERVE_B free for the run: a bisection between RING_MIN and n, a
-    collection before each try (boot only). Raises MemoryError below RING_MIN slots."""
-    r = _try_ring(n)
-    if r is not None:
-        return r
-    fits, fails = RING_MIN, n      # fails: known not to fit
-    while fails - fits > 1:
-        mid = (fits + fails) // 2
-        gc.collect()
-        r = _try_ring(mid)
-        if r is None:
-            fails = mid
-        else:
-            fits = mid
-        r = None
-    gc.collect()
-    r = _try_ring(fits) if fits > RING_MIN else None
-    return r if r is not None else Ring(RING_MIN)   # the floor: MemoryError if not even that
-
-
-def _try_ring(n):
-    try:
-        r = Ring(n)
-    except MemoryError:
-        return None
-    if n <= RING_MIN or not hasattr(gc, "mem_free") or gc.mem_free() >= HEAP_RESERVE_B:
-        return r
-    return None
-
-
 def ring_n_for(free_b, n_max, slot_len=wire.MAX_RECORD):
     """How many ring slots fit in free_b bytes of free heap (measured after the imports
     and the board setup), leaving HEAP_RESERVE_B for the rest of the run: at most
@@ -489,7 +459,7 @@ def ring_n_for(free_b, n_max, slot_len=wire.MAX_RECORD):
 
 
 def drop_module(name):
-    """Forget a module imported for a one-time or rare job (runtime_boot, console_more):
+    """Forget a module imported for a one-time or rare job (runtime_more, console_more):
     its code and texts are garbage once nothing refers to them."""
     try:
         del sys.modules[name]

@@ -1,8 +1,12 @@
-# The runtime's boot-time code (Runtime.start): count the boot, restore a checkpointed
-# run PAUSED, number the records on from the last reservation, push the boot record and
-# say `ok boot`. Runtime.start() imports it and drops it after (sys.modules): it takes no
-# heap while the board runs.
+# The runtime's code for boot and for rare requests: the ring at boot (make_ring), start()
+# (count the boot, restore a checkpointed run PAUSED, number the records on from the
+# last reservation, push the boot record, say `ok boot`) and the `stats` line. runtime.py
+# imports it for these and drops it after (sys.modules): it takes no heap while the
+# board runs.
+import gc
+
 import engine as _engine
+from ring import Ring
 import store
 import wire
 
@@ -74,3 +78,46 @@ def _push_boot(self, cp):
     for k in range(2, len(r)):
         r[k] = 0
 
+
+def make_ring(n, RING_MIN, HEAP_RESERVE_B):
+    """A ring of n slots, or the most that fits when the heap cannot give one block that
+    large (a fragmented heap: free bytes are not one free block) or the ring would leave
+    less than HEAP_RESERVE_B free for the run: a bisection between RING_MIN and n, a
+    collection before each try (boot only). Raises MemoryError below RING_MIN slots."""
+    r = _try_ring(n, RING_MIN, HEAP_RESERVE_B)
+    if r is not None:
+        return r
+    fits, fails = RING_MIN, n      # fails: known not to fit
+    while fails - fits > 1:
+        mid = (fits + fails) // 2
+        gc.collect()
+        r = _try_ring(mid, RING_MIN, HEAP_RESERVE_B)
+        if r is None:
+            fails = mid
+        else:
+            fits = mid
+        r = None
+    gc.collect()
+    r = _try_ring(fits, RING_MIN, HEAP_RESERVE_B) if fits > RING_MIN else None
+    return r if r is not None else Ring(RING_MIN)   # the floor: MemoryError if not even that
+
+
+def _try_ring(n, RING_MIN, HEAP_RESERVE_B):
+    try:
+        r = Ring(n)
+    except MemoryError:
+        return None
+    if n <= RING_MIN or not hasattr(gc, "mem_free") or gc.mem_free() >= HEAP_RESERVE_B:
+        return r
+    return None
+
+
+def stats(self):
+    """Runtime.stats_text() for Runtime `self`."""
+    n = self.ticks or 1
+    return "ticks=%d overruns=%d tick_us_avg=%d tick_us_max=%d alloc_b_per_tick=%d " \
+           "records=%d dropped=%d mem_free=%d fe_errors=%d ring_n=%d boot_free=%d" % (
+               self.ticks, self.overruns, self.tick_us_sum // n, self.tick_us_max,
+               self.alloc_sum // n if self.profile else -1, self.ring.next_seq, self.ring.dropped,
+               gc.mem_free() if hasattr(gc, "mem_free") else -1, self.fe_errors,
+               self.ring.n, self.boot_free_b)
