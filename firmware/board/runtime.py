@@ -63,7 +63,7 @@ REPLY_MAX = const(8)            # reply lines held for a host that does not read
                                 # oldest are dropped and counted (status: dropped_replies=)
 # the console's parts loaded for a command (console.py), dropped after its tick (after
 # the load, for console_load): their code takes heap only while they work
-_RARE = ("console_more", "console_load")
+_RARE = ("console_more", "console_load", "board_files")
 # the stages of a tick, named in the fault an unexpected exception latches
 STAGES = ("control", "records", "input", "send", "checkpoint", "watchdog")
 
@@ -102,7 +102,7 @@ class Runtime:
         self.calib = calib
         self.tick_ms = tick_ms
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
-                               telemetry_ms, self.stats_text, store.Files(fs_dir),
+                               telemetry_ms, self.stats_text, self,
                                self.drops_text)
         self.kbd_intr = kbd_intr
         self._kbd_active = None        # what kbd_intr was last set for (None: not yet)
@@ -112,6 +112,7 @@ class Runtime:
         self.crash_exc = None          # its exception class (status: crash=stage:Name)
         self.crashes = 0
         self.reset_cause = reset_cause
+        self._fs_dir = fs_dir
         d = fs_dir + "/" if fs_dir else ""
         self._f_boot = d + BOOT_FILE
         self._f_cp = d + CHECKPOINT_FILE
@@ -209,6 +210,15 @@ class Runtime:
         self.tick_us_sum += d
         if d > self.tick_us_max:
             self.tick_us_max = d
+
+    # the console's `files` (board_files.Files of the board's folder, loaded for it)
+    def ls(self, start):
+        import board_files
+        return board_files.Files(self._fs_dir).ls(start)
+
+    def cat(self, name, offset):
+        import board_files
+        return board_files.Files(self._fs_dir).cat(name, offset)
 
     def stats_text(self):
         """The `stats` line: loop counters, heap (runtime_more.py, loaded for it)."""
