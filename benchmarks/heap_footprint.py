@@ -38,12 +38,12 @@ from host_tools import deploy, simboard  # noqa: E402
 # first `calibrate`) are measured after the firmware, in that order
 FIRMWARE = ("units", "wire", "ring", "protocol", "accounting", "regulator", "safety",
             "engine", "channel", "console", "loop", "store", "runtime", "stdio_port",
-            "hardware", "autorange")
-TRANSIENT = ("firmware_setup", "runtime_more", "console_load", "console_more", "board_files",
+            "autorange")
+TRANSIENT = ("hardware", "firmware_setup", "runtime_more", "console_load", "console_more", "board_files",
              "calibration")
 SIMULATION = ("femodel", "cellmodel", "board")
 # a real board's hardware layer (its image, with the MCP4725 and ADS1115 build)
-HARDWARE = ("calib_file", "frontend", "drivers.mcp4725", "drivers.ads1115", "board")
+HARDWARE = ("calib_file", "timeclock", "frontend", "drivers.mcp4725", "drivers.ads1115", "board")
 
 # One process per module: its dependencies (the modules before it in boot order) are
 # imported first, then the module itself inside a function (no stale pointers to the

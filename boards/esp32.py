@@ -193,7 +193,8 @@ def setup(config=None):
     """
     import machine
     import time
-    from hardware import Hardware, TimeClock, reset_cause_name
+    from hardware import Hardware, reset_cause_name
+    from timeclock import TimeClock
 
     cause = reset_cause_name(machine)
     fe = make_frontend(dac=getattr(config, "dac", "internal"), calib=getattr(config, "calib", None),

@@ -6,6 +6,7 @@ import gc
 from channel import Channel
 from stdio_port import StdioPort
 from autorange import AutoRange
+from runtime import drop_module
 
 
 class _WithCalib:
@@ -20,7 +21,8 @@ class _WithCalib:
 
 
 def build(board, config, calib_cls):
-    """(hw, channel, calib, port, ranger) for main.py; calib_cls is main.py's _Calib."""
+    """(fe, clock, wdt, reset_cause, tick_ms, channel, calib, port, ranger) for main.py,
+    from the board file's setup(); calib_cls is main.py's _Calib."""
     blocked = None
     try:
         hw = board.setup(config)
@@ -41,6 +43,10 @@ def build(board, config, calib_cls):
                  v_max_uV=getattr(board, "V_CELL_MAX_UV", 0))
     if blocked:
         ch.block(blocked)
+    fe = hw.fe
+    out = (fe, hw.clock, hw.wdt, hw.reset_cause, hw.tick_ms, ch, calib_cls(fe, ch),
+           StdioPort(), AutoRange(board.RANGES_NA, index=fe.range_index))
+    hw = None
+    drop_module("hardware")   # the record's module: boot only (the clock is timeclock.py)
     gc.collect()
-    return (hw, ch, calib_cls(hw.fe, ch), StdioPort(),
-            AutoRange(board.RANGES_NA, index=hw.fe.range_index))
+    return out

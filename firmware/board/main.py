@@ -66,7 +66,8 @@ class _Calib:
 def main():
     global RUNTIME, _hold
     import firmware_setup
-    hw, ch, calib, port, ranger = firmware_setup.build(board, config, _Calib)
+    fe, clock, wdt, cause, tick_ms, ch, calib, port, ranger = firmware_setup.build(
+        board, config, _Calib)
     firmware_setup = None
     drop_module("firmware_setup")   # one-time code: not in the heap the ring is sized from
     # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
@@ -77,8 +78,8 @@ def main():
     _hold = None
     if buf is None:
         gc.collect()   # the held block back to the heap, for a larger ring
-    rt = Runtime(hw.fe, hw.clock, ch, port, wdt=hw.wdt, calib=calib, ranger=ranger,
-                 reset_cause=hw.reset_cause, tick_ms=hw.tick_ms, firmware=FIRMWARE,
+    rt = Runtime(fe, clock, ch, port, wdt=wdt, calib=calib, ranger=ranger,
+                 reset_cause=cause, tick_ms=tick_ms, firmware=FIRMWARE,
                  telemetry_ms=getattr(config, "telemetry_ms", 1000),
                  ring_n=ring_n,
                  profile=getattr(config, "profile", False), kbd_intr=kbd_intr,
