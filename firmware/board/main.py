@@ -22,9 +22,9 @@ if hasattr(board, "prepare"):
 # The buffer of the smallest ring (runtime.RING_MIN = 32 slots of wire.MAX_RECORD =
 # 168 B), taken before the firmware's modules load: loading leaves holes between the
 # objects it keeps, and a heap with enough free bytes could still lack one block this
-# large. A heap that gives a larger ring frees it and takes a new one.
+# large. A heap that gives a larger ring frees it (runtime.Runtime, ring_buf).
 _hold = bytearray(32 * 168)
-from runtime import Runtime, ring_n_for, drop_module, RING_MIN
+from runtime import Runtime, ring_n_for, drop_module
 
 try:
     from micropython import kbd_intr
@@ -74,10 +74,8 @@ def main():
     gc.collect()
     free = (gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30) + len(_hold)
     ring_n = ring_n_for(free, getattr(board, "RING_N", 512))
-    buf = _hold if ring_n == RING_MIN and len(_hold) >= RING_MIN * 168 else None
+    buf = _hold   # the ring's, or back to the heap after a larger ring took its own
     _hold = None
-    if buf is None:
-        gc.collect()   # the held block back to the heap, for a larger ring
     rt = Runtime(fe, clock, ch, port, wdt=wdt, calib=calib, ranger=ranger,
                  reset_cause=cause, tick_ms=tick_ms, firmware=FIRMWARE,
                  telemetry_ms=getattr(config, "telemetry_ms", 1000),
