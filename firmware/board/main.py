@@ -24,7 +24,7 @@ if hasattr(board, "prepare"):
 # objects it keeps, and a heap with enough free bytes could still lack one block this
 # large. A heap that gives a larger ring frees it (runtime.Runtime, ring_buf).
 _hold = bytearray(32 * 168)
-from runtime import Runtime, ring_n_for, drop_module
+from runtime import Runtime, ring_n_for, drop_module, BOOT_FREE_MIN_B
 
 try:
     from micropython import kbd_intr
@@ -73,6 +73,12 @@ def main():
     # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
     gc.collect()
     free = (gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30) + len(_hold)
+    if free < BOOT_FREE_MIN_B:
+        # a board that would boot but could not load a protocol: say so now, with figures
+        raise MemoryError("heap too small: %d B free after the firmware loaded, the "
+                          "smallest ring and the run's reserve need %d B "
+                          "(runtime.BOOT_FREE_MIN_B; docs/reliability.md, Memory)"
+                          % (free, BOOT_FREE_MIN_B))
     ring_n = ring_n_for(free, getattr(board, "RING_N", 512))
     buf = _hold   # the ring's, or back to the heap after a larger ring took its own
     _hold = None

@@ -58,6 +58,9 @@ HEAP_RESERVE_B = const(24576)   # heap left free after the ring: console, load, 
 # ring_n_for's ring left a few hundred bytes less than HEAP_RESERVE_B, _make_ring found
 # the reserve broken and halved it: the ring came out at half of what fits.
 _RING_OBJ_B = const(512)
+# the least free heap a board boots with (main.py refuses less, naming the figures): the
+# smallest ring and the run's reserve after it
+BOOT_FREE_MIN_B = HEAP_RESERVE_B + _RING_OBJ_B + RING_MIN * (wire.MAX_RECORD + 2)
 _SEND_MAX = const(32)           # records written per tick at most
 REPLY_MAX = const(8)            # reply lines held for a host that does not read; the
                                 # oldest are dropped and counted (status: dropped_replies=)
