@@ -64,8 +64,8 @@ BOOT_FREE_MIN_B = HEAP_RESERVE_B + _RING_OBJ_B + RING_MIN * (wire.MAX_RECORD + 2
 _SEND_MAX = const(32)           # records written per tick at most
 REPLY_MAX = const(8)            # reply lines held for a host that does not read; the
                                 # oldest are dropped and counted (status: dropped_replies=)
-# the console's parts loaded for a command (console.py), dropped after its tick (after
-# the load, for console_load): their code takes heap only while they work
+# the console's parts loaded for a command (console.py), dropped after its tick
+# (console_load once the load is over): their code takes heap only while they work
 _RARE = ("console_more", "console_load", "board_files")
 # the stages of a tick, named in the fault an unexpected exception latches
 STAGES = ("control", "records", "input", "send", "checkpoint", "watchdog")
@@ -387,10 +387,9 @@ class Runtime:
             self.console.feed(b, now)
             if e.state == _engine.RUNNING and was not in (_engine.RUNNING, _engine.PAUSED):
                 self.t_ms = 0   # a new run (`start`), not a `resume`: test time from 0
-        if not self.console.loading():
-            for m in _RARE:
-                if m in sys.modules:
-                    drop_module(m)   # a rare command's code: garbage from here on
+        for m in _RARE:
+            if m in sys.modules and (m != "console_load" or not self.console.loading()):
+                drop_module(m)   # a rare command's code: garbage from here on
         lines = self.ch.lines
         if lines is not self._saved_lines and lines is not None:
             # a newly loaded protocol goes to flash once, for a resume after a reset
