@@ -22,9 +22,9 @@ if hasattr(board, "prepare"):
 # The buffer of the smallest ring (runtime.RING_MIN = 32 slots of wire.MAX_RECORD =
 # 168 B), taken before the firmware's modules load: loading leaves holes between the
 # objects it keeps, and a heap with enough free bytes could still lack one block this
-# large. A heap that gives a larger ring frees it (runtime.Runtime, ring_buf).
+# large. A heap that gives a much larger ring frees it first (main() below).
 _hold = bytearray(32 * 168)
-from runtime import Runtime, ring_n_for, drop_module, BOOT_FREE_MIN_B
+from runtime import Runtime, ring_n_for, drop_module, BOOT_FREE_MIN_B, RING_MIN
 
 try:
     from micropython import kbd_intr
@@ -80,8 +80,12 @@ def main():
                           "(runtime.BOOT_FREE_MIN_B; docs/reliability.md, Memory)"
                           % (free, BOOT_FREE_MIN_B))
     ring_n = ring_n_for(free, getattr(board, "RING_N", 512))
-    buf = _hold   # the ring's, or back to the heap after a larger ring took its own
+    # Near the floor the ring is the held block's (a few slots less than ring_n, if any):
+    # a heap that gives twice that returns it and takes a block of the size it spares.
+    buf = _hold if ring_n < 2 * RING_MIN else None
     _hold = None
+    if buf is None:
+        gc.collect()
     rt = Runtime(fe, clock, ch, port, wdt=wdt, calib=calib, ranger=ranger,
                  reset_cause=cause, tick_ms=tick_ms, firmware=FIRMWARE,
                  telemetry_ms=getattr(config, "telemetry_ms", 1000),

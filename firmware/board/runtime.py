@@ -91,14 +91,9 @@ class Runtime:
                  firmware="dev", ring_n=RING_N, fs_dir="", profile=False, kbd_intr=None,
                  ring_buf=None):
         # first: the one large block; ring_buf: a buffer held since early boot for it (the
-        # ring's if it is large enough or no other block is; else it goes back to the heap)
-        if ring_buf is not None and ring_n * wire.MAX_RECORD <= len(ring_buf):
-            self.ring = Ring(ring_n, buf=ring_buf)
-        elif ring_buf is not None:
-            try:
-                self.ring = Ring(ring_n)   # larger than the held block: one of its own
-            except MemoryError:            # no such block (a fragmented heap): the held one
-                self.ring = Ring(len(ring_buf) // wire.MAX_RECORD, buf=ring_buf)
+        # ring then has as many slots as fit in it, at most ring_n)
+        if ring_buf is not None:
+            self.ring = Ring(min(ring_n, len(ring_buf) // wire.MAX_RECORD), buf=ring_buf)
         else:
             import runtime_more
             self.ring = runtime_more.make_ring(ring_n, RING_MIN, HEAP_RESERVE_B)
