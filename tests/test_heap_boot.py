@@ -171,7 +171,6 @@ def test_the_virtual_board_boots_and_runs_in_an_esp32s_heap(tmp_path, registry):
     b.start()
     try:
         deploy.deploy(b.port, "sim", log=lambda s: None, timeout=60)
-        boots = b.boots
         parsed = protocol_file.load(protocol_file.resolve("quick"))
         # no telemetry at 1000x (a T record per virtual second floods the reading here);
         # the step records come all the same
@@ -179,6 +178,7 @@ def test_the_virtual_board_boots_and_runs_in_an_esp32s_heap(tmp_path, registry):
                     + b"\nend\nstart\n", b"ok start")
         assert b"ok load: %d lines" % len(parsed.lines) in out and b"ok start" in out, \
             out[-800:]
+        boots = b.boots      # the firmware answered: deploy's reset is counted by now
         step1 = re.compile(rb"(?:^|\n)S \d+ \d+ 1 ")            # step 1's end record
         out = _talk(b.port, b"", step1, timeout=60)
         assert step1.search(out) and b"MemoryError" not in out, out[-800:]
