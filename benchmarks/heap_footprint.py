@@ -56,7 +56,8 @@ def deps(names):
             __import__(n)
 def take(name):
     __import__(name)
-deps(sys.argv[2].split(','))
+with open(sys.argv[2]) as f:   # (a file: an argument over 255 characters crashes the unix port)
+    deps(f.read().split(','))
 gc.collect()
 a = gc.mem_alloc()
 take(sys.argv[1])
@@ -85,8 +86,10 @@ def measure(board="sim", heap="400K", groups=None):
             for n in names:
                 if n.replace(".", "/") + ".mpy" not in plan:
                     continue
+                with open(os.path.join(d, "deps.txt"), "w") as f:
+                    f.write(",".join(before))
                 r = subprocess.run([exe, "-X", "heapsize=" + heap, "measure.py", n,
-                                    ",".join(before)], cwd=d, env=env, capture_output=True,
+                                    "deps.txt"], cwd=d, env=env, capture_output=True,
                                    text=True, timeout=60)
                 if r.returncode:
                     raise SystemExit(r.stdout + r.stderr)
