@@ -4,7 +4,7 @@ pseudo-terminal that mpremote and pyserial open like /dev/ttyACM0.
 It must never touch the firmware or pretend to be it: it only provides what a USB board
 provides (a serial line, a filesystem, Ctrl-C, a reboot). See docs/virtual-board.md.
 
-    firmware process (micropython -i main.py, cwd = board folder)
+    firmware process (micropython -i -m main, cwd = board folder)
         | stdin/stdout/stderr = slave of pty A (raw: every byte passes, no signals;
         | the relay turns 0x03 into SIGINT only while MicroPython has Ctrl-C enabled)
     master A  <-- relay thread (bounded buffers, never loses a byte) -->  master B
