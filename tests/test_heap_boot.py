@@ -5,7 +5,7 @@ firmware sees N. The ring is sized from what the firmware leaves (runtime.ring_n
 main.py). It boots and runs in a Pico's 192 KB and in an ESP32's 110 KB (the smallest
 ring and the run's reserve kept); a heap that cannot keep them stops the boot saying so
 (docs/reliability.md, "Memory"). The direct boots here run main.py in `micropython` on a
-pipe (no pty, no mpremote), as the virtual board does (`-m main`, MICROPYPATH ':lib')."""
+pipe (no pty, no mpremote), as the virtual board does (simboard.RUN_MAIN, MICROPYPATH ':lib')."""
 import os
 import re
 import subprocess
@@ -61,7 +61,8 @@ def _boot_direct(tmp_path, heap, sim_heap_b=None, config_heap=True, secs=1.0,
     simboard.write_config(d, "fig4", 1000, heap_b=hb if config_heap else None,
                           sim_heap_b=sim_heap_b)
     argv = [simboard.find_micropython(), "-X",
-            "heapsize=%d" % simboard.process_heap(heap, sim_heap_b), "-m", "main"]
+            "heapsize=%d" % simboard.process_heap(heap, sim_heap_b), "-c",
+            simboard.RUN_MAIN]
     p = subprocess.Popen(argv, cwd=d, env=dict(os.environ, MICROPYPATH=":lib"),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
