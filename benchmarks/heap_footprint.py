@@ -31,15 +31,19 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 from host_tools import deploy, simboard  # noqa: E402
 
-# boot order of main.py (firmware), then the simulation (the sim board's hardware)
-# (the virtual board's boot loads all but frontend and calibration; calibration is loaded
-# at the first `calibrate` command)
+# boot order of main.py (firmware: what stays loaded), then the simulation (the sim
+# board's hardware); the modules loaded for a while only ("transient": main.py's setup
+# and the runtime's boot code at boot, dropped before the ring is sized or after
+# `ok boot`; the console's load and rare commands while they run; calibration.py at the
+# first `calibrate`) are measured after the firmware, in that order
 FIRMWARE = ("units", "wire", "ring", "protocol", "accounting", "regulator", "safety",
             "engine", "channel", "console", "loop", "store", "runtime", "stdio_port",
-            "hardware", "autorange", "calibration")
+            "autorange")
+TRANSIENT = ("hardware", "firmware_setup", "runtime_more", "console_load", "console_more", "board_files",
+             "calibration")
 SIMULATION = ("femodel", "cellmodel", "board")
 # a real board's hardware layer (its image, with the MCP4725 and ADS1115 build)
-HARDWARE = ("frontend", "drivers.mcp4725", "drivers.ads1115", "board")
+HARDWARE = ("calib_file", "timeclock", "frontend", "drivers.mcp4725", "drivers.ads1115", "board")
 
 # One process per module: its dependencies (the modules before it in boot order) are
 # imported first, then the module itself inside a function (no stale pointers to the
@@ -52,7 +56,8 @@ def deps(names):
             __import__(n)
 def take(name):
     __import__(name)
-deps(sys.argv[2].split(','))
+with open(sys.argv[2]) as f:   # (a file: an argument over 255 characters crashes the unix port)
+    deps(f.read().split(','))
 gc.collect()
 a = gc.mem_alloc()
 take(sys.argv[1])
@@ -64,8 +69,10 @@ print(gc.mem_alloc() - a)
 def measure(board="sim", heap="400K", groups=None):
     """{(group, module): bytes} on the unix port, with (group, "TOTAL") per group."""
     if groups is None:
-        groups = ((("simulation", SIMULATION), ("firmware", FIRMWARE)) if board == "sim"
-                  else (("firmware", FIRMWARE), ("hardware", HARDWARE)))
+        groups = ((("simulation", SIMULATION), ("firmware", FIRMWARE),
+                   ("transient", TRANSIENT)) if board == "sim"
+                  else (("firmware", FIRMWARE), ("hardware", HARDWARE),
+                        ("transient", TRANSIENT)))
     out = {}
     with tempfile.TemporaryDirectory() as d:
         plan = deploy.build(board, d)
@@ -79,8 +86,10 @@ def measure(board="sim", heap="400K", groups=None):
             for n in names:
                 if n.replace(".", "/") + ".mpy" not in plan:
                     continue
+                with open(os.path.join(d, "deps.txt"), "w") as f:
+                    f.write(",".join(before))
                 r = subprocess.run([exe, "-X", "heapsize=" + heap, "measure.py", n,
-                                    ",".join(before)], cwd=d, env=env, capture_output=True,
+                                    "deps.txt"], cwd=d, env=env, capture_output=True,
                                    text=True, timeout=60)
                 if r.returncode:
                     raise SystemExit(r.stdout + r.stderr)
@@ -128,8 +137,10 @@ def measure_wasm(wasm_dir, board="sim", groups=None):
     """measure() on the 32-bit WebAssembly port (node + the npm package in wasm_dir)."""
     import json
     if groups is None:
-        groups = ((("simulation", SIMULATION), ("firmware", FIRMWARE)) if board == "sim"
-                  else (("firmware", FIRMWARE), ("hardware", HARDWARE)))
+        groups = ((("simulation", SIMULATION), ("firmware", FIRMWARE),
+                   ("transient", TRANSIENT)) if board == "sim"
+                  else (("firmware", FIRMWARE), ("hardware", HARDWARE),
+                        ("transient", TRANSIENT)))
     mod = os.path.join(os.path.abspath(wasm_dir), "node_modules", "@micropython",
                        "micropython-webassembly-pyscript", "micropython.mjs")
     if not os.path.exists(mod):

@@ -18,7 +18,7 @@ sys.path.insert(0, ROOT)
 import host_tools  # noqa: E402,F401
 from host_tools.simboard import SimBoard  # noqa: E402
 from host_tools import deploy, protocol_file  # noqa: E402
-import wire  # noqa: E402
+import wire_read  # noqa: E402
 
 
 def main():
@@ -61,10 +61,10 @@ def main():
             *lines, buf = buf.split(b"\n")
             for line in lines:
                 line = line.strip().decode(errors="replace")
-                if not wire.is_record(line):
+                if not wire_read.is_record(line):
                     continue
                 try:
-                    kind, fields = wire.decode(line)
+                    kind, fields = wire_read.decode(line)
                 except ValueError:
                     bad += 1
                     continue

@@ -127,11 +127,11 @@ def make_frontend(dac="internal", calib=None, oversample=0, adc="internal"):
     """
     import machine
     import time
-    import calibration
+    import calib_file   # calib.json without keeping calibration.py in the heap
     from frontend import FrontEnd
 
     if calib is None:
-        calib = calibration.load(RANGES_NA)
+        calib = calib_file.load(RANGES_NA)
     enable = machine.Pin(ENABLE_PIN, machine.Pin.OUT, value=0)
     ranges = [machine.Pin(p, machine.Pin.OUT, value=1) for p in RANGE_PINS]
     i2c = None
@@ -193,7 +193,8 @@ def setup(config=None):
     """
     import machine
     import time
-    from hardware import Hardware, TimeClock, reset_cause_name
+    from hardware import Hardware, reset_cause_name
+    from timeclock import TimeClock
 
     cause = reset_cause_name(machine)
     fe = make_frontend(dac=getattr(config, "dac", "internal"), calib=getattr(config, "calib", None),

@@ -179,11 +179,11 @@ def make_frontend(dac="mcp4725", adc="internal", calib=None, oversample=0):
     """
     import machine
     import time
-    import calibration
+    import calib_file   # calib.json without keeping calibration.py in the heap
     from frontend import FrontEnd
 
     if calib is None:
-        calib = calibration.load(RANGES_NA)
+        calib = calib_file.load(RANGES_NA)
     # Output off first: the enable pin low before anything else moves.
     enable = machine.Pin(ENABLE_PIN, machine.Pin.OUT, value=0)
     ranges = [machine.Pin(p, machine.Pin.OUT, value=1) for p in RANGE_PINS]
@@ -246,7 +246,8 @@ def setup(config=None):
     """
     import machine
     import time
-    from hardware import Hardware, TimeClock, reset_cause_name
+    from hardware import Hardware, reset_cause_name
+    from timeclock import TimeClock
 
     cause = reset_cause_name(machine)
     fe = make_frontend(dac=getattr(config, "dac", "mcp4725"), adc=getattr(config, "adc", "internal"), calib=getattr(config, "calib", None))

@@ -10,6 +10,7 @@ import time
 
 import host_tools  # noqa: F401  (firmware/ on sys.path)
 import wire
+import wire_read
 
 DEFAULT_BAUD = 115200
 POLL_S = 0.05          # how long one read waits for bytes
@@ -97,7 +98,7 @@ class Record:
 
 def decode(line):
     """A Record from a record line; ValueError if it is not a valid record."""
-    kind, values = wire.decode(line)
+    kind, values = wire_read.decode(line)
     return Record(kind, values, line)
 
 
@@ -156,7 +157,7 @@ class Board:
         return len(lines)
 
     def _dispatch(self, line):
-        if wire.is_record(line):
+        if wire_read.is_record(line):
             try:
                 rec = decode(line)
             except ValueError:
@@ -168,7 +169,7 @@ class Board:
             else:
                 self.pending.append(rec)
             return
-        r = wire.parse_reply(line)
+        r = wire_read.parse_reply(line)
         if r is not None:
             self.replies.append(Reply(r[0], r[1], r[2], line))
         elif line.strip() and self.on_other is not None:

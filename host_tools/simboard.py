@@ -4,7 +4,7 @@ pseudo-terminal that mpremote and pyserial open like /dev/ttyACM0.
 It must never touch the firmware or pretend to be it: it only provides what a USB board
 provides (a serial line, a filesystem, Ctrl-C, a reboot). See docs/virtual-board.md.
 
-    firmware process (micropython -i main.py, cwd = board folder)
+    firmware process (micropython -i -c RUN_MAIN: main.py, cwd = board folder)
         | stdin/stdout/stderr = slave of pty A (raw: every byte passes, no signals;
         | the relay turns 0x03 into SIGINT only while MicroPython has Ctrl-C enabled)
     master A  <-- relay thread (bounded buffers, never loses a byte) -->  master B
@@ -46,6 +46,13 @@ _HOST_POLL_S = 0.02  # how often the relay looks whether a host has opened the p
 # then, with nothing typed, is a soft reset.
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 _counter = itertools.count()
+
+
+# How the firmware process runs main.py: as a board does, in __main__ (RUNTIME for the
+# REPL after Ctrl-C) with sys.path '' and lib. `micropython main.py` would put the
+# folder's absolute path first on sys.path and so in every module's __file__ (heap a
+# board does not spend); `-m main` would run it outside the REPL's namespace.
+RUN_MAIN = "execfile('main.py')"   # the file read as a script is: not held whole in the heap
 
 
 def find_micropython():
@@ -362,7 +369,7 @@ class SimBoard:
         if self.heapsize:
             argv += ["-X", "heapsize=%d" % process_heap(self.heapsize, self.sim_heap_b)]
         if main and os.path.exists(os.path.join(self.dir, "main.py")):
-            argv += ["-i", "main.py"]
+            argv += ["-i", "-c", RUN_MAIN]
         return argv
 
     def _soft_reset(self):
@@ -390,7 +397,7 @@ class SimBoard:
         termios.tcflush(fd, termios.TCIFLUSH)
         _set_firmware_tty(fd)
         env = dict(os.environ)
-        env["MICROPYPATH"] = "%s:%s" % (self.dir, os.path.join(self.dir, "lib"))
+        env["MICROPYPATH"] = ":lib"   # '' (the board folder: cwd) and lib, as on a board
 
         def ctty():
             # New session (start_new_session) + this tty as its controlling terminal:

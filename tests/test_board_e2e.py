@@ -14,7 +14,7 @@ from host_tools import protocol_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import host_tools  # noqa: E402,F401  (the board-side folders on sys.path)
-import wire  # noqa: E402
+import wire_read  # noqa: E402
 
 
 def _read_until(s, pred, timeout=30.0):
@@ -46,10 +46,10 @@ def _wait_ready(s, timeout=30.0):
 
 
 def _charging(line):
-    if not wire.is_record(line):
+    if not wire_read.is_record(line):
         return False
     try:
-        kind, f = wire.decode(line)
+        kind, f = wire_read.decode(line)
     except ValueError:
         return False
     return kind == "T" and f[2] == 2 and f[7] > 1000  # running, I > 1 uA

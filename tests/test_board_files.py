@@ -9,7 +9,7 @@ import time
 import pytest
 
 import host_tools  # noqa: F401  (the board-side folders on sys.path)
-import store
+import board_files
 from host_tools import cli, link, protocol_file
 
 
@@ -24,10 +24,10 @@ def test_files_pages_names_and_chunks(tmp_path):
     for k, n in enumerate(names):
         (tmp_path / n).write_bytes(bytes(range(k * 20 % 256, k * 20 % 256 + 20)) * (k + 1))
     (tmp_path / "sub").mkdir()
-    fs = store.Files(str(tmp_path))
+    fs = board_files.Files(str(tmp_path))
     first = fs.ls(0).split()
-    assert first[0] == "n=12" and first[1] == "next=%d" % store.Files.PAGE
-    rest = fs.ls(store.Files.PAGE).split()
+    assert first[0] == "n=12" and first[1] == "next=%d" % board_files.Files.PAGE
+    rest = fs.ls(board_files.Files.PAGE).split()
     assert rest[1] == "next=-1"
     listed = dict(w.rsplit("=", 1) for w in first[2:] + rest[2:])
     assert listed["f03.txt"] == "80" and "sub/" in listed
@@ -39,7 +39,7 @@ def test_files_pages_names_and_chunks(tmp_path):
         assert int(kv["size"]) == len(want)
         got += bytes.fromhex(kv["hex"])
         off = int(kv["next"])
-    assert got == want and len(want) > store.Files.CHUNK
+    assert got == want and len(want) > board_files.Files.CHUNK
 
 
 @pytest.mark.parametrize("name, words", [("../etc", "not a file name"),
@@ -47,7 +47,7 @@ def test_files_pages_names_and_chunks(tmp_path):
                                          ("nothing.txt", "no file")])
 def test_files_refuses_what_is_not_a_file_of_its_folder(tmp_path, name, words):
     with pytest.raises(ValueError, match=words):
-        store.Files(str(tmp_path)).cat(name, 0)
+        board_files.Files(str(tmp_path)).cat(name, 0)
 
 
 # -- the real firmware on the virtual board -----------------------------------------

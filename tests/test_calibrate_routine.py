@@ -17,7 +17,7 @@ import calibration  # noqa: E402
 import channel  # noqa: E402
 import runtime  # noqa: E402
 import sim as simboard  # noqa: E402
-import wire  # noqa: E402
+import wire_read  # noqa: E402
 from standin import Cfg, Port, loop  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def _command(rt, port):
         for _ in range(50):
             loop(rt, 1)
             for k, line in enumerate(port.out):
-                r = wire.parse_reply(line)
+                r = wire_read.parse_reply(line)
                 if r is not None and r[1].startswith(text.split()[0]):
                     del port.out[:k + 1]
                     if not r[0]:

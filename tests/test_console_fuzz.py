@@ -10,7 +10,7 @@ import host_tools  # noqa: E402,F401  (the board-side folders on sys.path)
 
 import console  # noqa: E402
 import ring  # noqa: E402
-import wire  # noqa: E402
+import wire_read  # noqa: E402
 
 # console command -> channel method (the state-changing ones)
 _ACTIONS = {"start": "start", "pause": "pause", "resume": "resume", "stop": "stop",
@@ -106,7 +106,7 @@ def _reference_lines(data):
 
 
 def _is_reply(line):
-    return wire.parse_reply(line) is not None
+    return wire_read.parse_reply(line) is not None
 
 
 # Bytes that are mostly command-like, with control bytes and high bytes mixed in.
@@ -164,7 +164,7 @@ def test_random_command_lines_get_one_reply_each_and_act_only_when_valid(lines, 
         before = len(out)
         c.feed_bytes((line + eol).encode(), 3)
         assert len(out) == before + 1, (line, out[before:])
-        ok, echo, text = wire.parse_reply(out[-1])
+        ok, echo, text = wire_read.parse_reply(out[-1])
         if len(line) <= console.MAX_LINE:
             sent = " ".join(line.split()).replace(":", "?")
             assert echo == sent or (echo.endswith("...") and sent.startswith(echo[:-3]))

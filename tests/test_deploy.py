@@ -60,8 +60,9 @@ def test_deploy_twice_copies_nothing_removes_twins_verifies(tree, tmp_path, regi
 
         # After the reset main.py ran from the compiled modules.
         end = time.monotonic() + T
-        while not (bd / "ran.txt").exists() and time.monotonic() < end:
-            time.sleep(0.05)
+        while time.monotonic() < end and not ((bd / "ran.txt").exists()
+                                              and (bd / "ran.txt").read_text()):
+            time.sleep(0.05)   # (created, then written: wait for the text)
         assert (bd / "ran.txt").read_text() == "7 dac sim"
 
         before = {p: _sha(str(bd / p)) for p in want}

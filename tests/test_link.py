@@ -5,7 +5,7 @@ import csv
 import json
 
 import host_tools  # noqa: F401
-import wire
+import wire_read
 from ring import Ring
 from host_tools import link, log
 
@@ -19,7 +19,7 @@ def test_framer_lines_crlf_and_split_chunks():
 
 def test_framer_drops_overlong_garbage_and_recovers():
     f = link.LineFramer(max_len=64)
-    good = wire.encode("F", [7, 100, 3, 4300000, 1000, 2])
+    good = wire_read.encode("F", [7, 100, 3, 4300000, 1000, 2])
     junk = bytes(b for b in range(256) if b != 10) * 3   # binary, no newline
     out = f.feed(junk[:300]) + f.feed(junk[300:] + b"\n" + good.encode() + b"\n")
     assert f.dropped == 1
@@ -29,7 +29,7 @@ def test_framer_drops_overlong_garbage_and_recovers():
 
 def test_framer_binary_short_line_cannot_pass_as_record():
     f = link.LineFramer()
-    good = wire.encode("F", [3, 100, 3, 4300000, 1000, 2]).encode()
+    good = wire_read.encode("F", [3, 100, 3, 4300000, 1000, 2]).encode()
     bad = good.replace(b"4300000", b"43\xff0000")
     (line,) = f.feed(bad + b"\n")
     b = link.Board(_FakePort())

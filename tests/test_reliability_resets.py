@@ -144,9 +144,9 @@ def test_the_sim_cell_keeps_its_state_across_a_reboot(tmp_path):
 
 
 def _rec(kind, seq, *fields):
-    import wire
+    import wire_read
     from host_tools import link
-    return link.decode(wire.encode(kind, [seq] + list(fields)))
+    return link.decode(wire_read.encode(kind, [seq] + list(fields)))
 
 
 def _logger(tmp_path):

@@ -19,10 +19,12 @@ import board
 if hasattr(board, "prepare"):
     board.prepare(config, _HEAP0_B)
 
-from channel import Channel
-from runtime import Runtime, ring_n_for
-from stdio_port import StdioPort
-from autorange import AutoRange
+# The buffer of the smallest ring (runtime.RING_MIN = 32 slots of wire.MAX_RECORD =
+# 168 B), taken before the firmware's modules load: loading leaves holes between the
+# objects it keeps, and a heap with enough free bytes could still lack one block this
+# large. A heap that gives a much larger ring frees it first (main() below).
+_hold = bytearray(32 * 168)
+from runtime import Runtime, ring_n_for, drop_module, BOOT_FREE_MIN_B, RING_MIN
 
 try:
     from micropython import kbd_intr
@@ -33,17 +35,6 @@ FIRMWARE = "coin-cycler 0.1"
 
 
 RUNTIME = None  # the running loop, for a look from the REPL after Ctrl-C
-
-
-class _WithCalib:
-    """The board config with a calibration put in (the nominal one, for bring-up)."""
-
-    def __init__(self, base, calib):
-        self._base = base
-        self.calib = calib
-
-    def __getattr__(self, name):
-        return getattr(self._base, name)
 
 
 class _Calib:
@@ -73,38 +64,35 @@ class _Calib:
 
 
 def main():
-    global RUNTIME
-    blocked = None
-    try:
-        hw = board.setup(config)
-    except Exception as e:
-        import calibration   # a real board's setup loaded it already (calib.json)
-        if not isinstance(e, calibration.CalibrationError):
-            raise
-        # Without a plausible calibration the board comes up on the nominal scale so
-        # that `calibrate` can fix it, and refuses to load or start a protocol.
-        blocked = "refused: %s" % e
-        hw = board.setup(_WithCalib(config, calibration.identity(len(board.RANGES_NA))))
-    # front-end fault detection from the board file (absent: off); docs/reliability.md
-    ch = Channel(board.I_MAX_NA, board.I_FLOOR_NA,
-                 mismatch_pct=getattr(board, "MISMATCH_PCT", 0),
-                 mismatch_fs_pct=getattr(board, "MISMATCH_FS_PCT", 0),
-                 stuck_n=getattr(board, "STUCK_TICKS", 0),
-                 v_max_uV=getattr(board, "V_CELL_MAX_UV", 0))
-    if blocked:
-        ch.block(blocked)
-    calib = _Calib(hw.fe, ch)
-    port = StdioPort()
-    ranger = AutoRange(board.RANGES_NA, index=hw.fe.range_index)
+    global RUNTIME, _hold
+    import firmware_setup
+    fe, clock, wdt, cause, tick_ms, ch, calib, port, ranger = firmware_setup.build(
+        board, config, _Calib)
+    firmware_setup = None
+    drop_module("firmware_setup")   # one-time code: not in the heap the ring is sized from
     # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
     gc.collect()
-    free = gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30
+    free = (gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30) + len(_hold)
+    if free < BOOT_FREE_MIN_B:
+        # a board that would boot but could not load a protocol: say so now, with figures
+        raise MemoryError("heap too small: %d B free after the firmware loaded, the "
+                          "smallest ring and the run's reserve need %d B "
+                          "(runtime.BOOT_FREE_MIN_B; docs/reliability.md, Memory)"
+                          % (free, BOOT_FREE_MIN_B))
     ring_n = ring_n_for(free, getattr(board, "RING_N", 512))
-    rt = Runtime(hw.fe, hw.clock, ch, port, wdt=hw.wdt, calib=calib, ranger=ranger,
-                 reset_cause=hw.reset_cause, tick_ms=hw.tick_ms, firmware=FIRMWARE,
+    # Near the floor the ring is the held block's (a few slots less than ring_n, if any):
+    # a heap that gives twice that returns it and takes a block of the size it spares.
+    buf = _hold if ring_n < 2 * RING_MIN else None
+    _hold = None
+    if buf is None:
+        gc.collect()
+    rt = Runtime(fe, clock, ch, port, wdt=wdt, calib=calib, ranger=ranger,
+                 reset_cause=cause, tick_ms=tick_ms, firmware=FIRMWARE,
                  telemetry_ms=getattr(config, "telemetry_ms", 1000),
                  ring_n=ring_n,
-                 profile=getattr(config, "profile", False), kbd_intr=kbd_intr)
+                 profile=getattr(config, "profile", False), kbd_intr=kbd_intr,
+                 ring_buf=buf)
+    buf = None
     rt.boot_free_b = free
     RUNTIME = rt
     rt.start()

@@ -11,6 +11,7 @@ except ImportError:  # CPython
         return x
 
 import gc
+import sys
 import time
 import engine as _engine
 import safety as _safety
@@ -57,19 +58,20 @@ HEAP_RESERVE_B = const(24576)   # heap left free after the ring: console, load, 
 # ring_n_for's ring left a few hundred bytes less than HEAP_RESERVE_B, _make_ring found
 # the reserve broken and halved it: the ring came out at half of what fits.
 _RING_OBJ_B = const(512)
+# the least free heap a board boots with (main.py refuses less, naming the figures): the
+# smallest ring and the run's reserve after it
+BOOT_FREE_MIN_B = HEAP_RESERVE_B + _RING_OBJ_B + RING_MIN * (wire.MAX_RECORD + 2)
 _SEND_MAX = const(32)           # records written per tick at most
 REPLY_MAX = const(8)            # reply lines held for a host that does not read; the
                                 # oldest are dropped and counted (status: dropped_replies=)
+# the console's parts loaded for a command (console.py), dropped after its tick
+# (console_load once the load is over): their code takes heap only while they work
+_RARE = ("console_more", "console_load", "board_files")
 # the stages of a tick, named in the fault an unexpected exception latches
 STAGES = ("control", "records", "input", "send", "checkpoint", "watchdog")
 
 # checkpoint.txt: the protocol's CRC, the engine's checkpoint (engine.CP_*), then the
-# next record number and the test time
-CPF_CRC = 0
-CPF_ENGINE = 1
-CPF_SEQ = 1 + _engine.CP_LEN
-CPF_T_MS = 2 + _engine.CP_LEN
-CPF_LEN = 3 + _engine.CP_LEN
+# next record number and the test time (runtime_more.CPF_* read it back at boot)
 
 PROTOCOL_FILE = "protocol.txt"
 CHECKPOINT_FILE = "checkpoint.txt"
@@ -86,8 +88,15 @@ class Runtime:
 
     def __init__(self, fe, clock, channel, port, wdt=None, ranger=None, calib=None,
                  tick_ms=TICK_MS, telemetry_ms=TELEMETRY_MS, reset_cause="power_on",
-                 firmware="dev", ring_n=RING_N, fs_dir="", profile=False, kbd_intr=None):
-        self.ring = _make_ring(ring_n)   # first: the one large block (main.py holds room)
+                 firmware="dev", ring_n=RING_N, fs_dir="", profile=False, kbd_intr=None,
+                 ring_buf=None):
+        # first: the one large block; ring_buf: a buffer held since early boot for it (the
+        # ring then has as many slots as fit in it, at most ring_n)
+        if ring_buf is not None:
+            self.ring = Ring(min(ring_n, len(ring_buf) // wire.MAX_RECORD), buf=ring_buf)
+        else:
+            import runtime_more
+            self.ring = runtime_more.make_ring(ring_n, RING_MIN, HEAP_RESERVE_B)
         self.fe = fe
         self.clock = clock
         self.ch = channel
@@ -97,7 +106,7 @@ class Runtime:
         self.calib = calib
         self.tick_ms = tick_ms
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
-                               telemetry_ms, self.stats_text, store.Files(fs_dir),
+                               telemetry_ms, self.stats_text, self,
                                self.drops_text)
         self.kbd_intr = kbd_intr
         self._kbd_active = None        # what kbd_intr was last set for (None: not yet)
@@ -107,6 +116,7 @@ class Runtime:
         self.crash_exc = None          # its exception class (status: crash=stage:Name)
         self.crashes = 0
         self.reset_cause = reset_cause
+        self._fs_dir = fs_dir
         d = fs_dir + "/" if fs_dir else ""
         self._f_boot = d + BOOT_FILE
         self._f_cp = d + CHECKPOINT_FILE
@@ -140,65 +150,17 @@ class Runtime:
 
     def start(self):
         """After a reset: count the boot, report the cause and any checkpoint, and
-        restore the run PAUSED if there is one. It never resumes by itself."""
-        b = store.read_ints(self._f_boot)
-        self.boot = (b[0] + 1) if b else 1
-        store.write_ints(self._f_boot, [self.boot])
-        cp = store.read_ints(self._f_cp)
-        lines = store.read_lines(self._f_proto)
-        restored = False
-        lost_max_nAh = 0
-        if cp and lines is not None and cp[CPF_CRC] == _lines_crc(lines):
-            try:
-                self.ch.load_lines(lines)
-                self.ch.restore(cp[CPF_ENGINE:CPF_SEQ], self.clock.ticks_ms())
-                restored = True
-                self.checkpoint = cp
-                self._saved_lines = self.ch.lines
-                # test time goes on from the checkpoint's
-                if len(cp) >= CPF_LEN:
-                    self.t_ms = cp[CPF_T_MS]
-                # what may be lost: the run's current limit for one checkpoint interval
-                p = self.ch.protocol
-                lost_max_nAh = p.i_max_nA // 1000 * (CHECKPOINT_EVERY_MS // 1000) // 3600
-            except ValueError as e:
-                self._reply("error boot: checkpoint not restored: %s" % e)
-        # record numbers: from the end of the last reservation (never one used before)
-        s = store.read_ints(self._f_seq)
-        seq = s[0] if s else 0
-        if restored and len(cp) >= CPF_LEN and cp[CPF_SEQ] > seq:
-            seq = cp[CPF_SEQ]
-        self.ring.next_seq = self.ring.cursor = seq
-        self._reserve_seq()
-        self._push_boot(cp if restored else None)
-        self._reply("ok boot: cause=%s boot=%d %s" % (
-            self.reset_cause, self.boot,
-            ("checkpoint step=%d cycle=%d t_s=%d lost_max_s=%d lost_max_nAh=%d; resume "
-             "or abort" % (cp[CPF_ENGINE + _engine.CP_STEP], cp[CPF_ENGINE + _engine.CP_CYCLE],
-                           self.t_ms // 1000, CHECKPOINT_EVERY_MS // 1000, lost_max_nAh))
-            if restored else "no checkpoint"))
+        restore the run PAUSED if there is one. It never resumes by itself. (The code is
+        in runtime_more.py, which is loaded for it and dropped after.)"""
+        import runtime_more
+        try:
+            runtime_more.start(self, _lines_crc, CHECKPOINT_EVERY_MS)
+        finally:
+            drop_module("runtime_more")
 
     def _reserve_seq(self):
         self._seq_reserved = self.ring.next_seq + SEQ_BLOCK
         store.write_ints(self._f_seq, [self._seq_reserved])
-
-    def _push_boot(self, cp):
-        r = self._rec
-        r[0] = self.t_ms
-        r[1] = wire.PROTOCOL_VERSION
-        r[2] = self.reset_cause
-        n = 3
-        r[n] = self.boot
-        n += 1
-        if cp:
-            # step number, cycle, index, block, rep: where the run stands
-            for k in (_engine.CP_STEP, _engine.CP_CYCLE, _engine.CP_INDEX, _engine.CP_BLOCK,
-                      _engine.CP_REP):
-                r[n] = cp[CPF_ENGINE + k]
-                n += 1
-        self.ring.push("B", r, n)
-        for k in range(2, len(r)):
-            r[k] = 0
 
     # --- the loop --------------------------------------------------------------
 
@@ -253,14 +215,22 @@ class Runtime:
         if d > self.tick_us_max:
             self.tick_us_max = d
 
+    # the console's `files` (board_files.Files of the board's folder, loaded for it)
+    def ls(self, start):
+        import board_files
+        return board_files.Files(self._fs_dir).ls(start)
+
+    def cat(self, name, offset):
+        import board_files
+        return board_files.Files(self._fs_dir).cat(name, offset)
+
     def stats_text(self):
-        n = self.ticks or 1
-        return "ticks=%d overruns=%d tick_us_avg=%d tick_us_max=%d alloc_b_per_tick=%d " \
-               "records=%d dropped=%d mem_free=%d fe_errors=%d ring_n=%d boot_free=%d" % (
-                   self.ticks, self.overruns, self.tick_us_sum // n, self.tick_us_max,
-                   self.alloc_sum // n if self.profile else -1, self.ring.next_seq, self.ring.dropped,
-                   gc.mem_free() if hasattr(gc, "mem_free") else -1, self.fe_errors,
-                   self.ring.n, self.boot_free_b)
+        """The `stats` line: loop counters, heap (runtime_more.py, loaded for it)."""
+        import runtime_more
+        try:
+            return runtime_more.stats(self)
+        finally:
+            drop_module("runtime_more")
 
     def _tick(self):
         now = self.clock.ticks_ms()
@@ -412,6 +382,9 @@ class Runtime:
             self.console.feed(b, now)
             if e.state == _engine.RUNNING and was not in (_engine.RUNNING, _engine.PAUSED):
                 self.t_ms = 0   # a new run (`start`), not a `resume`: test time from 0
+        for m in _RARE:
+            if m in sys.modules and (m != "console_load" or not self.console.loading()):
+                drop_module(m)   # a rare command's code: garbage from here on
         lines = self.ch.lines
         if lines is not self._saved_lines and lines is not None:
             # a newly loaded protocol goes to flash once, for a resume after a reset
@@ -487,39 +460,6 @@ class Runtime:
         self.checkpoint = cp
 
 
-def _make_ring(n):
-    """A ring of n slots, or the most that fits when the heap cannot give one block that
-    large (a fragmented heap: free bytes are not one free block) or the ring would leave
-    less than HEAP_RESERVE_B free for the run: a bisection between RING_MIN and n, a
-    collection before each try (boot only). Raises MemoryError below RING_MIN slots."""
-    r = _try_ring(n)
-    if r is not None:
-        return r
-    fits, fails = RING_MIN, n      # fails: known not to fit
-    while fails - fits > 1:
-        mid = (fits + fails) // 2
-        gc.collect()
-        r = _try_ring(mid)
-        if r is None:
-            fails = mid
-        else:
-            fits = mid
-        r = None
-    gc.collect()
-    r = _try_ring(fits) if fits > RING_MIN else None
-    return r if r is not None else Ring(RING_MIN)   # the floor: MemoryError if not even that
-
-
-def _try_ring(n):
-    try:
-        r = Ring(n)
-    except MemoryError:
-        return None
-    if n <= RING_MIN or not hasattr(gc, "mem_free") or gc.mem_free() >= HEAP_RESERVE_B:
-        return r
-    return None
-
-
 def ring_n_for(free_b, n_max, slot_len=wire.MAX_RECORD):
     """How many ring slots fit in free_b bytes of free heap (measured after the imports
     and the board setup), leaving HEAP_RESERVE_B for the rest of the run: at most
@@ -529,6 +469,15 @@ def ring_n_for(free_b, n_max, slot_len=wire.MAX_RECORD):
     if n > n_max:
         n = n_max
     return n if n > RING_MIN else RING_MIN
+
+
+def drop_module(name):
+    """Forget a module imported for a one-time or rare job (runtime_more, console_more):
+    its code and texts are garbage once nothing refers to them."""
+    try:
+        del sys.modules[name]
+    except KeyError:
+        pass
 
 
 def _lines_crc(lines):

@@ -8,7 +8,6 @@ except ImportError:  # CPython
         return x
 
 import wire
-from units import SMALL_INT_MAX
 
 MAX_LINE = const(120)  # longest command or protocol line, in characters
 MAX_LOAD_LINES = const(256)
@@ -78,44 +77,31 @@ class LineAssembler:
         return bytes(self.buf[:self.n]).decode()
 
 
-# name: (usage, example, what it does). The order is the order of `help`.
+# The commands, in the order of `help`. Their usage texts, `help` and the rarely used
+# commands (calibrate, replay, files) and the texts of bad and unknown lines live in
+# console_more.py, `load` and its protocol lines in console_load.py: loaded on first use,
+# dropped by the runtime after the tick (board heap: console_more.py says how much).
 _ORDER = ("status", "load", "start", "pause", "resume", "stop", "abort", "clear",
           "calibrate", "rate", "replay", "stats", "files", "help", "version")
-_USAGE = {
-    "status": ("status", "status", "state, step, cycle and counters as key=value"),
-    "load": ("load [n]", "load 3",
-             "then the protocol in compact form, one item a line, ended by an `end` "
-             "that closes no repeat (or exactly n lines after `load n`)"),
-    "start": ("start", "start", "run the loaded protocol"),
-    "pause": ("pause", "pause", "output off, keep the place in the protocol"),
-    "resume": ("resume", "resume", "continue after pause or a reset"),
-    "stop": ("stop", "stop", "end the run at once, output off"),
-    "abort": ("abort", "abort", "drop the run and its checkpoint, output off"),
-    "clear": ("clear", "clear", "clear a fault"),
-    "calibrate": ("calibrate show | point <range> <raw> <ref> | save | source <range> <nA>"
-                  " | read | off", "calibrate point 2 10342 1000000",
-                  "show, add a reference point to, or save the calibration; source a "
-                  "current into a reference meter (not a cell), read the raw inputs"),
-    "rate": ("rate [<ms>]", "rate 1000",
-             "telemetry period in ms, %d..%d, or 0 for none" % (RATE_MIN_MS, RATE_MAX_MS)),
-    "replay": ("replay <seq>", "replay 120", "send the kept records from seq on again"),
-    "stats": ("stats", "stats", "loop counters: ticks, overruns, tick cost, heap"),
-    "help": ("help [<command>]", "help load", "this list, or one command's usage"),
-    "version": ("version", "version", "protocol and firmware versions"),
-    "files": ("files ls [<from>] | files cat <name> [<offset>]", "files cat checkpoint.txt",
-              "the board's files, a page at a time, while a run goes on"),
-}
-# The first words of compact protocol lines (docs/architecture.md), for a hint when
-# one arrives outside a load.
-_PROTOCOL_WORDS = ("cell", "window", "limits", "diag", "cc", "cv", "rest", "cr",
-                   "sweep", "repeat", "end")
-_NO_REPLY = object()
-_CAL_SUBS = ("show", "point", "save", "source", "read", "off")
+# the commands console_more.py runs (load: console_load.py); their usage texts are in
+# console_more.USAGE, a command not here takes no arguments (its usage is its name)
+_MORE = ("load", "calibrate", "rate", "replay", "files", "help", "version")
+# the commands that are one call of the channel (returning None: a plain `ok`)
+_CHANNEL = {"start": "start", "pause": "pause", "resume": "resume", "stop": "stop",
+            "abort": "abort", "clear": "clear_fault"}
+
+
+def _more():
+    """console_more, the rarely used part of the console (imported here, dropped from
+    sys.modules by the board's runtime after the tick that needed it)."""
+    import console_more
+    return console_more
 
 
 def _expect(name):
-    u = _USAGE[name]
-    return "expected %s; e.g. %s" % (u[0], u[1])
+    if name in _MORE:
+        return _more().expect(name)
+    return "expected %s; e.g. %s" % (name, name)
 
 
 def _echo(words):
@@ -178,7 +164,13 @@ class Console:
         if r == LINE:
             self.line(self.asm.text(), now_ms)
         else:
-            self._bad_line(r)
+            what = _more().bad_line(self.asm, r == TOO_LONG, MAX_LINE)
+            if self._load is not None:
+                import console_load
+                console_load.cancel(self, "protocol line %d: %s" % (len(self._load) + 1,
+                                                                   what))
+            else:
+                self.out(wire.error_line(_echo(self.asm.text().split()) or "?", what))
 
     def feed_bytes(self, data, now_ms=0):
         for b in data:
@@ -188,19 +180,6 @@ class Console:
         """True between `load` and the end of the protocol lines."""
         return self._load is not None
 
-    def _bad_line(self, r):
-        start = _echo(self.asm.text().split()) or "?"
-        if r == TOO_LONG:
-            what = "line longer than %d characters, ignored" % MAX_LINE
-        else:
-            what = "byte 0x%02x is not printable text, line ignored" % self.asm.bad_byte
-        what += ("; expected printable ASCII lines of up to %d characters; e.g. status"
-                 % MAX_LINE)
-        if self._load is not None:
-            self._cancel_load("protocol line %d: %s" % (len(self._load) + 1, what))
-        else:
-            self.out(wire.error_line(start, what))
-
     # -- lines ---------------------------------------------------------------
     def line(self, text, now_ms=0):
         """Handle one complete line (already free of control bytes)."""
@@ -208,99 +187,36 @@ class Console:
         if not words:
             return
         if self._load is not None:
-            self._load_line(text, now_ms)
+            import console_load
+            console_load.load_line(self, text, now_ms, _ORDER, MAX_LOAD_LINES)
             return
         echo = _echo(words)
         name = words[0].lower()
-        if name not in _USAGE:
-            self.out(wire.error_line(echo, self._unknown(words[0])))
+        if name not in _ORDER:
+            self.out(wire.error_line(echo, _more().unknown(words[0], _ORDER)))
             return
         try:
-            info = getattr(self, "_c_" + name)(words[1:], now_ms, echo)
+            if name in _CHANNEL:   # start .. clear: the channel's method of that name
+                _no_args(name, words[1:])
+                info = getattr(self.channel, _CHANNEL[name])(now_ms)
+            elif name == "load":
+                import console_load
+                info = console_load.start(self, words[1:], echo, _int_arg, MAX_LOAD_LINES)
+            elif name in _MORE:
+                info = _more().run(self, name, words[1:], _int_arg, _ORDER,
+                                   (RATE_MIN_MS, RATE_MAX_MS))
+            else:
+                info = getattr(self, "_c_" + name)(words[1:], now_ms, echo)
         except ValueError as e:
             self.out(wire.error_line(echo, str(e)))
             return
         except Exception as e:  # a bug below must not end the loop that drives the cell
             self.out(wire.error_line(echo, "internal error %s: %s" % (type(e).__name__, e)))
             return
-        if info is not _NO_REPLY:
+        if info is not False:   # False: no reply yet (`load` answers once its lines are in)
             self.out(wire.ok_line(echo, info))
 
-    def _unknown(self, word):
-        if word.lower() in _PROTOCOL_WORDS:
-            return ("%r is a protocol line, not a command; send protocol lines after "
-                    "load and close them with end; e.g. load" % word)
-        return ("unknown command %r; expected one of %s; e.g. help"
-                % (word, " ".join(_ORDER)))
-
-    # -- load ----------------------------------------------------------------
-    def _load_line(self, text, now_ms):
-        h = text.find("#")  # a comment to the end of the line
-        if h >= 0:
-            text = text[:h]
-        words = text.split()
-        if not words:
-            return
-        first = words[0].lower()
-        if first in _USAGE:
-            # A command in the middle of a load: the host gave up (or a person
-            # forgot `end`). Drop the load and obey the command.
-            self._cancel_load("cancelled by %r before the protocol was complete"
-                              % words[0])
-            self.line(text, now_ms)
-            return
-        lines = self._load
-        if lines is None:
-            return
-        if self._load_n < 0:
-            if first == "end":
-                if self._load_depth == 0:
-                    self._finish_load()
-                    return
-                self._load_depth -= 1
-            elif first == "repeat":
-                self._load_depth += 1
-        lines.append(" ".join(words))
-        if len(lines) == self._load_n:
-            self._finish_load()
-        elif len(lines) > MAX_LOAD_LINES:
-            self._cancel_load("more than %d protocol lines" % MAX_LOAD_LINES)
-
-    def _cancel_load(self, why):
-        self._load = None
-        self.out(wire.error_line(self._load_echo, why + "; nothing loaded; "
-                                 + _expect("load")))
-
-    def _finish_load(self):
-        lines = self._load
-        self._load = None
-        if not lines:
-            self.out(wire.error_line(self._load_echo, "no protocol lines; " + _expect("load")))
-            return
-        try:
-            self.channel.load_lines(lines)
-        except ValueError as e:
-            self.out(wire.error_line(self._load_echo, str(e)))
-            return
-        except Exception as e:
-            self.out(wire.error_line(self._load_echo,
-                                     "internal error %s: %s" % (type(e).__name__, e)))
-            return
-        self.out(wire.ok_line(self._load_echo, "%d lines" % len(lines)))
-
     # -- commands: each returns the ok line's info (or None), raises ValueError -
-    def _c_load(self, args, now_ms, echo):
-        n = -1
-        if len(args) > 1:
-            raise ValueError("load takes at most one number; " + _expect("load"))
-        if args:
-            n = _int_arg("load", "line count", args[0], 1, MAX_LOAD_LINES)
-        self._load = []
-        self._load_n = n
-        self._load_depth = 0
-        self._load_echo = echo
-        return _NO_REPLY
-
     def _c_status(self, args, now_ms, echo):
         _no_args("status", args)
         # The channel's own pairs (state=... step=... first) then the console's.
@@ -312,127 +228,9 @@ class Console:
             s += " " + self.drops()
         return s
 
-    def _c_start(self, args, now_ms, echo):
-        _no_args("start", args)
-        self.channel.start(now_ms)
-
-    def _c_pause(self, args, now_ms, echo):
-        _no_args("pause", args)
-        self.channel.pause(now_ms)
-
-    def _c_resume(self, args, now_ms, echo):
-        _no_args("resume", args)
-        self.channel.resume(now_ms)
-
-    def _c_stop(self, args, now_ms, echo):
-        _no_args("stop", args)
-        self.channel.stop(now_ms)
-
-    def _c_abort(self, args, now_ms, echo):
-        _no_args("abort", args)
-        self.channel.abort(now_ms)
-
-    def _c_clear(self, args, now_ms, echo):
-        _no_args("clear", args)
-        self.channel.clear_fault(now_ms)
-
-    def _c_calibrate(self, args, now_ms, echo):
-        if not args:
-            raise ValueError("calibrate needs show, point, save, source, read or off; "
-                             + _expect("calibrate"))
-        sub = args[0].lower()
-        if sub not in _CAL_SUBS:
-            raise ValueError("unknown calibrate subcommand %r; %s"
-                             % (args[0], _expect("calibrate")))
-        r = raw = ref = 0
-        if sub == "point":
-            if len(args) != 4:
-                raise ValueError("calibrate point takes <range> <raw> <ref>; "
-                                 + _expect("calibrate"))
-            r = _int_arg("calibrate", "range", args[1], 0, 15)
-            raw = _int_arg("calibrate", "raw", args[2], -SMALL_INT_MAX, SMALL_INT_MAX)
-            ref = _int_arg("calibrate", "ref", args[3], -SMALL_INT_MAX, SMALL_INT_MAX)
-        elif sub == "source":
-            if len(args) != 3:
-                raise ValueError("calibrate source takes <range> <nA>; e.g. "
-                                 "calibrate source 1 160000")
-            r = _int_arg("calibrate", "range", args[1], 0, 15)
-            raw = _int_arg("calibrate", "current", args[2], -SMALL_INT_MAX, SMALL_INT_MAX)
-        elif len(args) != 1:
-            raise ValueError("calibrate %s takes no arguments; %s" % (sub, _expect("calibrate")))
-        if self.calib is None:
-            raise ValueError("this board has no calibration store; expected a board "
-                             "file that makes one")
-        if sub == "show":
-            return self.calib.show()
-        if sub == "read":
-            return self.calib.read()
-        if sub == "off":
-            return self.calib.off()
-        state = self.channel.state_name()
-        if state in ("running", "paused"):
-            raise ValueError("not while the channel is %s; expected stop or abort "
-                             "first; e.g. stop" % state)
-        if sub == "point":
-            return self.calib.point(r, raw, ref)
-        if sub == "source":
-            return self.calib.source(r, raw)
-        return self.calib.save()
-
-    def _c_rate(self, args, now_ms, echo):
-        if len(args) > 1:
-            raise ValueError("rate takes one number; " + _expect("rate"))
-        if args:
-            v = _int_arg("rate", "period", args[0], 0, RATE_MAX_MS)
-            if 0 < v < RATE_MIN_MS:
-                raise ValueError("period %d ms is below %d ms; %s"
-                                 % (v, RATE_MIN_MS, _expect("rate")))
-            self.rate_ms = v
-        return "rate_ms=%d" % self.rate_ms
-
-    def _c_replay(self, args, now_ms, echo):
-        if len(args) != 1:
-            raise ValueError("replay takes one sequence number; " + _expect("replay"))
-        seq = _int_arg("replay", "seq", args[0], 0, SMALL_INT_MAX)
-        ring = self.ring
-        if ring is None:
-            raise ValueError("this board keeps no records")
-        if seq > ring.next_seq:
-            raise ValueError("seq %d is newer than the newest record %d (did the board "
-                             "restart?); expected replay <seq> with seq <= %d; e.g. replay %d"
-                             % (seq, ring.next_seq - 1, ring.next_seq, ring.first_seq()))
-        lost = ring.rewind(seq)
-        # The records follow this line, sent by the runtime as it drains the ring.
-        return "from=%d to=%d lost=%d" % (seq + lost, ring.next_seq - 1, lost)
-
     def _c_stats(self, args, now_ms, echo):
         _no_args("stats", args)
         fn = self.stats
         if fn is None:
             raise ValueError("this console has no loop to report on")
         return fn()
-
-    def _c_files(self, args, now_ms, echo):
-        fs = self.files
-        if fs is None:
-            raise ValueError("this board has no files to show")
-        sub = args[0].lower() if args else ""
-        if sub == "ls" and len(args) <= 2:
-            return fs.ls(_int_arg("files", "from", args[1], 0, 9999) if len(args) == 2 else 0)
-        if sub == "cat" and len(args) in (2, 3):
-            off = _int_arg("files", "offset", args[2], 0, SMALL_INT_MAX) if len(args) == 3 else 0
-            return fs.cat(args[1], off)
-        raise ValueError(_expect("files"))
-
-    def _c_help(self, args, now_ms, echo):
-        if not args:
-            return ("protocol %d; commands: %s; help <command> for one"
-                    % (wire.PROTOCOL_VERSION, " ".join(_ORDER)))
-        if len(args) > 1 or args[0].lower() not in _USAGE:
-            raise ValueError("no command %r; %s" % (" ".join(args), _expect("help")))
-        u = _USAGE[args[0].lower()]
-        return "%s -- %s; e.g. %s" % (u[0], u[2], u[1])
-
-    def _c_version(self, args, now_ms, echo):
-        _no_args("version", args)
-        return "protocol=%d firmware=%s" % (wire.PROTOCOL_VERSION, self.firmware)

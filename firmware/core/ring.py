@@ -15,12 +15,17 @@ class Ring:
     Sequence numbers start at `first_seq` and stay small ints for 2**30 records.
     """
 
-    def __init__(self, n, slot_len=wire.MAX_RECORD, first_seq=0):
+    def __init__(self, n, slot_len=wire.MAX_RECORD, first_seq=0, buf=None):
+        """buf: a bytearray of at least n * slot_len bytes to keep the records in (one
+        taken early at boot, before the heap fragments), or None for a new one."""
         if n < 1 or slot_len < 16:
             raise ValueError("a ring needs n >= 1 slots of >= 16 bytes")
+        if buf is not None and len(buf) < n * slot_len:
+            raise ValueError("a ring of %d slots of %d bytes needs a buffer of %d bytes"
+                             % (n, slot_len, n * slot_len))
         self.n = n
         self.slot_len = slot_len
-        self.buf = bytearray(n * slot_len)
+        self.buf = buf if buf is not None else bytearray(n * slot_len)
         self._mv = memoryview(self.buf)
         self.lens = array("H", bytes(2 * n))
         self.next_seq = first_seq  # the seq the next record gets

@@ -7,7 +7,7 @@
 # board folder; loop: the board's main loop for n ticks on the virtual clock.
 import math
 import os
-import wire
+import wire_read
 
 
 class StandInCell:
@@ -102,7 +102,7 @@ class Port:
         return len(data)
 
     def records(self):
-        return [wire.decode(l.strip()) for l in self.out if wire.is_record(l.strip())]
+        return [wire_read.decode(l.strip()) for l in self.out if wire_read.is_record(l.strip())]
 
     def replies(self):
         return [l.strip() for l in self.out if l.startswith("ok ") or l.startswith("error ")]

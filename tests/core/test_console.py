@@ -2,7 +2,7 @@
 # the channel. Plain functions and asserts: runs under pytest and micropython.
 import console
 import ring
-import wire
+import wire_read
 
 try:
     import micropython
@@ -113,7 +113,7 @@ def test_backspace_and_delete_edit_the_line():
     c, ch, out = _console()
     _send(c, b"stx\x08atus\n")
     _send(c, b"\x08\x08version\x7f\x7f\x7f\x7f\x7f\x7f\x7fversion\n")
-    assert [wire.parse_reply(x)[:2] for x in out] == [(True, "status"), (True, "version")]
+    assert [wire_read.parse_reply(x)[:2] for x in out] == [(True, "status"), (True, "version")]
 
 
 def test_tabs_and_extra_spaces_are_separators():
@@ -128,7 +128,7 @@ def test_over_long_line_gives_one_error_then_resyncs():
     out[:] = []
     _send(c, "start" + " " * (console.MAX_LINE - 5) + "x" * 300 + "\nstart\n")
     assert len(out) == 2
-    ok, echo, text = wire.parse_reply(out[0])
+    ok, echo, text = wire_read.parse_reply(out[0])
     assert not ok and "longer than %d" % console.MAX_LINE in text
     assert out[1] == "ok start"
     assert ch.calls[-1] == ("start", 0) and len(ch.calls) == 2  # load, then one start
@@ -148,7 +148,7 @@ def test_binary_garbage_is_refused_without_touching_the_channel():
     _send(c, b"sta\x00rt\nstart\xff\n\x1b[Astart\n\x03\x04\n")
     assert len(out) == 4
     for line in out:
-        ok, echo, text = wire.parse_reply(line)
+        ok, echo, text = wire_read.parse_reply(line)
         assert not ok and "not printable" in text
     assert "0x00" in out[0] and "0xff" in out[1] and "0x1b" in out[2]
     assert ch.calls == calls and ch.output == "off"
@@ -204,14 +204,14 @@ def test_refusals_of_the_channel_become_error_lines():
     _send(c, "start\nclear\npause\n")
     assert len(out) == 3
     assert out[0] == "error start: start is not allowed when idle"
-    assert all(not wire.parse_reply(x)[0] for x in out)
+    assert all(not wire_read.parse_reply(x)[0] for x in out)
     assert ch.calls == [] and ch.output == "off"
 
 
 def test_status_reports_version_state_rate_and_channel_text():
     c, ch, out = _console(ring=ring.Ring(4))
     _send(c, "status\n")
-    ok, echo, text = wire.parse_reply(out[0])
+    ok, echo, text = wire_read.parse_reply(out[0])
     assert ok and echo == "status"
     assert text == "state=idle step=0 cycle=0 proto=1 rate_ms=1000 seq_next=0 seq_first=0"
 
@@ -219,8 +219,8 @@ def test_status_reports_version_state_rate_and_channel_text():
 def test_commands_are_case_insensitive_and_echoed_as_sent():
     c, ch, out = _console()
     _send(c, "VERSION\nHelp Rate\n")
-    assert wire.parse_reply(out[0])[:2] == (True, "VERSION")
-    assert wire.parse_reply(out[1])[:2] == (True, "Help Rate")
+    assert wire_read.parse_reply(out[0])[:2] == (True, "VERSION")
+    assert wire_read.parse_reply(out[1])[:2] == (True, "Help Rate")
     assert "rate [<ms>]" in out[1]
 
 
@@ -231,7 +231,7 @@ def test_help_lists_every_command_and_explains_each():
                  "calibrate", "rate", "replay", "help", "version"):
         assert " " + name in out[0]
         _send(c, "help %s\n" % name)
-        ok, echo, text = wire.parse_reply(out[-1])
+        ok, echo, text = wire_read.parse_reply(out[-1])
         assert ok and "e.g." in text
 
 
@@ -290,7 +290,7 @@ def test_bad_lines_give_one_teaching_error_and_change_nothing():
         assert len(out) == 1, (line, out)
         assert ch.calls == calls and ch.state == state and ch.output == "on", line
         assert c.rate_ms == 1000 and not c.loading(), line
-        ok, echo, text = wire.parse_reply(out[0])
+        ok, echo, text = wire_read.parse_reply(out[0])
         if line == "rate":
             assert ok and text == "rate_ms=1000"
             continue
@@ -301,10 +301,10 @@ def test_bad_lines_give_one_teaching_error_and_change_nothing():
 def test_error_lines_echo_long_commands_shortened():
     c, ch, out = _console()
     _send(c, "x" * 100 + "\n")
-    ok, echo, text = wire.parse_reply(out[0])
+    ok, echo, text = wire_read.parse_reply(out[0])
     assert not ok and echo.endswith("...") and len(echo) <= 40
     _send(c, "a: b\n")  # no ': ' in an echo, so the reply splits right
-    assert wire.parse_reply(out[-1])[:2] == (False, "a? b")
+    assert wire_read.parse_reply(out[-1])[:2] == (False, "a? b")
 
 
 def test_protocol_line_outside_load_hints_at_load():
@@ -341,7 +341,7 @@ def test_load_refused_by_the_channel_is_an_error_and_loads_nothing():
 def test_empty_load_is_an_error():
     c, ch, out = _console()
     _send(c, "load\nend\n")
-    ok, echo, text = wire.parse_reply(out[0])
+    ok, echo, text = wire_read.parse_reply(out[0])
     assert not ok and echo == "load" and ch.calls == []
 
 
@@ -349,7 +349,7 @@ def test_a_command_inside_a_load_cancels_it_and_runs():
     c, ch, out = _console()
     _send(c, "load\ncell 83900 437\nstatus\n")
     assert len(out) == 2
-    ok, echo, text = wire.parse_reply(out[0])
+    ok, echo, text = wire_read.parse_reply(out[0])
     assert not ok and echo == "load" and "cancelled by 'status'" in text
     assert out[1].startswith("ok status:")
     assert ch.calls == [] and not c.loading()
@@ -359,10 +359,10 @@ def test_a_bad_line_inside_a_load_cancels_it():
     for bad in (b"rest \x00 1\n", b"rest " + b"9" * 200 + b"\n"):
         c, ch, out = _console()
         _send(c, b"load\ncell 83900 437\n" + bad + b"rest 5\nend\n")
-        ok, echo, text = wire.parse_reply(out[0])
+        ok, echo, text = wire_read.parse_reply(out[0])
         assert not ok and echo == "load" and "protocol line 2" in text
         assert ch.calls == []  # the rest of the protocol is refused line by line
-        assert all(not wire.parse_reply(x)[0] for x in out)
+        assert all(not wire_read.parse_reply(x)[0] for x in out)
 
 
 def test_load_stops_at_the_line_limit():
@@ -371,7 +371,7 @@ def test_load_stops_at_the_line_limit():
     assert out == ["ok load: %d lines" % console.MAX_LOAD_LINES]
     c, ch, out = _console()
     _send(c, "load\n" + "rest 1\n" * (console.MAX_LOAD_LINES + 1))
-    assert len(out) == 1 and not wire.parse_reply(out[0])[0]
+    assert len(out) == 1 and not wire_read.parse_reply(out[0])[0]
     assert ch.calls == [] and not c.loading()
 
 
@@ -391,14 +391,14 @@ def test_calibrate_is_refused_while_the_output_is_in_use():
     c, ch, out = _console(calib=cal)
     _load(c)
     _send(c, "start\ncalibrate point 0 1 2\ncalibrate save\ncalibrate show\n")
-    assert [wire.parse_reply(x)[0] for x in out[2:]] == [False, False, True]
+    assert [wire_read.parse_reply(x)[0] for x in out[2:]] == [False, False, True]
     assert cal.points == [] and cal.saved == 0
 
 
 def test_calibrate_without_a_store_is_an_error():
     c, ch, out = _console()
     _send(c, "calibrate show\n")
-    assert not wire.parse_reply(out[0])[0]
+    assert not wire_read.parse_reply(out[0])[0]
 
 
 def test_rate_sets_and_reports_the_period():
@@ -417,13 +417,13 @@ def test_replay_rewinds_the_ring_and_reports_loss():
         r.advance()
     _send(c, "replay 7\n")
     assert out[-1] == "ok replay 7: from=7 to=9 lost=0"
-    assert [wire.decode(bytes(r.peek()))[1][0]] == [7] and r.pending() == 3
+    assert [wire_read.decode(bytes(r.peek()))[1][0]] == [7] and r.pending() == 3
     _send(c, "replay 2\n")
     assert out[-1] == "ok replay 2: from=6 to=9 lost=4"
     _send(c, "replay 10\n")
     assert out[-1] == "ok replay 10: from=10 to=9 lost=0" and r.pending() == 0
     _send(c, "replay 11\n")
-    ok, echo, text = wire.parse_reply(out[-1])
+    ok, echo, text = wire_read.parse_reply(out[-1])
     assert not ok and "newer than the newest record 9" in text
 
 
@@ -464,7 +464,7 @@ def test_files_lists_and_reads_pages_and_refuses_bad_forms():
                         ("cat", "none", 0)]
     assert out[0] == "ok files ls: n=1 next=-1 a.txt=3"
     assert out[2] == "ok files cat a.txt: size=3 next=-1 hex=616263"
-    assert [wire.parse_reply(x)[0] for x in out] == [True] * 4 + [False] * 4
+    assert [wire_read.parse_reply(x)[0] for x in out] == [True] * 4 + [False] * 4
     assert "expected files ls" in out[-1]
     assert ch.calls == []   # reading files changes nothing in the run
 
@@ -472,4 +472,4 @@ def test_files_lists_and_reads_pages_and_refuses_bad_forms():
 def test_files_without_a_store_is_an_error():
     c, ch, out = _console()
     _send(c, "files ls\n")
-    assert not wire.parse_reply(out[0])[0] and "no files" in out[0]
+    assert not wire_read.parse_reply(out[0])[0] and "no files" in out[0]

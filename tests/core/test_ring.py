@@ -1,7 +1,7 @@
 # The record ring: numbering, wrap-around, replay and loss reports, the send cursor.
 # Plain functions and asserts: runs under pytest and under the micropython unix port.
 import ring
-import wire
+import wire_read
 
 try:
     import micropython
@@ -17,7 +17,7 @@ def _f(t_ms):
 def _seqs(lines):
     out = []
     for line in lines:
-        kind, fields = wire.decode(bytes(line))
+        kind, fields = wire_read.decode(bytes(line))
         out.append(fields[0])
     return out
 
@@ -27,8 +27,8 @@ def test_push_numbers_records_and_keeps_their_lines():
     assert r.first_seq() == 0 and r.next_seq == 0 and r.get(0) is None
     assert r.push("F", _f(100)) == 0
     assert r.push("T", (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)) == 1
-    assert wire.decode(bytes(r.get(0))) == ("F", (0,) + _f(100))
-    assert wire.decode(bytes(r.get(1)))[0] == "T"
+    assert wire_read.decode(bytes(r.get(0))) == ("F", (0,) + _f(100))
+    assert wire_read.decode(bytes(r.get(1)))[0] == "T"
     assert bytes(r.get(1))[-1:] == b"\n"
     assert r.get(2) is None and r.get(-1) is None
 
@@ -43,7 +43,7 @@ def test_wrap_keeps_the_newest_n():
     assert _seqs(r.since(13)) == []
     assert _seqs(r.since(99)) == []
     for s in range(8, 13):
-        assert wire.decode(bytes(r.get(s)))[1][1] == s  # t_ms == seq: the right slot
+        assert wire_read.decode(bytes(r.get(s)))[1][1] == s  # t_ms == seq: the right slot
     assert r.get(7) is None
 
 
@@ -65,7 +65,7 @@ def test_since_skips_records_overwritten_while_iterating():
         r.push("F", _f(i))
     got = []
     for line in r.since(0):
-        got.append(wire.decode(bytes(line))[1][0])
+        got.append(wire_read.decode(bytes(line))[1][0])
         if len(got) == 1:
             for i in range(4):  # seqs 3..6 arrive; 0..3 fall out
                 r.push("F", _f(i))
