@@ -20,12 +20,9 @@ RANGES_NA = (20000, 200000, 2000000, 20000000)
 I_MAX_NA = const(20000000)
 # The smallest termination current accepted: 25 x the 20 uA range's LSB (16-bit bipolar
 # = 0.61 nA) and well above its offset; C/76 of fig4 (1.10 uA, FACTS) passes.
-I_FLOOR_NA = const(500)
-# Voltage ADC: 16 bits over 5 V (76 uV LSB), 150 uV rms noise per sample, oversampled.
-V_BITS = const(16)
-V_SPAN_UV = const(5000000)
-V_NOISE_UV = const(150)
-OVERSAMPLE = const(4)
+I_FLOOR_NA = 500   # raised per profile by setup() (channel_figures)
+# The voltage and current readings' figures come from the front-end profile
+# (DEFAULT_BOARD below, simulation/feprofiles.py).
 TICK_MS = const(100)
 # Records kept for replay: the unix port has RAM to spare, so a host that is away for
 # a while at a high --speed still gets everything back (a Pico keeps 512).
@@ -48,6 +45,32 @@ DEFAULT_CELL = "fig4"
 DEFAULT_SPEED = const(100)
 # The cell starts discharged at the pristine cathode's open circuit (FACTS: 2.71 V).
 SOC0 = 0.02
+
+
+# The front-end profile the virtual board runs (board_config.profile, set by `cycler
+# sim-board --board PROFILE`; simulation/
+# feprofiles.py): the recommended build unless told otherwise.
+DEFAULT_BOARD = "pico-ads1115"
+# What the firmware is told about the profile's voltage reading (main.py reads these
+# after setup(), which sets them from the profile): the rms noise of one tick's reading
+# and its error bound after calibration (firmware/core/channel.py).
+V_NOISE_UV = 0
+V_ERR_UV = 0
+
+
+def channel_figures(board=None):
+    """The Channel's keyword arguments for a profile: the floor of termination currents,
+    detection thresholds, and the voltage reading's noise and error bound."""
+    import feprofiles
+    p = feprofiles.get(board or DEFAULT_BOARD)
+    # the termination floor: 25 LSB of the 20 uA range's current reading and at least
+    # 500 nA (C/76 of fig4 = 1.10 uA passes on every profile)
+    lsb = RANGES_NA[0] / (1 << (p["i_bits"] - 1))
+    floor = int(25 * lsb)
+    return {"i_floor_nA": floor if floor > I_FLOOR_NA else I_FLOOR_NA,
+            "mismatch_pct": MISMATCH_PCT, "mismatch_fs_pct": MISMATCH_FS_PCT,
+            "stuck_n": STUCK_TICKS, "v_noise_uV": feprofiles.tick_noise_uV(board),
+            "v_err_uV": p["v_err_uV"]}
 
 
 class VirtualClock:
@@ -168,10 +191,11 @@ def make_frontend(config=None, clock=None, seed=1, inject_file=None):
     import femodel
     cell = cellmodel.make_cell(getattr(config, "cell", DEFAULT_CELL))
     cell.set_soc(SOC0)
-    model = femodel.FrontEndModel(cell, ranges_nA=RANGES_NA, v_bits=V_BITS,
-                                  v_span_uV=V_SPAN_UV, v_noise_uV=V_NOISE_UV,
-                                  oversample=OVERSAMPLE, seed=seed,
-                                  range_index=len(RANGES_NA) - 1)
+    import feprofiles
+    board = getattr(config, "profile", None) or DEFAULT_BOARD
+    kw = feprofiles.model_kwargs(board)
+    model = femodel.FrontEndModel(cell, ranges_nA=RANGES_NA, seed=seed,
+                                  range_index=len(RANGES_NA) - 1, profile=board, **kw)
     fe = SimFrontEnd(model, clock if clock is not None else make_clock(config))
     fe.inject_file = inject_file
     return fe
@@ -183,6 +207,9 @@ def reset_cause():
 
 def setup(config=None):
     from frontend import Hardware
+    global V_NOISE_UV, V_ERR_UV, I_FLOOR_NA
+    f = channel_figures(getattr(config, "profile", None))
+    V_NOISE_UV, V_ERR_UV, I_FLOOR_NA = f["v_noise_uV"], f["v_err_uV"], f["i_floor_nA"]
     clock = make_clock(config)
     fe = make_frontend(config, clock, seed=getattr(config, "seed", 1),
                        inject_file=INJECT_FILE if config is not None else None)

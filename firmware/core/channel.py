@@ -9,14 +9,18 @@ from safety import Safety, FAULT_NAMES, OK
 
 class Channel:
     def __init__(self, i_max_nA, i_floor_nA, mismatch_nA=0, mismatch_pct=0,
-                 mismatch_fs_pct=0, stuck_n=0):
+                 mismatch_fs_pct=0, stuck_n=0, v_noise_uV=0, v_err_uV=0):
         """i_max_nA: what the front-end can source or sink; i_floor_nA: the smallest
         current it resolves (a termination current below it is refused).
         Front-end fault detection, from the board file (0: off; firmware/core/safety.py):
         mismatch_nA a fixed bound on |measured - commanded| current, or mismatch_pct %
         of |command| but at least mismatch_fs_pct % of the range's full scale (the
         caller sets i_fs_nA to the range each reading was taken on); stuck_n ticks of
-        an unchanged voltage reading while current is driven."""
+        an unchanged voltage reading while current is driven.
+        The board's voltage reading (its board file's V_NOISE_UV, V_ERR_UV; 0: unknown):
+        v_noise_uV the rms noise of one tick's reading (the regulator's band and R
+        estimate, the safety's filter), v_err_uV its error bound after calibration
+        (holds it cannot keep inside the window are refused)."""
         self.i_max_nA = i_max_nA
         self.i_floor_nA = i_floor_nA
         self.mismatch_nA = mismatch_nA
@@ -24,8 +28,12 @@ class Channel:
         self.mismatch_fs_pct = mismatch_fs_pct
         self.stuck_n = stuck_n
         self.i_fs_nA = i_max_nA   # full scale of the range in use (the runtime keeps it)
+        self.v_noise_uV = v_noise_uV
+        self.v_err_uV = v_err_uV
         self.engine = _engine.Engine()
+        self.engine.reg.configure(v_noise_uV)
         self.safety = Safety()
+        self.safety.v_noise_uV = v_noise_uV
         self.out_on = False
         self.out_i_nA = 0
         self.lines = None
@@ -46,7 +54,7 @@ class Channel:
     def load_lines(self, lines):
         if self.blocked:
             raise ValueError(self.blocked)
-        p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA)
+        p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_err_uV)
         self.load(p)
         self.lines = list(lines)  # the runtime saves them for a resume after a reset
 

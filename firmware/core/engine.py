@@ -36,8 +36,12 @@ END_NAMES = ("none", "voltage", "current", "time", "user", "fault", "complete", 
 
 # CV termination (FACTS: holds end at a current threshold, C/46 and C/24): the filtered
 # current must stay at or below i_end for _QUAL_N ticks AND _QUAL_MS, after t_min.
-_QUAL_N = const(3)
+# The filter is defined in time (a first-order lag of I_TAU_MS whatever the tick), so
+# the board's 100 ms tick and `cycler simulate`'s long ticks end a hold at one point
+# (350 ms: the 1/4 per 100 ms tick the filter had before).
+_QUAL_N = const(2)
 _QUAL_MS = const(5000)
+I_TAU_MS = const(350)
 
 # step record fields (engine.step_rec), written when a step ends
 SR_NUMBER = const(0)     # steps executed so far in the run, 1-based
@@ -90,6 +94,7 @@ class Engine:
         self._had_dis = False
         self._below_n = 0
         self._below_ms = 0
+        self._ramp = False           # a CC step ramping in on the hold's loop
         self._probe_n = 0            # ticks until the R probe reads (0: none armed)
         self._probe_v_uV = 0
         self._probe_di_nA = 0
@@ -141,6 +146,9 @@ class Engine:
         # the hold restarts from zero current: the cell relaxed while paused
         if self.step.kind == CV or self.step.kind == SWEEP:
             self.reg.start(0)
+        elif self.step.kind == CC and self.step.handover:
+            self.reg.start(0)
+            self._ramp = True
         self._command(self.v_uV)
 
     def stop(self, now_ms):
@@ -226,8 +234,7 @@ class Engine:
         s = self.step
         self.step_ms += dt
         self.acc.add(dt, v_uV, i_nA, s.kind == CV)
-        d = i_nA - self.i_f_nA
-        self.i_f_nA += d // 4 if d >= 0 else -((-d) // 4)
+        self._filter(i_nA, dt)
         # R probe: two ticks after a step changed the current, the new current has
         # flowed for at least one tick whether the runtime applied it at once or
         # after the next tick; compare with the voltage measured before the change.
@@ -242,6 +249,15 @@ class Engine:
             self._next(v_uV)   # begins the next step, which sets its own command
             return
         self._command(v_uV)
+
+    def _filter(self, i_nA, dt):
+        # i_f += (i - i_f) * dt / (I_TAU_MS + dt), in small ints: the weight in 1/256
+        d = i_nA - self.i_f_nA
+        if dt >= 8 * I_TAU_MS:
+            self.i_f_nA = i_nA
+            return
+        w = (dt << 8) // (I_TAU_MS + dt)
+        self.i_f_nA += (d >> 8) * w + (((d & 255) * w) >> 8)
 
     def _ended(self, s, v_uV, dt):
         # Possible outcomes: the step's own end condition (voltage, current, complete),
@@ -285,10 +301,35 @@ class Engine:
         i_max = self.protocol.i_max_nA
         if k == CC:
             self.out_on = True
-            self.out_i_nA = s.i_nA
+            if self._ramp:
+                # a CC step into a hold starts on the hold's loop aimed at the end voltage
+                # with the step's current as its limit (a CC-CV charger's one loop): far
+                # from the end it reaches the step's current in a tick or two and stays
+                # there; a cell whose ohmic jump alone would pass the end voltage is
+                # ramped up to it instead of jumped past it
+                lim = s.i_nA
+                i = self.reg.update(s.until_uV, v_uV, lim if lim < 0 else 0,
+                                    lim if lim > 0 else 0)
+                if i == lim:
+                    self._ramp = False
+                if i != self.out_i_nA and self.out_on:
+                    # the R probe measures the whole ramp: from the voltage before the
+                    # step to two ticks after its last move
+                    self._probe_di_nA += i - self.out_i_nA
+                    self._probe_n = 2
+                self.out_i_nA = i
+            else:
+                self.out_i_nA = s.i_nA
         elif k == CV:
+            # the hold draws no more than its limit (by default the CC step's current
+            # before it: docs/protocol-files.md) the way it charges or discharges
+            cap = s.i_cap_nA if s.i_cap_nA else i_max
+            if s.sign > 0:
+                lo, hi = -i_max, cap
+            else:
+                lo, hi = -cap, i_max
             self.out_on = True
-            self.out_i_nA = self.reg.update(s.v_uV, v_uV, -i_max, i_max)
+            self.out_i_nA = self.reg.update(s.v_uV, v_uV, lo, hi)
         elif k == CR:
             # I = V / R in nA without leaving small ints: V // R is in uA
             r = s.r_ohm
@@ -374,6 +415,9 @@ class Engine:
         if s.kind == CV:
             # bumpless from the CC step before it; from rest, start at zero
             self.reg.start(prev_i if (prev is not None and prev.handover) else 0)
+        self._ramp = s.kind == CC and s.handover
+        if self._ramp:
+            self.reg.start(prev_i)
         elif s.kind == SWEEP:
             self.reg.start(0)
             self._sw_v_uV = s.v_uV

@@ -49,6 +49,12 @@ _EXAMPLES = {
 }
 _NFIELDS = {"cell": 2, "window": 2, "limits": 4, "diag": 0, "cc": 3, "cv": 4,
             "rest": 1, "cr": 3, "sweep": 4, "repeat": 1, "end": 0}
+# items that take one more, optional, field: cv's current limit (docs/protocol.md)
+_NFIELDS_OPT = {"cv": 5}
+# The reliability bound: the true cell voltage may pass the window's edge by at most this
+# (docs/reliability.md). A board that reads the voltage to +-v_err_uV (its V_ERR_UV)
+# refuses holds and end voltages closer to the window's edge than v_err_uV - V_TOL_UV.
+V_TOL_UV = const(5000)
 
 
 class Step:
@@ -70,6 +76,8 @@ class Step:
         self.rate_uV_s = 0    # SWEEP scan rate
         self.n = 0            # SWEEP count
         self.handover = False  # CC ends into a CV hold at the same voltage
+        self.i_lim_nA = 0     # CV: the protocol's current limit (0: the default)
+        self.i_cap_nA = 0     # CV: the limit in force (0: the channel's i_max)
 
 
 class Protocol:
@@ -119,7 +127,7 @@ def parse(lines):
         if key not in _NFIELDS:
             raise _err(lineno, text, "unknown item %r; expected one of %s" % (
                 key, ", ".join(sorted(_NFIELDS))))
-        if len(parts) - 1 != _NFIELDS[key]:
+        if len(parts) - 1 != _NFIELDS[key] and len(parts) - 1 != _NFIELDS_OPT.get(key, -1):
             raise _err(lineno, text, "%r takes %d integer field(s), got %d" % (
                 key, _NFIELDS[key], len(parts) - 1), key)
         try:
@@ -165,6 +173,8 @@ def parse(lines):
                 s.v_uV, s.i_end_nA = f[0], f[1]
                 s.t_max_ms = _seconds_to_ms(lineno, text, f[2], key)
                 s.t_min_ms = _seconds_to_ms(lineno, text, f[3], key)
+                if len(f) > 4:
+                    s.i_lim_nA = f[4]
             elif key == "rest":
                 s.kind = REST
                 s.t_max_ms = _seconds_to_ms(lineno, text, f[0], key)
@@ -201,16 +211,23 @@ def _infer_signs(p):
                 s.sign = prev.sign
                 if prev.until_uV == s.v_uV:
                     prev.handover = True
+                # a hold draws no more than the CC step before it (as commercial
+                # cyclers do) unless its line gives a limit
+                s.i_cap_nA = prev.i_nA if prev.i_nA > 0 else -prev.i_nA
             else:
                 s.sign = 1 if s.v_uV >= mid else -1
+            if s.i_lim_nA > 0:
+                s.i_cap_nA = s.i_lim_nA
         prev = s
 
 
-def validate(p, channel_i_max_nA, i_floor_nA):
+def validate(p, channel_i_max_nA, i_floor_nA, v_err_uV=0):
     """Refuse a protocol that could not run safely on this channel.
 
     channel_i_max_nA: the most the front-end can source or sink.
     i_floor_nA: the smallest termination current the front-end resolves.
+    v_err_uV: how far the board's voltage reading may be from the truth after
+    calibration (its V_ERR_UV: INL and drift); 0: not checked.
     """
     def bad(s, what, kind):
         raise _err(s.line, s.text, what, kind)
@@ -268,6 +285,12 @@ def validate(p, channel_i_max_nA, i_floor_nA):
             if s.i_end_nA > p.i_max_nA:
                 bad(s, "termination current %d nA exceeds the current limit %d nA" % (
                     s.i_end_nA, p.i_max_nA), "cv")
+            if s.i_lim_nA < 0 or s.i_lim_nA > p.i_max_nA:
+                bad(s, "current limit %d nA must be 0 (the CC step's current) .. %d nA "
+                    "(the protocol's limit)" % (s.i_lim_nA, p.i_max_nA), "cv")
+            if s.i_lim_nA and s.i_lim_nA < s.i_end_nA:
+                bad(s, "current limit %d nA is below the termination current %d nA" % (
+                    s.i_lim_nA, s.i_end_nA), "cv")
             if s.t_max_ms and s.t_min_ms > s.t_max_ms:
                 bad(s, "minimum hold %d s is longer than the time limit %d s" % (
                     s.t_min_ms // 1000, s.t_max_ms // 1000), "cv")
@@ -302,6 +325,17 @@ def validate(p, channel_i_max_nA, i_floor_nA):
             v_ends = ()
         else:
             v_ends = (s.until_uV,)
+        m = v_err_uV - V_TOL_UV
+        if m > 0 and s.kind in (CC, CV, CR) and not p.diag:
+            for v in v_ends:
+                if v + m > hi or v - m < lo:
+                    bad(s, "%d uV is within %d uV of the window %d..%d uV, and this board "
+                        "reads the cell voltage only to +-%d uV (V_ERR_UV: its ADC's INL "
+                        "and drift after calibration): the true voltage could pass the "
+                        "window by more than %d uV. Keep end and hold voltages inside "
+                        "%d..%d uV on this board, or use one with an ADS1115 "
+                        "(docs/hardware.md)" % (v, m, lo, hi, v_err_uV, V_TOL_UV,
+                                                lo + m, hi - m), KIND_NAMES[s.kind])
         for v in v_ends:
             if not p.trip_lo_uV < v < p.trip_hi_uV:
                 bad(s, "%d uV lies beyond the hard trips %d..%d uV: the step would trip "
@@ -309,5 +343,5 @@ def validate(p, channel_i_max_nA, i_floor_nA):
     return p
 
 
-def load(lines, channel_i_max_nA, i_floor_nA):
-    return validate(parse(lines), channel_i_max_nA, i_floor_nA)
+def load(lines, channel_i_max_nA, i_floor_nA, v_err_uV=0):
+    return validate(parse(lines), channel_i_max_nA, i_floor_nA, v_err_uV)

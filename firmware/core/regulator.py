@@ -19,6 +19,13 @@ PROBE_MIN_NA = const(200)   # smaller current steps say too little about R
 _E_MAX_UV = const(1000000)
 
 
+# With the board's noise known (configure): the band is 3 sigma of one tick's voltage
+# reading, and an R estimate adds 4 sigma to the voltage step it saw, so a step lost
+# in the noise gives a large (slow, safe) R, never a small one (docs/reliability.md).
+BAND_SIGMA = const(3)
+NOISE_SIGMA = const(4)
+
+
 class Regulator:
     def __init__(self):
         self.r_ohm = R_DEFAULT_OHM
@@ -26,6 +33,13 @@ class Regulator:
         self.band_uV = BAND_UV
         self.noise_uV = NOISE_UV
         self._e_prev = 0
+
+    def configure(self, v_noise_uV):
+        """The rms noise of one tick's voltage reading on this board (0: the defaults)."""
+        b = BAND_SIGMA * v_noise_uV
+        n = NOISE_SIGMA * v_noise_uV
+        self.band_uV = b if b > BAND_UV else BAND_UV
+        self.noise_uV = n if n > NOISE_UV else NOISE_UV
 
     def start(self, i0_nA):
         """Bumpless start from the current already flowing (e.g. the CC current)."""
