@@ -35,8 +35,8 @@ RING_N = const(8192)
 #   the sum of 4 samples with 150 uV rms noise on a 76 uV LSB repeats with p < 0.1 per
 #   tick, so 30 in a row (p < 1e-30) never happens with a working ADC.
 MISMATCH_PCT = const(10)
-MISMATCH_FS_PCT = const(2)
-STUCK_TICKS = const(30)
+MISMATCH_FS_PCT = 2   # raised per profile by setup() (channel_figures)
+STUCK_TICKS = 30      # 0 by setup() where the profile's noise cannot show a frozen ADC
 # Test-only: the sim board reads this file (in its folder) every INJECT_POLL measures and
 # injects the fault named in it (femodel.FAULT_KINDS; "clear" clears them), then removes it.
 INJECT_FILE = "inject.txt"
@@ -67,9 +67,18 @@ def channel_figures(board=None):
     # 500 nA (C/76 of fig4 = 1.10 uA passes on every profile)
     lsb = RANGES_NA[0] / (1 << (p["i_bits"] - 1))
     floor = int(25 * lsb)
+    # the mismatch bound: twice the output's own error (offset + drift + half a DAC
+    # code, of full scale), at least MISMATCH_FS_PCT: an 8-bit DAC on 3V3 needs 5 %
+    out_err = p["out_offset_frac"] + p["drift_frac"] + 0.5 / p["dac_codes_fs"]
+    fs_pct = int(200 * out_err) + 1
+    # a frozen reading is told from a live one only where the noise dithers the ADC
+    # (>= 1 LSB per sample) and no wide code can hold it (RP2040-E11): else off
+    v_lsb = p["v_span_uV"] / (1 << p["v_bits"])
+    stuck = STUCK_TICKS if (p["v_noise_uV"] >= v_lsb and not p.get("dnl_spikes")) else 0
     return {"i_floor_nA": floor if floor > I_FLOOR_NA else I_FLOOR_NA,
-            "mismatch_pct": MISMATCH_PCT, "mismatch_fs_pct": MISMATCH_FS_PCT,
-            "stuck_n": STUCK_TICKS, "v_noise_uV": feprofiles.tick_noise_uV(board),
+            "mismatch_pct": MISMATCH_PCT,
+            "mismatch_fs_pct": fs_pct if fs_pct > MISMATCH_FS_PCT else MISMATCH_FS_PCT,
+            "stuck_n": stuck, "v_noise_uV": feprofiles.tick_noise_uV(board),
             "v_err_uV": p["v_err_uV"]}
 
 
@@ -207,9 +216,10 @@ def reset_cause():
 
 def setup(config=None):
     from frontend import Hardware
-    global V_NOISE_UV, V_ERR_UV, I_FLOOR_NA
+    global V_NOISE_UV, V_ERR_UV, I_FLOOR_NA, MISMATCH_FS_PCT, STUCK_TICKS
     f = channel_figures(getattr(config, "profile", None))
     V_NOISE_UV, V_ERR_UV, I_FLOOR_NA = f["v_noise_uV"], f["v_err_uV"], f["i_floor_nA"]
+    MISMATCH_FS_PCT, STUCK_TICKS = f["mismatch_fs_pct"], f["stuck_n"]
     clock = make_clock(config)
     fe = make_frontend(config, clock, seed=getattr(config, "seed", 1),
                        inject_file=INJECT_FILE if config is not None else None)

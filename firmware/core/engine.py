@@ -97,6 +97,7 @@ class Engine:
         self._ramp = False           # a CC step ramping in on the hold's loop
         self._probe_n = 0            # ticks until the R probe reads (0: none armed)
         self._probe_v_uV = 0
+        self._probe_i_nA = 0
         self._probe_di_nA = 0
         # sweep
         self._sw_v_uV = 0
@@ -242,7 +243,9 @@ class Engine:
         if self._probe_n:
             self._probe_n -= 1
             if self._probe_n == 0:
-                self.reg.observe(v_uV - self._probe_v_uV, self._probe_di_nA)
+                # the MEASURED current step: the output's offset and gain errors (1 %
+                # of full scale on a DAC referenced to 3V3) would bias a commanded one
+                self.reg.observe(v_uV - self._probe_v_uV, i_nA - self._probe_i_nA)
         reason = self._ended(s, v_uV, dt)
         if reason:
             self._record_step(reason)
@@ -430,6 +433,7 @@ class Engine:
         if s.kind == CC or s.kind == CR or s.kind == REST:
             self._probe_n = 2
             self._probe_v_uV = v_uV
+            self._probe_i_nA = self.i_nA
             self._probe_di_nA = (self.out_i_nA if self.out_on else 0) - prev_i
         elif not (s.kind == CV and prev is not None and prev.handover):
             # a hold taking over from its CC step keeps the CC step's probe running

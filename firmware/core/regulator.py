@@ -33,6 +33,7 @@ class Regulator:
         self.band_uV = BAND_UV
         self.noise_uV = NOISE_UV
         self._e_prev = 0
+        self._r_seen = R_MAX_OHM   # the last measured R (none yet: no bound)
 
     def configure(self, v_noise_uV):
         """The rms noise of one tick's voltage reading on this board (0: the defaults)."""
@@ -63,6 +64,7 @@ class Regulator:
         elif r > R_MAX_OHM:
             r = R_MAX_OHM
         self.r_ohm = r
+        self._r_seen = r
 
     def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA):
         """One tick of the hold; returns the new current setpoint in nA."""
@@ -73,7 +75,10 @@ class Regulator:
         self._e_prev = e
         big = self.band_uV << 1
         if (e > big and p < -big) or (e < -big and p > big):
-            if self.r_ohm < R_MAX_OHM // 2:
+            # (at most 4x the last measured R: a range switch's step of output offset
+            # also swings the error, and a loop detuned far beyond the cell's R cannot
+            # follow a cell whose surface fills up: it overshoots by lagging)
+            if self.r_ohm < R_MAX_OHM // 2 and self.r_ohm < self._r_seen << 2:
                 self.r_ohm <<= 1
         neg = e < 0
         if neg:
