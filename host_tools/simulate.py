@@ -18,7 +18,7 @@ from units import TICKS_MASK  # noqa: E402  (the board's tick counter wraps ther
 
 BASE_DT_MS = 1000
 MAX_DT_MS = 120000       # CC, CR, rest
-MAX_HOLD_DT_MS = 10000   # CV, sweep
+MAX_HOLD_DT_MS = 3000    # CV, sweep (a realistic front-end: range switches move the output by 1 % of FS)
 SAMPLE_S = 30.0            # a BDF row every 30 s of test time, and at every step end
 
 

@@ -1,0 +1,120 @@
+"""The firmware against the front-end profiles (simulation/feprofiles.py): the matrix
+of tests/fe_matrix.py runs (profile x cell x rate x direction x seed), the refusals,
+the CV current cap, the time-defined termination filter, and the control that
+reproduces the 4.2 V excursion with the old settings on esp32-internal."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fe_matrix as m  # noqa: E402
+import host_tools  # noqa: E402,F401
+import feprofiles  # noqa: E402
+import engine  # noqa: E402
+import protocol  # noqa: E402
+from boards import pico, esp32  # noqa: E402
+
+TOL = feprofiles.V_TOL_UV
+ACCEPTING = ("pico-ads1115", "pico-internal", "esp32-ads1115")
+
+
+def test_profiles_follow_their_board_files():
+    # one home for each fact: the profile's DAC codes, oversampling and ADC span come
+    # from the board file's constants
+    for name, p in feprofiles.PROFILES.items():
+        board = pico if p["board"] == "pico" else esp32
+        swing = board.SENSE_FS_UV
+        if name.startswith("esp32"):
+            bits, span = esp32.DAC_BITS, esp32.DAC_SPAN_UV
+        else:
+            bits, span = pico.DAC_BITS, pico.DAC_SPAN_UV
+        assert p["dac_codes_fs"] == pytest.approx(swing * (1 << bits) / span, abs=0.1)
+    assert feprofiles.PROFILES["pico-ads1115"]["oversample"] == pico.OVERSAMPLE_ADS
+    assert feprofiles.PROFILES["pico-internal"]["oversample"] == pico.OVERSAMPLE_INTERNAL
+    assert feprofiles.PROFILES["esp32-internal"]["oversample"] == esp32.OVERSAMPLE
+    assert feprofiles.PROFILES["pico-internal"]["v_span_uV"] == pico.ADC_VREF_UV * pico.V_DIV[0]
+    # the MCP4725 on 3V3 with zero at 1.25 V: about 2482 usable codes
+    assert 2 * feprofiles.PROFILES["pico-ads1115"]["dac_codes_fs"] == pytest.approx(2482, abs=1)
+    with pytest.raises(ValueError, match="pico-ads1115"):
+        feprofiles.get("pico-nonsense")
+
+
+def test_a_board_that_cannot_read_the_voltage_refuses_window_edge_holds():
+    with pytest.raises(ValueError, match="V_ERR_UV"):
+        m.run("esp32-internal", "fig4", "C/10", 1)
+    # control: the recommended build takes the same protocol, and esp32-internal takes
+    # it with the hold moved inside by its voltage error
+    assert m.run("pico-ads1115", "fig4", "C/10", 1)["state"] == "done"
+    assert m.run("esp32-internal", "fig4", "C/50", 1, v_hold=4070000)["state"] in (
+        "done", "fault")
+
+
+def test_control_old_settings_on_esp32_internal_pass_the_window():
+    # the firmware that did not know its noise (v_noise_uV=0) nor its voltage error
+    # (v_err_uV=0: nothing refused) on esp32-internal: a seed takes the TRUE voltage
+    # past 4.1 V + 5 mV (the issue's 4.2 V excursion: seed 5 reaches about 4.3 V)
+    worst = max(m.run("esp32-internal", "fig4", "C/10", 1, seed=s,
+                      channel_kwargs={"v_noise_uV": 0, "v_err_uV": 0})["v_hi_uV"]
+                for s in (4, 5))
+    assert worst > m.V_HI + TOL
+
+
+@pytest.mark.parametrize("board", ACCEPTING)
+@pytest.mark.parametrize("sign", (1, -1))
+def test_slow_holds_stay_in_the_window(board, sign):
+    # the fast lane's representative: C/50 on fig4, every accepting profile
+    for seed in (1, 2):
+        r = m.run(board, "fig4", "C/50", sign, seed=seed)
+        assert r["state"] == "done", (r["fault"], seed)
+        assert m.V_LO - TOL <= r["v_lo_uV"] and r["v_hi_uV"] <= m.V_HI + TOL, r
+        assert r["over_uV"] <= 2000, r
+
+
+# NOT YET: the whole matrix does not hold the 5 mV bound (measured overshoots of 6 to
+# 22 mV at C/10 .. 3C on every profile, docs/reliability.md "Per profile"): kept as
+# a non-strict xfail so it reports the day it passes.
+@pytest.mark.xfail(strict=False, reason="regulation on realistic front-ends: issue 12 open")
+@pytest.mark.parametrize("board", ACCEPTING)
+@pytest.mark.parametrize("cell", ("fig4", "max"))
+@pytest.mark.parametrize("rate", ("C/10", "1C", "3C"))
+def test_matrix_true_voltage_bound(board, cell, rate):
+    for sign in (1, -1):
+        for seed in (1, 2):
+            r = m.run(board, cell, rate, sign, seed=seed)
+            assert r["state"] == "done", r["fault"]
+            assert m.V_LO - TOL <= r["v_lo_uV"] and r["v_hi_uV"] <= m.V_HI + TOL
+
+
+def test_a_hold_draws_no_more_than_its_cc_step_unless_lifted():
+    p = protocol.load(m.lines("fig4", "1C", 1), 20000000, 500)
+    cv = p.steps[1]
+    assert cv.i_cap_nA == 83900
+    lifted = protocol.load(m.lines("fig4", "1C", 1, i_lim=200000), 20000000, 500)
+    assert lifted.steps[1].i_cap_nA == 200000
+    for bad in (-1, 20000001, 100):
+        with pytest.raises(ValueError, match="current limit"):
+            protocol.load(m.lines("fig4", "1C", 1, i_lim=bad), 20000000, 500)
+    # in closed loop the hold's command never passes the cap
+    r = m.run("pico-ads1115", "fig4", "1C", 1)
+    e = r["sim"].ch.engine
+    assert r["state"] == "done"
+    assert e.reg.i_nA <= 83900
+
+
+def test_the_termination_filter_is_defined_in_time():
+    # a step of current seen through the filter for the qualification time (5 s): the
+    # board's 100 ms tick and simulate's 0.5 s and 1 s ticks agree within 2 %
+    def filtered(dt, total_ms=5000):
+        e = engine.Engine()
+        e.i_f_nA = 0
+        for _ in range(total_ms // dt):
+            e._filter(10000, dt)
+        return e.i_f_nA
+    vals = [filtered(dt) for dt in (100, 500, 1000)]
+    assert max(vals) - min(vals) < 200, vals
+    # control: the old filter (1/4 per tick, whatever the tick) at 1 s ticks is 24 % off
+    old = 0
+    for _ in range(5):
+        old += (10000 - old) // 4
+    assert vals[0] - old > 2000
