@@ -195,16 +195,26 @@ def make_clock(config=None):
     return VirtualClock(getattr(config, "speed", DEFAULT_SPEED))
 
 
+def make_model(cell, seed=1, profile=None, **overrides):
+    """The front-end model of this board around `cell` (a cellmodel cell): the one place
+    the virtual board and `cycler simulate` get it from. profile: the front-end profile
+    (simulation/feprofiles.py; None: DEFAULT_BOARD, the recommended build);
+    `overrides`: femodel FrontEndModel keywords (tests)."""
+    import femodel
+    import feprofiles
+    board = profile or DEFAULT_BOARD
+    kw = dict(ranges_nA=RANGES_NA, seed=seed, range_index=len(RANGES_NA) - 1,
+              profile=board)
+    kw.update(feprofiles.model_kwargs(board))
+    kw.update(overrides)
+    return femodel.FrontEndModel(cell, **kw)
+
+
 def make_frontend(config=None, clock=None, seed=1, inject_file=None):
     import cellmodel
-    import femodel
     cell = cellmodel.make_cell(getattr(config, "cell", DEFAULT_CELL))
     cell.set_soc(SOC0)
-    import feprofiles
-    board = getattr(config, "profile", None) or DEFAULT_BOARD
-    kw = feprofiles.model_kwargs(board)
-    model = femodel.FrontEndModel(cell, ranges_nA=RANGES_NA, seed=seed,
-                                  range_index=len(RANGES_NA) - 1, profile=board, **kw)
+    model = make_model(cell, seed, getattr(config, "profile", None))
     fe = SimFrontEnd(model, clock if clock is not None else make_clock(config))
     fe.inject_file = inject_file
     return fe

@@ -13,7 +13,20 @@ import os
 
 import host_tools  # noqa: F401  (firmware on sys.path)
 import engine as fw_engine
+import wire
 import protocol as fw_protocol
+
+
+# --- the engine's step and cycle records as the S and C records name them ---------
+
+def step_dict(step_rec):
+    """engine.step_rec as a dict keyed by the S record's field names (wire.FIELDS)."""
+    return dict(zip(wire.FIELDS["S"][2:], (step_rec[k] for k in fw_engine.SR_WIRE)))
+
+
+def cycle_dict(cycle_rec):
+    """engine.cycle_rec as a dict keyed by the C record's field names (wire.FIELDS)."""
+    return dict(zip(wire.FIELDS["C"][2:], cycle_rec))
 
 
 # --- reporting (host only: floats; the board counts in integer nAh) -----------------
@@ -64,8 +77,8 @@ class StepMap:
         self.p = fw_protocol.parse(lines)
         self.order = []
         for b in self.p.blocks:
-            for _ in range(b[2]):
-                self.order.extend(range(b[0], b[1]))
+            for _ in range(b.repeat):
+                self.order.extend(range(b.first, b.end))
 
     def index(self, number):
         if 1 <= number <= len(self.order):

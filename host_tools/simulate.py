@@ -48,7 +48,6 @@ class Sim:
         the recommended build); fe_kwargs override its figures, channel_kwargs the
         channel's (e.g. v_noise_uV=0 for the firmware that did not know its noise)."""
         import cellmodel
-        import femodel
         import feprofiles
         from channel import Channel
         from autorange import AutoRange
@@ -58,13 +57,10 @@ class Sim:
         if cell is None:
             self.cell.set_soc(simboard.SOC0)
         self.board = board or feprofiles.DEFAULT
-        kw = dict(ranges_nA=simboard.RANGES_NA, seed=seed,
-                  range_index=len(simboard.RANGES_NA) - 1, profile=self.board)
-        kw.update(feprofiles.model_kwargs(self.board))
-        kw["fast"] = True  # one noise draw per input per tick (femodel._measure_fast)
+        kw = {"fast": True}  # one noise draw per input per tick (femodel._measure_fast)
         kw.update(fe_kwargs or {})
-        self.fe = femodel.FrontEndModel(self.cell, **kw)
-        self.ranger = AutoRange(kw["ranges_nA"], index=kw["range_index"])
+        self.fe = simboard.make_model(self.cell, seed, self.board, **kw)
+        self.ranger = AutoRange(self.fe.ranges_nA, index=self.fe.range_index)
         ckw = simboard.channel_figures(self.board)
         ckw.update(channel_kwargs or {})
         self.ch = Channel(simboard.I_MAX_NA, ckw.pop("i_floor_nA"), **ckw)
@@ -154,7 +150,7 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
              progress=None, max_hours=None, cell=None, fe_kwargs=None, board=None):
     """Run `parsed` (a ParsedProtocol) to its end. Returns the RunWriter (its .cycles
     rows) and the Sim. With out_dir None nothing is written to disk."""
-    from host_tools.records import RunWriter
+    from host_tools.records import RunWriter, step_dict, cycle_dict
     import engine
 
     sim = Sim(parsed.lines, cell_name, seed, cell=cell, fe_kwargs=fe_kwargs, board=board)
@@ -193,10 +189,10 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
             next_sample = t / 1000.0 + sample_s
         if ended:
             seen_s = e.step_seq
-            writer.step_end(_step_dict(e))
+            writer.step_end(step_dict(e.step_rec))
         if e.cycle_seq != seen_c:
             seen_c = e.cycle_seq
-            writer.cycle_end(_cycle_dict(e))
+            writer.cycle_end(cycle_dict(e.cycle_rec))
             if progress:
                 progress(e, t)
         if state != engine.RUNNING:
@@ -209,25 +205,6 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
     if out_dir:
         writer.close()
     return writer, sim
-
-
-def _step_dict(e):
-    import engine
-    r = e.step_rec
-    return {"step": r[engine.SR_NUMBER], "kind": r[engine.SR_KIND], "cycle": r[engine.SR_CYCLE],
-            "reason": r[engine.SR_REASON], "duration_ms": r[engine.SR_MS],
-            "q_chg_nAh": r[engine.SR_Q_CHG], "q_dis_nAh": r[engine.SR_Q_DIS],
-            "e_chg_nWh": r[engine.SR_E_CHG], "e_dis_nWh": r[engine.SR_E_DIS],
-            "v_uV": r[engine.SR_V_END], "i_nA": r[engine.SR_I_END]}
-
-
-def _cycle_dict(e):
-    import engine
-    r = e.cycle_rec
-    return {"cycle": r[engine.CR_CYCLE], "chg_cc_nAh": r[engine.CR_CHG_CC],
-            "chg_cv_nAh": r[engine.CR_CHG_CV], "dis_cc_nAh": r[engine.CR_DIS_CC],
-            "dis_cv_nAh": r[engine.CR_DIS_CV], "e_chg_nWh": r[engine.CR_E_CHG],
-            "e_dis_nWh": r[engine.CR_E_DIS], "duration_s": r[engine.CR_S]}
 
 
 class _MemoryWriter:

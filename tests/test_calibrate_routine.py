@@ -34,8 +34,8 @@ class Port:
     def writable(self):
         return True
 
-    def write(self, data):
-        self.out.append(bytes(data).decode())
+    def write(self, data, off=0, n=-1):
+        self.out.append(bytes(data[off:len(data) if n < 0 else off + n]).decode())
 
 
 class Cfg:

@@ -271,7 +271,7 @@ def test_shipped_protocol_parses(path):
         assert p.notes[s["compact_index"]] == s["source"]
     assert p.cell["name"] and p.cycle_count == len(p.cycle_rates())
     fw = fw_protocol.load(p.lines, 20_000_000, pf.I_FLOOR_NA)  # the board accepts it too
-    assert len(fw.steps) == len(p.steps) and [b[2] for b in fw.blocks] == [
+    assert len(fw.steps) == len(p.steps) and [b.repeat for b in fw.blocks] == [
         b["repeat"] for b in p.blocks]
 
 

@@ -56,7 +56,8 @@ def main():
                  ranger=AutoRange(board.RANGES_NA, index=hw.fe.range_index),
                  reset_cause=hw.reset_cause, tick_ms=hw.tick_ms, firmware=FIRMWARE,
                  telemetry_ms=getattr(config, "telemetry_ms", 1000),
-                 ring_n=getattr(board, "RING_N", 512))
+                 ring_n=getattr(board, "RING_N", 512),
+                 profile=getattr(config, "profile", False))
     RUNTIME = rt
     rt.start()
     rt.run()

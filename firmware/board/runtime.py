@@ -20,6 +20,7 @@ from ring import Ring
 from console import Console
 from units import ticks_diff_ms
 from loop import control_tick
+from accounting import CHG_CC as _CHG_CC, CHG_CV as _CHG_CV, DIS_CC as _DIS_CC, DIS_CV as _DIS_CV
 
 try:
     _us = time.ticks_us
@@ -44,6 +45,14 @@ CHECKPOINT_MIN_MS = const(30000)  # spare the flash: at most one checkpoint per 
 RING_N = const(512)
 _SEND_MAX = const(32)           # records written per tick at most
 
+# checkpoint.txt: the protocol's CRC, the engine's checkpoint (engine.CP_*), then the
+# next record number and the test time
+CPF_CRC = 0
+CPF_ENGINE = 1
+CPF_SEQ = 1 + _engine.CP_LEN
+CPF_T_MS = 2 + _engine.CP_LEN
+CPF_LEN = 3 + _engine.CP_LEN
+
 PROTOCOL_FILE = "protocol.txt"
 CHECKPOINT_FILE = "checkpoint.txt"
 BOOT_FILE = "boots.txt"
@@ -58,7 +67,7 @@ class Runtime:
 
     def __init__(self, fe, clock, channel, port, wdt=None, ranger=None, calib=None,
                  tick_ms=TICK_MS, telemetry_ms=TELEMETRY_MS, reset_cause="power_on",
-                 firmware="dev", ring_n=RING_N, fs_dir=""):
+                 firmware="dev", ring_n=RING_N, fs_dir="", profile=False):
         self.fe = fe
         self.clock = clock
         self.ch = channel
@@ -90,6 +99,7 @@ class Runtime:
         self.fe_errors = 0             # front-end calls that raised or failed
         self.tick_us_sum = 0           # cost of tick() (the whole loop body), summed
         self.tick_us_max = 0
+        self.profile = profile         # count heap bytes per tick (gc.mem_alloc)
         self.alloc_sum = 0             # heap bytes allocated inside tick(), summed
         self.boot = 0
         self.checkpoint = None
@@ -107,23 +117,24 @@ class Runtime:
         cp = store.read_ints(self._f_cp)
         lines = store.read_lines(self._f_proto)
         restored = False
-        if cp and lines is not None and cp[0] == _lines_crc(lines):
+        if cp and lines is not None and cp[CPF_CRC] == _lines_crc(lines):
             try:
                 self.ch.load_lines(lines)
-                self.ch.restore(cp[1:14], self.clock.ticks_ms())
+                self.ch.restore(cp[CPF_ENGINE:CPF_SEQ], self.clock.ticks_ms())
                 restored = True
                 self.checkpoint = cp
                 self._saved_lines = self.ch.lines
                 # record numbers and test time go on where the checkpoint left them
-                if len(cp) >= 16:
-                    self.ring.next_seq = self.ring.cursor = cp[14]
-                    self.t_ms = cp[15]
+                if len(cp) >= CPF_LEN:
+                    self.ring.next_seq = self.ring.cursor = cp[CPF_SEQ]
+                    self.t_ms = cp[CPF_T_MS]
             except ValueError as e:
                 self._reply("error boot: checkpoint not restored: %s" % e)
         self._push_boot(cp if restored else None)
         self._reply("ok boot: cause=%s boot=%d %s" % (
             self.reset_cause, self.boot,
-            ("checkpoint step=%d cycle=%d; resume or abort" % (cp[4], cp[5]))
+            ("checkpoint step=%d cycle=%d; resume or abort" % (
+                cp[CPF_ENGINE + _engine.CP_STEP], cp[CPF_ENGINE + _engine.CP_CYCLE]))
             if restored else "no checkpoint"))
 
     def _push_boot(self, cp):
@@ -136,8 +147,9 @@ class Runtime:
         n += 1
         if cp:
             # step number, cycle, index, block, rep: where the run stands
-            for v in (cp[4], cp[5], cp[3], cp[1], cp[2]):
-                r[n] = v
+            for k in (_engine.CP_STEP, _engine.CP_CYCLE, _engine.CP_INDEX, _engine.CP_BLOCK,
+                      _engine.CP_REP):
+                r[n] = cp[CPF_ENGINE + k]
                 n += 1
         self.ring.push("B", r, n)
         for k in range(2, len(r)):
@@ -167,11 +179,16 @@ class Runtime:
 
     def tick(self):
         t0 = _us()
-        a0 = _mem_alloc()
-        self._tick()
-        a = _mem_alloc() - a0
-        if a > 0:   # negative when a collection ran inside: not counted
-            self.alloc_sum += a
+        if self.profile:
+            # gc.mem_alloc() scans the heap: only when asked (it costs about as much
+            # as the rest of the loop on an RP2040)
+            a0 = _mem_alloc()
+            self._tick()
+            a = _mem_alloc() - a0
+            if a > 0:   # negative when a collection ran inside: not counted
+                self.alloc_sum += a
+        else:
+            self._tick()
         d = _us_diff(_us(), t0)
         self.tick_us_sum += d
         if d > self.tick_us_max:
@@ -182,7 +199,7 @@ class Runtime:
         return "ticks=%d overruns=%d tick_us_avg=%d tick_us_max=%d alloc_b_per_tick=%d " \
                "records=%d dropped=%d mem_free=%d fe_errors=%d" % (
                    self.ticks, self.overruns, self.tick_us_sum // n, self.tick_us_max,
-                   self.alloc_sum // n, self.ring.next_seq, self.ring.dropped,
+                   self.alloc_sum // n if self.profile else -1, self.ring.next_seq, self.ring.dropped,
                    gc.mem_free() if hasattr(gc, "mem_free") else -1, self.fe_errors)
 
     def _tick(self):
@@ -232,20 +249,12 @@ class Runtime:
         if e.step_seq != self._step_seq:
             self._step_seq = e.step_seq
             sr = e.step_rec
-            # fields: t_ms step kind cycle reason duration q_chg q_dis e_chg e_dis v i
             r[0] = self.t_ms
-            r[1] = sr[_engine.SR_NUMBER]
-            r[2] = sr[_engine.SR_KIND]
-            r[3] = sr[_engine.SR_CYCLE]
-            r[4] = sr[_engine.SR_REASON]
-            r[5] = sr[_engine.SR_MS]
-            r[6] = sr[_engine.SR_Q_CHG]
-            r[7] = sr[_engine.SR_Q_DIS]
-            r[8] = sr[_engine.SR_E_CHG]
-            r[9] = sr[_engine.SR_E_DIS]
-            r[10] = sr[_engine.SR_V_END]
-            r[11] = sr[_engine.SR_I_END]
-            ring.push("S", r, 12)
+            n = 1
+            for k in _engine.SR_WIRE:   # the S record's layout (wire.FIELDS["S"])
+                r[n] = sr[k]
+                n += 1
+            ring.push("S", r, n)
             self._cp_due = True
         if e.cycle_seq != self._cycle_seq:
             self._cycle_seq = e.cycle_seq
@@ -269,15 +278,15 @@ class Runtime:
         if rate and ticks_diff_ms(now, self._next_tel_ms) >= 0:
             self._next_tel_ms = now + rate
             q = e.acc.cycle_q_nAh
-            r[0] = self.t_ms
+            r[0] = self.t_ms   # the T record's layout (wire.FIELDS["T"])
             r[1] = e.state
             r[2] = e.step_number
             r[3] = e.step.kind if e.step is not None else 0
             r[4] = e.cycle
             r[5] = e.v_uV
             r[6] = e.i_nA
-            r[7] = q[0] + q[1]
-            r[8] = q[2] + q[3]
+            r[7] = q[_CHG_CC] + q[_CHG_CV]
+            r[8] = q[_DIS_CC] + q[_DIS_CV]
             r[9] = e.step_ms
             r[10] = self.fe.range_index
             ring.push("T", r, 11)
@@ -311,23 +320,20 @@ class Runtime:
         port = self.port
         while self._replies and port.writable():
             line = self._replies[0]
-            port.write(line.encode() + b"\n")
+            b = (line + "\n").encode()
+            port.write(b, 0, len(b))
             self._replies.pop(0)
         ring = self.ring
         for _ in range(_SEND_MAX):
-            if not port.writable():
+            if not port.writable() or not ring.send_one(port):
                 break
-            m = ring.peek()
-            if m is None:
-                break
-            port.write(m)
-            ring.advance()
 
     # --- checkpoint ------------------------------------------------------------
 
     def _checkpoint(self, now):
         e = self.ch.engine
-        if e.state in (_engine.DONE, _engine.LOADED, _engine.IDLE):
+        st = e.state
+        if st == _engine.DONE or st == _engine.LOADED or st == _engine.IDLE:
             if self.checkpoint is not None or self._cp_due:
                 store.remove(self._f_cp)  # a finished or aborted run: nothing to resume
                 self.checkpoint = None

@@ -7,6 +7,10 @@ import select
 
 
 class StdioPort:
+    """read_byte() -> int or None, writable() -> bool, write(buf, off, n) -> n written.
+    None of them allocates (ipoll, readinto a preallocated byte, stream writes with an
+    offset), so the board loop's tick allocates nothing."""
+
     def __init__(self):
         self._in = select.poll()
         self._in.register(sys.stdin, select.POLLIN)
@@ -14,15 +18,21 @@ class StdioPort:
         self._out.register(sys.stdout, select.POLLOUT)
         self._rd = sys.stdin.buffer
         self._wr = sys.stdout.buffer
+        self._b1 = bytearray(1)
 
     def read_byte(self):
-        if not self._in.poll(0):
+        for _ in self._in.ipoll(0):
+            if self._rd.readinto(self._b1):
+                return self._b1[0]
             return None
-        b = self._rd.read(1)
-        return b[0] if b else None
+        return None
 
     def writable(self):
-        return bool(self._out.poll(0))
+        for _ in self._out.ipoll(0):
+            return True
+        return False
 
-    def write(self, data):
-        return self._wr.write(data)
+    def write(self, buf, off=0, n=-1):
+        if n < 0:
+            n = len(buf) - off
+        return self._wr.write(buf, off, n)

@@ -57,6 +57,10 @@ SR_E_DIS = const(9)
 SR_V_END = const(10)
 SR_I_END = const(11)
 SR_LEN = const(12)
+# the step record as the S record carries it after t_ms (wire.FIELDS["S"][2:]): every
+# field but the protocol index, which the host finds from the step number
+SR_WIRE = (SR_NUMBER, SR_KIND, SR_CYCLE, SR_REASON, SR_MS, SR_Q_CHG, SR_Q_DIS, SR_E_CHG,
+           SR_E_DIS, SR_V_END, SR_I_END)
 
 # cycle record fields (engine.cycle_rec), written when a cycle closes
 CR_CYCLE = const(0)
@@ -67,7 +71,21 @@ CR_DIS_CV = const(4)
 CR_E_CHG = const(5)
 CR_E_DIS = const(6)
 CR_S = const(7)
-CR_LEN = const(8)
+CR_LEN = const(8)   # the C record carries all of them after t_ms (wire.FIELDS["C"][2:])
+
+
+# checkpoint fields (engine.checkpoint()): where the run stands at a step's start
+CP_BLOCK = const(0)
+CP_REP = const(1)
+CP_INDEX = const(2)
+CP_STEP = const(3)       # steps executed so far (the step record's number)
+CP_CYCLE = const(4)
+CP_HAD_DIS = const(5)
+CP_Q = const(6)          # the cycle's charge, 4 fields in accounting's order (CHG_CC ..)
+CP_E_CHG = const(10)
+CP_E_DIS = const(11)
+CP_CYCLE_S = const(12)
+CP_LEN = const(13)
 
 
 class Engine:
@@ -76,7 +94,6 @@ class Engine:
         self.reg = Regulator()
         self.protocol = None
         self.state = IDLE
-        self.reason = 0          # why the last state was entered (END_* code)
         self.out_on = False
         self.out_i_nA = 0
         # position
@@ -116,7 +133,7 @@ class Engine:
         if self.state in (RUNNING, PAUSED):
             raise ValueError("a run is in progress; stop or abort it before loading")
         self.protocol = protocol
-        self._enter(LOADED, END_NONE)
+        self._enter(LOADED)
 
     def start(self, now_ms):
         if self.state not in (LOADED, DONE):
@@ -129,21 +146,21 @@ class Engine:
         self._had_dis = False
         self.acc.reset_cycle()
         self._last_ms = now_ms
-        self._enter(RUNNING, END_NONE)
-        self._begin(self.protocol.blocks[0][0], self.v_uV)
+        self._enter(RUNNING)
+        self._begin(self.protocol.blocks[0].first, self.v_uV)
 
     def pause(self, now_ms):
         if self.state != RUNNING:
             raise ValueError("pause needs a running protocol (state is %s)" %
                              STATE_NAMES[self.state])
-        self._enter(PAUSED, END_USER)
+        self._enter(PAUSED)
 
     def resume(self, now_ms):
         if self.state != PAUSED:
             raise ValueError("resume needs a paused run (state is %s)" %
                              STATE_NAMES[self.state])
         self._last_ms = now_ms
-        self._enter(RUNNING, END_NONE)
+        self._enter(RUNNING)
         # the hold restarts from zero current: the cell relaxed while paused
         if self.step.kind == CV or self.step.kind == SWEEP:
             self.reg.start(0)
@@ -159,31 +176,40 @@ class Engine:
                              STATE_NAMES[self.state])
         self._record_step(END_USER)
         self._close_cycle()
-        self._enter(DONE, END_USER)
+        self._enter(DONE)
 
     def fault(self):
         """Called by the channel when the safety trips: output off in this same tick."""
         if self.state in (RUNNING, PAUSED):
             self._record_step(END_FAULT)
             self._close_cycle()
-        self._enter(FAULT, END_FAULT)
+        self._enter(FAULT)
 
     def clear_fault(self):
         if self.state != FAULT:
             raise ValueError("there is no fault to clear (state is %s)" %
                              STATE_NAMES[self.state])
-        self._enter(LOADED if self.protocol is not None else IDLE, END_NONE)
+        self._enter(LOADED if self.protocol is not None else IDLE)
 
     # --- checkpoint (outside the tick; allocates) -------------------------------
 
     def checkpoint(self):
-        """The run's position at the start of the current step, as a list of ints:
-        enough to resume it after a reset (accumulated capacities of the cycle too)."""
+        """The run's position at the start of the current step, as CP_LEN ints (the CP_*
+        fields): enough to resume it after a reset, the cycle's capacities too."""
         a = self.acc
-        q = a.cycle_q_nAh
-        return [self.block, self.rep, self.index, self.step_number, self.cycle,
-                1 if self._had_dis else 0, q[0], q[1], q[2], q[3],
-                a.cycle_e_chg_nWh, a.cycle_e_dis_nWh, a.cycle_s]
+        cp = [0] * CP_LEN
+        cp[CP_BLOCK] = self.block
+        cp[CP_REP] = self.rep
+        cp[CP_INDEX] = self.index
+        cp[CP_STEP] = self.step_number
+        cp[CP_CYCLE] = self.cycle
+        cp[CP_HAD_DIS] = 1 if self._had_dis else 0
+        for k in range(4):
+            cp[CP_Q + k] = a.cycle_q_nAh[k]
+        cp[CP_E_CHG] = a.cycle_e_chg_nWh
+        cp[CP_E_DIS] = a.cycle_e_dis_nWh
+        cp[CP_CYCLE_S] = a.cycle_s
+        return cp
 
     def restore(self, cp, now_ms):
         """Put a loaded protocol's run back where checkpoint() left it, PAUSED: the
@@ -191,21 +217,23 @@ class Engine:
         p = self.protocol
         if p is None or self.state != LOADED:
             raise ValueError("restore needs the checkpoint's protocol loaded and idle")
-        if len(cp) != 13:
-            raise ValueError("a checkpoint has 13 integers, got %d" % len(cp))
-        block, rep, index = cp[0], cp[1], cp[2]
-        if not (0 <= block < len(p.blocks) and 0 <= rep < p.blocks[block][2]
-                and p.blocks[block][0] <= index < p.blocks[block][1]):
+        if len(cp) != CP_LEN:
+            raise ValueError("a checkpoint has %d integers, got %d" % (CP_LEN, len(cp)))
+        block, rep, index = cp[CP_BLOCK], cp[CP_REP], cp[CP_INDEX]
+        b = p.blocks[block] if 0 <= block < len(p.blocks) else None
+        if b is None or not (0 <= rep < b.repeat and b.first <= index < b.end):
             raise ValueError("checkpoint position %d/%d/%d is not in this protocol" % (
                 block, rep, index))
         self.block, self.rep, self.index = block, rep, index
-        self.step_number, self.cycle = cp[3], cp[4]
-        self._had_dis = bool(cp[5])
+        self.step_number, self.cycle = cp[CP_STEP], cp[CP_CYCLE]
+        self._had_dis = bool(cp[CP_HAD_DIS])
         a = self.acc
         a.reset_cycle()
         for k in range(4):
-            a.cycle_q_nAh[k] = cp[6 + k]
-        a.cycle_e_chg_nWh, a.cycle_e_dis_nWh, a.cycle_s = cp[10], cp[11], cp[12]
+            a.cycle_q_nAh[k] = cp[CP_Q + k]
+        a.cycle_e_chg_nWh = cp[CP_E_CHG]
+        a.cycle_e_dis_nWh = cp[CP_E_DIS]
+        a.cycle_s = cp[CP_CYCLE_S]
         a.reset_step()
         self.step = p.steps[index]
         self.step_ms = 0
@@ -217,7 +245,7 @@ class Engine:
             self._sw_r = self._sw_done = 0
         self._probe_n = 0
         self._last_ms = now_ms
-        self._enter(PAUSED, END_RESET)
+        self._enter(PAUSED)
 
     # --- the tick ----------------------------------------------------------------
 
@@ -381,20 +409,20 @@ class Engine:
         p = self.protocol
         b = p.blocks[self.block]
         nxt = self.index + 1
-        if nxt < b[1]:
+        if nxt < b.end:
             self._begin(nxt, v_uV)
             return
         self.rep += 1
-        if self.rep < b[2]:
-            self._begin(b[0], v_uV)
+        if self.rep < b.repeat:
+            self._begin(b.first, v_uV)
             return
         self.block += 1
         self.rep = 0
         if self.block < len(p.blocks):
-            self._begin(p.blocks[self.block][0], v_uV)
+            self._begin(p.blocks[self.block].first, v_uV)
             return
         self._close_cycle()
-        self._enter(DONE, END_COMPLETE)
+        self._enter(DONE)
 
     def _begin(self, index, v_uV):
         s = self.protocol.steps[index]
@@ -478,10 +506,9 @@ class Engine:
         self.cycle_seq += 1
         a.reset_cycle()
 
-    def _enter(self, state, reason):
+    def _enter(self, state):
         """The one way into a state. Output is off in every state but RUNNING."""
         self.state = state
-        self.reason = reason
         if state != RUNNING:
             self.out_on = False
             self.out_i_nA = 0

@@ -92,8 +92,18 @@ class Protocol:
         self.step_max_ms = 0
         self.diag = False
         self.steps = []
-        # blocks: [first step index, end index (exclusive), repeat count]
-        self.blocks = []
+        self.blocks = []   # Block, in order
+
+
+class Block:
+    """A repeat block: steps[first:end] run `repeat` times; `line` is the protocol line
+    that opened it (for errors)."""
+
+    def __init__(self, first, end, repeat, line):
+        self.first = first
+        self.end = end
+        self.repeat = repeat
+        self.line = line
 
 
 def _err(lineno, text, what, kind=None):
@@ -157,7 +167,7 @@ def parse(lines):
         elif key == "end":
             if block_start < 0:
                 raise _err(lineno, text, "'end' without an open 'repeat'", "repeat")
-            p.blocks.append([block_start, len(p.steps), block_repeat, block_line])
+            p.blocks.append(Block(block_start, len(p.steps), block_repeat, block_line))
             block_start = -1
         else:
             if len(p.steps) >= MAX_STEPS:
@@ -188,7 +198,7 @@ def parse(lines):
                 s.v_uV, s.until_uV, s.rate_uV_s, s.n = f
             if block_start < 0:
                 # a step outside any repeat block is a block of its own, run once
-                p.blocks.append([len(p.steps), len(p.steps) + 1, 1, lineno])
+                p.blocks.append(Block(len(p.steps), len(p.steps) + 1, 1, lineno))
             p.steps.append(s)
     if block_start >= 0:
         raise _err(block_line, "repeat %d" % block_repeat,
@@ -258,13 +268,13 @@ def validate(p, channel_i_max_nA, i_floor_nA, v_err_uV=0):
     if not p.steps:
         raise ValueError("the protocol has no steps; add e.g. %r" % _EXAMPLES["cc"])
     for b in p.blocks:
-        if b[1] <= b[0]:
-            raise _err(b[3], "repeat %d" % b[2], "this repeat block holds no step", "repeat")
-        if not 1 <= b[2] <= MAX_REPEAT:
-            raise _err(b[3], "repeat %d" % b[2], "repeat count must be 1 .. %d" % MAX_REPEAT,
+        if b.end <= b.first:
+            raise _err(b.line, "repeat %d" % b.repeat, "this repeat block holds no step", "repeat")
+        if not 1 <= b.repeat <= MAX_REPEAT:
+            raise _err(b.line, "repeat %d" % b.repeat, "repeat count must be 1 .. %d" % MAX_REPEAT,
                        "repeat")
-        if all(p.steps[k].kind == REST for k in range(b[0], b[1])) and b[2] > 1:
-            raise _err(b[3], "repeat %d" % b[2], "a repeated block of rests only would "
+        if all(p.steps[k].kind == REST for k in range(b.first, b.end)) and b.repeat > 1:
+            raise _err(b.line, "repeat %d" % b.repeat, "a repeated block of rests only would "
                        "loop without cycling the cell", "repeat")
     lo, hi = p.v_min_uV, p.v_max_uV
     window = "the window %d..%d uV" % (lo, hi)

@@ -96,6 +96,17 @@ class Ring:
             return None
         return self.get(self.cursor)
 
+    def send_one(self, port):
+        """Write the next unsent record to `port` (port.write(buf, off, n)) and advance;
+        False when there is none. Allocates nothing: the slot is written in place."""
+        seq = self.cursor
+        if seq >= self.next_seq:
+            return False
+        i = seq % self.n
+        port.write(self.buf, i * self.slot_len, self.lens[i])
+        self.cursor = seq + 1
+        return True
+
     def advance(self):
         if self.cursor < self.next_seq:
             self.cursor += 1

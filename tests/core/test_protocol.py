@@ -26,7 +26,7 @@ def test_paper_protocol_loads():
     p = _load(cccv(repeat=5))
     assert p.capacity_nAh == 83900
     assert len(p.steps) == 4
-    assert p.blocks[0][:3] == [0, 4, 5]
+    assert (p.blocks[0].first, p.blocks[0].end, p.blocks[0].repeat) == (0, 4, 5)
     # CV holds take their direction from the CC step before them
     assert [s.sign for s in p.steps] == [1, 1, -1, -1]
     assert p.steps[0].handover and p.steps[2].handover
@@ -36,7 +36,7 @@ def test_paper_protocol_loads():
 def test_steps_outside_blocks_run_once():
     p = _load(["cell 83900 0", "limits 2500000 4150000 1000000 3600", "rest 10",
                "repeat 2", "cc 1000 4100000 0", "end", "rest 5"])
-    assert [b[:3] for b in p.blocks] == [[0, 1, 1], [1, 2, 2], [2, 3, 1]]
+    assert [(b.first, b.end, b.repeat) for b in p.blocks] == [(0, 1, 1), (1, 2, 2), (2, 3, 1)]
 
 
 BAD = [

@@ -37,8 +37,9 @@ class Port:
     def writable(self):
         return self.open
 
-    def write(self, data):
+    def write(self, data, off=0, n=-1):
         assert self.open, "wrote to a port that said it could not take data"
+        data = data[off:len(data) if n < 0 else off + n]
         self.out.append(bytes(data).decode())
         return len(data)
 

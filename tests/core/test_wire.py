@@ -194,3 +194,11 @@ def test_field_names_match_field_counts():
         if kind != "B":
             assert len(wire.FIELDS[kind]) == len(fields)
         assert wire.FIELDS[kind][0] == "seq"
+
+
+def test_record_layouts_have_one_home():
+    # the S and C records carry the engine's records after seq and t_ms
+    import engine
+    assert len(wire.FIELDS["S"]) == 2 + len(engine.SR_WIRE)
+    assert len(wire.FIELDS["C"]) == 2 + engine.CR_LEN
+    assert wire.FIELDS["S"][2] == "step" and wire.FIELDS["S"][-1] == "i_nA"
