@@ -19,6 +19,8 @@ from units import TICKS_MASK  # noqa: E402  (the board's tick counter wraps ther
 BASE_DT_MS = 1000
 MAX_DT_MS = 120000       # CC, CR, rest
 MAX_HOLD_DT_MS = 3000    # CV, sweep (a realistic front-end: range switches move the output by 1 % of FS)
+IDLE_TICKS = 5             # board ticks before `start` (Sim.start)
+IDLE_TICK_MS = 100
 SAMPLE_S = 30.0            # a BDF row every 30 s of test time, and at every step end
 
 
@@ -71,10 +73,13 @@ class Sim:
         self._prev_dt = BASE_DT_MS
 
     def start(self):
-        fe = self.fe
-        fe.measure()
-        self.ch.tick(0, fe.v_uV, fe.i_nA)
-        self.ch.start(0)
+        # the board idles a few ticks before a run (as it does between boot and
+        # `start`): the ranging leaves the boot range for the one the idle current fits,
+        # so the first step does not start on the 20 mA range's output offset
+        for _ in range(IDLE_TICKS):
+            self.tick()
+            self.advance(IDLE_TICK_MS)
+        self.ch.start(self.now_ms & TICKS_MASK)
         self._apply()
 
     def _apply(self):

@@ -12,6 +12,7 @@ from host_tools.simulate import Sim
 CAPACITY_NAH = {"fig4": 83900, "max": 1091000}   # FACTS: the cell table
 RATES = {"C/50": (1, 50), "C/10": (1, 10), "1C": (1, 1), "3C": (3, 1)}
 HOLD_S = 120
+CC_S = 60
 V_HI, V_LO = 4100000, 2600000
 
 
@@ -36,12 +37,16 @@ def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_t
     c = cellmodel.make_cell(cell)
     num, den = RATES[rate]
     i_A = CAPACITY_NAH[cell] * num / den * 1e-9
-    # start 15 mV of OCV short of where the CC step would end (its IR drop included)
+    # start CC_S of CC before the point where the CC step would end at rest (its
+    # ohmic drop included): the R probe reads and the cell's RC settles as in a long run
     if sign > 0:
-        ocv = max(min(v_hi / 1e6 - i_A * c.r0 - 0.015, 4.05), 2.75)
+        ocv = max(min(v_hi / 1e6 - i_A * c.r0, 4.08), 2.75)
     else:
-        ocv = min(max(v_lo / 1e6 + i_A * c.r0 + 0.015, 2.75), 4.05)
-    c.set_soc(cellmodel.soc_at_ocv(ocv))
+        ocv = min(max(v_lo / 1e6 + i_A * c.r0, 2.72), 4.05)
+    d_soc = i_A * CC_S / (CAPACITY_NAH[cell] * 1e-9 * 3600.0)
+    soc = cellmodel.soc_at_ocv(ocv) - sign * d_soc
+    lo, hi = cellmodel.soc_at_ocv(2.72), cellmodel.soc_at_ocv(4.08)
+    c.set_soc(lo if soc < lo else (hi if soc > hi else soc))
     sim = Sim(lines(cell, rate, sign, v_hi, v_lo), cell=c, seed=seed, board=board,
               channel_kwargs=channel_kwargs)
     tick = 100 if num / den >= 1 else 1000

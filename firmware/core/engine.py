@@ -112,6 +112,9 @@ class Engine:
         self._below_n = 0
         self._below_ms = 0
         self._ramp = False           # a CC step ramping in on the hold's loop
+        self._dt = 100               # the last tick's length (ms)
+        self._ramp_v = -1            # the ramp's last voltage and current readings
+        self._ramp_i = 0
         self._probe_n = 0            # ticks until the R probe reads (0: none armed)
         self._probe_v_uV = 0
         self._probe_i_nA = 0
@@ -167,6 +170,7 @@ class Engine:
         elif self.step.kind == CC and self.step.handover:
             self.reg.start(0)
             self._ramp = True
+            self._ramp_v = -1
         self._command(self.v_uV)
 
     def stop(self, now_ms):
@@ -258,6 +262,7 @@ class Engine:
             dt = MAX_DT_MS
         self.v_uV = v_uV
         self.i_nA = i_nA
+        self._dt = dt if dt > 0 else 1
         if self.state != RUNNING:
             return
         s = self.step
@@ -340,18 +345,27 @@ class Engine:
                 # ramped up to it instead of jumped past it
                 lim = s.i_nA
                 i = self.reg.update(s.until_uV, v_uV, lim if lim < 0 else 0,
-                                    lim if lim > 0 else 0)
+                                    lim if lim > 0 else 0, self._dt)
                 if i == lim:
                     self._ramp = False
-                if i != self.out_i_nA and self.out_on:
-                    # the R probe measures the whole ramp: from the voltage before the
-                    # step to two ticks after its last move
-                    self._probe_di_nA += i - self.out_i_nA
-                    self._probe_n = 2
+                # R from this tick's measured voltage and current against the last
+                # tick's (both readings see the same current: no command timing in it)
+                if self._ramp_v >= 0:
+                    self.reg.observe(v_uV - self._ramp_v, self.i_nA - self._ramp_i)
+                self._ramp_v = v_uV
+                self._ramp_i = self.i_nA
+                self._probe_n = 0
                 self.out_i_nA = i
             else:
                 self.out_i_nA = s.i_nA
+                if s.handover:
+                    self.reg.track(v_uV, self.i_nA, self._dt)
         elif k == CV:
+            if self._ramp_v >= 0:
+                self.reg.observe_pair(v_uV - self._ramp_v, self.i_nA - self._ramp_i,
+                                      self._ramp_i, self._dt)
+            self._ramp_v = v_uV
+            self._ramp_i = self.i_nA
             # the hold draws no more than its limit (by default the CC step's current
             # before it: docs/protocol-files.md) the way it charges or discharges
             cap = s.i_cap_nA if s.i_cap_nA else i_max
@@ -360,7 +374,7 @@ class Engine:
             else:
                 lo, hi = -cap, i_max
             self.out_on = True
-            self.out_i_nA = self.reg.update(s.v_uV, v_uV, lo, hi)
+            self.out_i_nA = self.reg.update(s.v_uV, v_uV, lo, hi, self._dt)
         elif k == CR:
             # I = V / R in nA without leaving small ints: V // R is in uA
             r = s.r_ohm
@@ -444,11 +458,14 @@ class Engine:
         self._below_ms = 0
         self.acc.reset_step()
         if s.kind == CV:
+            self._ramp_v = -1
             # bumpless from the CC step before it; from rest, start at zero
             self.reg.start(prev_i if (prev is not None and prev.handover) else 0)
         self._ramp = s.kind == CC and s.handover
+        self._ramp_v = -1
         if self._ramp:
             self.reg.start(prev_i)
+            self.reg.forget_drift()
         elif s.kind == SWEEP:
             self.reg.start(0)
             self._sw_v_uV = s.v_uV
