@@ -45,7 +45,8 @@ MAX_SWEEPS = 1_000
 
 _TOP_KEYS = ("name", "description", "diagnostic", "cell", "limits", "block")
 _CELL_KEYS = ("name", "capacity_mAh", "active_mass_mg", "specific_capacity_mAh_g")
-_LIMIT_KEYS = ("v_min", "v_max", "v_trip_lo", "v_trip_hi", "i_max", "step_max", "cv_min_time")
+_LIMIT_KEYS = ("v_min", "v_max", "v_trip_lo", "v_trip_hi", "i_max", "step_max", "cv_min_time",
+               "cv_i_max")
 _BLOCK_KEYS = ("label", "repeat", "steps")
 
 _EXAMPLE_BLOCK = ('[[block]]\nrepeat = 5\nlabel = "C/10"\nsteps = ["Charge at C/10 until 4.1 V", '
@@ -233,7 +234,7 @@ def _termination(text, capacity_nAh):
 
 
 def parse_step(text, capacity_nAh, v_min_uV=DEFAULT_V_MIN_UV, v_max_uV=DEFAULT_V_MAX_UV,
-               cv_min_s=0, i_floor_nA=I_FLOOR_NA):
+               cv_min_s=0, i_floor_nA=I_FLOOR_NA, cv_i_max_nA=0):
     """One step string -> dict with 'kind' (cc, cv, rest, cr, sweep), its compact line
     ('compact') and the host's metadata. Raises _Bad; checks the grammar, not the limits."""
     if not isinstance(text, str):
@@ -360,6 +361,10 @@ def parse_step(text, capacity_nAh, v_min_uV=DEFAULT_V_MIN_UV, v_max_uV=DEFAULT_V
             i_end, t_min = i_floor_nA, t_max_s
         step.update(kind="cv", direction="hold", v_uV=v_uV, i_end_nA=i_end, t_min_s=t_min)
         step["compact"] = "cv %d %d %d %d" % (v_uV, i_end, t_max_s, t_min)
+        if cv_i_max_nA:
+            # [limits] cv_i_max: the hold may draw up to it (default: no more than
+            # the CC step before it; docs/protocol-files.md)
+            step["compact"] += " %d" % cv_i_max_nA
     elif val["kind"] == "resistance":
         if verb != "Discharge":
             raise _Bad("only a discharge goes through a resistance",
@@ -717,6 +722,7 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
                         min(CHANNEL_I_MAX_NA, units.rate_to_nA(cap_nAh, DEFAULT_I_MAX_C, 1))),
         "step_max_s": lim("step_max", time_limit("step_max", False), DEFAULT_STEP_MAX_S),
         "cv_min_s": lim("cv_min_time", time_limit("cv_min_time", True), 0),
+        "cv_i_max_nA": lim("cv_i_max", current_limit, 0),
     }
     L = limits
     margin = fw_protocol.MIN_TRIP_MARGIN_UV
@@ -779,7 +785,7 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
         for j, s in enumerate(st):
             try:
                 step = parse_step(s, cap_nAh, L["v_min_uV"], L["v_max_uV"], L["cv_min_s"],
-                                  i_floor_nA)
+                                  i_floor_nA, cv_i_max_nA=L["cv_i_max_nA"])
                 _check(step, L, diagnostic, i_floor_nA)
             except _Bad as bad:
                 refuse(step_lines[j], repr(s) if not isinstance(s, str) else '"%s"' % s, bad)

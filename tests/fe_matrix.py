@@ -16,12 +16,14 @@ CC_S = 60
 V_HI, V_LO = 4100000, 2600000
 
 
-def lines(cell, rate, sign, v_hi=V_HI, v_lo=V_LO, i_lim=None):
+def lines(cell, rate, sign, v_hi=V_HI, v_lo=V_LO, i_lim=None, i_end=None):
     cap = CAPACITY_NAH[cell]
     num, den = RATES[rate]
     i = (cap * num + den // 2) // den
     v = v_hi if sign > 0 else v_lo
     end = cap // 46 if sign > 0 else cap // 24      # FACTS: termination currents
+    if i_end is not None:
+        end = i_end
     cv = "cv %d %d %d 0" % (v, end, HOLD_S)
     if i_lim is not None:
         cv += " %d" % i_lim
@@ -30,7 +32,8 @@ def lines(cell, rate, sign, v_hi=V_HI, v_lo=V_LO, i_lim=None):
             "cc %d %d 0" % (sign * i, v), cv]
 
 
-def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_ticks=60000):
+def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_ticks=60000,
+        i_end=None, hold_s=None):
     """Returns a dict of what happened (raises ValueError if the board refuses)."""
     v_hi = v_hold if (v_hold and sign > 0) else V_HI
     v_lo = v_hold if (v_hold and sign < 0) else V_LO
@@ -47,8 +50,12 @@ def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_t
     soc = cellmodel.soc_at_ocv(ocv) - sign * d_soc
     lo, hi = cellmodel.soc_at_ocv(2.72), cellmodel.soc_at_ocv(4.08)
     c.set_soc(lo if soc < lo else (hi if soc > hi else soc))
-    sim = Sim(lines(cell, rate, sign, v_hi, v_lo), cell=c, seed=seed, board=board,
-              channel_kwargs=channel_kwargs)
+    ls = lines(cell, rate, sign, v_hi, v_lo, i_end=i_end)
+    if hold_s is not None:
+        f = ls[-1].split()
+        f[3] = str(hold_s)
+        ls[-1] = " ".join(f)
+    sim = Sim(ls, cell=c, seed=seed, board=board, channel_kwargs=channel_kwargs)
     tick = 100 if num / den >= 1 else 1000
     sim.start()
     fe = sim.fe
@@ -57,8 +64,12 @@ def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_t
     over = 0.0
     i_hold_max = 0
     n = 0
+    i_end_true = None
     while sim.running() and n < max_ticks:
+        i_before = fe.true_i_nA
         sim.tick()
+        if e.step_seq and e.step_rec[engine.SR_KIND] == protocol.CV and i_end_true is None:
+            i_end_true = abs(i_before)
         if e.state == engine.RUNNING and e.step.kind == protocol.CV:
             over = max(over, (fe.true_v_uV - e.step.v_uV) * sign)
             i_hold_max = max(i_hold_max, abs(fe.true_i_nA))
@@ -67,4 +78,6 @@ def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_t
     return {"state": sim.ch.state_name(), "fault": sim.ch.fault_name(),
             "v_hi_uV": fe.v_hi_uV, "v_lo_uV": fe.v_lo_uV, "over_uV": over,
             "r_est_ohm": e.reg.r_ohm, "r0_ohm": c.r0, "i_hold_max_nA": i_hold_max,
-            "i_cc_nA": CAPACITY_NAH[cell] * num // den, "ticks": n, "sim": sim}
+            "i_cc_nA": CAPACITY_NAH[cell] * num // den, "ticks": n, "sim": sim,
+            "end_reason": e.step_rec[engine.SR_REASON] if e.step_seq else 0,
+            "i_end_true_nA": i_end_true}

@@ -165,6 +165,7 @@ class Engine:
         self._last_ms = now_ms
         self._enter(RUNNING)
         # the hold restarts from zero current: the cell relaxed while paused
+        self.reg.forget_drift()
         if self.step.kind == CV or self.step.kind == SWEEP:
             self.reg.start(0)
         elif self.step.kind == CC and self.step.handover:
@@ -243,6 +244,7 @@ class Engine:
         self.step_ms = 0
         self._below_n = self._below_ms = 0
         self.reg.start(0)
+        self.reg.forget_drift()
         if self.step.kind == SWEEP:
             self._sw_v_uV = self.step.v_uV
             self._sw_dir = 1 if self.step.until_uV > self.step.v_uV else -1
@@ -459,8 +461,13 @@ class Engine:
         self.acc.reset_step()
         if s.kind == CV:
             self._ramp_v = -1
-            # bumpless from the CC step before it; from rest, start at zero
-            self.reg.start(prev_i if (prev is not None and prev.handover) else 0)
+            # bumpless from the CC step before it; from rest, start at zero (and
+            # without the drift its CC step taught the regulator)
+            if prev is not None and prev.handover:
+                self.reg.start(prev_i)
+            else:
+                self.reg.start(0)
+                self.reg.forget_drift()
         self._ramp = s.kind == CC and s.handover
         self._ramp_v = -1
         if self._ramp:
@@ -468,6 +475,7 @@ class Engine:
             self.reg.forget_drift()
         elif s.kind == SWEEP:
             self.reg.start(0)
+            self.reg.forget_drift()
             self._sw_v_uV = s.v_uV
             self._sw_dir = 1 if s.until_uV > s.v_uV else -1
             self._sw_r = 0

@@ -67,8 +67,10 @@ class Regulator:
         if dv_uV < 0:
             return  # the voltage moved against the current: noise or relaxation, no R
         if dv_uV > _E_MAX_UV:
-            dv_uV = _E_MAX_UV
-        r = (dv_uV + self.noise_uV) * 1000 // di_nA
+            # a large step (uV x 1000 would leave the small ints): uV per uA is ohm
+            r = (dv_uV + self.noise_uV) // (di_nA // 1000 if di_nA >= 1000 else 1)
+        else:
+            r = (dv_uV + self.noise_uV) * 1000 // di_nA
         if r < R_MIN_OHM:
             r = R_MIN_OHM
         elif r > R_MAX_OHM:
