@@ -56,6 +56,7 @@ DEFAULT_BOARD = "pico-ads1115"
 # and its error bound after calibration (firmware/core/channel.py).
 V_NOISE_UV = 0
 V_ERR_UV = 0
+HOLD_I_MAX_NA = 0
 
 
 def channel_figures(board=None):
@@ -75,7 +76,14 @@ def channel_figures(board=None):
     # (>= 1 LSB per sample) and no wide code can hold it (RP2040-E11): else off
     v_lsb = p["v_span_uV"] / (1 << p["v_bits"])
     stuck = STUCK_TICKS if (p["v_noise_uV"] >= v_lsb and not p.get("dnl_spikes")) else 0
+    # a hold's current: up to 90 % of the largest range whose DAC code is <= 2.6 uA
+    # (12 bits: the 2 mA range, 1.6 uA; 8 bits: the 200 uA range, 2.58 uA)
+    hold_max = 0
+    for fs in RANGES_NA:
+        if fs / p["dac_codes_fs"] <= 2600:
+            hold_max = fs * 9 // 10
     return {"i_floor_nA": floor if floor > I_FLOOR_NA else I_FLOOR_NA,
+            "hold_i_max_nA": hold_max,
             "mismatch_pct": MISMATCH_PCT,
             "mismatch_fs_pct": fs_pct if fs_pct > MISMATCH_FS_PCT else MISMATCH_FS_PCT,
             "stuck_n": stuck, "v_noise_uV": feprofiles.tick_noise_uV(board),
@@ -226,9 +234,10 @@ def reset_cause():
 
 def setup(config=None):
     from frontend import Hardware
-    global V_NOISE_UV, V_ERR_UV, I_FLOOR_NA, MISMATCH_FS_PCT, STUCK_TICKS
+    global V_NOISE_UV, V_ERR_UV, I_FLOOR_NA, MISMATCH_FS_PCT, STUCK_TICKS, HOLD_I_MAX_NA
     f = channel_figures(getattr(config, "profile", None))
     V_NOISE_UV, V_ERR_UV, I_FLOOR_NA = f["v_noise_uV"], f["v_err_uV"], f["i_floor_nA"]
+    HOLD_I_MAX_NA = f["hold_i_max_nA"]
     MISMATCH_FS_PCT, STUCK_TICKS = f["mismatch_fs_pct"], f["stuck_n"]
     clock = make_clock(config)
     fe = make_frontend(config, clock, seed=getattr(config, "seed", 1),

@@ -28,12 +28,12 @@ def lines(cell, rate, sign, v_hi=V_HI, v_lo=V_LO, i_lim=None, i_end=None):
     if i_lim is not None:
         cv += " %d" % i_lim
     return ["cell %d 0" % cap, "window 2600000 4100000",
-            "limits 2500000 4150000 20000000 3600",
+            "limits 2500000 4150000 20000000 72000",
             "cc %d %d 0" % (sign * i, v), cv]
 
 
 def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_ticks=60000,
-        i_end=None, hold_s=None):
+        i_end=None, hold_s=None, cc_s=None):
     """Returns a dict of what happened (raises ValueError if the board refuses)."""
     v_hi = v_hold if (v_hold and sign > 0) else V_HI
     v_lo = v_hold if (v_hold and sign < 0) else V_LO
@@ -46,9 +46,9 @@ def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_t
         ocv = max(min(v_hi / 1e6 - i_A * c.r0, 4.08), 2.75)
     else:
         ocv = min(max(v_lo / 1e6 + i_A * c.r0, 2.72), 4.05)
-    d_soc = i_A * CC_S / (CAPACITY_NAH[cell] * 1e-9 * 3600.0)
+    d_soc = i_A * (cc_s or CC_S) / (CAPACITY_NAH[cell] * 1e-9 * 3600.0)
     soc = cellmodel.soc_at_ocv(ocv) - sign * d_soc
-    lo, hi = cellmodel.soc_at_ocv(2.72), cellmodel.soc_at_ocv(4.08)
+    lo, hi = cellmodel.soc_at_ocv(2.72), cellmodel.soc_at_ocv(4.099)
     c.set_soc(lo if soc < lo else (hi if soc > hi else soc))
     ls = lines(cell, rate, sign, v_hi, v_lo, i_end=i_end)
     if hold_s is not None:

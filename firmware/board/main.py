@@ -47,7 +47,8 @@ def main():
                  mismatch_fs_pct=getattr(board, "MISMATCH_FS_PCT", 0),
                  stuck_n=getattr(board, "STUCK_TICKS", 0),
                  v_noise_uV=getattr(board, "V_NOISE_UV", 0),
-                 v_err_uV=getattr(board, "V_ERR_UV", 0))
+                 v_err_uV=getattr(board, "V_ERR_UV", 0),
+                 hold_i_max_nA=getattr(board, "HOLD_I_MAX_NA", 0))
     if blocked:
         ch.block(blocked)
     calib = calibration.Session(hw.fe, board.RANGES_NA, getattr(hw.fe, "calib", None),

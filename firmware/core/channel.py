@@ -9,7 +9,7 @@ from safety import Safety, FAULT_NAMES, OK
 
 class Channel:
     def __init__(self, i_max_nA, i_floor_nA, mismatch_nA=0, mismatch_pct=0,
-                 mismatch_fs_pct=0, stuck_n=0, v_noise_uV=0, v_err_uV=0):
+                 mismatch_fs_pct=0, stuck_n=0, v_noise_uV=0, v_err_uV=0, hold_i_max_nA=0):
         """i_max_nA: what the front-end can source or sink; i_floor_nA: the smallest
         current it resolves (a termination current below it is refused).
         Front-end fault detection, from the board file (0: off; firmware/core/safety.py):
@@ -20,7 +20,8 @@ class Channel:
         The board's voltage reading (its board file's V_NOISE_UV, V_ERR_UV; 0: unknown):
         v_noise_uV the rms noise of one tick's reading (the regulator's band and R
         estimate, the safety's filter), v_err_uV its error bound after calibration
-        (holds it cannot keep inside the window are refused)."""
+        (holds it cannot keep inside the window are refused); hold_i_max_nA the
+        largest current its DAC resolves finely enough for a hold (HOLD_I_MAX_NA)."""
         self.i_max_nA = i_max_nA
         self.i_floor_nA = i_floor_nA
         self.mismatch_nA = mismatch_nA
@@ -30,6 +31,7 @@ class Channel:
         self.i_fs_nA = i_max_nA   # full scale of the range in use (the runtime keeps it)
         self.v_noise_uV = v_noise_uV
         self.v_err_uV = v_err_uV
+        self.hold_i_max_nA = hold_i_max_nA
         self.engine = _engine.Engine()
         self.engine.reg.configure(v_noise_uV)
         self.safety = Safety()
@@ -54,7 +56,8 @@ class Channel:
     def load_lines(self, lines):
         if self.blocked:
             raise ValueError(self.blocked)
-        p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_err_uV)
+        p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_err_uV,
+                           self.hold_i_max_nA)
         self.load(p)
         self.lines = list(lines)  # the runtime saves them for a resume after a reset
 

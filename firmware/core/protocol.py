@@ -231,13 +231,16 @@ def _infer_signs(p):
         prev = s
 
 
-def validate(p, channel_i_max_nA, i_floor_nA, v_err_uV=0):
+def validate(p, channel_i_max_nA, i_floor_nA, v_err_uV=0, hold_i_max_nA=0):
     """Refuse a protocol that could not run safely on this channel.
 
     channel_i_max_nA: the most the front-end can source or sink.
     i_floor_nA: the smallest termination current the front-end resolves.
     v_err_uV: how far the board's voltage reading may be from the truth after
     calibration (its V_ERR_UV: INL and drift); 0: not checked.
+    hold_i_max_nA: the largest current a hold may draw on this board (its
+    HOLD_I_MAX_NA: above it one DAC code moves a coin cell's voltage by more than the
+    hold can keep); 0: not checked.
     """
     def bad(s, what, kind):
         raise _err(s.line, s.text, what, kind)
@@ -301,6 +304,16 @@ def validate(p, channel_i_max_nA, i_floor_nA, v_err_uV=0):
             if s.i_lim_nA and s.i_lim_nA < s.i_end_nA:
                 bad(s, "current limit %d nA is below the termination current %d nA" % (
                     s.i_lim_nA, s.i_end_nA), "cv")
+            cap = s.i_cap_nA if s.i_cap_nA else p.i_max_nA
+            if hold_i_max_nA and cap > hold_i_max_nA and not p.diag:
+                bad(s, "this hold may draw up to %d nA (%s), more than this board holds "
+                    "a voltage at (%d nA, HOLD_I_MAX_NA: above it one code of its DAC "
+                    "steps the current by more than 2.6 uA, i.e. > 2 mV on a 1 kOhm "
+                    "cell). Charge and discharge slower, give the hold a limit (the "
+                    "5th field, [limits] cv_i_max), or use a board with a 12-bit DAC "
+                    "(docs/hardware.md)" % (cap, "the CC step's current" if not
+                                            s.i_lim_nA else "its limit", hold_i_max_nA),
+                    "cv")
             if s.t_max_ms and s.t_min_ms > s.t_max_ms:
                 bad(s, "minimum hold %d s is longer than the time limit %d s" % (
                     s.t_min_ms // 1000, s.t_max_ms // 1000), "cv")
@@ -353,5 +366,5 @@ def validate(p, channel_i_max_nA, i_floor_nA, v_err_uV=0):
     return p
 
 
-def load(lines, channel_i_max_nA, i_floor_nA, v_err_uV=0):
-    return validate(parse(lines), channel_i_max_nA, i_floor_nA, v_err_uV)
+def load(lines, channel_i_max_nA, i_floor_nA, v_err_uV=0, hold_i_max_nA=0):
+    return validate(parse(lines), channel_i_max_nA, i_floor_nA, v_err_uV, hold_i_max_nA)
