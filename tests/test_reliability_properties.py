@@ -50,9 +50,10 @@ class DetectingSim(Sim):
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
-        self.ch.detect(mismatch_pct=simboard.MISMATCH_PCT,
-                       mismatch_fs_pct=simboard.MISMATCH_FS_PCT,
-                       stuck_n=simboard.STUCK_TICKS)
+        # the detection the virtual board runs with this profile (boards/sim.py)
+        f = simboard.channel_figures(self.board)
+        self.ch.detect(mismatch_pct=f["mismatch_pct"], mismatch_fs_pct=f["mismatch_fs_pct"],
+                       stuck_n=f["stuck_n"])
 
     def tick(self):
         self.ch.i_fs_nA = self.fe.ranges_nA[self.fe.range_index]

@@ -42,6 +42,11 @@ END_NAMES = ("none", "voltage", "current", "time", "user", "fault", "complete", 
 _QUAL_N = const(2)
 _QUAL_MS = const(5000)
 I_TAU_MS = const(350)
+# A CC step into a hold hands over this many ticks of voltage drift early (the drift
+# the regulator learned on the step, regulator.track): the hold starts reducing the
+# current before the cell's momentum carries it past the setpoint.
+HANDOVER_TICKS = const(2)
+TRIM_AFTER_MS = const(1000)   # a CC step trims its output error from then on
 
 # step record fields (engine.step_rec), written when a step ends
 SR_NUMBER = const(0)     # steps executed so far in the run, 1-based
@@ -114,6 +119,7 @@ class Engine:
         self._ramp = False           # a CC step ramping in on the hold's loop
         self._dt = 100               # the last tick's length (ms)
         self._ramp_v = -1            # the ramp's last voltage and current readings
+        self._trim = 0               # CC: the output error trimmed out (nA)
         self._ramp_i = 0
         self._probe_n = 0            # ticks until the R probe reads (0: none armed)
         self._probe_v_uV = 0
@@ -305,6 +311,9 @@ class Engine:
             # a CC step that hands over to a hold at its end voltage ends one noise
             # band early, so the hold's loop takes over before the setpoint is reached
             band = self.reg.band_uV if s.handover else 0
+            if s.handover:
+                # and as far as the cell will run on over the next HANDOVER_TICKS
+                band += HANDOVER_TICKS * self.reg.drift_uV(self.i_nA, self._dt)
             if s.sign > 0:
                 if v_uV >= s.until_uV - band:
                     return END_VOLTAGE
@@ -359,7 +368,14 @@ class Engine:
                 self._probe_n = 0
                 self.out_i_nA = i
             else:
-                self.out_i_nA = s.i_nA
+                if self.step_ms >= TRIM_AFTER_MS:   # past the step's transients
+                    t = self._trim + ((s.i_nA - self.i_nA) >> 3)
+                    lim = (s.i_nA if s.i_nA > 0 else -s.i_nA) >> 3
+                    self._trim = lim if t > lim else (-lim if t < -lim else t)
+                # the step's current as measured: the output's own offset and gain
+                # errors (1 % of full scale from the 3V3 rail) trimmed out by a slow
+                # integrator, at most 1/8 of the current
+                self.out_i_nA = s.i_nA + self._trim
                 if s.handover:
                     self.reg.track(v_uV, self.i_nA, self._dt)
         elif k == CV:
@@ -470,6 +486,7 @@ class Engine:
                 self.reg.forget_drift()
         self._ramp = s.kind == CC and s.handover
         self._ramp_v = -1
+        self._trim = 0
         if self._ramp:
             self.reg.start(prev_i)
             self.reg.forget_drift()

@@ -17,6 +17,7 @@ BAND_UV = const(1000)       # |error| below this is treated as noise: gain / 16
 NOISE_UV = const(1000)      # assumed voltage noise when estimating R (upper bound)
 PROBE_MIN_NA = const(200)   # smaller current steps say too little about R
 NOISE_MIN_UV = const(200)   # the least noise bound when the board's noise is known
+KP_PERMILLE = 500           # the proportional gain on the voltage change, of 1/R_est
 _E_MAX_UV = const(1000000)
 _K_MAX = const(50000)       # ohm per second: bounds the drift model (small ints)
 
@@ -127,6 +128,14 @@ class Regulator:
         self._k_raw += d >> 2 if d >= 0 else -((-d) >> 2)
         self.k_ohm_s = self._k_raw if self._k_raw > 0 else 0
 
+    def drift_uV(self, i_nA, dt_ms):
+        """How far the voltage will run on over dt_ms at i_nA (track()'s model), >= 0."""
+        kt = self.k_ohm_s * dt_ms // 1000
+        if kt > _K_MAX:
+            kt = _K_MAX
+        m = i_nA if i_nA >= 0 else -i_nA
+        return (m // 1000) * kt + (m % 1000) * kt // 1000
+
     def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA, dt_ms=100):
         """One tick of the hold; returns the new current setpoint in nA."""
         e = v_set_uV - v_uV
@@ -176,7 +185,7 @@ class Regulator:
                 dv = _E_MAX_UV
             elif dv < -_E_MAX_UV:
                 dv = -_E_MAX_UV
-            dp = (dv if dv >= 0 else -dv) * 500 // self.r_ohm
+            dp = (dv if dv >= 0 else -dv) * KP_PERMILLE // self.r_ohm
             i = i - dp if dv >= 0 else i + dp
         if i < i_lo_nA:
             i = i_lo_nA
