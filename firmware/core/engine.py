@@ -42,10 +42,10 @@ END_NAMES = ("none", "voltage", "current", "time", "user", "fault", "complete", 
 _QUAL_N = const(2)
 _QUAL_MS = const(5000)
 I_TAU_MS = const(350)
-# A CC step into a hold hands over this many ticks of voltage drift early (the drift
-# the regulator learned on the step, regulator.track): the hold starts reducing the
-# current before the cell's momentum carries it past the setpoint.
-HANDOVER_TICKS = const(2)
+# A CC step into a hold hands over HANDOVER_MS of voltage drift early (the drift the
+# regulator learned on the step, regulator.track; two board ticks): the hold starts
+# reducing the current before the cell's momentum carries it past the setpoint.
+HANDOVER_MS = const(200)
 TRIM_AFTER_MS = const(1000)   # a CC step trims its output error from then on
 
 # step record fields (engine.step_rec), written when a step ends
@@ -313,7 +313,7 @@ class Engine:
             band = self.reg.band_uV if s.handover else 0
             if s.handover:
                 # and as far as the cell will run on over the next HANDOVER_TICKS
-                band += HANDOVER_TICKS * self.reg.drift_uV(self.i_nA, self._dt)
+                band += self.reg.drift_uV(self.i_nA, HANDOVER_MS)
             if s.sign > 0:
                 if v_uV >= s.until_uV - band:
                     return END_VOLTAGE
