@@ -36,7 +36,7 @@ def matrix(board, seeds):
     worst_over = 0.0
     faults = runs = 0
     r_ratio = []
-    refused = None
+    refused = set()
     for cell in ("fig4", "max"):
         for rate in m.RATES:
             for sign in (1, -1):
@@ -44,7 +44,10 @@ def matrix(board, seeds):
                     try:
                         r = m.run(board, cell, rate, sign, seed=seed)
                     except ValueError as e:
-                        refused = str(e)
+                        lim = "V_ERR_UV" if "V_ERR_UV" in str(e) else (
+                            "HOLD_I_MAX_NA" if "HOLD_I_MAX_NA" in str(e) else str(e)[:60])
+                        refused.add("%s %s %s (%s)" % (cell, rate, "chg" if sign > 0
+                                                       else "dis", lim))
                         continue
                     runs += 1
                     if r["state"] != "done":
@@ -114,13 +117,16 @@ def main():
         f = simboard.channel_figures(b)
         refused, runs, faults, out, over, rr = matrix(b, a.seeds)
         print("%-15s %6d uV  %5d uV  %s" % (b, f["v_noise_uV"], f["v_err_uV"],
-                                           (refused[:110] + "...") if refused else "nothing"))
+                                           ", ".join(sorted(refused)) if refused
+                                           else "nothing"))
         if runs:
             print("   %d runs, %d faults; worst true excursion past the window %.1f mV, "
                   "worst hold overshoot %.1f mV; R_est / R0 median %.2f (%.2f .. %.2f)" % (
                       runs, faults, out / 1000, over / 1000, statistics.median(rr),
                       min(rr), max(rr)))
-        vh = None if not refused else 4100000 - (f["v_err_uV"] - feprofiles.V_TOL_UV)
+        vh = None
+        if f["v_err_uV"] > feprofiles.V_TOL_UV:
+            vh = 4100000 - (f["v_err_uV"] - feprofiles.V_TOL_UV)
         st = smallest_termination(b, vh)
         ramp, step, false = trip_times(b)
         print("   smallest termination within 5 %%: %s%s; trip: 10 mV/s ramp %s ms after "
