@@ -143,3 +143,23 @@ def test_the_termination_filter_is_defined_in_time():
     for _ in range(5):
         old += (10000 - old) // 4
     assert vals[0] - old > 2000
+
+
+def test_simulate_and_the_virtual_board_take_a_profile(tmp_path):
+    import argparse
+    from boards import sim
+    from host_tools import simulate, simboard
+    p = argparse.ArgumentParser()
+    simulate.add_arguments(p)
+    args = p.parse_args(["quick", "--board", "pico-nonsense", "--quiet"])
+    assert simulate.run(args) == 2     # refused, naming the profiles
+
+    class Cfg:
+        profile = "esp32-internal"
+        cell = "fig4"
+    fe = sim.make_frontend(Cfg, sim.make_clock(None))
+    assert fe.model.profile == "esp32-internal" and fe.model.v_bits == 12
+    assert sim.make_frontend(None, sim.make_clock(None)).model.profile == "pico-ads1115"
+    simboard.write_config(str(tmp_path), profile="pico-internal")
+    text = (tmp_path / simboard.CONFIG_FILE).read_text()
+    assert "profile = 'pico-internal'" in text
