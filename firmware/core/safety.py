@@ -149,7 +149,7 @@ class Safety:
         # the current that flows is nowhere near a non-zero command), a qualified
         # voltage, current or mismatch excursion, a frozen voltage reading, the step
         # running past its hard limit (no qualification: time is not noisy), or nothing.
-        if self._n_oc >= QUALIFY_COUNT or (gross and self._n_oc):
+        if self._n_oc >= QUALIFY_COUNT or (gross and self._n_oc >= GROSS_COUNT):
             # (a gross excursion with no current where one is commanded: the cell is
             # gone, whichever trips first)
             self._trip(OPEN_CIRCUIT, v_uV, i_nA, step_ms)
