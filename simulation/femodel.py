@@ -385,7 +385,7 @@ class FrontEndModel:
         tau = self.settle_ms
         if left > 0.0:
             d = self.out_i_nA - self._target_nA
-            if tau > 0.0 and d:
+            if tau >= 1.0 and d:
                 e = math.exp(-left / tau)
                 avg = self._target_nA + d * tau / left * (1.0 - e)
                 cell.step(left * 1e-3, avg * 1e-9)
@@ -433,9 +433,8 @@ class FrontEndModel:
                 i = 0.0   # nothing flows through a broken path
         i += self.leak_nA   # the open switch and the mux leak either way
         self._target_nA = i
-        if now and (self.settle_ms <= 0.0 or not self.on):
-            self.out_i_nA = i
-        elif not now and self.settle_ms <= 0.0:
+        # a lag far below a tick (the MCP4725's 6 us) is taken as none
+        if self.settle_ms < 1.0 or (now and not self.on):
             self.out_i_nA = i
         # The cell's terminal voltage jumps with the current (ohmic part) at once.
         self.cell.step(0, self.out_i_nA * 1e-9)
