@@ -2,23 +2,27 @@
 # Data first, the factory last; `machine` is imported only inside make_frontend() so that
 # CPython imports this file and tests its numbers (tests/test_boards.py).
 #
-# Wiring (one channel; the analog board is the Pico's, see boards/pico.py):
+# Wiring (one channel): the analog board is boards/analog/channel.py (docs/hardware.md);
+# its header J3 ("to MCU") pin -> DevKit pin:
 #
-#   DevKit                       analog board
-#   3V3 --------------------- MCP4725 VDD, 1.25 V reference supply
-#   GPIO25 DAC1 ------------- control input (the 8-bit DAC; or the MCP4725 VOUT instead)
-#   GPIO21 SDA, GPIO22 SCL -- MCP4725 (0x60), 4.7 k pull-ups to 3V3
-#   GPIO36 (VP, ADC1_CH0) --- cell voltage: cell+ -> unity-gain CMOS buffer ->
-#                             150 k / 100 k divider (V_adc = V_cell * 2 / 5)
-#   GPIO39 (VN, ADC1_CH3) --- current-sense amplifier output V_sense
-#   GPIO34 (ADC1_CH6) ------- V_mid, the 1.25 V reference (buffered); read to cancel drift
-#   GPIO32, GPIO33 ---------- range select bits 0 and 1 -> dual 4:1 analog multiplexer
-#   GPIO27 ------------------ output enable, 100 k pull-down (cell open at reset)
+#   J3.1 V3V3 -> 3V3    J3.2/4 GND -> GND    J3.3 VBUS -> 5V (USB; the relay coil)
+#   J3.5 SDA -> GPIO21, J3.6 SCL -> GPIO22: MCP4725 0x60, ADS1115 0x48, TMP117 0x49
+#   J3.7 RANGE0 -> GPIO32, J3.8 RANGE1 -> GPIO33 (ADG1409 A0, A1)
+#   J3.9 EN_MCU -> GPIO27 (ADG1419 IN; low: the loop runs into the dummy load)
+#   J3.10 RELAY_EN -> GPIO26, J3.11 FAULT_N -> GPIO35 (input only), J3.12 FAULT_CLR -> GPIO19
+#   J3.13 V_SENSE -> GPIO39 (VN, ADC1_CH3)     [internal-ADC build]
+#   J3.14 V_MID -> GPIO34 (ADC1_CH6)           [internal-ADC build]: read to cancel drift
+#   J3.15 V_CELL_DIV -> GPIO36 (VP, ADC1_CH0)  [internal-ADC build]: V_cell / 2
+#   [internal-DAC build] GPIO25 DAC1 -> V_SET in place of the MCP4725 VOUT
+# The recommended ESP32 build is the Pico's: MCP4725 + ADS1115 (dac="mcp4725",
+# adc="ads1115"). The cheap build (8-bit DAC1, ADC1) is kept with its limits stated below:
+# 235 nA per DAC code on range 0, DAC1 referenced to VDD3P3 (not REF: 1 % of 3V3 moves zero
+# current by 1.3 % of full scale), ADC1 noise of tens of mV.
 # ADC1 only: ADC2 is taken by the Wi-Fi radio. No strapping pins (0, 2, 5, 12, 15) are used.
 # The ADC runs at 11 dB attenuation; read_uv() applies the chip's eFuse calibration. Its
 # linear span is about 150 .. 2450 mV (MicroPython ESP32 quick reference), and every
-# signal here stays inside it: V_sense 0.25 .. 2.25 V, the divided cell 0.4 .. 2.0 V
-# for 1 .. 5 V.
+# signal here stays inside it: V_sense 0.25 .. 2.25 V, the divided cell 1.0 .. 2.4 V for
+# 2.0 .. 4.8 V.
 #
 # The current loop is the Pico's: I = (V_dac - V_mid) / (G * R_shunt).
 try:
@@ -36,8 +40,8 @@ MANIFEST = ("firmware/core", "firmware/board")
 RANGES_NA = (20000, 200000, 2000000, 20000000)
 SHUNTS_OHM = (10000, 1000, 100, 10)
 SHUNT_FS_UV = const(200000)
-SENSE_GAIN = (5, 1)
-SENSE_FS_UV = const(1000000)
+SENSE_GAIN = (309, 62)
+SENSE_FS_UV = const(996774)
 V_MID_UV = const(1250000)
 
 # ---- DAC: the 8-bit DAC1 on GPIO25 (default) or an MCP4725 ------------------------------
@@ -53,7 +57,12 @@ I2C_SCL = const(22)
 I2C_FREQ = const(400000)
 MCP4725_ADDR = const(0x60)
 MCP4725_BITS = const(12)
-MCP4725_SPAN_UV = const(3300000)
+MCP4725_SPAN_UV = const(3000000)  # VDD = REF (3.000 V)
+ADS1115_ADDR = const(0x48)
+ADS_PGA_I = const(2)           # +-2.048 V (boards/pico.py has the derivation)
+ADS_PGA_V = const(1)           # +-4.096 V
+ADS_RATE = const(7)            # 860 SPS
+OVERSAMPLE_ADS = const(4)
 
 # ---- ADC1, 11 dB, read_uv() ------------------------------------------------------------
 ADC_V_PIN = const(36)
@@ -62,12 +71,17 @@ ADC_MID_PIN = const(34)
 ADC_MIN_UV = const(150000)     # the 11 dB linear span (ESP32 quick reference)
 ADC_MAX_UV = const(2450000)
 ADC_READ_MAX_UV = const(3300000)  # the most read_uv() can return: bounds the scale factors
-V_DIV = (5, 2)                 # 150 k / 100 k: V_cell = V_adc * 5 / 2
+V_DIV = (2, 1)                 # 100 k / 100 k on the analog board: V_cell = 2 V_adc
 OVERSAMPLE = const(32)         # the ESP32 ADC is noisy (~ +-10 mV): 32 x 3 reads, noise / 5.7
 
 # ---- Pins ------------------------------------------------------------------------------
 RANGE_PINS = (32, 33)
 ENABLE_PIN = const(27)
+RELAY_PIN = const(26)
+FAULT_PIN = const(35)
+FAULT_CLR_PIN = const(19)
+FAULT_CLR_MS = const(1)
+RANGE_SETTLE_US = const(1000)  # boards/pico.py has the derivation
 
 # ---- Limits ----------------------------------------------------------------------------
 I_MAX_NA = const(20000000)
@@ -84,7 +98,8 @@ WDT_MS = const(5000)           # watchdog timeout: 50 ticks of slack
 MISMATCH_PCT = const(10)
 MISMATCH_FS_PCT = const(2)
 STUCK_TICKS = const(50)
-V_CELL_MAX_UV = const(5000000)
+V_CELL_MAX_UV = const(4800000)  # 2.4 V at the ADC: the 11 dB span's top; above the
+                                 # 4.61 V hardware over-voltage trip
 # What the firmware is told about its voltage reading and DAC (firmware/core/channel.py),
 # for the default build (ADC1, the 8-bit DAC): profile esp32-internal of simulation/feprofiles.py, where each figure's
 # datasheet source is. V_NOISE_UV: rms noise of one tick's oversampled reading (the
@@ -107,13 +122,15 @@ class _DiffUv:
         return self.pos.read_uv() - self.neg.read_uv()
 
 
-def make_frontend(dac="internal", calib=None, oversample=0):
-    """The channel's FrontEnd. dac: "internal" (GPIO25) or "mcp4725".
+def make_frontend(dac="internal", calib=None, oversample=0, adc="internal"):
+    """The channel's FrontEnd. dac: "internal" (GPIO25) or "mcp4725"; adc: "internal"
+    (ADC1) or "ads1115" (the recommended build: dac="mcp4725", adc="ads1115").
 
     calib None loads calib.json and refuses to run without a plausible one
     (calibration.CalibrationError); pass calibration.identity(4) to bring a board up.
     """
     import machine
+    import time
     import calibration
     from frontend import FrontEnd
 
@@ -121,24 +138,56 @@ def make_frontend(dac="internal", calib=None, oversample=0):
         calib = calibration.load(RANGES_NA)
     enable = machine.Pin(ENABLE_PIN, machine.Pin.OUT, value=0)
     ranges = [machine.Pin(p, machine.Pin.OUT, value=1) for p in RANGE_PINS]
+    i2c = None
+    if dac == "mcp4725" or adc == "ads1115":
+        i2c = machine.I2C(I2C_ID, sda=machine.Pin(I2C_SDA), scl=machine.Pin(I2C_SCL), freq=I2C_FREQ)
     if dac == "internal":
         d = machine.DAC(machine.Pin(DAC_PIN))
         bits, span = DAC_BITS, DAC_SPAN_UV
     elif dac == "mcp4725":
         from drivers.mcp4725 import MCP4725
-        i2c = machine.I2C(I2C_ID, sda=machine.Pin(I2C_SDA), scl=machine.Pin(I2C_SCL), freq=I2C_FREQ)
         d = MCP4725(i2c, MCP4725_ADDR)
         bits, span = MCP4725_BITS, MCP4725_SPAN_UV
     else:
         raise ValueError("dac must be 'internal' or 'mcp4725', not %r" % (dac,))
-    adcs = []
-    for p in (ADC_V_PIN, ADC_I_PIN, ADC_MID_PIN):
-        a = machine.ADC(machine.Pin(p))
-        a.atten(machine.ADC.ATTN_11DB)
-        adcs.append(a)
-    return FrontEnd(d, adcs[0], _DiffUv(adcs[1], adcs[2]), ranges, enable, RANGES_NA, SHUNTS_OHM,
-                    SENSE_GAIN, bits, span, V_MID_UV, 0, V_DIV, ADC_READ_MAX_UV, ADC_READ_MAX_UV,
-                    calib, oversample or OVERSAMPLE)
+    if adc == "internal":
+        adcs = []
+        for p in (ADC_V_PIN, ADC_I_PIN, ADC_MID_PIN):
+            a = machine.ADC(machine.Pin(p))
+            a.atten(machine.ADC.ATTN_11DB)
+            adcs.append(a)
+        v_adc, i_adc = adcs[0], _DiffUv(adcs[1], adcs[2])
+        v_max = i_max = ADC_READ_MAX_UV
+        n = oversample or OVERSAMPLE
+    elif adc == "ads1115":
+        from drivers import ads1115
+        chip = ads1115.ADS1115(i2c, ADS1115_ADDR)
+        v_adc = chip.channel(ads1115.MUX_2_G, ADS_PGA_V, ADS_RATE)
+        i_adc = chip.channel(ads1115.MUX_0_1, ADS_PGA_I, ADS_RATE)
+        v_max = ads1115.FULL_SCALE_UV[ADS_PGA_V]
+        i_max = ads1115.FULL_SCALE_UV[ADS_PGA_I]
+        n = oversample or OVERSAMPLE_ADS
+    else:
+        raise ValueError("adc must be 'internal' or 'ads1115', not %r" % (adc,))
+    fe = FrontEnd(d, v_adc, i_adc, ranges, enable, RANGES_NA, SHUNTS_OHM, SENSE_GAIN, bits,
+                  span, V_MID_UV, 0, V_DIV, v_max, i_max, calib, n,
+                  getattr(time, "sleep_us", None), RANGE_SETTLE_US)
+    connect_cell(machine)
+    return fe
+
+
+def connect_cell(machine):
+    """With the output off: clear the cut-off latch (it powers up tripped), close the relay.
+    Returns FAULT_N's pin (1 = no fault); boards/pico.py has the same."""
+    import time
+    machine.Pin(FAULT_CLR_PIN, machine.Pin.OUT, value=0)
+    if hasattr(time, "sleep_ms"):
+        time.sleep_ms(FAULT_CLR_MS)
+    else:  # CPython (tests)
+        time.sleep(FAULT_CLR_MS / 1000)
+    machine.Pin(FAULT_CLR_PIN, machine.Pin.IN)
+    machine.Pin(RELAY_PIN, machine.Pin.OUT, value=1)
+    return machine.Pin(FAULT_PIN, machine.Pin.IN)
 
 
 def setup(config=None):
@@ -153,7 +202,8 @@ def setup(config=None):
     from frontend import Hardware, TimeClock, reset_cause_name
 
     cause = reset_cause_name(machine)
-    fe = make_frontend(dac=getattr(config, "dac", "internal"), calib=getattr(config, "calib", None))
+    fe = make_frontend(dac=getattr(config, "dac", "internal"), calib=getattr(config, "calib", None),
+                       adc=getattr(config, "adc", "internal"))
     wdt_ms = getattr(config, "wdt_ms", WDT_MS)
     wdt = machine.WDT(timeout=wdt_ms) if wdt_ms else None
     return Hardware(fe, TimeClock(time), wdt, cause, getattr(config, "tick_ms", TICK_MS))

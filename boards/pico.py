@@ -2,33 +2,35 @@
 # Data first, the factory last; `machine` is imported only inside make_frontend() so that
 # CPython imports this file and tests its numbers (tests/test_boards.py).
 #
-# Wiring (one channel):
+# Wiring (one channel): the analog board is boards/analog/channel.py (schematic, BOM and
+# SPICE figures in docs/hardware.md); its 2x8 header J3 ("to MCU") pin -> Pico pin:
 #
-#   Pico                         analog board
-#   3V3 (pin 36) ------------- MCP4725 VDD, ADS1115 VDD, 1.25 V reference supply
-#   GP4  I2C0 SDA (pin 6) ---- MCP4725 SDA, ADS1115 SDA (4.7 k pull-ups to 3V3)
-#   GP5  I2C0 SCL (pin 7) ---- MCP4725 SCL, ADS1115 SCL
-#   GP15 PWM7B (pin 20) ------ [alternative DAC] 10 k - 1 uF - 10 k - 1 uF RC filter ->
-#                              control input (in place of the MCP4725 VOUT)
-#   GP26 ADC0 (pin 31) ------- cell voltage: cell+ -> unity-gain CMOS buffer (pA bias:
-#                              the cell sees no divider current) -> 100 k / 100 k divider
-#   GP27 ADC1 (pin 32) ------- current-sense amplifier output V_sense
-#   GP28 ADC2 (pin 34) ------- V_mid, the 1.25 V reference (buffered); read to cancel its drift
-#   ADC_VREF (pin 35) -------- LM4040-3.0 shunt reference (3.000 V, replaces the 3V3 default)
-#   GP10 (pin 14), GP11 (pin 15)  range select bits 0 and 1 -> dual 4:1 analog multiplexer
-#                              (force and Kelvin-sense sections; the force section's
-#                              on-resistance sits inside the current loop and costs only
-#                              compliance, the sense section carries no current)
-#   GP14 (pin 19) ------------ output enable: closes the analog switch between the output
-#                              stage and cell+; 100 k pull-down so the cell is open at reset
-#   ADS1115 (optional 16-bit ADC, ADDR to GND = 0x48):
-#     AIN0 = V_sense, AIN1 = V_mid (current, differential), AIN2 = divided cell voltage
+#   J3.1  V3V3 ------------- 3V3(OUT) (pin 36): ADS1115, TMP117, I2C pull-ups, fault pull-up
+#   J3.2/4 GND ------------- GND (pin 38)
+#   J3.3  VBUS ------------- VBUS (pin 40): the relay coil (5 V)
+#   J3.5  SDA -------------- GP4  I2C0 SDA (pin 6): MCP4725 0x60, ADS1115 0x48, TMP117 0x49
+#   J3.6  SCL -------------- GP5  I2C0 SCL (pin 7)
+#   J3.7  RANGE0 ----------- GP10 (pin 14)   range bits -> ADG1409 A0, A1 (force and sense
+#   J3.8  RANGE1 ----------- GP11 (pin 15)   sections; 100 k pull-downs: range 0 at reset)
+#   J3.9  EN_MCU ----------- GP14 (pin 19): output enable -> ADG1419 IN (100 k pull-down;
+#                            low: the loop runs into the cell-voltage buffer, a dummy load)
+#   J3.10 RELAY_EN --------- GP12 (pin 16): cell-disconnect relay K1 (open at reset)
+#   J3.11 FAULT_N ---------- GP13 (pin 17): the hardware cut-off's latch (low = tripped)
+#   J3.12 FAULT_CLR -------- GP16 (pin 21): driven low for 1 ms to clear the latch, else input
+#   J3.13 V_SENSE ---------- GP27 ADC1 (pin 32)  [internal-ADC build]
+#   J3.14 V_MID ------------ GP28 ADC2 (pin 34)  [internal-ADC build]: read to cancel it
+#   J3.15 V_CELL_DIV ------- GP26 ADC0 (pin 31)  [internal-ADC build]: V_cell / 2
+#   J3.16 REF (3.000 V) ---- ADC_VREF (pin 35): the board's REF3430 also references the ADC
+#   GP15 PWM7B (pin 20) ---- [PWM-DAC build, in place of the MCP4725] 1 k - 1 uF - 1 k -
+#                            1 uF RC filter -> V_SET
+#   ADS1115 (the recommended build): AIN0 = V_SENSE, AIN1 = V_MID (current, differential),
+#     AIN2 = V_CELL_DIV, AIN3 = cell sense- (AIN2 - AIN3: four-wire cell voltage)
 #
-# The current loop: an op-amp compares V_sense with the DAC voltage and drives the output
-# transistor pair (sources and sinks) until they are equal, so with the output enabled
+# The current loop: a differential integrator drives the output until the in-amp's output
+# equals the DAC voltage, so with the output enabled
 #     V_sense = V_mid + G * I * R_shunt = V_dac   ->   I = (V_dac - V_mid) / (G * R_shunt).
-# The sense amplifier (an instrumentation amplifier, gain G, reference pin at V_mid) reads
-# the selected shunt through the multiplexer's sense section.
+# The DAC's VDD, V_mid (REF x 10/24) and the comparator thresholds all come from one
+# REF3430 (3.000 V): a drifting 3V3 rail moves neither zero current nor the scale.
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -48,11 +50,11 @@ MANIFEST = ("firmware/core", "firmware/board")
 RANGES_NA = (20000, 200000, 2000000, 20000000)
 SHUNTS_OHM = (10000, 1000, 100, 10)          # 0.1 %, 25 ppm/K thin film
 SHUNT_FS_UV = const(200000)                  # = RANGES_NA[k] * SHUNTS_OHM[k] / 1000
-SENSE_GAIN = (5, 1)                          # G: 0.2 V at full scale -> 1.0 V
-SENSE_FS_UV = const(1000000)                 # G * SHUNT_FS_UV: the sense swing around V_mid
+SENSE_GAIN = (309, 62)                       # INA826, G = 1 + 49.4 k / 12.4 k = 4.984
+SENSE_FS_UV = const(996774)                  # G * SHUNT_FS_UV: the sense swing around V_mid
 
 # ---- References ------------------------------------------------------------------------
-V_MID_UV = const(1250000)      # buffered 1.25 V reference: zero current. V_mid +- 1.0 V
+V_MID_UV = const(1250000)      # REF x 10 / 24, buffered: zero current. V_mid +- 1.0 V
                                # = 0.25 .. 2.25 V stays inside both the DAC and ADC spans.
 
 # ---- DAC: MCP4725 (default) or PWM -----------------------------------------------------
@@ -62,23 +64,39 @@ I2C_SCL = const(5)
 I2C_FREQ = const(400000)
 MCP4725_ADDR = const(0x60)
 DAC_BITS = const(12)
-DAC_SPAN_UV = const(3300000)   # MCP4725: VOUT = VDD * code / 4096, VDD = the Pico's 3V3
-# Zero current at code V_mid * 4096 / 3.3 V = 1551.5 -> 1552; full scale is +-1.0 V
-# = +-1241 codes (4096 / 3.3 per volt), i.e. 16 nA per code in the 20 uA range.
+DAC_SPAN_UV = const(3000000)   # MCP4725: VOUT = VDD * code / 4096, VDD = REF (3.000 V)
+# Zero current at code V_mid * 4096 / 3.0 V = 1706.7 -> 1707; full scale is +-0.997 V
+# = +-1361 codes, i.e. 14.7 nA per code in the 20 uA range (SPICE: docs/hardware.md).
 PWM_PIN = const(15)
 PWM_FREQ = const(30517)        # 125 MHz / 4096: a 12-bit PWM period (TOP = 4095);
                                # duty_u16(code << 4) puts the 12-bit code in its top bits.
-                               # 2-pole RC (10 k, 1 uF: 15.9 Hz per pole) attenuates the
-                               # 30.5 kHz ripple by (30517 / 15.9)^2 = 3.7e6: < 1 uV left.
-PWM_SPAN_UV = const(3300000)   # the GPIO high level, IOVDD = 3V3
+# The filter: two equal RC sections, R = 1 k, C = 1 uF. The second loads the first, so
+# H(s) = 1 / (1 + 3 sRC + (sRC)^2): poles at tau = 2.618 RC = 2.62 ms and 0.382 RC =
+# 0.38 ms (not two of RC), -3 dB at 59.6 Hz. At 30.5 kHz |H| = 2.72e-5: the PWM's
+# fundamental (2 / pi x 3.3 V at 50 % duty) leaves 57 uV of ripple, 0.07 LSB (806 uV).
+# A full-scale step settles to half an LSB of 12 bits in 2.62 ms x ln(1.17 x 8192) =
+# 24 ms, inside autorange.SETTLE_MS (50 ms) after a range switch. The 10 k / 1 uF filter
+# this replaces settled in 240 ms: after a range switch's 50 ms it was still 15 % off.
+PWM_FILTER_R_OHM = const(1000)
+PWM_FILTER_C_NF = const(1000)
+PWM_SPAN_UV = const(3300000)   # the GPIO high level, IOVDD = 3V3. The cheap build's limit:
+                               # this span is the 3V3 rail, not REF, so 1 % of 3V3 moves
+                               # zero current by 1.3 % of full scale (calibrate warm, and
+                               # prefer the MCP4725 for microampere holds).
 
 # ---- ADC: the RP2040's own (default) or an ADS1115 -------------------------------------
 ADC_V_PIN = const(26)
 ADC_I_PIN = const(27)
 ADC_MID_PIN = const(28)
-ADC_VREF_UV = const(3000000)   # LM4040-3.0 on ADC_VREF (Pico datasheet 4.3)
+ADC_VREF_UV = const(3000000)   # REF (3.000 V) from J3.16 on ADC_VREF (Pico datasheet 4.3;
+                               # it overrides the Pico's 200 Ohm feed from 3V3: 1 mA)
 # read_u16() scales the 12-bit result to 0..65535 (x16), so uV = u16 * 3.0 V / 65536:
 # 45.8 uV per u16 step, 0.73 mV per 12-bit LSB.
+# In current, an LSB / (G R) per range (docs/hardware.md has them from SPICE too):
+#   range:           0 (20 uA)   1 (200 uA)   2 (2 mA)   3 (20 mA)
+#   DAC (MCP4725):   14.7 nA     147 nA       1.47 uA    14.7 uA
+#   ADS1115 +-2 V:   1.25 nA     12.5 nA      125 nA     1.25 uA
+#   RP2040 ADC:      14.7 nA     147 nA       1.47 uA    14.7 uA
 ADC_U16_SPAN = const(65536)
 V_DIV = (2, 1)                 # 100 k / 100 k: V_cell = 2 * V_adc; 5 V cell -> 2.5 V
 ADS1115_ADDR = const(0x48)
@@ -88,6 +106,15 @@ ADS_RATE = const(7)            # 860 SPS: 1.2 ms per conversion
 
 # ---- Pins ------------------------------------------------------------------------------
 RANGE_PINS = (10, 11)          # bit 0, bit 1 of the range index
+RELAY_PIN = const(12)          # high: the cell-disconnect relay closes (after <= 3 ms)
+FAULT_PIN = const(13)          # FAULT_N: low while the hardware cut-off is latched
+FAULT_CLR_PIN = const(16)      # low for FAULT_CLR_MS clears the latch; input otherwise
+FAULT_CLR_MS = const(1)
+# Switching to a lower-resistance shunt: frontend.FrontEnd writes the new range's code
+# first (the old, larger shunt then carries a tenth of the current), waits this long for
+# the loop to settle, then switches the pins. The loop's 10-90 % rise on the old range is
+# 44 .. 180 us with the cell model (docs/hardware.md, figures), 1 ms is > 5 of them.
+RANGE_SETTLE_US = const(1000)
 ENABLE_PIN = const(14)
 
 # ---- Limits ----------------------------------------------------------------------------
@@ -155,6 +182,7 @@ def make_frontend(dac="mcp4725", adc="internal", calib=None, oversample=0):
     (calibration.CalibrationError); pass calibration.identity(4) to bring a board up.
     """
     import machine
+    import time
     import calibration
     from frontend import FrontEnd
 
@@ -192,8 +220,27 @@ def make_frontend(dac="mcp4725", adc="internal", calib=None, oversample=0):
         n = oversample or OVERSAMPLE_ADS
     else:
         raise ValueError("adc must be 'internal' or 'ads1115', not %r" % (adc,))
-    return FrontEnd(d, v_adc, i_adc, ranges, enable, RANGES_NA, SHUNTS_OHM, SENSE_GAIN,
-                    DAC_BITS, span, V_MID_UV, 0, V_DIV, v_max, i_max, calib, n)
+    fe = FrontEnd(d, v_adc, i_adc, ranges, enable, RANGES_NA, SHUNTS_OHM, SENSE_GAIN,
+                  DAC_BITS, span, V_MID_UV, 0, V_DIV, v_max, i_max, calib, n,
+                  getattr(time, "sleep_us", None), RANGE_SETTLE_US)
+    connect_cell(machine)
+    return fe
+
+
+def connect_cell(machine):
+    """With the output off: clear the cut-off latch (it powers up tripped), close the relay.
+
+    Returns FAULT_N's pin (1 = no fault). The latch trips again by itself if the cell is
+    past a limit; a tripped latch keeps the relay open whatever RELAY_EN says."""
+    import time
+    machine.Pin(FAULT_CLR_PIN, machine.Pin.OUT, value=0)
+    if hasattr(time, "sleep_ms"):
+        time.sleep_ms(FAULT_CLR_MS)
+    else:  # CPython (tests)
+        time.sleep(FAULT_CLR_MS / 1000)
+    machine.Pin(FAULT_CLR_PIN, machine.Pin.IN)
+    machine.Pin(RELAY_PIN, machine.Pin.OUT, value=1)
+    return machine.Pin(FAULT_PIN, machine.Pin.IN)
 
 
 def setup(config=None):

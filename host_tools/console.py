@@ -26,9 +26,11 @@ def status_line(f):
     """One line from a T record's fields."""
     import engine
     st = engine.STATE_NAMES[f["state"]] if 0 <= f["state"] < len(engine.STATE_NAMES) else "?"
-    return ("[%s] t=%.0fs step=%d cycle=%d V=%.4f I=%.4fmA chg=%.5f dis=%.5f mAh"
-            % (st, f["t_ms"] / 1000.0, f["step"], f["cycle"], f["v_uV"] / 1e6,
-               f["i_nA"] / 1e6, f["q_chg_nAh"] / 1e6, f["q_dis_nAh"] / 1e6))
+    from host_tools.liveview import current_text, duration_text
+    return ("[%s] t=%s step=%d cycle=%d V=%.4f I=%s chg=%.5f dis=%.5f mAh"
+            % (st, duration_text(f["t_ms"] / 1000.0), f["step"], f["cycle"], f["v_uV"] / 1e6,
+               current_text(f["i_nA"]).replace(" ", ""), f["q_chg_nAh"] / 1e6,
+               f["q_dis_nAh"] / 1e6))
 
 
 class Terminal:

@@ -29,7 +29,9 @@ BOARD_MODULE = "board"
 # for each .py/.mpy file in it. Paths are relative to the current folder (the board's
 # `/`; the board folder on the virtual board). Only hashlib/binascii/os: every port.
 _HASH_SCRIPT = """
-import os, hashlib, binascii
+import os, hashlib, binascii, sys
+_i = sys.implementation
+print('V', '.'.join(str(x) for x in _i.version[:3]), getattr(_i, '_mpy', 0), sys.platform)
 def _h(p, b=bytearray(512)):
     d = hashlib.sha256()
     m = memoryview(b)
@@ -57,6 +59,47 @@ for _d in %r:
 
 class DeployError(RuntimeError):
     pass
+
+
+# The MicroPython the firmware is written for (README, BRIEF: "what 1.29 supports"); the
+# board must run this release or a later one.
+MICROPYTHON_MIN = (1, 29)
+FLASH_HINT = {"pico": "rp2 (RPI_PICO)", "rp2040": "rp2 (RPI_PICO)", "esp32": "esp32 (ESP32_GENERIC)"}
+
+
+def mpy_header(path):
+    """(version, sub-version, arch) of a compiled .mpy file (py/persistentcode.c: 'M',
+    version, flags = sub-version | arch << 2, small-int bits). arch 0: bytecode only."""
+    with open(path, "rb") as f:
+        h = f.read(4)
+    if len(h) < 4 or h[0:1] != b"M":
+        raise DeployError("%s is not a .mpy file" % path)
+    return h[1], h[2] & 3, h[2] >> 2
+
+
+def check_board(info, plan, board):
+    """Refuse before copying when the board's MicroPython cannot load what mpy-cross
+    made, or is older than the firmware needs; the message says what to flash."""
+    if info is None:
+        return
+    version, mpy, platform = info
+    try:
+        have = tuple(int(x) for x in version.split(".")[:2])
+    except ValueError:
+        have = (0, 0)
+    b_ver, b_sub, b_arch = mpy & 0xFF, (mpy >> 8) & 3, (mpy >> 10) & 0xF
+    flash = "flash MicroPython %d.%d or later for %s (cycler flash --port P; docs/flashing.md)" % (
+        MICROPYTHON_MIN + (FLASH_HINT.get(board, platform),))
+    mpys = [f for p, f in sorted(plan.items()) if p.endswith(".mpy")]
+    if mpys:
+        f_ver, f_sub, f_arch = mpy_header(mpys[0])
+        if mpy and (b_ver != f_ver or (f_arch and (f_arch != b_arch or f_sub != b_sub))):
+            raise DeployError("the board's MicroPython %s (%s) loads .mpy v%d.%d, mpy-cross "
+                              "made v%d.%d: %s" % (version, platform, b_ver, b_sub, f_ver,
+                                                   f_sub, flash))
+    if have < MICROPYTHON_MIN:
+        raise DeployError("the board runs MicroPython %s (%s), the firmware needs %d.%d: %s"
+                          % ((version, platform) + MICROPYTHON_MIN + (flash,)))
 
 
 def find_mpy_cross():
@@ -167,6 +210,12 @@ def build(board, out_dir, firmware_dir=None, boards_dir=None):
             continue
         dest = os.path.join(out_dir, rel + ".mpy")
         os.makedirs(os.path.dirname(dest), exist_ok=True)
+        plan[rel + ".mpy"] = dest
+        key = (arch, mpy_cross, rel, _sha256(src))
+        if key in _COMPILED:
+            with open(dest, "wb") as g:
+                g.write(_COMPILED[key])
+            continue
         argv = [mpy_cross]
         if arch:
             argv.append("-march=" + arch)
@@ -176,8 +225,15 @@ def build(board, out_dir, firmware_dir=None, boards_dir=None):
         if r.returncode != 0:
             raise DeployError("mpy-cross could not compile %s for %s:\n%s"
                               % (src, board, (r.stderr or r.stdout).strip()))
-        plan[rel + ".mpy"] = dest
+        with open(dest, "rb") as f:
+            _COMPILED[key] = f.read()
     return plan
+
+
+# What mpy-cross made in this process, keyed by architecture, compiler, board path and
+# the source's sha256: a changed source is compiled again, an unchanged one once per
+# process (a test session deploys the sim board many times; `cycler run --boards N`).
+_COMPILED = {}
 
 
 def _twin(path):
@@ -186,13 +242,17 @@ def _twin(path):
     return path[:-3] + ".mpy"
 
 
-def remote_state(port, dirs, timeout):
-    """({path: sha256} of .py/.mpy files in those board folders, set of folders that exist)."""
-    out = mpremote_io.exec_(port, _HASH_SCRIPT % (sorted(dirs),), timeout=timeout)
+def remote_state(port, dirs, timeout, info=None):
+    """({path: sha256} of .py/.mpy files in those board folders, set of folders that exist).
+    `info`, a list, gets (MicroPython version, sys.implementation._mpy, sys.platform)."""
+    out = mpremote_io.exec_(port, _HASH_SCRIPT % (sorted(dirs),), timeout=timeout,
+                            what="the board's file list")
     files, existing = {}, set()
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[0] == "D":
+        if len(parts) == 4 and parts[0] == "V" and info is not None:
+            info.append((parts[1], int(parts[2]) if parts[2].isdigit() else 0, parts[3]))
+        elif len(parts) == 2 and parts[0] == "D":
             existing.add("" if parts[1] == "." else parts[1])
         elif len(parts) == 3 and parts[0] == "F":
             files[parts[1]] = parts[2]
@@ -212,7 +272,9 @@ def deploy(port, board, reset=True, timeout=60.0, log=print, firmware_dir=None,
             for i in range(1, len(parts) + 1):
                 dirs.add("/".join(parts[:i]))
 
-        remote, existing = remote_state(port, dirs, timeout)
+        info = []
+        remote, existing = remote_state(port, dirs, timeout, info)
+        check_board(info[0] if info else None, plan, board)
         missing_dirs = sorted((d for d in dirs if d and d not in existing), key=len)
         copy = sorted(p for p in plan if remote.get(p) != local_hash[p])
         unchanged = sorted(p for p in plan if p not in copy)
@@ -259,6 +321,8 @@ def add_arguments(parser):
 def run(args):
     try:
         port = ports.resolve(args.port)
+        if port.startswith("/dev/") and not os.path.exists(port):
+            raise DeployError("no board at %s (`cycler ports` lists what is attached)" % port)
         deploy(port, args.board, reset=not args.no_reset, timeout=args.timeout)
     except (DeployError, mpremote_io.MpremoteError, ports.PortError) as e:
         print("cycler deploy: %s" % e, file=sys.stderr)

@@ -102,11 +102,8 @@ def decode(line):
 
 
 def echo_of(command):
-    """The echo the board puts in its reply to `command` (firmware/core/console.py _echo)."""
-    e = " ".join(command.split()).replace(":", "?")
-    if len(e) > 40:
-        e = e[:37] + "..."
-    return e
+    """The echo the board puts in its reply to `command`: the firmware's own rule."""
+    return wire.echo(command)
 
 
 class Reply:

@@ -15,12 +15,18 @@ class MpremoteError(RuntimeError):
     """mpremote failed or timed out; the message says what ran and what it printed."""
 
 
-def _describe(args):
-    return "mpremote " + " ".join(a if a and " " not in a and "\n" not in a else repr(a)
-                                  for a in args)
+def _describe(args, what=None):
+    """The command for a message: a script shows as what it does, never as its text."""
+    words = []
+    for a in args:
+        if "\n" in a or len(a) > 60:
+            words.append("<%s>" % (what or "a script"))
+        else:
+            words.append(a if a and " " not in a else repr(a))
+    return "mpremote " + " ".join(words)
 
 
-def mpremote(port, *cmds, timeout=DEFAULT_TIMEOUT_S):
+def mpremote(port, *cmds, timeout=DEFAULT_TIMEOUT_S, what=None):
     """Run `mpremote connect PORT resume CMDS...`; return its stdout (text).
     Chain several commands in one connection with "+" between them."""
     if not port:
@@ -35,19 +41,21 @@ def mpremote(port, *cmds, timeout=DEFAULT_TIMEOUT_S):
         raise MpremoteError(
             "%s: no answer within %.0f s. Is the board running code that ignores Ctrl-C, "
             "or is another program holding the port? Output so far: %r"
-            % (_describe(args), timeout, out[-300:])) from None
+            % (_describe(args, what), timeout, out[-300:])) from None
     if r.returncode != 0:
         msg = (r.stderr.strip() or r.stdout.strip())[-1500:]
         if "failed to access" in msg or "could not open" in msg.lower():
-            msg += "\n(no board at %s: check the path, or start one with `cycler sim-board`)" % port
-        raise MpremoteError("%s failed (exit %d):\n%s" % (_describe(args), r.returncode, msg))
+            raise MpremoteError("no board at %s (or another program holds it): check the "
+                                "path with `cycler ports`" % port)
+        raise MpremoteError("%s failed (exit %d):\n%s" % (_describe(args, what),
+                                                            r.returncode, msg))
     return r.stdout
 
 
-def exec_(port, code, timeout=DEFAULT_TIMEOUT_S):
+def exec_(port, code, timeout=DEFAULT_TIMEOUT_S, what=None):
     """Run Python source on the board; return what it printed. A board-side exception
-    raises MpremoteError with the traceback."""
-    return mpremote(port, "exec", code, timeout=timeout)
+    raises MpremoteError with the traceback; `what` names the script in messages."""
+    return mpremote(port, "exec", code, timeout=timeout, what=what)
 
 
 def ls(port, path="", timeout=DEFAULT_TIMEOUT_S):

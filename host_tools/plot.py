@@ -1,23 +1,32 @@
 """`cycler plot DIR`: the paper's Fig. 4/5 style figures of an output folder written by
-`cycler simulate`, `cycler log` or `cycler run` (files and columns: host_tools/records.py).
+`cycler simulate`, `cycler log`, `cycler run` or `cycler import` (files and columns:
+host_tools/records.py), or of any BDF file or instrument file `cycler import` reads.
 
-It only reads DIR and writes PNGs into it; it must cope with a run still being written
-(a partial last cycle or line, an empty cycles.csv, empty cells) and never change data.
+It only reads DIR and writes figures into it (PNG and SVG, and figures.json: each
+figure's title and series, what the tests check the PNGs against); it must cope with a
+run still being written (a partial last cycle or line, an empty cycles.csv, empty cells)
+and never change data. A folder without our files (a BDF CSV from another tool, with
+canonical columns only) or a single file is imported first, into DIR/cycler-import/ or
+FILE's name + "-figures/" (host_tools/importers.py), and plotted there.
 `plot_dir(dir)` is what `cycler run` calls at the end; it raises PlotError when there is
 nothing to plot, which the command turns into exit status 2.
 """
 import csv
+import json
 import math
 import os
+import re
 import sys
 
 FIGURES = ("voltage_vs_capacity.png", "capacity_per_cycle.png", "coulombic_efficiency.png",
-           "dqdv.png")
+           "dqdv.png", "rate_capability.png", "retention_resistance.png")
+META_FILE = "figures.json"
+DPI = 120
+VECTOR_EXT = ".svg"
 MAX_CURVES = 12          # evenly spaced cycles on the V-Q plot, plus the first and last
 MAX_DQDV_CURVES = 10     # dQ/dV curves overlap more: fewer of them
 DQDV_BIN_V = 0.005       # 5 mV voltage bins
 DQDV_SMOOTH = 3          # moving average over this many bins
-CE_CLIP_PCT = 200.0      # the CC-only CE can run to thousands of % when the CC charge is ~0
 
 
 class PlotError(Exception):
@@ -25,14 +34,18 @@ class PlotError(Exception):
 
 
 def add_arguments(p):
-    p.add_argument("dir", help="output folder of cycler simulate / run / log")
+    p.add_argument("dir", help="output folder of cycler simulate / run / log / import, or "
+                   "a BDF CSV or instrument file (then imported first)")
     p.add_argument("--mass-mg", type=float, default=None,
                    help="active mass in mg, for mAh/g when cycles.csv cannot give it")
+    p.add_argument("--capacity-mAh", type=float, default=None,
+                   help="nominal capacity, for C-rates when a foreign file is imported")
 
 
 def run(args):
     try:
-        paths = plot_dir(args.dir, mass_mg=args.mass_mg)
+        paths = plot_dir(args.dir, mass_mg=args.mass_mg,
+                         capacity_mAh=getattr(args, "capacity_mAh", None))
     except PlotError as e:
         print("cycler plot: %s" % e, file=sys.stderr)
         return 2
@@ -86,6 +99,7 @@ class Run:
         self.mass_g = mass_mg / 1000.0 if mass_mg else self._derive_mass_g()
         self._segs = None
         self._per = None
+        self.name = run_name(d)
 
     def _derive_mass_g(self):
         """mass = charge / specific charge of a cycle with charge. The charge comes from
@@ -250,6 +264,72 @@ def _cycle_label(run, c):
     return "cycle %d%s" % (c, " (%s)" % lab if lab else "")
 
 
+# --- names, rates, colours -------------------------------------------------------------
+
+def run_name(d):
+    """A run's name for titles: the protocol's (run.json, protocol.toml) or the imported
+    file's (import.json), else the folder's."""
+    for fn, key in (("run.json", "protocol"), ("import.json", "name")):
+        try:
+            with open(os.path.join(d, fn)) as f:
+                v = json.load(f).get(key)
+            if v:
+                return str(v)
+        except (OSError, ValueError, AttributeError):
+            pass
+    try:
+        with open(os.path.join(d, "protocol.toml")) as f:
+            m = re.search(r'^name\s*=\s*"([^"]*)"', f.read(), re.M)
+        if m and m.group(1):
+            return m.group(1)
+    except OSError:
+        pass
+    return os.path.basename(os.path.abspath(d))
+
+
+def rate_value(label):
+    """A rate label as a number for ordering and the rate axis: 'C/10' -> 0.1,
+    '2C' -> 2.0, '0.5C' -> 0.5, '22.5 mA' -> 22.5 (unit 'mA'). Returns (value, unit):
+    unit 'C' or 'mA'; (nan, '') when the label says neither."""
+    lab = (label or "").strip()
+    m = re.fullmatch(r"C\s*/\s*([0-9.]+)", lab)
+    if m and float(m.group(1)) > 0:
+        return 1.0 / float(m.group(1)), "C"
+    m = re.fullmatch(r"([0-9.]+)\s*C", lab)
+    if m:
+        return float(m.group(1)), "C"
+    m = re.fullmatch(r"([0-9.eE+-]+)\s*mA", lab)
+    if m:
+        return float(m.group(1)), "mA"
+    return math.nan, ""
+
+
+def _cycle_rate(per, c):
+    """The rate a cycle is coloured by: its label from _rate_groups ('C/2', or
+    'C/2 / 1C' when charge and discharge differ)."""
+    return _rate_groups([c], {c: per[c]})[0][2] if c in per else ""
+
+
+def _rate_order(labels):
+    """Distinct labels, slowest first (by the discharge part of 'a / b' labels)."""
+    def key(lab):
+        v, _u = rate_value(lab.split(" / ")[-1])
+        return (math.isnan(v), v, lab)
+    return sorted(set(x for x in labels if x), key=key)
+
+
+def rate_colours(labels):
+    """label -> colour: tab10 in rate order for up to 10 rates, else viridis."""
+    import matplotlib
+    order = _rate_order(labels)
+    if len(order) <= 10:
+        cmap = matplotlib.colormaps["tab10"]
+        return {lab: matplotlib.colors.to_hex(cmap(k)) for k, lab in enumerate(order)}
+    cmap = matplotlib.colormaps["viridis"]
+    span = max(len(order) - 1, 1)
+    return {lab: matplotlib.colors.to_hex(cmap(0.92 * k / span)) for k, lab in enumerate(order)}
+
+
 def _cmap(cycles):
     """Cycle -> colour: viridis (dark to yellow) over the chosen cycles in order, so
     neighbours differ even when the cycle numbers bunch together."""
@@ -257,42 +337,75 @@ def _cmap(cycles):
     cmap = matplotlib.colormaps["viridis"]
     order = {c: i for i, c in enumerate(sorted(cycles))}
     span = max(len(order) - 1, 1)
-    return lambda c: cmap(0.92 * order[c] / span)
+    return lambda c: matplotlib.colors.to_hex(cmap(0.92 * order[c] / span))
 
 
-def _curve_legend(run, ax, chosen, color, solid, dashed):
-    """A legend outside the axes, right: the line styles, then one entry per cycle."""
-    from matplotlib.lines import Line2D
-    handles = [Line2D([], [], color="k", ls="-", label=solid),
-               Line2D([], [], color="k", ls="--", label=dashed)]
-    handles += [Line2D([], [], color=color(c), lw=2, label=_cycle_label(run, c))
-                for c in chosen]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
-              borderaxespad=0)
+class Meta:
+    """What a figure shows, written to figures.json beside it: its title and one entry
+    per series (label, colour as #rrggbb, panel, number of points)."""
+
+    def __init__(self):
+        self.series = []
+
+    def add(self, label, colour, n, panel=0, kind="line"):
+        import matplotlib
+        self.series.append({"label": label, "color": matplotlib.colors.to_hex(colour),
+                            "n": int(n), "panel": panel, "kind": kind})
 
 
-def _figure(nrows, figsize):
-    """A figure with nrows axes stacked, sharing x; returns (fig, [axes])."""
+def _figure(nrows, figsize, sharex=True):
+    """A figure with nrows axes stacked (sharing x); returns (fig, [axes])."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig = plt.figure(figsize=figsize)
+    fig = plt.figure(figsize=figsize, dpi=DPI)
     axes = [fig.add_subplot(nrows, 1, 1)]
     for i in range(2, nrows + 1):
-        axes.append(fig.add_subplot(nrows, 1, i, sharex=axes[0]))
+        axes.append(fig.add_subplot(nrows, 1, i, sharex=axes[0] if sharex else None))
     return fig, axes
 
 
-def _save(fig, path):
+def _save(fig, path, meta=None):
+    """PNG at path, the same figure as SVG beside it, and its entry in figures.json."""
     import matplotlib.pyplot as plt
-    fig.savefig(path, dpi=120)
+    from matplotlib.ticker import MaxNLocator
+    for ax in fig.axes:
+        if ax.get_xlabel() == "Cycle" or (ax.get_shared_x_axes().joined(ax, fig.axes[-1])
+                                          and fig.axes[-1].get_xlabel() == "Cycle"):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.savefig(path, dpi=DPI)
+    fig.savefig(os.path.splitext(path)[0] + VECTOR_EXT)
+    if meta is not None:
+        # where each panel and its tick labels are in the PNG (pixels, top-left origin),
+        # and its y range: what tests check the picture against
+        fig.canvas.draw()
+        h = fig.get_size_inches()[1] * DPI
+        meta.axes = []
+        for ax in fig.axes:
+            if not ax.get_visible() or ax.get_label() == "<colorbar>":
+                continue
+            b = ax.get_window_extent()
+            ticks = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
+            meta.axes.append({"box": [b.x0, h - b.y1, b.x1, h - b.y0],
+                              "ylim": list(ax.get_ylim()), "yscale": ax.get_yscale(),
+                              "xticks": [[t.x0, h - t.y1, t.x1, h - t.y0] for t in ticks]})
+        mp = os.path.join(os.path.dirname(path), META_FILE)
+        try:
+            with open(mp) as f:
+                allm = json.load(f)
+        except (OSError, ValueError):
+            allm = {}
+        title = fig.axes[0].get_title() if fig.axes else ""
+        allm[os.path.basename(path)] = {"title": title, "series": meta.series,
+                                        "axes": getattr(meta, "axes", [])}
+        with open(mp, "w") as f:
+            json.dump(allm, f, indent=1)
     plt.close(fig)
     return path
 
 
 def _title(run, what):
-    name = os.path.basename(os.path.abspath(run.dir))
-    return "%s: %s%s" % (name, what, "" if run.mass_g else "\n(active mass unknown: mAh)")
+    return "%s: %s%s" % (run.name, what, "" if run.mass_g else "\n(active mass unknown: mAh)")
 
 
 def _qlabel(run, side=""):
@@ -300,27 +413,326 @@ def _qlabel(run, side=""):
     return lab[0].upper() + lab[1:]
 
 
+def _legend_right(ax, handles=None, **kw):
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+              borderaxespad=0, **kw)
+
+
+def _rates_of(run):
+    """{cycle: rate label} of the finished cycles (partial ones: their group's)."""
+    per = run.per_cycle()
+    out = {}
+    for a, b, lab in _rate_groups(sorted(per), per):
+        for c in per:
+            if a <= c <= b:
+                out[c] = lab
+    return out
+
+
 # --- figures -------------------------------------------------------------------------
+
 def plot_voltage_capacity(run, path):
+    """Charge solid, discharge dashed. With several rates: one cycle per rate (the last
+    complete one at it), coloured by rate, one legend entry per rate. With one rate:
+    evenly chosen cycles coloured by cycle (ageing)."""
+    from matplotlib.lines import Line2D
     segs = run.segments()
     if not segs:
         return None
-    chosen = curve_cycles(run, sorted(set(s[0] for s in segs)), MAX_CURVES)
-    color = _cmap(chosen)
+    rates = _rates_of(run)
+    per = run.per_cycle()
+    have = sorted(set(s[0] for s in segs))
+    distinct = _rate_order(rates.get(c, "") for c in have)
+    meta = Meta()
     fig, (ax,) = _figure(1, (8.5, 5))
-    for c, side, _kind, q, v in segs:
-        if c not in chosen:
-            continue
-        ax.plot(q, v, "-" if side == "charge" else "--", color=color(c), lw=1.2)
+    handles = [Line2D([], [], color="k", ls="-", label="charge"),
+               Line2D([], [], color="k", ls="--", label="discharge")]
+    if len(distinct) >= 2:
+        colours = rate_colours(distinct)
+        chosen = {}
+        for c in have:
+            lab = rates.get(c, "")
+            if lab and not per.get(c, {}).get("partial", True):
+                chosen[lab] = c          # the last complete cycle at that rate
+        for lab in distinct:
+            c = chosen.get(lab)
+            if c is None:
+                continue
+            n = 0
+            for cc, side, _k, q, v in segs:
+                if cc == c:
+                    ax.plot(q, v, "-" if side == "charge" else "--", color=colours[lab], lw=1.4)
+                    n += len(q)
+            meta.add(lab, colours[lab], n)
+            handles.append(Line2D([], [], color=colours[lab], lw=2,
+                                  label="%s (cycle %d)" % (lab, c)))
+    else:
+        chosen = select_cycles(have, MAX_CURVES)
+        color = _cmap(chosen)
+        for c in chosen:
+            n = 0
+            for cc, side, _k, q, v in segs:
+                if cc == c:
+                    ax.plot(q, v, "-" if side == "charge" else "--", color=color(c), lw=1.2)
+                    n += len(q)
+            meta.add(_cycle_label(run, c), color(c), n)
+            handles.append(Line2D([], [], color=color(c), lw=2, label=_cycle_label(run, c)))
     ax.set_xlabel(_qlabel(run))
     ax.set_ylabel("Voltage / V")
     ax.set_title(_title(run, "voltage against capacity"))
-    _curve_legend(run, ax, chosen, color, "charge", "discharge")
+    _legend_right(ax, handles)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _save(fig, path)
+    return _save(fig, path, meta)
 
 
+def plot_capacity(run, path):
+    """Charge (top) and discharge (bottom) capacity per cycle: filled markers CC+CV, open
+    markers the CC part alone, coloured by rate, one legend entry per rate; the running
+    cycle's steps so far in grey."""
+    import numpy as np
+    from matplotlib.lines import Line2D
+
+    per = run.per_cycle()
+    if not per:
+        return None
+    rates = _rates_of(run)
+    cycles = sorted(per)
+    colours = rate_colours([rates.get(c, "") for c in cycles])
+    meta = Meta()
+    fig, axes = _figure(2, (9.5, 6.5))
+    ms = 5 if len(cycles) <= 60 else 3
+    for pi, (ax, side, name) in enumerate(((axes[0], "chg", "charge"),
+                                           (axes[1], "dis", "discharge"))):
+        top = 0.0
+        groups = {}
+        for c in cycles:
+            lab = rates.get(c, "") if not per[c]["partial"] else "(in progress)"
+            groups.setdefault(lab, []).append(c)
+        for lab, cs in groups.items():
+            col = colours.get(lab, "#808080")
+            x = np.array(cs, dtype=float)
+            cc = np.array([per[c][side + "_cc"] for c in cs], dtype=float)
+            tot = cc + np.nan_to_num(np.array([per[c][side + "_cv"] for c in cs], dtype=float))
+            ax.plot(x, tot, "o", color=col, ms=ms, ls="none")
+            ax.plot(x, cc, "o", mfc="none", mec=col, ms=ms, ls="none")
+            meta.add(lab or "(no rate)", col, len(cs), panel=pi, kind="markers")
+            if np.isfinite(tot).any():
+                top = max(top, float(np.nanmax(tot)))
+        ax.set_ylim(0, max(top * 1.08, 1e-9))
+        ax.set_ylabel(_qlabel(run, name + " "))
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color="k", marker="o", ls="none", label="CC + CV"),
+               Line2D([], [], color="k", marker="o", mfc="none", ls="none", label="CC only")]
+    for lab in _rate_order(colours):
+        handles.append(Line2D([], [], color=colours[lab], marker="o", ls="none", label=lab))
+    if any(per[c]["partial"] for c in cycles):
+        handles.append(Line2D([], [], color="#808080", marker="o", ls="none",
+                              label="cycle in progress\n(steps ended so far)"))
+    _legend_right(axes[0], handles, title="rate")
+    axes[0].tick_params(labelbottom=False)
+    axes[0].set_title(_title(run, "capacity per cycle (CC and CV parts)"))
+    axes[1].set_xlabel("Cycle")
+    if len(cycles) < 15:
+        axes[1].set_xticks(cycles)
+    fig.tight_layout()
+    return _save(fig, path, meta)
+
+
+def _ce_axis(ax, y):
+    """Limits that show every point: linear around 100 %, or a log axis when the
+    points span more than a factor of 3."""
+    import numpy as np
+    ok = y[np.isfinite(y) & (y > 0)]
+    if not len(ok):
+        return
+    lo, hi = float(min(ok.min(), 100.0)), float(max(ok.max(), 100.0))
+    if hi / lo > 3.0:
+        from matplotlib.ticker import LogLocator, ScalarFormatter, NullFormatter
+        ax.set_yscale("log")
+        ax.set_ylim(lo / 1.15, hi * 1.15)
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    else:
+        pad = max(0.2, 0.06 * (hi - lo))
+        ax.set_ylim(lo - pad, hi + pad)
+
+
+def plot_ce(run, path):
+    """CE counting the CV steps (top) and of the CC steps alone (bottom, which runs far
+    above 100 % at high rate: FACTS), each on axes that show every point, coloured by
+    rate."""
+    import numpy as np
+
+    per = run.per_cycle()
+    rows = [(c, d["ce"], d["ce_cc"]) for c, d in sorted(per.items()) if not d["partial"]]
+    rows = [r for r in rows if not (math.isnan(r[1]) and math.isnan(r[2]))]
+    if not rows:
+        return None
+    rates = _rates_of(run)
+    colours = rate_colours([rates.get(r[0], "") for r in rows])
+    meta = Meta()
+    fig, axes = _figure(2, (9, 6.5))
+    c = np.array([r[0] for r in rows], dtype=float)
+    for pi, (ax, k, lab) in enumerate(((axes[0], 1, "with the CV steps"),
+                                       (axes[1], 2, "CC steps only"))):
+        y = np.array([r[k] for r in rows], dtype=float)
+        ax.plot(c, y, "-", color="0.75", lw=0.6, zorder=1)
+        for rl in _rate_order(colours) or [""]:
+            m = np.array([rates.get(r[0], "") == rl for r in rows]) & np.isfinite(y)
+            if m.any():
+                col = colours.get(rl, "#1f77b4")
+                ax.plot(c[m], y[m], "o" if pi == 0 else "s", color=col, ms=3.5, ls="none",
+                        zorder=2, label=rl or None)
+                meta.add(rl or lab, col, int(m.sum()), panel=pi, kind="markers")
+        ax.axhline(100.0, color="grey", lw=0.8, ls=":")
+        _ce_axis(ax, y)
+        ax.set_ylabel("CE, %s / %%" % lab)
+        ax.grid(alpha=0.3, which="both")
+    if colours:
+        _legend_right(axes[0], title="rate")
+    axes[0].tick_params(labelbottom=False)
+    axes[0].set_title(_title(run, "coulombic efficiency with and without the CV steps"))
+    axes[1].set_xlabel("Cycle")
+    if len(c) < 15:
+        axes[1].set_xticks(c)
+    fig.tight_layout()
+    return _save(fig, path, meta)
+
+
+def rate_capability(run):
+    """[(rate label, value, unit, mean CC, mean CC+CV, min, max of CC+CV)] of the
+    discharge capacity at each discharge rate (finished cycles), slowest first."""
+    import numpy as np
+    per = run.per_cycle()
+    by = {}
+    for c, d in per.items():
+        if d["partial"] or not d["dis_rate"]:
+            continue
+        cc, cv = d["dis_cc"], d["dis_cv"]
+        if math.isnan(cc):
+            continue
+        by.setdefault(d["dis_rate"], []).append((cc, cc + (0.0 if math.isnan(cv) else cv)))
+    out = []
+    for lab in _rate_order(by):
+        v, unit = rate_value(lab)
+        if math.isnan(v):
+            continue
+        a = np.array(by[lab])
+        out.append((lab, v, unit, float(a[:, 0].mean()), float(a[:, 1].mean()),
+                    float(a[:, 1].min()), float(a[:, 1].max())))
+    return out
+
+
+def plot_rate_capability(run, path):
+    """Discharge capacity against discharge rate on a log axis: CC + CV (filled) and CC
+    alone (open), mean over the cycles at each rate with their range."""
+    import numpy as np
+    pts = rate_capability(run)
+    if len(pts) < 2:
+        return None
+    units = set(p[2] for p in pts)
+    if len(units) != 1:
+        return None
+    unit = units.pop()
+    meta = Meta()
+    fig, (ax,) = _figure(1, (7, 4.8))
+    x = np.array([p[1] for p in pts])
+    tot = np.array([p[4] for p in pts])
+    cc = np.array([p[3] for p in pts])
+    err = np.array([[p[4] - p[5] for p in pts], [p[6] - p[4] for p in pts]])
+    ax.errorbar(x, tot, yerr=err, fmt="o-", color="C0", ms=6, capsize=3, label="CC + CV")
+    ax.plot(x, cc, "o--", mfc="white", color="C3", ms=6, label="CC only")
+    meta.add("CC + CV", "C0", len(x))
+    meta.add("CC only", "C3", len(x))
+    ax.set_xscale("log")
+    ax.set_xticks(x, [p[0] for p in pts], minor=False)
+    ax.tick_params(axis="x", which="minor", bottom=False, labelbottom=False)
+    ax.tick_params(axis="x", labelrotation=45 if len(x) > 6 else 0)
+    ax.set_xlabel("Discharge rate (log axis)" if unit == "C" else "Discharge current / mA (log axis)")
+    ax.set_ylabel(_qlabel(run, "discharge "))
+    ax.set_ylim(0, float(np.nanmax(tot)) * 1.1)
+    ax.set_title(_title(run, "rate capability"))
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return _save(fig, path, meta)
+
+
+def resistances(run):
+    """{cycle: ohm} from the time series: at the first CC discharge step of each cycle,
+    the voltage jump against the current jump between the last row before it and its
+    first row (a DC resistance that includes what relaxes within one sample period:
+    run.r_dt_s, the median time between those rows). The engine's own R probe reads
+    two ticks after the step but is not sent on the wire."""
+    out = {}
+    dts = []
+    prev = None
+    seen = set()
+    for r in run.ts:
+        typ = r.get("Step Type") or ""
+        c = _int(r.get("Cycle Count / 1"))
+        v, i = _num(r.get("Voltage / V")), _num(r.get("Current / A"))
+        step = r.get("Step Count / 1")
+        if (prev is not None and typ == "cc_discharge" and prev[0] != step and c not in seen
+                and c is not None):
+            di = i - prev[2]
+            if abs(di) > 0 and not math.isnan(v - prev[1]):
+                out[c] = (v - prev[1]) / di
+                seen.add(c)
+                dts.append(_num(r.get("Test Time / s")) - prev[3])
+        if not (math.isnan(v) or math.isnan(i)):
+            prev = (step, v, i, _num(r.get("Test Time / s")))
+    dts.sort()
+    run.r_dt_s = dts[len(dts) // 2] if dts else math.nan
+    return out
+
+
+def plot_retention_resistance(run, path):
+    """Discharge capacity retention (against the first cycle at the same rate) and the
+    resistance at each discharge's start, against cycle, coloured by rate."""
+    import numpy as np
+    per = run.per_cycle()
+    rates = _rates_of(run)
+    cyc = [c for c in sorted(per) if not per[c]["partial"]]
+    q = {c: per[c]["dis_cc"] + np.nan_to_num(per[c]["dis_cv"]) for c in cyc}
+    cyc = [c for c in cyc if q[c] > 0]
+    if not cyc:
+        return None
+    r_ohm = resistances(run)
+    colours = rate_colours([rates.get(c, "") for c in cyc])
+    first = {}
+    for c in cyc:
+        first.setdefault(rates.get(c, ""), q[c])
+    meta = Meta()
+    fig, axes = _figure(2, (9, 6.5))
+    for rl in _rate_order(colours) or [""]:
+        cs = [c for c in cyc if rates.get(c, "") == rl]
+        col = colours.get(rl, "#1f77b4")
+        y = [100.0 * q[c] / first[rl] for c in cs]
+        axes[0].plot(cs, y, "o", color=col, ms=3.5, label=rl or None)
+        meta.add(rl or "retention", col, len(cs), panel=0, kind="markers")
+        rc = [c for c in cs if c in r_ohm]
+        if rc:
+            axes[1].plot(rc, [r_ohm[c] for c in rc], "s", color=col, ms=3.5)
+            meta.add(rl or "resistance", col, len(rc), panel=1, kind="markers")
+    axes[0].axhline(100.0, color="grey", lw=0.8, ls=":")
+    axes[0].set_ylabel("Discharge capacity retention / %\n(of the first cycle at its rate)")
+    axes[1].set_ylabel("ΔV/ΔI at discharge start / Ω\n(over the first %.3g s)"
+                       % getattr(run, "r_dt_s", math.nan))
+    if colours:
+        _legend_right(axes[0], title="rate")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].tick_params(labelbottom=False)
+    axes[0].set_title(_title(run, "capacity retention and resistance"))
+    axes[1].set_xlabel("Cycle")
+    if not r_ohm:
+        axes[1].text(0.5, 0.5, "no CC discharge start in the time series", ha="center",
+                     transform=axes[1].transAxes)
+    fig.tight_layout()
+    return _save(fig, path, meta)
 def _rate_groups(cycles, per):
     """[(first_cycle, last_cycle, label)] where the (charge, discharge) rates stay the same."""
     groups = []
@@ -338,95 +750,6 @@ def _rate_groups(cycles, per):
     return groups
 
 
-def plot_capacity(run, path):
-    import numpy as np
-    from matplotlib.patches import Patch
-
-    per = run.per_cycle()
-    if not per:
-        return None
-    cycles = sorted(per)
-    x = np.asarray(cycles, dtype=float)
-    fig, axes = _figure(2, (9.5, 6.5))
-    width = 0.8 if len(cycles) <= 60 else 1.0     # no white stripes between many bars
-    groups = _rate_groups(cycles, per)
-    for ax, side, name in ((axes[0], "chg", "charge"), (axes[1], "dis", "discharge")):
-        cc = np.nan_to_num(np.array([per[c][side + "_cc"] for c in cycles], dtype=float))
-        cv = np.nan_to_num(np.array([per[c][side + "_cv"] for c in cycles], dtype=float))
-        partial = np.array([per[c]["partial"] for c in cycles])
-        for mask, alpha, hatch in ((~partial, 1.0, None), (partial, 0.4, "//")):
-            if not mask.any():
-                continue
-            ax.bar(x[mask], cc[mask], width, color="C0", alpha=alpha, hatch=hatch, lw=0,
-                   label="constant current" if alpha == 1.0 or not (~partial).any() else None)
-            ax.bar(x[mask], cv[mask], width, bottom=cc[mask], color="C1", alpha=alpha, lw=0,
-                   hatch=hatch, label="constant voltage" if alpha == 1.0 or not
-                   (~partial).any() else None)
-        ax.set_ylabel(_qlabel(run, name + " "))
-        top = float(np.nanmax(cc + cv)) if len(cc) else 0.0
-        ax.set_ylim(0, max(top * 1.05, 1e-9))
-        for a, _b, _lab in groups[1:]:
-            ax.axvline(a - 0.5, color="grey", ls=":", lw=1)
-        handles = ax.get_legend_handles_labels()[0]
-        if partial.any():
-            handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//",
-                                 label="cycle in progress\n(steps ended so far)"))
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
-                  borderaxespad=0)
-        ax.grid(axis="y", alpha=0.3)
-    # the rates, on a top axis: one label per run of cycles at the same rates
-    labelled = [g for g in groups if g[2]]
-    if labelled:
-        sec = axes[0].secondary_xaxis("top")
-        sec.set_xticks([(a + b) / 2.0 for a, b, _ in labelled], [g[2] for g in labelled])
-        sec.tick_params(labelsize=8, length=0, labelrotation=90 if len(labelled) > 6 else 0)
-        sec.set_xlabel("Rate (charge / discharge when they differ)", fontsize=8)
-    axes[0].tick_params(labelbottom=False)
-    axes[0].set_title(_title(run, "capacity per cycle (CC and CV parts)"))
-    axes[1].set_xlabel("Cycle")
-    if len(cycles) < 15:
-        axes[1].set_xticks(cycles)
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def plot_ce(run, path):
-    """Two panels: CE counting the CV steps (near 100 %, FACTS), autoscaled; and CE of
-    the CC steps alone, which runs far above 100 % at high rate, clipped at CE_CLIP_PCT."""
-    import numpy as np
-
-    per = run.per_cycle()
-    rows = [(c, d["ce"], d["ce_cc"]) for c, d in sorted(per.items()) if not d["partial"]]
-    rows = [r for r in rows if not (math.isnan(r[1]) and math.isnan(r[2]))]
-    if not rows:
-        return None
-    c = np.array([r[0] for r in rows], dtype=float)
-    fig, axes = _figure(2, (8, 6))
-    for ax, k, lab, style, colour in ((axes[0], 1, "with the CV steps", "o-", "C0"),
-                                      (axes[1], 2, "CC steps only", "s-", "C1")):
-        y = np.array([r[k] for r in rows], dtype=float)
-        ok = ~np.isnan(y)
-        inside = ok & (y <= CE_CLIP_PCT)
-        ax.plot(c[inside], y[inside], style, color=colour, ms=3, lw=0.8, label=lab)
-        over = ok & (y > CE_CLIP_PCT)
-        if over.any():
-            ax.plot(c[over], np.full(over.sum(), CE_CLIP_PCT), "^", color=colour, ms=5,
-                    label="%s, above %g %% (%d cycles)" % (lab, CE_CLIP_PCT, over.sum()))
-        ax.axhline(100.0, color="grey", lw=0.8, ls=":")
-        lo = float(np.min(y[inside])) if inside.any() else 100.0
-        hi = CE_CLIP_PCT if over.any() else (float(np.max(y[inside])) if inside.any() else 100.0)
-        pad = max(0.5, 0.08 * (max(hi, 100.0) - min(lo, 100.0)))
-        ax.set_ylim(min(lo, 100.0) - pad, max(hi, 100.0) + pad)
-        ax.set_ylabel("Coulombic efficiency / %")
-        ax.legend(fontsize=8, loc="best")
-        ax.grid(alpha=0.3)
-    axes[0].tick_params(labelbottom=False)
-    axes[0].set_title(_title(run, "coulombic efficiency (discharge / previous charge)"))
-    axes[1].set_xlabel("Cycle")
-    if len(c) < 15:
-        axes[1].set_xticks(c)
-    fig.tight_layout()
-    return _save(fig, path)
 
 
 def dqdv(q, v, sign, bin_v=DQDV_BIN_V, smooth=DQDV_SMOOTH):
@@ -460,58 +783,126 @@ def dqdv(q, v, sign, bin_v=DQDV_BIN_V, smooth=DQDV_SMOOTH):
     return centres * sign, d * sign
 
 
+
+
 def plot_dqdv(run, path):
+    """dQ/dV of the CC parts: one cycle per rate coloured by rate (several rates), or
+    evenly chosen cycles coloured by cycle (one rate)."""
+    import numpy as np
     from matplotlib.lines import Line2D
 
     segs = []
     for c, side, kind, q, v in run.segments():
-        import numpy as np
         mask = np.array([k == "cc" for k in kind])
         if mask.sum() >= 3:
             segs.append((c, side, q[mask], v[mask]))
     if not segs:
         return None
-    chosen = curve_cycles(run, sorted(set(s[0] for s in segs)), MAX_DQDV_CURVES)
-    color = _cmap(chosen)
+    rates = _rates_of(run)
+    per = run.per_cycle()
+    have = sorted(set(s[0] for s in segs))
+    distinct = _rate_order(rates.get(c, "") for c in have)
+    if len(distinct) >= 2:
+        colours = rate_colours(distinct)
+        pick = {}
+        for c in have:
+            lab = rates.get(c, "")
+            if lab and not per.get(c, {}).get("partial", True):
+                pick[lab] = c
+        chosen = {c: (lab, colours[lab], "%s (cycle %d)" % (lab, c)) for lab, c in pick.items()}
+    else:
+        sel = curve_cycles(run, have, MAX_DQDV_CURVES)
+        color = _cmap(sel)
+        chosen = {c: (_cycle_label(run, c), color(c), _cycle_label(run, c)) for c in sel}
+    meta = Meta()
     fig, (ax,) = _figure(1, (8.5, 5))
-    drawn = 0
+    handles = [Line2D([], [], color="k", ls="-", label="charge (> 0)"),
+               Line2D([], [], color="k", ls="--", label="discharge (< 0)")]
+    drawn = {}
     for c, side, q, v in segs:
         if c not in chosen:
             continue
         x, y = dqdv(q, v, 1 if side == "charge" else -1)
         if len(x):
-            ax.plot(x, y, "-" if side == "charge" else "--", color=color(c), lw=1.1)
-            drawn += 1
+            ax.plot(x, y, "-" if side == "charge" else "--", color=chosen[c][1], lw=1.1)
+            drawn[c] = drawn.get(c, 0) + len(x)
+    for c in sorted(drawn, key=lambda c: (rate_value(chosen[c][0].split(" / ")[-1])[0], c)):
+        meta.add(chosen[c][0], chosen[c][1], drawn[c])
+        handles.append(Line2D([], [], color=chosen[c][1], lw=2, label=chosen[c][2]))
     ax.axhline(0.0, color="grey", lw=0.6)
     ax.set_xlabel("Voltage / V")
     ax.set_ylabel("dQ/dV / %s V$^{-1}$" % run.unit)
     ax.set_title(_title(run, "dQ/dV of the CC steps (bins of %g mV or more)"
                         % (DQDV_BIN_V * 1000)))
-    _curve_legend(run, ax, chosen, color, "charge (> 0)", "discharge (< 0)")
+    _legend_right(ax, handles)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     if not drawn:
         import matplotlib.pyplot as plt
         plt.close(fig)
         return None
-    return _save(fig, path)
+    return _save(fig, path, meta)
 
 
-def plot_dir(d, mass_mg=None):
-    """Write the figures of output folder d into it; returns the paths written (a figure
-    with no data yet, e.g. CE before the first cycle ends, is left out)."""
+def _is_ours(d):
+    """Our output folder: cycles.csv or steps.csv, or a time series with our Step Type."""
+    if any(os.path.exists(os.path.join(d, n)) for n in ("cycles.csv", "steps.csv")):
+        return True
+    ts = os.path.join(d, "timeseries.bdf.csv")
+    if not os.path.exists(ts):
+        return False
+    with open(ts, newline="") as f:
+        head = f.readline()
+    return "Step Type" in head or not head.strip()
+
+
+def _foreign_source(d):
+    """The one data file of a folder that is not ours (a BDF CSV, an instrument file)."""
+    exts = (".csv", ".nda", ".ndax", ".mpr", ".res")
+    files = sorted(f for f in os.listdir(d) if f.lower().endswith(exts)
+                   and os.path.isfile(os.path.join(d, f)))
+    return os.path.join(d, files[0]) if len(files) == 1 else None
+
+
+def plot_dir(d, mass_mg=None, capacity_mAh=None):
+    """Write the figures of output folder d into it; returns the PNG paths written (a
+    figure with no data yet, e.g. CE before the first cycle ends, is left out). d may
+    also be a folder holding one foreign data file, or that file itself: it is
+    imported first (see the module's doc) and the figures go with the import."""
+    if os.path.isfile(d):
+        return _plot_foreign(d, os.path.splitext(d)[0] + "-figures", mass_mg, capacity_mAh)
     if not os.path.isdir(d):
         raise PlotError("%s is not a folder" % d)
     names = ("timeseries.bdf.csv", "cycles.csv", "steps.csv")
-    if not any(os.path.exists(os.path.join(d, n)) for n in names):
-        raise PlotError("%s has no data files (expected %s, written by cycler simulate, "
-                        "run or log)" % (d, ", ".join(names)))
+    if not _is_ours(d):
+        src = _foreign_source(d)
+        if src is None and not any(os.path.exists(os.path.join(d, n)) for n in names):
+            raise PlotError("%s has no data files (expected %s, written by cycler simulate, "
+                            "run or log, or one BDF CSV or instrument file)"
+                            % (d, ", ".join(names)))
+        if src is not None:
+            return _plot_foreign(src, os.path.join(d, "cycler-import"), mass_mg, capacity_mAh)
     run = Run(d, mass_mg)
     if not (run.ts or run.cycles or run.steps):
         raise PlotError("%s has no records yet (its data files hold only their headers)" % d)
+    try:
+        os.remove(os.path.join(d, META_FILE))
+    except OSError:
+        pass
     written = []
-    for fn, name in zip((plot_voltage_capacity, plot_capacity, plot_ce, plot_dqdv), FIGURES):
+    for fn, name in zip((plot_voltage_capacity, plot_capacity, plot_ce, plot_dqdv,
+                         plot_rate_capability, plot_retention_resistance), FIGURES):
         p = fn(run, os.path.join(d, name))
         if p:
             written.append(p)
     return written
+
+
+def _plot_foreign(src, out, mass_mg, capacity_mAh):
+    from host_tools import importers
+    try:
+        s = importers.read(src)
+        importers.write_dir(s, out, mass_mg=mass_mg, capacity_mAh=capacity_mAh)
+    except importers.ImportFileError as e:
+        raise PlotError(" ".join(str(e).split()))
+    return plot_dir(out, mass_mg=mass_mg)

@@ -182,9 +182,15 @@ def run(args):
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
-    table = Table("PATH", "KIND", "VID:PID", "DESCRIPTION", "BOARD")
+    from rich import box
+    con = Console()
+    # In 80 columns: no side borders, the description wraps; the path never does.
+    table = Table(box=box.HEAVY_HEAD if con.width >= 100 else box.SIMPLE_HEAD,
+                  pad_edge=con.width >= 100)
+    for col in ("PATH", "KIND", "VID:PID", "DESCRIPTION", "BOARD"):
+        table.add_column(col, no_wrap=col != "DESCRIPTION", overflow="fold")
     for p in ports:
         table.add_row(*(escape(x) for x in (p["port"], p["kind"], p["vid_pid"],
                                             p["description"], p["board"] or "?")))
-    Console().print(table)
+    con.print(table)
     return 0

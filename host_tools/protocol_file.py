@@ -97,6 +97,7 @@ _ELECTRIC = {
     "A": ("current", 10**9, False),
     "mA": ("current", 10**6, False),
     "uA": ("current", 10**3, True),
+    "nA": ("current", 1, True),
     "V": ("voltage", 10**6, False),
     "mV": ("voltage", 10**3, False),
     "Ohm": ("resistance", 1, False),
@@ -155,7 +156,7 @@ def _electric(text, capacity_nAh, where):
                            "a positive value: the verb (Charge/Discharge) gives the sign",
                            '"Discharge at 1 mA until 2.6 V" instead of "Charge at -1 mA ..."')
             raise _Bad("cannot read the %s %r" % (where, text),
-                       "a number and a unit: C-rate (C/10, 1C, 0.5 C), current (A, mA, uA), "
+                       "a number and a unit: C-rate (C/10, 1C, 0.5 C), current (A, mA, uA, nA), "
                        "voltage (V, mV) or resistance (Ohm, kOhm)",
                        "C/10, 2C, 50 uA, 4.1 V, 217 kOhm")
         num, unit = Fraction(m.group("num")), m.group("unit")
@@ -175,7 +176,7 @@ def _electric(text, capacity_nAh, where):
             hint = difflib.get_close_matches(unit, list(_ELECTRIC) + ["C"], 1)
             raise _Bad("unknown unit %r in the %s %r%s" % (
                 unit, where, text, " (did you mean %r?)" % hint[0] if hint else ""),
-                "one of C (C-rate), A, mA, uA, V, mV, Ohm, kOhm",
+                "one of C (C-rate), A, mA, uA, nA, V, mV, Ohm, kOhm",
                 "C/10, 1C, 2 uA, 4.1 V, 217 kOhm")
     if capacity_nAh is None:
         raise _Bad("a C-rate needs the cell's capacity", "capacity_mAh or active_mass_mg in [cell]",
@@ -399,8 +400,8 @@ def _pybamm_text(verb, val, duration, had_or, until, op, end, period_s, src):
         return src
 
     def plain(e):
-        if e["unit"] == "uA":
-            return "%s mA" % _fmt(e["num"] / 1000)
+        if e["unit"] in ("uA", "nA"):
+            return "%s mA" % _fmt(e["num"] / (1000 if e["unit"] == "uA" else 10**6))
         if e["unit"] == "kOhm":
             return "%s Ohm" % _fmt(e["num"] * 1000)
         return e["text"]
@@ -863,6 +864,26 @@ def _check(step, L, diag, i_floor_nA):
                    '[limits]\nstep_max = "250 hours"')
 
 
+def unknown_cell(p, name=None):
+    """The error text when the cell model named by `name` or the file's [cell] name is
+    not one the virtual board and `cycler simulate` know (None when it is, or no name)."""
+    import cellmodel
+    from host_tools import fit
+    name = name or p.cell.get("name")
+    if not name or name in cellmodel.CELLS:
+        return None
+    if fit.is_cell_file(name):     # a cell written by `cycler fit`
+        try:
+            fit.load_cell(name)
+        except ValueError as e:
+            return str(e)
+        return None
+    hint = difflib.get_close_matches(name, list(cellmodel.CELLS), 1)
+    return ("unknown cell %r%s; [cell] name is a cell model, one of %s (or leave it out)"
+            % (name, " (did you mean %r?)" % hint[0] if hint else "",
+               ", ".join(sorted(cellmodel.CELLS))))
+
+
 # ---- `cycler validate` -----------------------------------------------------------
 def add_arguments(parser):
     parser.add_argument("protocol", help="a protocol file, or the name of one in protocols/")
@@ -881,6 +902,10 @@ def run(args):
         return 2
     except OSError as e:
         print("%s: cannot read: %s" % (path, e.strerror or e), file=sys.stderr)
+        return 2
+    bad = unknown_cell(p)
+    if bad:
+        print("%s: %s" % (path, bad), file=sys.stderr)
         return 2
     if not args.explain:
         sys.stdout.write(p.text())

@@ -2,14 +2,21 @@
 
 Input: the board's records (firmware/core/wire.py) as dicts of ints: T (telemetry),
 S (step end), C (cycle end). Output, in DIR:
-  timeseries.bdf.csv  the Battery Data Format time series (columns in BDF_COLUMNS)
+  timeseries.bdf.csv  the Battery Data Format time series (columns in BDF_COLUMNS;
+                      all BDF-canonical but Step Type, Step Time and Record; rows of a
+                      rest, when the output is open, carry 0 A: what flows, not the
+                      front-end's noise, so readers that split half cycles on the sign
+                      of the current see none there)
+  run.json            the protocol's name and the run's start as Unix time
   cycles.csv          one row per cycle (columns in CYCLE_COLUMNS, exactly)
   steps.csv           one row per step (what ended it, capacities, energy)
 Files are appended and flushed + fsynced in batches, so a crash loses at most the
 last batch, and a restarted logger appends after what is already there.
 """
 import csv
+import json
 import os
+import time
 
 import host_tools  # noqa: F401  (firmware on sys.path)
 import engine as fw_engine
@@ -49,9 +56,14 @@ def coulombic_efficiency_pct(discharge_nAh, charge_nAh):
         return None
     return 100.0 * discharge_nAh / charge_nAh
 
-BDF_COLUMNS = ["Test Time / s", "Voltage / V", "Current / A", "Cycle Count / 1",
-               "Step Count / 1", "Step Type", "Step Time / s", "Charging Capacity / Ah",
-               "Discharging Capacity / Ah", "Record / 1"]
+
+BDF_COLUMNS = ["Test Time / s", "Unix Time / s", "Voltage / V", "Current / A",
+               "Cycle Count / 1", "Step Count / 1", "Step Index / 1", "Step Type",
+               "Step Time / s", "Charging Capacity / Ah", "Discharging Capacity / Ah",
+               "Charging Energy / Wh", "Discharging Energy / Wh", "Record / 1"]
+# Not in the BDF vocabulary (readers ignore them): ours, for plot and import.
+BDF_EXTRA_COLUMNS = ("Step Type", "Step Time / s", "Record / 1")
+RUN_JSON = "run.json"
 CYCLE_COLUMNS = ["cycle", "charge_rate", "discharge_rate", "charge_cc_mAh_g",
                  "charge_cv_mAh_g", "discharge_cc_mAh_g", "discharge_cv_mAh_g",
                  "charge_mAh", "discharge_mAh", "coulombic_efficiency_pct",
@@ -97,12 +109,14 @@ def _f(x, nd=6):
 class RunWriter:
     """Writes the output files of one cell's run as records arrive."""
 
-    def __init__(self, out_dir, parsed, batch=200, fsync=True, fresh=False):
+    def __init__(self, out_dir, parsed, batch=200, fsync=True, fresh=False, clock=time.time):
         """parsed: host_tools.protocol_file.ParsedProtocol (cell, rate labels, lines).
-        fresh: start the files anew (simulate); else append to them (a resumed log)."""
+        fresh: start the files anew (simulate); else append to them (a resumed log).
+        clock: wall time (s since 1970) when the first record arrives, which anchors
+        Unix Time (kept in run.json, so a resumed log keeps the same anchor)."""
         os.makedirs(out_dir, exist_ok=True)
         if fresh:
-            for name in ("timeseries.bdf.csv", "steps.csv", "cycles.csv"):
+            for name in ("timeseries.bdf.csv", "steps.csv", "cycles.csv", RUN_JSON):
                 if os.path.exists(os.path.join(out_dir, name)):
                     os.remove(os.path.join(out_dir, name))
         self.dir = out_dir
@@ -119,8 +133,26 @@ class RunWriter:
         self._ends = {}             # cycle -> {"charge": reason, "discharge": reason}
         self._rates = {}            # cycle -> {"charge": label, "discharge": label}
         self.last_t_s = 0.0
+        self.clock = clock
+        self.start_unix = None
+        self._e = [None, 0, 0.0, 0.0, 0.0, 0.0]   # cycle, t_ms, v, i, e_chg_Wh, e_dis_Wh
         if not fresh:
             self._reload()
+            try:
+                with open(os.path.join(out_dir, RUN_JSON)) as f:
+                    self.start_unix = json.load(f).get("start_unix")
+            except (OSError, ValueError):
+                pass
+
+    def _anchor(self, t_ms):
+        if self.start_unix is None:
+            self.start_unix = self.clock() - t_ms / 1000.0
+            tmp = os.path.join(self.dir, RUN_JSON + ".tmp")
+            with open(tmp, "w") as f:
+                json.dump({"protocol": getattr(self.parsed, "name", ""),
+                           "start_unix": self.start_unix}, f, indent=1)
+            os.replace(tmp, os.path.join(self.dir, RUN_JSON))
+        return self.start_unix + t_ms / 1000.0
 
     def _reload(self):
         """A resumed log: what cycle_end needs from the steps and cycles already written
@@ -179,10 +211,26 @@ class RunWriter:
         if kind == fw_protocol.CV and s is not None:
             sign = s.sign
         self.last_t_s = t_ms / 1000.0
+        typ = step_type(kind, sign) if step_number else "rest"
+        if typ == "rest":
+            i_nA = 0        # the output is open: nothing flows (the reading is noise)
+        idx = self.map.index(step_number)
+        v, i = v_uV / 1e6, i_nA / 1e9
+        e = self._e
+        if e[0] != cycle:           # the cycle's energy counts from its first row
+            e[:] = [cycle, t_ms, v, i, 0.0, 0.0]
+        else:
+            p = 0.5 * (v * i + e[2] * e[3]) * (t_ms - e[1]) / 3.6e6   # Wh
+            if p > 0:
+                e[4] += p
+            else:
+                e[5] -= p
+            e[1:4] = [t_ms, v, i]
         self._bdf_w.writerow([
-            _f(t_ms / 1000.0, 3), _f(v_uV / 1e6), _f(i_nA / 1e9, 12), cycle, step_number,
-            step_type(kind, sign) if step_number else "rest", _f(step_ms / 1000.0, 3),
-            _f(q_chg_nAh / 1e9, 12), _f(q_dis_nAh / 1e9, 12), seq])
+            _f(t_ms / 1000.0, 3), _f(self._anchor(t_ms), 3), _f(v), _f(i, 12), cycle,
+            step_number, 0 if idx is None else idx + 1, typ, _f(step_ms / 1000.0, 3),
+            _f(q_chg_nAh / 1e9, 12), _f(q_dis_nAh / 1e9, 12), _f(e[4], 12), _f(e[5], 12),
+            seq])
         self._tick()
 
     def step_end(self, rec):
@@ -268,6 +316,26 @@ class RunWriter:
             f.close()
 
 
+def write_rows(path, columns, rows):
+    """A whole CSV at once (cycler import): rows are dicts keyed by `columns`; floats
+    as _f writes them, None as an empty cell."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([_cell(r.get(c)) for c in columns])
+
+
+def _cell(x):
+    if x is None:
+        return ""
+    if isinstance(x, float):
+        return _f(x, 12) if abs(x) < 1e3 else _f(x, 3)
+    if hasattr(x, "item"):         # numpy scalars
+        return _cell(x.item())
+    return str(x)
+
+
 def _num(x):
     try:
         return float(x)
@@ -275,23 +343,33 @@ def _num(x):
         return None
 
 
-def cycle_table(rows, title="cycles"):
-    """A rich Table of the per-cycle rows (for the end of simulate/run/log)."""
+_CYCLE_COLUMNS = (  # (row key, header on a wide terminal, header in 80 columns)
+    ("cycle", "cycle", "cyc"), ("charge_rate", "chg rate", "chg\nrate"),
+    ("discharge_rate", "dis rate", "dis\nrate"), ("charge_cc_mAh_g", "chg CC", "chg\nCC"),
+    ("charge_cv_mAh_g", "chg CV", "chg\nCV"), ("discharge_cc_mAh_g", "dis CC", "dis\nCC"),
+    ("discharge_cv_mAh_g", "dis CV", "dis\nCV"), ("coulombic_efficiency_pct", "CE %", "CE\n%"),
+    ("coulombic_efficiency_cc_pct", "CE CC %", "CE\nCC %"),
+    ("charge_end", "chg end", "chg\nend"), ("discharge_end", "dis end", "dis\nend"))
+WIDE_COLUMNS = 100   # from this terminal width on, the table has one-line headers and borders
+
+
+def cycle_table(rows, title="cycles", width=80):
+    """A rich Table of the per-cycle rows (for the end of simulate/run/log): no wider
+    than 80 columns on a narrow terminal (two-line headers, no borders), boxed on a
+    wide one."""
+    from rich import box
     from rich.table import Table
 
-    t = Table(title=title)
-    for col, head in (("cycle", "cycle"), ("charge_rate", "chg rate"),
-                      ("discharge_rate", "dis rate"), ("charge_cc_mAh_g", "chg CC"),
-                      ("charge_cv_mAh_g", "chg CV"), ("discharge_cc_mAh_g", "dis CC"),
-                      ("discharge_cv_mAh_g", "dis CV"), ("coulombic_efficiency_pct", "CE %"),
-                      ("coulombic_efficiency_cc_pct", "CE CC %"), ("charge_end", "chg end"),
-                      ("discharge_end", "dis end")):
-        t.add_column(head, justify="right")
+    wide = width >= WIDE_COLUMNS
+    if wide:
+        t = Table(title=title)
+    else:
+        t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
+                  collapse_padding=True)
+    for _key, head, short in _CYCLE_COLUMNS:
+        t.add_column(head if wide else short, justify="right", no_wrap=True)
     for r in rows:
         t.add_row(*[("%.1f" % r[c]) if isinstance(r[c], float) else
                     ("" if r[c] is None else str(r[c]))
-                    for c in ("cycle", "charge_rate", "discharge_rate", "charge_cc_mAh_g",
-                              "charge_cv_mAh_g", "discharge_cc_mAh_g", "discharge_cv_mAh_g",
-                              "coulombic_efficiency_pct", "coulombic_efficiency_cc_pct",
-                              "charge_end", "discharge_end")])
+                    for c, _h, _s in _CYCLE_COLUMNS])
     return t

@@ -46,8 +46,9 @@ def prepare_dir(out, src_path, parsed):
     import time as _time
     os.makedirs(out, exist_ok=True)
     # an earlier run's files are kept, moved aside, never deleted
+    from host_tools.records import RUN_JSON
     old = [n for n in ("timeseries.bdf.csv", "steps.csv", "cycles.csv", log.STATE_FILE,
-                       log.GAPS_FILE, log.PROTOCOL_TOML, log.PROTOCOL_TXT)
+                       log.GAPS_FILE, log.PROTOCOL_TOML, log.PROTOCOL_TXT, RUN_JSON)
            if os.path.exists(os.path.join(out, n))]
     if old:
         keep = os.path.join(out, "previous-" + _time.strftime("%Y%m%d-%H%M%S"))
@@ -84,76 +85,68 @@ def _deploy_into(board, say):
     deploy.deploy(board.port, "sim", log=lambda s: None)
 
 
-def run(args):
-    from host_tools import protocol_file, log, link
-    from host_tools.records import cycle_table
-    import cellmodel
-
-    def say(s):
-        print(s, file=sys.stderr)
-
-    path = protocol_file.resolve(args.protocol)
-    try:
-        parsed = protocol_file.load(path)
-    except (protocol_file.ProtocolError, OSError) as e:
-        say("cycler run: %s" % e)
-        return 2
+def _start_virtual_boards(args, parsed, say):
+    """Start --boards virtual boards with the firmware deployed; (boards, ports) or
+    None after saying why."""
+    from host_tools.simboard import SimBoard
+    cell = args.cell or parsed.cell.get("name") or "fig4"
+    speed = int(args.speed) if args.speed == int(args.speed) else args.speed
     boards = []
-    ports = list(args.port)
-    if not ports:
-        from host_tools.simboard import SimBoard
-        cell = args.cell or parsed.cell.get("name") or "fig4"
-        if cell not in cellmodel.CELLS:
-            say("cycler run: unknown cell %r; one of %s" % (cell, ", ".join(sorted(cellmodel.CELLS))))
-            return 2
-        speed = int(args.speed) if args.speed == int(args.speed) else args.speed
-        for _ in range(max(1, args.boards)):
-            b = SimBoard(None, cell=cell, speed=speed, tick_ms=args.tick_ms)
-            boards.append(b)
-            b.start()
-            try:
-                _deploy_into(b, say)
-            except Exception as e:
-                say("cycler run: could not deploy the firmware to the virtual board: %s" % e)
-                for bb in boards:
-                    bb.stop()
-                return 1
-            ports.append(b.port)
+    for _ in range(max(1, args.boards)):
+        b = SimBoard(None, cell=cell, speed=speed, tick_ms=args.tick_ms)
+        boards.append(b)
+        b.start()
+        try:
+            _deploy_into(b, say)
+        except Exception as e:
+            say("cycler run: could not deploy the firmware to the virtual board: %s" % e)
+            for bb in boards:
+                bb.stop()
+            return None
+    return boards, [b.port for b in boards]
+
+
+def _start_sessions(args, path, parsed, ports, virtual, say):
+    """Prepare each board's folder, connect, load and start; the sessions, or None
+    after saying why (the sessions already opened are closed)."""
+    from host_tools import log, link
     several = len(ports) > 1
     sessions = []
-    try:
-        for k, port in enumerate(ports):
-            if several:
-                name = ("cell-%d" % (k + 1)) if boards else os.path.basename(port)
-                out = os.path.join(args.out, name)
-            else:
-                name, out = os.path.basename(os.path.normpath(args.out)), args.out
-            prepare_dir(out, path, parsed)
-            s = log.Session(port, out, parsed, name=name, give_up_s=args.give_up_s, say=say)
-            if not s.connect(first_timeout=10):
-                say("cycler run: %s" % s.error)
-                return 1
-            try:
-                start_run(s, parsed, args.telemetry_ms)
-            except (link.BoardError, RuntimeError) as e:
-                say("cycler run: %s: %s" % (port, e))
-                if s.board is not None:
-                    s.board.close()
-                return 1
-            sessions.append(s)
-            say("%s: %s started on %s, logging into %s" % (name, parsed.name, port, out))
-        on_int = args.on_interrupt
-        if on_int == "ask" and not sys.stdin.isatty():
-            on_int = "stop"
-        if boards and on_int == "detach":
-            say("cycler run: note: the virtual boards end with this command; detach "
-                "leaves nothing running")
-        log.watch(sessions, on_int, live=not args.quiet and sys.stdout.isatty())
-    finally:
-        for b in boards:
-            b.stop()
-    log.report(sessions, say=print)
+    for k, port in enumerate(ports):
+        if several:
+            name = ("cell-%d" % (k + 1)) if virtual else os.path.basename(port)
+            out = os.path.join(args.out, name)
+        else:
+            name, out = os.path.basename(os.path.normpath(args.out)), args.out
+        prepare_dir(out, path, parsed)
+        s = log.Session(port, out, parsed, name=name, give_up_s=args.give_up_s, say=say)
+        if not s.connect(first_timeout=10):
+            say("cycler run: %s" % s.error)
+            _close(sessions)
+            return None
+        try:
+            start_run(s, parsed, args.telemetry_ms)
+        except (link.BoardError, RuntimeError) as e:
+            say("cycler run: %s: %s" % (port, e))
+            _close(sessions + [s])
+            return None
+        sessions.append(s)
+        say("%s: %s started on %s, logging into %s" % (name, parsed.name, port, out))
+    return sessions
+
+
+def _close(sessions):
+    for s in sessions:
+        if s.board is not None:
+            s.board.close()
+
+
+def _finish(args, parsed, sessions, say):
+    """The closing report, each board's cycle table and figures; the exit status."""
+    from host_tools import log
+    from host_tools.records import cycle_table
     from rich.console import Console
+    log.report(sessions, say=print)
     con = Console()
     status = 0
     for s in sessions:
@@ -164,15 +157,59 @@ def run(args):
             status = 1
         rows = s.logger.writer.cycles
         if rows:
-            con.print(cycle_table(rows, "%s on %s (mAh/g)" % (parsed.name, s.name)))
+            con.print(cycle_table(rows, "%s on %s (mAh/g)" % (parsed.name, s.name),
+                                  width=con.width))
         if not args.no_plot and s.outcome in ("done", "stopped", "fault"):
-            try:
-                from host_tools.plot import plot_dir, PlotError
-            except ImportError:
-                continue
-            try:
-                for p in plot_dir(s.dir):
-                    print(p)
-            except PlotError as e:
-                say("cycler run: no figures for %s: %s" % (s.name, e))
+            _figures(s, say)
     return status
+
+
+def _figures(session, say):
+    try:
+        from host_tools.plot import plot_dir, PlotError
+    except ImportError:
+        return
+    try:
+        for p in plot_dir(session.dir):
+            print(p)
+    except PlotError as e:
+        say("cycler run: no figures for %s: %s" % (session.name, e))
+
+
+def run(args):
+    from host_tools import protocol_file, log
+
+    def say(s):
+        print(s, file=sys.stderr)
+
+    path = protocol_file.resolve(args.protocol)
+    try:
+        parsed = protocol_file.load(path)
+    except (protocol_file.ProtocolError, OSError) as e:
+        say("cycler run: %s" % e)
+        return 2
+    boards, ports = [], list(args.port)
+    if not ports:
+        bad = protocol_file.unknown_cell(parsed, args.cell)
+        if bad:
+            say("cycler run: " + bad)
+            return 2
+        started = _start_virtual_boards(args, parsed, say)
+        if started is None:
+            return 1
+        boards, ports = started
+    try:
+        sessions = _start_sessions(args, path, parsed, ports, bool(boards), say)
+        if sessions is None:
+            return 1
+        on_int = args.on_interrupt
+        if on_int == "ask" and not sys.stdin.isatty():
+            on_int = "stop"
+        if boards and on_int == "detach":
+            say("cycler run: note: the virtual boards end with this command; detach "
+                "leaves nothing running")
+        log.watch(sessions, on_int, live=not args.quiet and sys.stdout.isatty())
+    finally:
+        for b in boards:
+            b.stop()
+    return _finish(args, parsed, sessions, say)

@@ -41,6 +41,9 @@ CONFIG_FILE = "board_config.py"
 RELAY_BUFFER_BYTES = 64 * 1024
 
 _HOST_POLL_S = 0.02  # how often the relay looks whether a host has opened the port
+# What the raw REPL prints when it is entered and waits for code (py/pyexec.c); a Ctrl-D
+# then, with nothing typed, is a soft reset.
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 _counter = itertools.count()
 
 
@@ -56,6 +59,9 @@ def write_config(board_dir, cell=None, speed=None, tick_ms=None, telemetry_ms=No
     reads them with getattr(config, name, default): a None there would be taken)."""
     text = "# Written by `cycler sim-board`; main.py reads it. Not deployed, not compiled.\n"
     text += "board = %r\n" % "sim"
+    from host_tools import fit
+    if fit.is_cell_file(cell):      # a fitted cell: its parameter dict (make_cell takes it)
+        cell = fit.load_cell(cell)
     for name, value in (("cell", cell), ("speed", speed), ("tick_ms", tick_ms),
                         ("telemetry_ms", telemetry_ms), ("profile", profile)):
         if value is not None:
@@ -102,10 +108,15 @@ class _Relay(threading.Thread):
     """Copies bytes between the two pty masters. Never drops a byte while a host has
     the port open; discards board output while no host has it open."""
 
-    def __init__(self, fw_fd, host_fd, wake_fd, limit, interrupt):
+    def __init__(self, fw_fd, host_fd, wake_fd, limit, interrupt, soft_reset=None):
         threading.Thread.__init__(self, name="simboard-relay", daemon=True)
         self.fw_fd, self.host_fd, self.wake_fd, self.limit = fw_fd, host_fd, wake_fd, limit
         self.interrupt = interrupt   # called for each 0x03; True = delivered as SIGINT
+        # called for a Ctrl-D at an idle raw REPL; returns what the host sees at once
+        self.soft_reset = soft_reset
+        self.raw_idle = False        # the firmware printed RAW_BANNER and nothing was typed
+        self.want_raw = False        # after a soft reset: send Ctrl-A at the next `>>> `
+        self._tail = b""             # the end of the firmware's output, for the banners
         self.stop_flag = False
         self.discarded = 0   # board output dropped while no host had the port open
         self.to_host_total = 0
@@ -145,6 +156,10 @@ class _Relay(threading.Thread):
             events = p.poll(None if attached else _HOST_POLL_S * 1000)
             for fd, ev in events:
                 if fd == self.wake_fd:
+                    try:
+                        os.read(self.wake_fd, 64)
+                    except OSError:
+                        pass
                     continue
                 if fd == fw:
                     if ev & select.POLLIN:
@@ -154,6 +169,7 @@ class _Relay(threading.Thread):
                             data = b""
                         except OSError:
                             data = b""
+                        self._watch_firmware(data, to_fw)
                         if attached:
                             to_host += data
                         else:
@@ -169,7 +185,7 @@ class _Relay(threading.Thread):
                     if ev & select.POLLIN:
                         try:
                             data = os.read(host, 4096)
-                            self._from_host(data, to_fw)
+                            self._from_host(data, to_fw, to_host)
                         except BlockingIOError:
                             pass
                         except OSError:   # EIO: the host closed the port
@@ -189,7 +205,33 @@ class _Relay(threading.Thread):
                 self.discarded += len(to_host)
                 to_host.clear()
 
-    def _from_host(self, data, to_fw):
+    def _watch_firmware(self, data, to_fw):
+        """Banners in the firmware's output: the raw REPL waiting for code; after a soft
+        reset, the friendly REPL's prompt (then Ctrl-A enters the raw REPL, as a real
+        board's soft reset inside the raw REPL comes back to it)."""
+        if not data:
+            return
+        self._tail = (self._tail + data)[-64:]
+        if self._tail.endswith(RAW_BANNER):
+            self.raw_idle = True
+        if self.want_raw and b">>> " in self._tail:
+            self.want_raw = False
+            self._tail = b""
+            to_fw += b"\x01"
+
+    def _from_host(self, data, to_fw, to_host=None):
+        if self.raw_idle and self.soft_reset is not None:
+            if data[:1] == b"\x04":
+                self.raw_idle = False
+                out = self.soft_reset()
+                if out is not None:        # handled: the byte does not reach the port
+                    if to_host is not None:
+                        to_host += out
+                    data = data[1:]
+                    if not data:
+                        return
+            elif data:
+                self.raw_idle = False
         start = 0
         while True:
             i = data.find(b"\x03", start)
@@ -253,7 +295,7 @@ class SimBoard:
         self._wake_w = wake_w
 
         self._relay = _Relay(fw_master, host_master, wake_r, self.buffer_bytes,
-                             self._interrupt)
+                             self._interrupt, self._soft_reset)
         self._relay.start()
         self._exe = exe
         sup = threading.Thread(target=self._supervise, name="simboard-launcher", daemon=True)
@@ -281,16 +323,34 @@ class SimBoard:
         atexit.register(self.stop)
         return self.port
 
-    def _argv(self):
+    def _argv(self, main=True):
         assert self.dir is not None
         argv = [self._exe]
         if self.heapsize:
             argv += ["-X", "heapsize=%s" % self.heapsize]
-        if os.path.exists(os.path.join(self.dir, "main.py")):
+        if main and os.path.exists(os.path.join(self.dir, "main.py")):
             argv += ["-i", "main.py"]
         return argv
 
-    def _spawn(self):
+    def _soft_reset(self):
+        """Ctrl-D at the raw REPL (mpremote does it before each command unless told
+        `resume`). A real board soft-resets and comes back to the raw REPL without
+        running main.py; the unix port would exit instead. So: end the process, start
+        it again at the REPL (the launcher does, see _supervise), enter the raw REPL.
+        Returns what the host sees first."""
+        child = self.child
+        if child is None or child.poll() is not None:
+            return None
+        self._soft_pending = True
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return b"soft reboot\r\n"
+
+    _soft_pending = False
+
+    def _spawn(self, main=True):
         fd = self._fw_slave
         assert self.dir is not None
         # A board that reboots loses what was sent to it while it was down.
@@ -312,7 +372,7 @@ class SimBoard:
             if self._stopping.is_set():
                 return
             self.child = subprocess.Popen(
-                self._argv(), cwd=self.dir, env=env, stdin=fd, stdout=fd, stderr=fd,
+                self._argv(main), cwd=self.dir, env=env, stdin=fd, stdout=fd, stderr=fd,
                 start_new_session=True, preexec_fn=ctty, close_fds=True)
             self.boots += 1
 
@@ -326,6 +386,11 @@ class SimBoard:
             child.wait()
             if self._stopping.is_set():
                 break
+            if self._soft_pending:      # a soft reset: back at the raw REPL, no main.py
+                self._soft_pending = False
+                self._relay.want_raw = True
+                self._spawn(main=False)
+                continue
             # Like a board rebooting. A main.py that exits at once is not restarted in a
             # tight loop: back off up to 1 s.
             quick_exits = quick_exits + 1 if time.monotonic() - t0 < 0.5 else 0
@@ -423,7 +488,8 @@ def _kill_session(child, timeout=2.0):
 
 # -- the `cycler sim-board` command ---------------------------------------------------
 def add_arguments(parser):
-    parser.add_argument("--cell", default=None, help="cell model name for the sim board")
+    parser.add_argument("--cell", default=None, help="cell model name for the sim board, or "
+                        "a cell file from `cycler fit` (CELL.toml)")
     parser.add_argument("--speed", type=float, default=None,
                         help="virtual clock speed-up (e.g. 100 = 100x real time)")
     parser.add_argument("--dir", default=None,

@@ -22,13 +22,15 @@ MAX_HOLD_DT_MS = 3000    # CV, sweep (a realistic front-end: range switches move
 IDLE_TICKS = 5             # board ticks before `start` (Sim.start)
 IDLE_TICK_MS = 100
 SAMPLE_S = 30.0            # a BDF row every 30 s of test time, and at every step end
+PROBE_ROW_MS = 2 * BASE_DT_MS  # and one this far into each step: where the engine's R
+                               # probe reads the voltage step (plot.resistances uses it)
 
 
 def add_arguments(p):
     p.add_argument("protocol", help="protocol file (TOML), or the name of a shipped one "
                    "(e.g. quick, fig4_rate_test)")
-    p.add_argument("--cell", help="cell model: fig4, fig5b-cell2, raman, tofsims, max "
-                   "(default: the protocol's [cell] name)")
+    p.add_argument("--cell", help="cell model: fig4, fig5b-cell2, raman, tofsims, max, or "
+                   "a cell file from `cycler fit` (CELL.toml) (default: the protocol's [cell] name)")
     p.add_argument("--out", default=None, help="output folder (default out/<protocol>-<cell>)")
     p.add_argument("--fixed-tick-ms", type=int, default=0,
                    help="run every tick at this period instead of adapting it")
@@ -163,6 +165,7 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
     e = sim.ch.engine
     sim.start()
     seen_s = seen_c = 0
+    probe_row = False
     next_sample = 0.0
     seq = 0
     limit_ms = max_hours * 3.6e6 if max_hours else None
@@ -185,7 +188,9 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
                              r[fw.SR_KIND], r[fw.SR_MS], qc, qd, seq)
             seq += 1
             next_sample = t / 1000.0 + sample_s
-        elif t >= next_sample * 1000:
+            probe_row = True
+        elif t >= next_sample * 1000 or (probe_row and e.step_ms >= PROBE_ROW_MS):
+            probe_row = False
             q = e.acc.cycle_q_nAh
             writer.telemetry(t, e.v_uV, e.i_nA, e.cycle, e.step_number,
                              e.step.kind if e.step else 0, e.step_ms, q[0] + q[1],
@@ -246,9 +251,22 @@ def run(args):
         return 2
     cell_name = args.cell or parsed.cell.get("name") or "fig4"
     import cellmodel
-    if cell_name not in cellmodel.CELLS:
-        print("cycler simulate: unknown cell %r; one of %s" % (
-            cell_name, ", ".join(sorted(cellmodel.CELLS))), file=sys.stderr)
+    from host_tools import fit
+    cell = None
+    if fit.is_cell_file(cell_name):     # a cell written by `cycler fit`
+        try:
+            params = fit.load_cell(cell_name)
+            cell = cellmodel.make_cell(params)
+        except ValueError as e:
+            print("cycler simulate: %s" % e, file=sys.stderr)
+            return 2
+        from boards import sim as simboard
+        cell.set_soc(simboard.SOC0)
+        cell_name = params["name"]
+    elif cell_name not in cellmodel.CELLS:
+        print("cycler simulate: unknown cell %r; one of %s, or a cell file (.toml) from "
+              "`cycler fit`" % (cell_name, ", ".join(sorted(cellmodel.CELLS))),
+              file=sys.stderr)
         return 2
     import feprofiles
     try:
@@ -261,7 +279,7 @@ def run(args):
     t0 = time.perf_counter()
     if args.quiet:
         writer, sim = simulate(parsed, cell_name, out, args.fixed_tick_ms, args.seed,
-                               args.sample_s, board=args.board)
+                               args.sample_s, cell=cell, board=args.board)
     else:
         from rich.console import Console
         from rich.progress import Progress, BarColumn, TextColumn, TimeElapsedColumn
@@ -277,9 +295,12 @@ def run(args):
                     t_ms / 3.6e6, e.v_uV / 1e6))
 
             writer, sim = simulate(parsed, cell_name, out, args.fixed_tick_ms, args.seed,
-                                   args.sample_s, progress=progress, board=args.board)
+                                   args.sample_s, progress=progress, cell=cell,
+                                   board=args.board)
         from rich.console import Console as C2
-        C2().print(cycle_table(writer.cycles, "%s on %s (mAh/g)" % (parsed.name, cell_name)))
+        con = C2()
+        con.print(cycle_table(writer.cycles, "%s on %s (mAh/g)" % (parsed.name, cell_name),
+                              width=con.width))
     wall = time.perf_counter() - t0
     print("%d cycles, %.1f h simulated in %.1f s; wrote %s" % (
         len(writer.cycles), sim.now_ms / 3.6e6, wall, out))

@@ -101,6 +101,7 @@ _FIG4 = {
     "tau_slow_s": 5600.0,   # ... and where the bulk is fully lithiated (x -> 1)
     "soc_knee": 0.25,       # below this bulk soc the exchange slows, log-linearly
     "soc0": 0.0,            # initial state: discharged (pristine, 2.71 V is reached at rest)
+    "ocv_shift_V": 0.0,     # the OCV curve moved up or down (cycler fit on a measured cell)
 }
 _THICK_REF = 0.167
 
@@ -186,6 +187,7 @@ class CellModel:
         self.tau_fast = float(p["tau_fast_s"])
         self.tau_slow = float(p["tau_slow_s"])
         self.soc_knee = float(p["soc_knee"])
+        self.ocv_shift = float(p.get("ocv_shift_V", 0.0))
         # tau_fast_s 0 switches the diffusion limit off (surface = bulk).
         self._ln_ratio = (math.log(self.tau_slow / self.tau_fast)
                           if self.tau_fast > 0.0 else 0.0)
@@ -274,7 +276,7 @@ class CellModel:
         self.step(dt_s, 0.0)
 
     def _update_v(self):
-        self.ocv_V = ocv_V(self.soc + (1.0 - self.f) * self.d)
+        self.ocv_V = ocv_V(self.soc + (1.0 - self.f) * self.d) + self.ocv_shift
         self.v_V = self.ocv_V + self.i_A * self.r0 + self.v1
 
     def voltage_if(self, i_A):

@@ -55,16 +55,15 @@ def sim_board(tmp_path, registry):
         board.stop()
 
 
-@pytest.fixture
-def deployed_board(tmp_path, registry):
-    """A virtual board running the real firmware (deployed with the real mpremote)."""
-    from host_tools import deploy
-    from host_tools.simboard import SimBoard
-
-    b = SimBoard(str(tmp_path / "board"), cell="fig4", speed=300, tick_ms=1000)
-    b.start()
-    try:
-        deploy.deploy(b.port, "sim", log=lambda s: None, timeout=60)
-        yield b
-    finally:
-        b.stop()
+@pytest.fixture(scope="module")
+def deployed_board(tmp_path_factory):
+    """A virtual board running the real firmware (deployed with the real mpremote),
+    shared by the tests of a module (in file order: a test that leaves the board
+    unusable goes last), with its own registry."""
+    import boardtest
+    d = tmp_path_factory.mktemp("deployed")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CYCLER_SIMBOARD_REGISTRY", str(d / "registry"))
+        with boardtest.deployed_board(d / "board", cell="fig4", speed=300,
+                                      tick_ms=1000) as b:
+            yield b

@@ -95,9 +95,14 @@ def test_after_settling_the_range_holds_the_current(seq):
     for i in seq:
         # Each level held long enough to settle and qualify.
         for _ in range(8):
+            held, was_settling, n = ar.i_nA, ar.settling, ar.switches
             ar.update(t, i, 0)
             t += 10
-            assert isinstance(ar.index, int) and isinstance(ar.i_nA, int)
+            assert 0 <= ar.index < len(RANGES)
+            if was_settling and ar.settling and ar.switches == n:
+                assert ar.i_nA == held      # still settling: the reading is held
+            else:
+                assert ar.i_nA == i         # live: this tick's reading is used
         m = abs(i)
         if ar.index < 3:
             assert m <= RANGES[ar.index] * 90 // 100

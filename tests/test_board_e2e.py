@@ -54,6 +54,17 @@ def _charging(line):
     return kind == "T" and f[2] == 2 and f[7] > 1000  # running, I > 1 uA
 
 
+def test_console_command_answers(deployed_board):
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "console", "--port",
+                        deployed_board.port], input="status\nhelp load\nbogus\n:quit\n",
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    out = r.stdout + r.stderr
+    assert "ok status" in out and "state=idle" in out, out
+    assert "ok help" in out, out
+    assert "error bogus" in out and "unknown command" in out, out
+
+
+# last: it leaves the shared board at the REPL
 def test_ctrl_c_switches_the_output_off_and_reaches_the_repl(deployed_board):
     port = deployed_board.port
     parsed = protocol_file.load(protocol_file.resolve("quick"))
@@ -68,13 +79,3 @@ def test_ctrl_c_switches_the_output_off_and_reaches_the_repl(deployed_board):
     assert r.returncode == 0, r.stdout + r.stderr
     # the loop is interrupted mid-run: the engine still says running, the output is off
     assert "OUT False running" in r.stdout, r.stdout
-
-
-def test_console_command_answers(deployed_board):
-    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "console", "--port",
-                        deployed_board.port], input="status\nhelp load\nbogus\n:quit\n",
-                       capture_output=True, text=True, timeout=60, cwd=ROOT)
-    out = r.stdout + r.stderr
-    assert "ok status" in out and "state=idle" in out, out
-    assert "ok help" in out, out
-    assert "error bogus" in out and "unknown command" in out, out

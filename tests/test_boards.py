@@ -71,11 +71,30 @@ def test_dac_reaches_full_scale_both_ways(b):
         assert hi - lo >= 150  # at least 75 codes per full scale each way
 
 
-def test_pico_pwm_is_a_12_bit_period_and_its_filter_kills_the_ripple():
+def _two_section_rc(r_ohm, c_f, f_hz):
+    """Two equal RC sections in cascade, the second loading the first:
+    H(s) = 1 / (1 + 3 sRC + (sRC)^2). (|H| at f_hz, time to settle to half a 12-bit LSB
+    after a full-scale step, s)."""
+    import math
+    rc = r_ohm * c_f
+    t1, t2 = rc * 2 / (3 - math.sqrt(5)), rc * 2 / (3 + math.sqrt(5))
+    w = 2 * math.pi * f_hz * rc
+    h = 1 / abs(complex(1 - w * w, 3 * w))
+    return h, t1 * math.log(t1 / (t1 - t2) * 8192)
+
+
+def test_pico_pwm_is_a_12_bit_period_and_its_filter_kills_the_ripple_and_settles():
+    import autorange
     assert abs(pico.PWM_FREQ - 125000000 / 4096) < 1
-    f_pole = 1 / (2 * 3.14159265 * 10e3 * 1e-6)
-    ripple_uV = 3.3e6 / (pico.PWM_FREQ / f_pole) ** 2
-    assert ripple_uV < 1
+    h, settle_s = _two_section_rc(pico.PWM_FILTER_R_OHM, pico.PWM_FILTER_C_NF * 1e-9,
+                                  pico.PWM_FREQ)
+    lsb_uV = pico.PWM_SPAN_UV / 4096
+    ripple_uV = 2 / 3.14159265 * pico.PWM_SPAN_UV * h     # the fundamental at 50 % duty
+    assert ripple_uV < lsb_uV / 4
+    assert settle_s * 1000 < autorange.SETTLE_MS
+    # Control: the earlier 10 k / 1 uF sections took 240 ms, past the autorange settle.
+    _, slow_s = _two_section_rc(10000, 1e-6, pico.PWM_FREQ)
+    assert slow_s * 1000 > autorange.SETTLE_MS
 
 
 def test_board_files_import_without_machine():
@@ -107,13 +126,16 @@ CONFIGS = [
     ("pico-mcp4725-ads1115", pico, "rp2", dict(dac="mcp4725", adc="ads1115"), True),
     ("esp32-internal", esp32, "esp32", dict(dac="internal"), False),
     ("esp32-mcp4725", esp32, "esp32", dict(dac="mcp4725"), True),
+    ("esp32-mcp4725-ads1115", esp32, "esp32", dict(dac="mcp4725", adc="ads1115"), True),
 ]
 
 
 def _chips(bench, with_mcp):
     out = []
     if with_mcp:
-        out.append(chips.MCP4725(vdd_uV=3300000))
+        # The MCP4725's VDD is its reference: the analog board's REF (3.000 V).
+        b = bench.board
+        out.append(chips.MCP4725(vdd_uV=getattr(b, "MCP4725_SPAN_UV", b.DAC_SPAN_UV)))
         bench.dac = out[0]
     out.append(chips.ADS1115(source=bench.ain, latency=1))
     return out
@@ -133,7 +155,10 @@ def test_factory_sources_sinks_and_measures_on_every_range(monkeypatch, name, b,
     assert not bench.enabled() and bench.current_nA() == 0       # boots with the output off
     assert fe.range_index == len(b.RANGES_NA) - 1 == bench.range_index()
     bits = 12 if (mcp or kw.get("dac") == "pwm") else b.DAC_BITS
-    span = 3300000
+    if mcp:
+        span = getattr(b, "MCP4725_SPAN_UV", b.DAC_SPAN_UV)
+    else:
+        span = getattr(b, "PWM_SPAN_UV", b.DAC_SPAN_UV) if kw.get("dac") == "pwm" else b.DAC_SPAN_UV
     for r, fs in enumerate(b.RANGES_NA):
         fe.select_range(r)
         assert bench.range_index() == r
@@ -294,3 +319,69 @@ def test_setup_hands_main_py_what_it_runs_on(monkeypatch, b, port):
     assert b.I_FLOOR_NA < 1824 and b.TICK_MS * 10 <= b.WDT_MS   # FACTS: C/46 of fig4
     Config.wdt_ms = 0
     assert b.setup(Config).wdt is None
+
+
+def test_calibration_save_programs_the_dac_power_up_code_to_zero_current(monkeypatch, tmp_path):
+    # The MCP4725 wakes at its EEPROM code: after `calibrate save` that is zero current on
+    # range 0 (the range the analog board resets to), with range 0's calibrated offset.
+    monkeypatch.chdir(tmp_path)
+    bench = chips.Bench(pico, sense_offset_uV=3000)
+    devices = _chips(bench, True)
+    dchip = devices[0]
+    fe, _ = _build(monkeypatch, pico, "rp2", bench, devices, calib=calibration.identity(4))
+    s = calibration.Session(fe, pico.RANGES_NA, path=str(tmp_path / "calib.json"), board="pico")
+    fe.select_range(0)
+    for frac in (-80, 80):
+        fe.set_current_nA(pico.RANGES_NA[0] * frac // 100)
+        fe.measure()
+        s.point(0, fe.i_raw, bench.current_nA())
+    fe.set_current_nA(5000)
+    code_before = dchip.code
+    reply = s.save()
+    assert "power_up_code=%d" % fe.code_for(0, 0) in reply
+    assert dchip.eeprom_code == fe.code_for(0, 0) != fe.mid_code   # the offset moved it
+    assert dchip.code == code_before            # the running setpoint was put back
+    fe.off()
+    dchip.power_cycle()
+    fe.select_range(0)
+    fe._enable.value(1)                         # as if enabled right after a reset
+    assert abs(bench.current_nA()) <= 20        # within about one DAC code of zero
+
+
+def _calibrate_range0(monkeypatch, tmp_path, dac_points):
+    # A DAC whose reference is 0.5 % high (its span, not the measurement, is off) and a
+    # sense offset. `calibrate source` + `point` at -80 % and +80 % of range 0, then save.
+    monkeypatch.chdir(tmp_path)
+    bench = chips.Bench(pico, sense_offset_uV=2000)
+    devices = _chips(bench, True)
+    devices[0].vdd_uV = pico.DAC_SPAN_UV * 1005 // 1000
+    fe, _ = _build(monkeypatch, pico, "rp2", bench, devices, calib=calibration.identity(4))
+    s = calibration.Session(fe, pico.RANGES_NA, path=str(tmp_path / "calib.json"), board="pico")
+    fe.select_range(0)
+    for frac in (-80, 80):
+        fe.set_current_nA(pico.RANGES_NA[0] * frac // 100)
+        fe.measure()
+        s.point(0, fe.i_raw, bench.current_nA())
+    if not dac_points:
+        s.dac_points = {}
+    s.save()
+    worst = 0
+    for frac in (-60, -10, 10, 60):
+        want = pico.RANGES_NA[0] * frac // 100
+        fe.set_current_nA(want)
+        worst = max(worst, abs(bench.current_nA() - want) / pico.RANGES_NA[0])
+    return worst, s.current
+
+
+def test_setpoint_path_has_its_own_calibration(monkeypatch, tmp_path):
+    worst, cal = _calibrate_range0(monkeypatch, tmp_path, True)
+    assert cal.dac_gain_ppm is not None and cal.dac_gain_ppm[0] != cal.i_gain_ppm[0]
+    assert worst < 0.001          # within 0.1 % of full scale (the DAC's 14.7 nA code: 0.07 %)
+    assert calibration.load(pico.RANGES_NA, str(tmp_path / "calib.json")) == cal
+
+
+def test_control_setpoint_through_the_measurement_calibration_keeps_the_dac_error(
+        monkeypatch, tmp_path):
+    worst, cal = _calibrate_range0(monkeypatch, tmp_path, False)
+    assert cal.dac_gain_ppm is None
+    assert worst > 0.002          # the DAC's 0.5 % span error stays

@@ -10,7 +10,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import host_tools  # noqa: E402  (the board-side folders on sys.path)
-for p in (ROOT, host_tools.BOARDS_DIR):
+for p in (ROOT, host_tools.BOARDS_DIR, os.path.join(ROOT, "tests", "core")):
     sys.path.insert(0, p)
 from host_tools.calibrate import calibrate  # noqa: E402
 import calibration  # noqa: E402
@@ -18,29 +18,7 @@ import channel  # noqa: E402
 import runtime  # noqa: E402
 import sim as simboard  # noqa: E402
 import wire  # noqa: E402
-
-
-class Port:
-    def __init__(self):
-        self.inq = b""
-        self.out = []
-
-    def read_byte(self):
-        if not self.inq:
-            return None
-        b, self.inq = self.inq[0], self.inq[1:]
-        return b
-
-    def writable(self):
-        return True
-
-    def write(self, data, off=0, n=-1):
-        self.out.append(bytes(data[off:len(data) if n < 0 else off + n]).decode())
-
-
-class Cfg:
-    speed = 10 ** 9
-    cell = "fig4"
+from standin import Cfg, Port, loop  # noqa: E402
 
 
 class BiasLoad:
@@ -77,10 +55,9 @@ def _board(tmp_path):
 
 def _command(rt, port):
     def command(text):
-        port.inq += (text + "\n").encode()
+        port.send(text + "\n")
         for _ in range(50):
-            rt.tick()
-            rt.clock.sleep_ms(rt.tick_ms)
+            loop(rt, 1)
             for k, line in enumerate(port.out):
                 r = wire.parse_reply(line)
                 if r is not None and r[1].startswith(text.split()[0]):

@@ -97,6 +97,39 @@ def test_build_per_architecture(tmp_path):
         assert head[:2] == b"M\x06" and head[2] >> 2 == arch
 
 
+def test_build_compiles_once_per_state_of_the_sources(tree, tmp_path, monkeypatch):
+    """deploy.build keeps what it compiled, keyed by every source's sha256: a test
+    session (or `cycler run --boards N`) compiles the firmware once; a changed
+    source is compiled again."""
+    fw, boards = tree
+    monkeypatch.setattr(deploy, "_COMPILED", {})   # what earlier tests compiled: not here
+    calls = []
+    real_run = deploy.subprocess.run
+
+    def run(argv, **kw):
+        calls.append(argv[-1])
+        return real_run(argv, **kw)
+
+    monkeypatch.setattr(deploy.subprocess, "run", run)
+
+    def built(name):
+        plan = deploy.build("sim", str(tmp_path / name), fw, boards)
+        assert all(v.startswith(str(tmp_path / name)) for v in plan.values())
+        return {p: open(v, "rb").read() for p, v in plan.items()}
+
+    first = built("o1")
+    n = len(calls)
+    assert n == 4           # everything but main.py (kept as source) went to mpy-cross
+    assert built("o2") == first and len(calls) == n
+    with open(os.path.join(fw, "units_stub.py"), "a") as f:
+        f.write("Y = 1\n")
+    third = built("o3")
+    assert calls[n:] == [os.path.join(fw, "units_stub.py")]
+    assert third["units_stub.mpy"] != first["units_stub.mpy"]
+    assert {p: d for p, d in third.items() if p != "units_stub.mpy"} == {
+        p: d for p, d in first.items() if p != "units_stub.mpy"}
+
+
 def test_bad_board_and_compile_errors_are_explained(tmp_path):
     fw = tmp_path / "fw"
     fw.mkdir()

@@ -161,6 +161,34 @@ def test_ads1115_conversion_that_never_finishes_is_an_error():
         adc.channel(0).read_uv()
 
 
+class _Clock:
+    """Each reading advances 100 us: an I2C register read at 400 kHz."""
+
+    def __init__(self):
+        self.t = 0
+
+    def __call__(self):
+        self.t += 100
+        return self.t
+
+
+@pytest.mark.parametrize("rate, polls, ok", [
+    (ads1115.DR_8, 1250, True),      # 125 ms at 8 SPS: more than 1000 polls, still fine
+    (ads1115.DR_8, 3500, False),     # 350 ms: past twice the period + 50 ms
+    (ads1115.DR_860, 30, True),      # 3 ms at 860 SPS
+    (ads1115.DR_860, 600, False),    # 60 ms: a conversion at 860 SPS is stuck by then
+])
+def test_ads1115_conversion_wait_is_bounded_by_time_not_by_polls(rate, polls, ok):
+    chip = chips.ADS1115(latency=polls)
+    adc = ads1115.ADS1115(chips.I2CBus(chip), chip.addr, ticks_us=_Clock())
+    ch = adc.channel(ads1115.MUX_0_G, ads1115.PGA_2048, rate)
+    if ok:
+        ch.read_raw()
+    else:
+        with pytest.raises(OSError, match="did not finish"):
+            ch.read_raw()
+
+
 @settings(max_examples=200, deadline=None)
 @given(mux=st.integers(0, 7), pga=st.integers(0, 5),
        vin=st.lists(st.integers(0, 3300000), min_size=4, max_size=4))
@@ -230,3 +258,47 @@ def test_hot_paths_allocate_nothing_under_micropython_heap_lock():
     assert p.returncode == 0 and "HEAP-OK" in p.stdout, p.stdout + p.stderr
     words = p.stdout.split()
     assert int(words[words.index("switches") + 1]) >= 4  # it really moved across ranges
+
+
+# ---- TMP117 (cell temperature) ------------------------------------------------------------
+
+class _Tmp117Chip:
+    """Registers read big-endian after a pointer write (TMP117 datasheet 7.5.3)."""
+
+    def __init__(self, raw, device_id=0x0117):
+        self.addr = 0x49
+        self.regs = {0x00: raw & 0xFFFF, 0x0F: device_id}
+        self.pointer = 0
+        self._n = 0
+
+    def start(self, read):
+        self._n = 0
+
+    def stop(self):
+        pass
+
+    def rx(self, b):
+        if self._n == 0:
+            self.pointer = b
+        self._n += 1
+
+    def tx(self):
+        v = self.regs[self.pointer]
+        k = self._n
+        self._n += 1
+        return (v >> 8) if k == 0 else (v & 0xFF)
+
+
+@pytest.mark.parametrize("raw, mC", [(0x0C80, 25000), (0x0F00, 30000), (0x0001, 8),
+                                     (0xFF80, -1000), (0xFFFF, -8), (0x0000, 0)])
+def test_tmp117_reads_the_datasheet_codes(raw, mC):
+    from drivers import tmp117
+    t = tmp117.TMP117(chips.I2CBus(_Tmp117Chip(raw)))
+    t.check()
+    assert t.read_mC() == mC    # 25 C (the paper's cells) is 0x0C80, 30 C 0x0F00
+
+
+def test_tmp117_refuses_another_chip():
+    from drivers import tmp117
+    with pytest.raises(OSError, match="TMP117"):
+        tmp117.TMP117(chips.I2CBus(_Tmp117Chip(0, device_id=0x0000))).check()

@@ -7,6 +7,7 @@ records add up to the cycle records; every integer stays a small int.
 import os
 import sys
 
+import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +49,7 @@ def protocols(draw):
     return cap, lines
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck),
           derandomize=True)
 @given(protocols(), st.integers(0, 1500), st.floats(50.0, 800.0), st.integers(1, 10 ** 6),

@@ -24,7 +24,8 @@ def _pyright_runs():
 
 
 _WHY = _pyright_runs()
-pytestmark = pytest.mark.skipif(_WHY is not None, reason=_WHY or "")
+pytestmark = [pytest.mark.slow,   # one pyright run per port: ~15 s each
+              pytest.mark.skipif(_WHY is not None, reason=_WHY or "")]
 
 WRONG_RP2 = """\
 import machine

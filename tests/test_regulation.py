@@ -64,6 +64,7 @@ def worst_excursions(cell, num, den, tick_ms, seed=1):
 _NOT_YET = pytest.mark.xfail(strict=False, reason="issue 12: regulation on real front-ends")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell,num,den,tick_ms", [
     ("fig4", 1, 50, 1000), ("fig4", 1, 10, 1000), ("fig4", 1, 1, 100),
     pytest.param("fig4", 3, 1, 100, marks=_NOT_YET),
@@ -79,6 +80,7 @@ def test_no_overshoot_at_any_rate(cell, num, den, tick_ms):
     assert under < 2000, "discharge hold undershoot %.0f uV" % under
 
 
+@pytest.mark.slow
 def test_a_loop_without_the_noise_band_rings():
     # The control: with the regulator's R estimate forced far too low (gain x8), the
     # same test does see the setpoint crossed by more than 2 mV; so the bound above is

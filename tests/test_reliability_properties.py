@@ -16,6 +16,7 @@ Properties:
 import os
 import sys
 
+import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck, Phase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,7 +48,9 @@ TERM = [10, 15, 24, 46]   # FACTS: termination currents (C/15 .. C/46 used in th
 HOLD_TICK_MS = 1000
 BOARD_TICK_MS = simboard.TICK_MS
 NEAR_UV = 30000
-SEEN = {"runs": 0, "ticks": 0, "cycles": 0, "trip_examples": 0}
+# What the generated examples exercised; each test below asserts its examples were not
+# vacuous (runs that cycled, efficiencies checked, trips caught).
+SEEN = {}
 
 
 class DetectingSim(Sim):
@@ -147,9 +150,8 @@ def run_checked(cell, lines, fe):
             elif near:
                 dt = BOARD_TICK_MS
         sim.advance(dt)
-    SEEN["runs"] += 1
-    SEEN["ticks"] += ticks
-    SEEN["cycles"] += len(cycles)
+    SEEN["runs"] = SEEN.get("runs", 0) + 1
+    SEEN["cycles"] = SEEN.get("cycles", 0) + len(cycles)
     return sim, worst_hi, worst_lo, steps, cycles, soc_at
 
 
@@ -157,7 +159,7 @@ def run_checked(cell, lines, fe):
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck),
           phases=(Phase.explicit, Phase.reuse, Phase.generate), derandomize=True)
 @given(setups())
-def test_true_voltage_stays_in_the_window_and_the_accounts_add_up(setup):
+def check_true_voltage_stays_in_the_window_and_the_accounts_add_up(setup):
     name, cell, lines, fe = setup
     sim, hi, lo, steps, cycles, soc_at = run_checked(cell, lines, dict(fe))
     cap_nAh = cell.capacity_mAh * 1e6
@@ -180,9 +182,6 @@ def test_true_voltage_stays_in_the_window_and_the_accounts_add_up(setup):
             # errors add at most 0.5 % (drawn gain error <= 0.2 %, offset <= 0.05 % FS).
             bound = 1.0 + soc_at[c[engine.CR_CYCLE]] * cap_nAh / chg + 0.005
             assert 0 < ce <= bound, (name, ce, bound, c, lines, fe)
-            # the worst excess over what the cell could give, as a share of the charge
-            ex = (dis - chg - soc_at[c[engine.CR_CYCLE]] * cap_nAh) / chg
-            SEEN["ce_excess_max"] = max(SEEN.get("ce_excess_max", -1.0), round(ex, 5))
             SEEN["ce_checked"] = SEEN.get("ce_checked", 0) + 1
 
 
@@ -191,7 +190,7 @@ def test_true_voltage_stays_in_the_window_and_the_accounts_add_up(setup):
 @given(st.sampled_from(sorted(cellmodel.CELLS)), st.sampled_from(["hi", "lo"]),
        st.integers(0, 120), st.integers(5000, 800000), st.floats(100.0, 400.0),
        st.integers(1, 2 ** 30), st.booleans())
-def test_a_hard_limit_crossing_switches_the_output_off_within_the_bound(
+def check_a_hard_limit_crossing_switches_the_output_off_within_the_bound(
         name, side, after_s, past_uV, noise, seed, charging):
     cell = cellmodel.make_cell(name)
     cell.set_soc(0.3)
@@ -217,12 +216,25 @@ def test_a_hard_limit_crossing_switches_the_output_off_within_the_bound(
         n += 1
         assert n <= safety.QUALIFY_COUNT, (n, sim.ch.status_text())
     assert abs(sim.fe.true_v_uV - target) < 1
-    SEEN["trip_ticks_max"] = max(SEEN.get("trip_ticks_max", 0), n)
     assert sim.ch.state_name() == "fault"
     assert sim.ch.safety.code in (safety.OVERVOLTAGE, safety.UNDERVOLTAGE)
     assert not sim.fe.on
-    SEEN["trip_examples"] += 1
+    SEEN["trip_examples"] = SEEN.get("trip_examples", 0) + 1
 
 
-def test_zz_report_counts():
-    print("\nreliability properties: %s" % SEEN)
+@pytest.mark.slow
+def test_true_voltage_stays_in_the_window_and_the_accounts_add_up():
+    SEEN.clear()
+    check_true_voltage_stays_in_the_window_and_the_accounts_add_up()
+    # not vacuous: most examples ran to the end and cycled, and the efficiency bound
+    # was checked on many complete cycles
+    assert SEEN.get("runs", 0) >= 20 and SEEN.get("cycles", 0) >= SEEN["runs"], SEEN
+    assert SEEN.get("ce_checked", 0) >= 20, SEEN
+
+
+@pytest.mark.slow
+def test_a_hard_limit_crossing_switches_the_output_off_within_the_bound():
+    SEEN.clear()
+    check_a_hard_limit_crossing_switches_the_output_off_within_the_bound()
+    # every generated example reached the trip (an example that never ran would pass)
+    assert SEEN.get("trip_examples", 0) >= 30, SEEN

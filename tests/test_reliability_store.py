@@ -13,7 +13,8 @@ sys.path[:0] = [os.path.join(ROOT, "tests", "core"), os.path.join(ROOT, "boards"
 import host_tools  # noqa: E402,F401
 import runtime  # noqa: E402
 import store  # noqa: E402
-from test_runtime import Port, _boot, _load_and_start, _loop  # noqa: E402
+from standin import Port, loop  # noqa: E402
+from test_runtime import _boot, _load_and_start  # noqa: E402
 
 
 def _bytes(path):
@@ -82,11 +83,11 @@ def test_the_runtime_boots_from_every_cut_checkpoint(tmp_path):
     _load_and_start(rt, port)
     cp_path = os.path.join(d, runtime.CHECKPOINT_FILE)
     while not os.path.exists(cp_path):
-        _loop(rt, 5)
+        loop(rt, 5)
     old_b = _bytes(cp_path)
     old = store.read_ints(cp_path)
     while store.read_ints(cp_path) == old:
-        _loop(rt, 10)
+        loop(rt, 10)
         assert rt.ch.state_name() == "running"
     new_b = _bytes(cp_path)
     new = store.read_ints(cp_path)
@@ -106,7 +107,7 @@ def test_the_runtime_boots_from_every_cut_checkpoint(tmp_path):
                 _put(cp, new_b[:k])
             p2 = Port()
             rt2 = _boot(img, p2)
-            _loop(rt2, 3)
+            loop(rt2, 3)
             assert not rt2.ch.out_on and not rt2.fe.model.on
             b = [r for r in p2.records() if r[0] == "B"]
             assert len(b) == 1

@@ -20,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "boards"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import sim as simcfg  # noqa: E402
+import boardtest  # noqa: E402
 import safety  # noqa: E402
 from test_reliability_hostile import hostile_lines  # noqa: E402
 
@@ -32,14 +33,9 @@ PROTO = ["cell 83900 437", "window 2600000 4100000", "limits 2500000 4150000 300
 
 @pytest.fixture
 def board(tmp_path, registry):
-    b = simboard.SimBoard(str(tmp_path / "board"), cell="fig4", speed=50, tick_ms=100,
-                          telemetry_ms=1000)
-    b.start()
-    try:
-        deploy.deploy(b.port, "sim", log=lambda s: None, timeout=T)
+    with boardtest.deployed_board(tmp_path / "board", timeout=T, cell="fig4", speed=50,
+                                  tick_ms=100, telemetry_ms=1000) as b:
         yield b
-    finally:
-        b.stop()
 
 
 def _connect(b):
@@ -175,12 +171,15 @@ def test_hostile_burst_over_the_pty_changes_nothing(board):
         bd.close()
 
 
+@pytest.mark.slow
 def test_logger_pulled_again_and_again_keeps_every_record_once(tmp_path, registry):
     """`cycler run` starts the run; its logger is killed, then `cycler log` is started
     and killed (SIGKILL, the port yanked with it) over and over during the run, then
     left to finish: every record number is in the log exactly once."""
     import test_run_log as trl
-    b = simboard.SimBoard(str(tmp_path / "board"), cell="fig4", speed=300, tick_ms=1000)
+    # speed 600: the run lasts at least 14 s of real time (the virtual clock sleeps),
+    # the kills below take at most 2 s each
+    b = simboard.SimBoard(str(tmp_path / "board"), cell="fig4", speed=600, tick_ms=1000)
     port = b.start()
     p = None
     try:

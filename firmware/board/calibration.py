@@ -28,17 +28,25 @@ class Calibration:
     calibrated = raw * gain_ppm / 1e6 + offset (raw: the nominal, uncalibrated reading).
     """
 
-    def __init__(self, v_gain_ppm, v_offset_uV, i_gain_ppm, i_offset_nA, board=""):
+    def __init__(self, v_gain_ppm, v_offset_uV, i_gain_ppm, i_offset_nA, board="",
+                 dac_gain_ppm=None, dac_offset_nA=None):
         self.v_gain_ppm = int(v_gain_ppm)
         self.v_offset_uV = int(v_offset_uV)
         self.i_gain_ppm = tuple(int(g) for g in i_gain_ppm)
         self.i_offset_nA = tuple(int(o) for o in i_offset_nA)
         self.board = board
+        # The setpoint path, per range: true current = the DAC code's nominal current x
+        # gain + offset. None: the setpoint inverts the measurement's calibration.
+        self.dac_gain_ppm = None if dac_gain_ppm is None else tuple(int(g) for g in dac_gain_ppm)
+        self.dac_offset_nA = None if dac_offset_nA is None else tuple(int(o) for o in dac_offset_nA)
 
     def to_dict(self):
-        return {"version": VERSION, "board": self.board,
-                "v": [self.v_gain_ppm, self.v_offset_uV],
-                "i": [[g, o] for g, o in zip(self.i_gain_ppm, self.i_offset_nA)]}
+        d = {"version": VERSION, "board": self.board,
+             "v": [self.v_gain_ppm, self.v_offset_uV],
+             "i": [[g, o] for g, o in zip(self.i_gain_ppm, self.i_offset_nA)]}
+        if self.dac_gain_ppm is not None:
+            d["dac"] = [[g, o] for g, o in zip(self.dac_gain_ppm, self.dac_offset_nA)]
+        return d
 
     def __eq__(self, other):
         return isinstance(other, Calibration) and self.to_dict() == other.to_dict()
@@ -56,8 +64,11 @@ def from_dict(d):
                                    % (d["version"], VERSION))
         v = d["v"]
         pairs = d["i"]
+        dac = d.get("dac")
         return Calibration(v[0], v[1], [p[0] for p in pairs], [p[1] for p in pairs],
-                           d.get("board", ""))
+                           d.get("board", ""),
+                           None if dac is None else [p[0] for p in dac],
+                           None if dac is None else [p[1] for p in dac])
     except (KeyError, IndexError, TypeError, ValueError) as e:
         raise CalibrationError("calibration file malformed (%r); expected e.g. "
                                '{"version": 1, "board": "pico", "v": [1000000, 0], '
@@ -85,6 +96,18 @@ def problems(cal, ranges_nA):
         if abs(o) > lim:
             out.append("range %d (%d nA): current offset %d nA is beyond +-%d nA (%d %% of full scale)"
                        % (r, ranges_nA[r], o, lim, I_OFFSET_TOL_PCT))
+    if cal.dac_gain_ppm is not None:
+        if len(cal.dac_gain_ppm) != len(ranges_nA) or len(cal.dac_offset_nA) != len(ranges_nA):
+            out.append("calibration has %d DAC ranges, the board %d"
+                       % (len(cal.dac_gain_ppm), len(ranges_nA)))
+            return out
+        for r in range(len(ranges_nA)):
+            g = cal.dac_gain_ppm[r]
+            o = cal.dac_offset_nA[r]
+            lim = ranges_nA[r] * I_OFFSET_TOL_PCT // 100
+            if abs(g - 1000000) > GAIN_TOL_PPM or abs(o) > lim:
+                out.append("range %d (%d nA): setpoint gain %d ppm / offset %d nA outside "
+                           "1e6 +- %d / +-%d nA" % (r, ranges_nA[r], g, o, GAIN_TOL_PPM, lim))
     return out
 
 
@@ -183,6 +206,7 @@ class Session:
         self.path = path
         self.board = board
         self.points = {}
+        self.dac_points = {}
 
     def source(self, r, i_nA):
         """Drive i_nA in range r into a reference meter (calibration only, no cell)."""
@@ -230,6 +254,15 @@ class Session:
         if len(pts) >= 2:
             pts.pop(0)   # the newest two points count
         pts.append((raw, ref))
+        fe = self.fe
+        if r != VOLTAGE and fe is not None and getattr(fe, "on", False) \
+                and getattr(fe, "range_index", -1) == r and hasattr(fe, "command_raw_nA"):
+            # The same reference reading against what the DAC code means nominally: the
+            # setpoint path's own point.
+            dp = self.dac_points.setdefault(r, [])
+            if len(dp) >= 2:
+                dp.pop(0)
+            dp.append((fe.command_raw_nA(), ref))
         return "%s has %d point(s)" % ("voltage" if r == VOLTAGE else "range %d" % r, len(pts))
 
     def save(self):
@@ -247,13 +280,31 @@ class Session:
                     vg, vo = g, o
                 else:
                     gains[r], offs[r] = g, o
-            cal = Calibration(vg, vo, gains, offs, self.board)
+            n = len(self.ranges_nA)
+            dg = list(c.dac_gain_ppm) if c.dac_gain_ppm is not None else None
+            do = list(c.dac_offset_nA) if c.dac_offset_nA is not None else None
+            for r, pts in self.dac_points.items():
+                if len(pts) == 2 and pts[0][0] != pts[1][0]:
+                    if dg is None:
+                        # Ranges without their own points keep what the setpoint used so
+                        # far: the measurement's gain and offset, inverted in FrontEnd.
+                        dg, do = list(gains), list(offs)
+                    dg[r], do[r] = fit_two_point(pts[0][0], pts[0][1], pts[1][0], pts[1][1])
+            if dg is not None and len(dg) != n:
+                dg = do = None
+            cal = Calibration(vg, vo, gains, offs, self.board, dg, do)
             check(cal, self.ranges_nA)
         except CalibrationError as e:
             raise ValueError(str(e))
         save(cal, self.path)
+        extra = ""
         if self.fe is not None and hasattr(self.fe, "set_calibration"):
             self.fe.set_calibration(cal)
+            store = getattr(self.fe, "store_power_up_code", None)
+            code = store() if store is not None else None
+            if code is not None:
+                extra = " power_up_code=%d" % code
         self.current = cal
         self.points = {}
-        return "saved " + self.show()
+        self.dac_points = {}
+        return "saved " + self.show() + extra

@@ -64,11 +64,24 @@ class FrontEnd:
     calib        an object with v_gain_ppm, v_offset_uV, i_gain_ppm[], i_offset_nA[]
                  (calibration.Calibration), or None for the nominal scale factors
     oversample   samples averaged per measure()
+    sleep_us, settle_us   a sleep function (time.sleep_us) and how long select_range waits
+                 for the loop between the new code and the pins of a lower-resistance
+                 range (None, 0: no wait; the board file's RANGE_SETTLE_US)
+
+    The sequences the analog board was simulated with (docs/hardware.md, SPICE figures):
+    select_range to a lower-resistance shunt writes the new range's code first (the old,
+    larger shunt then carries less current), waits settle_us, then switches the pins; to
+    a higher-resistance shunt it switches the pins first (the old code then means less
+    current), then writes the code. Either way no moment has the old setpoint on a lower
+    resistance; the range pins clear before they set (see _set_range_pins). set_current_nA
+    writes the code, then enables: while off, the loop runs
+    into the board's dummy load, so enabling moves a settled current onto the cell.
     """
 
     def __init__(self, dac, v_adc, i_adc, range_pins, enable_pin, ranges_nA, shunts_ohm,
                  sense_gain, dac_bits, dac_span_uV, set_mid_uV, sense_mid_uV, v_div,
-                 v_adc_max_uV, i_adc_max_uV, calib=None, oversample=16):
+                 v_adc_max_uV, i_adc_max_uV, calib=None, oversample=16, sleep_us=None,
+                 settle_us=0):
         n = len(ranges_nA)
         if n == 0 or len(shunts_ohm) != n:
             raise ValueError("ranges_nA and shunts_ohm need one entry per range")
@@ -81,6 +94,8 @@ class FrontEnd:
         if not 1 <= oversample <= _MAX_OVERSAMPLE:
             raise ValueError("oversample must be 1..%d" % _MAX_OVERSAMPLE)
         self._dac = dac
+        self._sleep_us = sleep_us
+        self._settle_us = settle_us if sleep_us is not None else 0
         self._v_adc = v_adc
         self._i_adc = i_adc
         self._range_pins = tuple(range_pins)
@@ -141,18 +156,52 @@ class FrontEnd:
             self._i_dev = tuple(g - 1000000 for g in calib.i_gain_ppm)
             self._i_off = tuple(calib.i_offset_nA)
             self._i_inv = tuple(inverse_dev_ppm(g) for g in calib.i_gain_ppm)
+        # The setpoint path: its own gain and offset (true current = the code's nominal
+        # current x gain + offset) when the calibration has them, else the inverse of the
+        # measurement's (right when the DAC and the ADC see the same V_SENSE scale).
+        dac_g = getattr(calib, "dac_gain_ppm", None) if calib is not None else None
+        if dac_g:
+            if len(dac_g) != n:
+                raise ValueError("the calibration has %d DAC ranges, this front-end %d"
+                                 % (len(dac_g), n))
+            for g in dac_g:
+                if not -_GAIN_DEV_MAX <= g - 1000000 <= _GAIN_DEV_MAX:
+                    raise ValueError("a DAC calibration gain is %d ppm (at most 1e6 +-%d)"
+                                     % (g, _GAIN_DEV_MAX))
+            self._s_off = tuple(calib.dac_offset_nA)
+            self._s_inv = tuple(inverse_dev_ppm(g) for g in dac_g)
+        else:
+            self._s_off = self._i_off
+            self._s_inv = self._i_inv
 
     def select_range(self, n):
-        """Switch the shunt; the setpoint is re-expressed in the new range's DAC codes."""
+        """Switch the shunt; the setpoint is re-expressed in the new range's DAC codes,
+        in the order that never puts the old setpoint on a lower resistance."""
         if not 0 <= n < len(self.ranges_nA):
             raise ValueError("range index %d outside 0..%d" % (n, len(self.ranges_nA) - 1))
-        k = 0
-        for p in self._range_pins:
-            p.value((n >> k) & 1)
-            k += 1
+        old = self.range_index
+        if self.on and n != old and self.shunts_ohm[n] < self.shunts_ohm[old]:
+            self.range_index = n
+            self._write_setpoint()          # on the old shunt: R_new / R_old of the current
+            if self._settle_us:
+                self._sleep_us(self._settle_us)
+            self._set_range_pins(n)
+            return
+        self._set_range_pins(n)
         self.range_index = n
         if self.on:
             self._write_setpoint()
+
+    def _set_range_pins(self, n):
+        # The pins change one after the other: clear bits first, then set them, so the
+        # range selected for a moment in between is (old & n), a lower index (a larger
+        # shunt) than both; 2 -> 1 set bit 0 first would pass through range 3.
+        for bit in (0, 1):
+            k = 0
+            for p in self._range_pins:
+                if (n >> k) & 1 == bit:
+                    p.value(bit)
+                k += 1
 
     def set_current_nA(self, i_nA):
         """Enable the output at i_nA, clamped to +- the present range's full scale."""
@@ -167,17 +216,41 @@ class FrontEnd:
             self._enable.value(1)
             self.on = True
 
-    def _write_setpoint(self):
-        r = self.range_index
-        # Calibrated current -> the raw (nominal) current that reads as it -> DAC code.
-        raw = apply_ppm(self.i_set_nA - self._i_off[r], self._i_inv[r])
+    def code_for(self, i_nA, r):
+        """The DAC code of a calibrated current in range r (clamped to the DAC's codes)."""
+        # Calibrated current -> the nominal current that gives it -> DAC code.
+        raw = apply_ppm(i_nA - self._s_off[r], self._s_inv[r])
         code = self.mid_code + muldiv(raw, self._c_num[r], self._c_den[r])
         if code < 0:
             code = 0
         elif code > self._code_max:
             code = self._code_max
+        return code
+
+    def command_raw_nA(self):
+        """The nominal current of the present DAC code in the present range (what the
+        code means with the board file's scale factors): the DAC path's raw value."""
+        r = self.range_index
+        return muldiv(self.code - self.mid_code, self._c_den[r], self._c_num[r])
+
+    def _write_setpoint(self):
+        code = self.code_for(self.i_set_nA, self.range_index)
         self.code = code
         self._dac.write(code)
+
+    def store_power_up_code(self):
+        """Program the DAC's power-up code (the MCP4725's EEPROM) to zero current on range
+        0, the range the analog board resets to (pull-downs on the range pins), so a reset
+        never wakes the DAC at an old setpoint. Returns the code, or None for a DAC without
+        one (PWM, the ESP32's DAC1: they wake at 0 V, i.e. -1.25 V below zero current,
+        into the enable switch's dummy load). Slow (EEPROM, ~50 ms): calibration only."""
+        write_eeprom = getattr(self._dac, "write_eeprom", None)
+        if write_eeprom is None:
+            return None
+        code = self.code_for(0, 0)
+        write_eeprom(code)
+        self._dac.write(self.code)   # the EEPROM write also set the output: put it back
+        return code
 
     def off(self):
         """Open the output, then park the DAC at zero current."""

@@ -78,7 +78,7 @@ class Runtime:
         self.tick_ms = tick_ms
         self.ring = Ring(ring_n)
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
-                               telemetry_ms, self.stats_text)
+                               telemetry_ms, self.stats_text, store.Files(fs_dir))
         self.reset_cause = reset_cause
         d = fs_dir + "/" if fs_dir else ""
         self._f_boot = d + BOOT_FILE

@@ -14,7 +14,6 @@ MAX_LINE = const(120)  # longest command or protocol line, in characters
 MAX_LOAD_LINES = const(256)
 RATE_MIN_MS = const(100)  # the control tick's default period: faster only repeats samples
 RATE_MAX_MS = const(3600000)
-_ECHO_MAX = const(40)
 
 # LineAssembler.feed() results
 NOTHING = const(0)
@@ -81,7 +80,7 @@ class LineAssembler:
 
 # name: (usage, example, what it does). The order is the order of `help`.
 _ORDER = ("status", "load", "start", "pause", "resume", "stop", "abort", "clear",
-          "calibrate", "rate", "replay", "stats", "help", "version")
+          "calibrate", "rate", "replay", "stats", "files", "help", "version")
 _USAGE = {
     "status": ("status", "status", "state, step, cycle and counters as key=value"),
     "load": ("load [n]", "load 3",
@@ -103,6 +102,8 @@ _USAGE = {
     "stats": ("stats", "stats", "loop counters: ticks, overruns, tick cost, heap"),
     "help": ("help [<command>]", "help load", "this list, or one command's usage"),
     "version": ("version", "version", "protocol and firmware versions"),
+    "files": ("files ls [<from>] | files cat <name> [<offset>]", "files cat checkpoint.txt",
+              "the board's files, a page at a time, while a run goes on"),
 }
 # The first words of compact protocol lines (docs/architecture.md), for a hint when
 # one arrives outside a load.
@@ -118,12 +119,7 @@ def _expect(name):
 
 
 def _echo(words):
-    # The command as received, shortened; a ':' (no command has one) becomes '?' so
-    # that the first ': ' of a reply always ends the echo.
-    e = " ".join(words).replace(":", "?")
-    if len(e) > _ECHO_MAX:
-        e = e[:_ECHO_MAX - 3] + "..."
-    return e
+    return wire.echo(" ".join(words))  # the one rule, in wire.py (the host uses it too)
 
 
 def _int_arg(name, what, s, lo, hi):
@@ -155,7 +151,7 @@ class Console:
     `rate_ms` is the telemetry period the runtime reads (0: none)."""
 
     def __init__(self, channel, out=print, ring=None, calib=None, firmware="dev",
-                 rate_ms=1000, stats=None):
+                 rate_ms=1000, stats=None, files=None):
         self.channel = channel
         self.out = out
         self.ring = ring
@@ -163,6 +159,7 @@ class Console:
         self.firmware = firmware
         self.rate_ms = rate_ms
         self.stats = stats  # a callable -> str (the runtime's counters), for `stats`
+        self.files = files  # has ls(start) and cat(name, offset) -> str, for `files`
         self.asm = LineAssembler()
         self._load = None  # the protocol lines collected after `load`, or None
         self._load_n = -1  # -1: up to `end`; else the number of lines announced
@@ -411,6 +408,18 @@ class Console:
         if fn is None:
             raise ValueError("this console has no loop to report on")
         return fn()
+
+    def _c_files(self, args, now_ms, echo):
+        fs = self.files
+        if fs is None:
+            raise ValueError("this board has no files to show")
+        sub = args[0].lower() if args else ""
+        if sub == "ls" and len(args) <= 2:
+            return fs.ls(_int_arg("files", "from", args[1], 0, 9999) if len(args) == 2 else 0)
+        if sub == "cat" and len(args) in (2, 3):
+            off = _int_arg("files", "offset", args[2], 0, SMALL_INT_MAX) if len(args) == 3 else 0
+            return fs.cat(args[1], off)
+        raise ValueError(_expect("files"))
 
     def _c_help(self, args, now_ms, echo):
         if not args:

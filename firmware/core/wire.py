@@ -243,6 +243,19 @@ def is_record(line):
 # Replies: `ok <command>[: <info>]` and `error <command>: <what is wrong; what is
 # expected; example>`. Human-readable, no checksum; one per command line.
 
+ECHO_MAX = const(40)
+
+
+def echo(command):
+    """What a reply repeats of its command (the one rule, used by the board's console
+    and the host's link): the words as sent, one space apart, shortened to ECHO_MAX; a
+    ':' (no command has one) becomes '?' so that the first ': ' of a reply ends it."""
+    e = " ".join(command.split()).replace(":", "?")
+    if len(e) > ECHO_MAX:
+        e = e[:ECHO_MAX - 3] + "..."
+    return e
+
+
 def ok_line(echo, info=None):
     if info:
         return "ok %s: %s" % (echo, info)

@@ -1,6 +1,9 @@
 # Runs the test_* functions of one core test module and prints one line per test.
 # Works under the micropython executable and CPython alike:
-#   micropython tests/core/mprun.py test_engine
+#   micropython tests/core/mprun.py test_engine [short|long|all]
+# A module may name its long closed-loop runs in LONG = ("test_...", ...): `short` runs
+# the others, `long` only those (tests/test_micropython_core.py marks that part slow;
+# pytest runs every test on CPython in any case). Default: all.
 import sys
 
 try:
@@ -13,10 +16,12 @@ except AttributeError:  # CPython
     _diff = lambda a, b: a - b
 
 
-def main(name):
+def main(name, part="all"):
     mod = __import__(name)
     failed = 0
-    names = sorted(n for n in dir(mod) if n.startswith("test_"))
+    long = getattr(mod, "LONG", ())
+    names = sorted(n for n in dir(mod) if n.startswith("test_")
+                   if part == "all" or (n in long) == (part == "long"))
     for n in names:
         t0 = _ms()
         try:
@@ -36,4 +41,4 @@ def main(name):
 
 
 if __name__ == "__main__":
-    sys.exit(1 if main(sys.argv[1]) else 0)
+    sys.exit(1 if main(*sys.argv[1:3]) else 0)

@@ -1,7 +1,13 @@
-# A simple cell stand-in for the core tests (the real cell model is simulation/cellmodel.py):
-# OCV linear in state of charge between 2.6 V and 4.2 V, an ohmic resistance and one RC
-# element. Floats are fine here: it runs outside the heap-locked tick.
+# Stand-ins shared by the core tests (and the host tests that drive the board's loop
+# in-process). They run under CPython and MicroPython alike.
+# StandInCell: a simple cell (the real cell model is simulation/cellmodel.py): OCV linear
+# in state of charge between 2.6 V and 4.2 V, an ohmic resistance and one RC element.
+# Floats are fine here: it runs outside the heap-locked tick.
+# Port: a console port; Cfg: the sim board's board_config at full speed; fresh_dir: a
+# board folder; loop: the board's main loop for n ticks on the virtual clock.
 import math
+import os
+import wire
 
 
 class StandInCell:
@@ -65,3 +71,59 @@ def run(channel, cell, dt_ms=100, max_ticks=10 ** 6, v_noise_uV=0, i_noise_nA=0,
         if until is not None and until(channel):
             break
     return n
+
+
+class Port:
+    """A console port stand-in: bytes queued for the board, lines it wrote."""
+
+    def __init__(self):
+        self.inq = b""
+        self.pos = 0
+        self.out = []
+        self.open = True
+
+    def send(self, text):
+        self.inq = self.inq[self.pos:] + text.encode()
+        self.pos = 0
+
+    def read_byte(self):
+        if self.pos >= len(self.inq):
+            return None
+        self.pos += 1
+        return self.inq[self.pos - 1]
+
+    def writable(self):
+        return self.open
+
+    def write(self, data, off=0, n=-1):
+        assert self.open, "wrote to a port that said it could not take data"
+        data = data[off:len(data) if n < 0 else off + n]
+        self.out.append(bytes(data).decode())
+        return len(data)
+
+    def records(self):
+        return [wire.decode(l.strip()) for l in self.out if wire.is_record(l.strip())]
+
+    def replies(self):
+        return [l.strip() for l in self.out if l.startswith("ok ") or l.startswith("error ")]
+
+
+def fresh_dir():
+    try:
+        import tempfile
+        return tempfile.mkdtemp()
+    except ImportError:  # MicroPython: the runner's cwd is a fresh folder
+        d = "rt%d" % len(os.listdir("."))
+        os.mkdir(d)
+        return d
+
+
+class Cfg:
+    speed = 1000000
+    cell = "fig4"
+
+
+def loop(rt, n):
+    for _ in range(n):
+        rt.tick()
+        rt.clock.sleep_ms(rt.tick_ms)

@@ -436,3 +436,40 @@ def test_a_failing_channel_method_does_not_end_the_console():
     _send(c, "status\nversion\n")
     assert out[0].startswith("error status: internal error")
     assert out[1].startswith("ok version")
+
+
+class _Files:
+    """Stand-in for store.Files: remembers what was asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def ls(self, start):
+        self.asked.append(("ls", start))
+        return "n=1 next=-1 a.txt=3"
+
+    def cat(self, name, offset):
+        self.asked.append(("cat", name, offset))
+        if name == "none":
+            raise ValueError("no file 'none'")
+        return "size=3 next=-1 hex=616263"
+
+
+def test_files_lists_and_reads_pages_and_refuses_bad_forms():
+    fs = _Files()
+    c, ch, out = _console(files=fs)
+    _send(c, "files ls\nfiles ls 8\nfiles cat a.txt\nfiles cat a.txt 96\nfiles cat none\n"
+             "files\nfiles cat\nfiles rm a.txt\n")
+    assert fs.asked == [("ls", 0), ("ls", 8), ("cat", "a.txt", 0), ("cat", "a.txt", 96),
+                        ("cat", "none", 0)]
+    assert out[0] == "ok files ls: n=1 next=-1 a.txt=3"
+    assert out[2] == "ok files cat a.txt: size=3 next=-1 hex=616263"
+    assert [wire.parse_reply(x)[0] for x in out] == [True] * 4 + [False] * 4
+    assert "expected files ls" in out[-1]
+    assert ch.calls == []   # reading files changes nothing in the run
+
+
+def test_files_without_a_store_is_an_error():
+    c, ch, out = _console()
+    _send(c, "files ls\n")
+    assert not wire.parse_reply(out[0])[0] and "no files" in out[0]

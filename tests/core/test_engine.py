@@ -8,6 +8,10 @@ from paper import cccv, FIG4_NAH
 from standin import StandInCell, run
 
 I_MAX = 20000000
+# Closed-loop cycles of many thousand ticks: under MicroPython only in the slow lane
+# (tests/core/mprun.py); the other tests here run the same code paths there.
+LONG = ("test_cv_holds_do_not_overshoot", "test_cccv_cycle_ends_each_step_for_the_right_reason",
+        "test_accounting_adds_up")
 
 
 def _channel(lines, cell=None):

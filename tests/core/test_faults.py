@@ -10,7 +10,7 @@ import safety
 import engine
 import sim as simboard
 from autorange import AutoRange
-from test_runtime import Port, Cfg, _fresh_dir
+from standin import Port, Cfg, fresh_dir, loop
 
 # fig4 cell (83.9 uAh, FACTS: fig4): 3C charge (2 mA range), a hold to C/10, a rest,
 # 1C discharge (200 uA range) and its hold: every range switch of a normal run.
@@ -28,6 +28,10 @@ EXPECT = {
     "short": (safety.UNDERVOLTAGE, safety.QUALIFY_COUNT),
     "v_stuck": (safety.STUCK_READING, simboard.STUCK_TICKS),
 }
+# Closed-loop runs of many thousand ticks: under MicroPython only in the slow lane
+# (tests/core/mprun.py); the other tests here run the same code paths there.
+LONG = ("test_a_clean_run_with_detection_never_trips",
+        "test_a_cell_disconnected_while_discharging_is_an_open_circuit")
 
 
 def boot(d, port, tick_ms=1000):
@@ -45,15 +49,9 @@ def boot(d, port, tick_ms=1000):
     return rt
 
 
-def loop(rt, n):
-    for _ in range(n):
-        rt.tick()
-        rt.clock.sleep_ms(rt.tick_ms)
-
-
 def started(proto=PROTO):
     port = Port()
-    rt = boot(_fresh_dir(), port)
+    rt = boot(fresh_dir(), port)
     port.send("load\n" + "\n".join(proto) + "\nend\nstart\n")
     loop(rt, 2)
     assert rt.ch.state_name() == "running", port.replies()
@@ -130,7 +128,7 @@ def test_a_cell_disconnected_while_discharging_is_an_open_circuit():
 
 def _range_fault(kind):
     port = Port()
-    rt = boot(_fresh_dir(), port)
+    rt = boot(fresh_dir(), port)
     rt.fe.inject(kind)                       # the next switch fails
     r0 = rt.fe.range_index
     port.send("load\n" + "\n".join(PROTO) + "\nend\nstart\n")

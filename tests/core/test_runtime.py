@@ -1,68 +1,17 @@
 # The board's loop on the sim board's front-end (cell model, virtual clock), with a
 # stand-in port: boot, console, records, a port that stops taking data, checkpoints
 # and a reset mid-run. Plain functions: they run under CPython and MicroPython.
-import os
 
 import channel
 import runtime
 import store
-import wire
 import sim as simboard
+from standin import Port, Cfg, fresh_dir, loop
 
 PROTO = ["cell 83900 437", "window 2600000 4100000",
          "limits 2500000 4150000 3300000 400000",
          "cc 251700 3300000 0", "rest 30", "cc 251700 3400000 0", "rest 30",
          "cc -251700 2900000 0"]
-
-
-class Port:
-    """A console port stand-in: bytes queued for the board, lines it wrote."""
-
-    def __init__(self):
-        self.inq = b""
-        self.pos = 0
-        self.out = []
-        self.open = True
-
-    def send(self, text):
-        self.inq = self.inq[self.pos:] + text.encode()
-        self.pos = 0
-
-    def read_byte(self):
-        if self.pos >= len(self.inq):
-            return None
-        self.pos += 1
-        return self.inq[self.pos - 1]
-
-    def writable(self):
-        return self.open
-
-    def write(self, data, off=0, n=-1):
-        assert self.open, "wrote to a port that said it could not take data"
-        data = data[off:len(data) if n < 0 else off + n]
-        self.out.append(bytes(data).decode())
-        return len(data)
-
-    def records(self):
-        return [wire.decode(l.strip()) for l in self.out if wire.is_record(l.strip())]
-
-    def replies(self):
-        return [l.strip() for l in self.out if l.startswith("ok ") or l.startswith("error ")]
-
-
-def _fresh_dir():
-    try:
-        import tempfile
-        return tempfile.mkdtemp()
-    except ImportError:  # MicroPython: the runner's cwd is a fresh folder
-        d = "rt%d" % len(os.listdir("."))
-        os.mkdir(d)
-        return d
-
-
-class Cfg:
-    speed = 1000000
-    cell = "fig4"
 
 
 def _boot(d, port):
@@ -75,22 +24,16 @@ def _boot(d, port):
     return rt
 
 
-def _loop(rt, n):
-    for _ in range(n):
-        rt.tick()
-        rt.clock.sleep_ms(rt.tick_ms)
-
-
 def _load_and_start(rt, port):
     port.send("load\n" + "\n".join(PROTO) + "\nend\nstart\n")
-    _loop(rt, 3)
+    loop(rt, 3)
 
 
 def test_boots_safe_and_reports():
-    d = _fresh_dir()
+    d = fresh_dir()
     port = Port()
     rt = _boot(d, port)
-    _loop(rt, 2)
+    loop(rt, 2)
     assert not rt.ch.out_on
     assert rt.fe.model.on is False
     recs = port.records()
@@ -99,19 +42,19 @@ def test_boots_safe_and_reports():
 
 
 def test_run_records_in_order_and_a_blocked_port_never_stalls_the_tick():
-    d = _fresh_dir()
+    d = fresh_dir()
     port = Port()
     rt = _boot(d, port)
     _load_and_start(rt, port)
     assert rt.ch.state_name() == "running", port.replies()
     port.open = False              # the host stops reading
     t0 = rt.ticks
-    _loop(rt, 400)
+    loop(rt, 400)
     assert rt.ticks == t0 + 400    # the loop went on
     held = rt.ring.pending()
     assert held > 0
     port.open = True
-    _loop(rt, 30)
+    loop(rt, 30)
     seqs = [r[1][0] for r in port.records()]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # none lost, in order
     kinds = [r[0] for r in port.records()]
@@ -119,33 +62,33 @@ def test_run_records_in_order_and_a_blocked_port_never_stalls_the_tick():
 
 
 def test_garbage_changes_nothing():
-    d = _fresh_dir()
+    d = fresh_dir()
     port = Port()
     rt = _boot(d, port)
     _load_and_start(rt, port)
     i0 = rt.ch.out_i_nA
     port.send("\x00\xff\x1b[A garbage\nstart now\nload 0\nrate -5\n" + "x" * 500 + "\n")
-    _loop(rt, 3)
+    loop(rt, 3)
     errors = [r for r in port.replies() if r.startswith("error")]
     assert len(errors) >= 4, port.replies()
     assert rt.ch.state_name() == "running" and rt.ch.out_i_nA == i0
 
 
 def test_reset_mid_run_restores_paused_then_resumes_on_command():
-    d = _fresh_dir()
+    d = fresh_dir()
     port = Port()
     rt = _boot(d, port)
     _load_and_start(rt, port)
     # run past the first step boundaries: a checkpoint is written
     while rt.ch.engine.step_number < 3:
-        _loop(rt, 10)
+        loop(rt, 10)
     cp = store.read_ints(d + "/" + runtime.CHECKPOINT_FILE)
     assert cp is not None
     step_at_cp = cp[4]
     # the board resets (watchdog, power): a new runtime on the same flash
     port2 = Port()
     rt2 = _boot(d, port2)
-    _loop(rt2, 5)
+    loop(rt2, 5)
     assert rt2.ch.state_name() == "paused"
     assert not rt2.ch.out_on                      # never resumes by itself
     assert rt2.ch.engine.step_number == step_at_cp
@@ -153,17 +96,17 @@ def test_reset_mid_run_restores_paused_then_resumes_on_command():
     assert b[1][3] == "power_on" and b[1][5] == step_at_cp
     assert any("resume or abort" in r for r in port2.replies())
     port2.send("resume\n")
-    _loop(rt2, 5)
+    loop(rt2, 5)
     assert rt2.ch.state_name() == "running" and rt2.ch.out_on
     # and abort drops the run and its checkpoint
     port2.send("abort\n")
-    _loop(rt2, 2)
+    loop(rt2, 2)
     assert rt2.ch.state_name() == "done" and not rt2.ch.out_on
     assert store.read_ints(d + "/" + runtime.CHECKPOINT_FILE) is None
 
 
 def test_torn_checkpoint_reads_as_none():
-    d = _fresh_dir()
+    d = fresh_dir()
     p = d + "/cp.txt"
     store.write_ints(p, [1, 2, 3])
     assert store.read_ints(p) == [1, 2, 3]

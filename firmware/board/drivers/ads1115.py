@@ -50,7 +50,24 @@ DR_8 = const(0)
 DR_128 = const(4)
 DR_860 = const(7)
 
-_POLLS = const(1000)  # an I2C read is ~100 us at 400 kHz; a conversion at 8 SPS is 125 ms
+# A single-shot conversion takes one data-rate period (datasheet 9.3.5: the data rate is
+# within 10 %); convert() waits up to twice that plus 50 ms (I2C retries, a garbage
+# collection on the board), by the clock: a count of polls gave up early at 8 SPS (125 ms,
+# more than 1000 polls of ~100 us) and late at 860 SPS.
+_PERIOD_US = (125000, 62500, 31250, 15625, 7813, 4000, 2106, 1163)
+_MARGIN_US = const(50000)
+
+try:
+    from time import ticks_us as _ticks_us, ticks_diff as _ticks_diff  # type: ignore
+except ImportError:  # CPython
+    import time as _time
+    _perf = getattr(_time, "perf_counter")  # not in the ports' time module: looked up
+
+    def _ticks_us():
+        return int(_perf() * 1000000)
+
+    def _ticks_diff(a, b):
+        return a - b
 
 
 def config_word(mux, pga, rate, single=True):
@@ -70,9 +87,11 @@ def raw_to_uv(raw, pga):
 
 
 class ADS1115:
-    def __init__(self, i2c, addr=ADDR):
+    def __init__(self, i2c, addr=ADDR, ticks_us=None):
+        """ticks_us: a microsecond clock (default time.ticks_us), for the conversion wait."""
         self.i2c = i2c
         self.addr = addr
+        self._ticks = ticks_us if ticks_us is not None else _ticks_us
         self._w = bytearray(2)
         self._r = bytearray(2)
 
@@ -99,12 +118,17 @@ class ADS1115:
         return v
 
     def convert(self, word):
-        """One single-shot conversion with config `word`; the signed result. Allocation-free."""
+        """One single-shot conversion with config `word`; the signed result. Allocation-free.
+
+        Waits for OS = 1 up to twice the data rate's period + 50 ms, by the clock."""
         self.write_config(word | _OS)
-        for _ in range(_POLLS):
-            if not self.busy():
-                return self.read_raw()
-        raise OSError("ADS1115 at 0x%02x: conversion did not finish (OS bit stayed 0)" % self.addr)
+        limit = 2 * _PERIOD_US[(word >> 5) & 7] + _MARGIN_US
+        t0 = self._ticks()
+        while self.busy():
+            if _ticks_diff(self._ticks(), t0) > limit:
+                raise OSError("ADS1115 at 0x%02x: conversion did not finish in %d us (OS bit "
+                              "stayed 0)" % (self.addr, limit))
+        return self.read_raw()
 
     def channel(self, mux, pga=PGA_2048, rate=DR_860):
         return Channel(self, mux, pga, rate)
