@@ -9,6 +9,8 @@
 # ranges 20 uA .. 20 mA (RANGES_NA), sense swing +-1.0 V around V_mid = 1.25 V
 # (SENSE_FS_UV, V_MID_UV), DAC referenced to the 3V3 rail.
 #
+# (Since issue 11 the Pico's MCP4725 runs on the shared 3.000 V REF with V_mid: its
+# profile below says so; the PWM DAC and the ESP32's DAC stay on 3V3, as follows.)
 # DAC: VOUT = 3.3 V * code / 2**bits (DAC_SPAN_UV); zero current at V_mid, full scale
 # +-1.0 V, so the usable codes per full scale are 1.0 V * 2**bits / 3.3 V: 1241.2 for 12
 # bits (2482 usable codes of 4096, MCP4725 or the 12-bit PWM), 77.6 for the ESP32's 8-bit
@@ -53,17 +55,22 @@ PROFILES = {
         "i_noise_frac": 1e-4,
         "i_inl_frac": 6.25e-5,     # 1 LSB of 62.5 uV over 1.0 V
         "oversample": 4,           # OVERSAMPLE_ADS: 4 x 2 conversions at 1.2 ms
-        # MCP4725 (Microchip DS22039): 12 bits on VDD = 3V3 (DAC_BITS, DAC_SPAN_UV)
-        "dac_codes_fs": 1241.2, "dac_zero_code_err": 0.5,
+        # MCP4725 (Microchip DS22039): 12 bits on VDD = REF, 3.000 V (DAC_BITS,
+        # DAC_SPAN_UV; issue 11's channel): SENSE_FS_UV 0.9968 V x 4096 / 3.0 V = 1360.9
+        # codes per full scale (2722 usable), zero code 1706.7 -> 1707
+        "dac_codes_fs": 1360.9, "dac_zero_code_err": 0.3,
         "dac_inl_lsb": 2.0,        # INL +-2 LSB typ (datasheet), a bow
         "settle_ms": 0.006,        # 6 us settling (datasheet); the loop's op-amp far faster
                                    # than a tick
         # the measurement's residual offset and gain after calibration (ADS1115 offset
         # +-3 LSB, gain 0.15 % max: calibrated to about a tenth)
         "offset_frac": 2e-4, "gain_frac": 1e-3,
-        # the output's errors from the 3V3 rail (1 % -> 1.25e-2 FS offset, 1e-2 gain)
-        "out_offset_frac": 1.25e-2, "out_gain_frac": 1e-2,
-        "drift_frac": 1.25e-3, "drift_period_s": 3600.0,   # +-0.1 % of 3V3
+        # the output's errors: DAC and V_mid share REF (issue 11), so what is left is
+        # the V_mid divider's 0.1 % resistors (1.25 mV = 1.25e-3 FS) and the MCP4725's
+        # offset (0.02 % FSR typ) and gain error (-0.1 % typ), drifting with REF's
+        # divider tempco (25 ppm/K x 10 K x 1.25 V: 0.3 mV)
+        "out_offset_frac": 1.5e-3, "out_gain_frac": 2e-3,
+        "drift_frac": 3e-4, "drift_period_s": 3600.0,
         # the voltage reading's residual after calibration: INL + LM4040/ADS reference
         # drift (ADS1115 gain drift 7 ppm/K typ x 10 K x 4.1 V = 0.3 mV)
         "v_gain_err": 7e-5,
@@ -98,10 +105,11 @@ PROFILES = {
         # two reads: sqrt(2) x 2.08 mV / 1.0 V
         "i_noise_frac": 2.9e-3, "i_inl_frac": 1.5e-3,
         "oversample": 16,          # OVERSAMPLE_INTERNAL
-        # 12-bit PWM on IOVDD = 3V3 (PWM_SPAN_UV), 2-pole RC 10 k / 1 uF: 15.9 Hz per pole
-        "dac_codes_fs": 1241.2, "dac_zero_code_err": 0.5, "dac_inl_lsb": 1.0,
-        # the RC filter: two 10 ms poles, modelled as one lag of 20 ms
-        "settle_ms": 20.0,
+        # 12-bit PWM on IOVDD = 3V3 (PWM_SPAN_UV): 0.9968 V x 4096 / 3.3 V = 1237.2 codes
+        # per full scale; 2-pole RC 1 k / 1 uF (PWM_FILTER_*): 1 ms poles
+        "dac_codes_fs": 1237.2, "dac_zero_code_err": 0.5, "dac_inl_lsb": 1.0,
+        # the RC filter: two 1 ms poles, modelled as one lag of 2 ms
+        "settle_ms": 2.0,
         "offset_frac": 1e-3, "gain_frac": 2e-3,
         "out_offset_frac": 1.25e-2, "out_gain_frac": 1e-2,
         "drift_frac": 1.25e-3, "drift_period_s": 3600.0,
@@ -122,10 +130,10 @@ PROFILES = {
         "v_inl_uV": 312.0,
         "i_bits": 15, "i_noise_frac": 1e-4, "i_inl_frac": 6.25e-5,
         "oversample": 4,
-        # DAC1 (GPIO25, DAC_BITS 8, DAC_SPAN_UV 3.3 V): 77.6 codes per full scale,
+        # DAC1 (GPIO25, DAC_BITS 8, DAC_SPAN_UV 3.3 V): 0.9968 V x 256 / 3.3 V = 77.3 codes per FS,
         # zero code 97 for 96.97. ESP32 datasheet (v4.x, 4.1.3): 8-bit DAC, INL/DNL not
         # specified: taken +-1 LSB (no better than a 12-bit part's 2 LSB at 12 bits)
-        "dac_codes_fs": 77.6, "dac_zero_code_err": 0.03, "dac_inl_lsb": 1.0,
+        "dac_codes_fs": 77.3, "dac_zero_code_err": 0.03, "dac_inl_lsb": 1.0,
         "settle_ms": 0.1,
         "offset_frac": 2e-4, "gain_frac": 1e-3,
         "out_offset_frac": 1.25e-2, "out_gain_frac": 1e-2,
@@ -151,7 +159,7 @@ PROFILES = {
         # I: V_sense - V_mid, two ADC1 reads: 0.8 mV codes over 1.0 V -> 11 bits
         "i_bits": 11, "i_noise_frac": 7e-3, "i_inl_frac": 9.6e-3,
         "oversample": 32,          # OVERSAMPLE
-        "dac_codes_fs": 77.6, "dac_zero_code_err": 0.03, "dac_inl_lsb": 1.0,
+        "dac_codes_fs": 77.3, "dac_zero_code_err": 0.03, "dac_inl_lsb": 1.0,
         "settle_ms": 0.1,
         "offset_frac": 2e-3, "gain_frac": 5e-3,
         "out_offset_frac": 1.25e-2, "out_gain_frac": 1e-2,

@@ -27,6 +27,8 @@ def test_profiles_follow_their_board_files():
         swing = board.SENSE_FS_UV
         if name.startswith("esp32"):
             bits, span = esp32.DAC_BITS, esp32.DAC_SPAN_UV
+        elif name == "pico-internal":
+            bits, span = pico.DAC_BITS, pico.PWM_SPAN_UV
         else:
             bits, span = pico.DAC_BITS, pico.DAC_SPAN_UV
         assert p["dac_codes_fs"] == pytest.approx(swing * (1 << bits) / span, abs=0.1)
@@ -34,8 +36,10 @@ def test_profiles_follow_their_board_files():
     assert feprofiles.PROFILES["pico-internal"]["oversample"] == pico.OVERSAMPLE_INTERNAL
     assert feprofiles.PROFILES["esp32-internal"]["oversample"] == esp32.OVERSAMPLE
     assert feprofiles.PROFILES["pico-internal"]["v_span_uV"] == pico.ADC_VREF_UV * pico.V_DIV[0]
-    # the MCP4725 on 3V3 with zero at 1.25 V: about 2482 usable codes
-    assert 2 * feprofiles.PROFILES["pico-ads1115"]["dac_codes_fs"] == pytest.approx(2482, abs=1)
+    # the MCP4725 on the shared 3.000 V REF (issue 11; on 3V3 it was 2482): 2722 usable
+    assert 2 * feprofiles.PROFILES["pico-ads1115"]["dac_codes_fs"] == pytest.approx(2722, abs=1)
+    # the 8-bit DAC on 3V3 with zero at 1.25 V: 155 usable codes
+    assert 2 * feprofiles.PROFILES["esp32-internal"]["dac_codes_fs"] == pytest.approx(155, abs=1)
     with pytest.raises(ValueError, match="pico-ads1115"):
         feprofiles.get("pico-nonsense")
 
