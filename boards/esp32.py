@@ -160,12 +160,9 @@ def make_frontend(dac="internal", calib=None, oversample=0, adc="internal"):
         v_max = i_max = ADC_READ_MAX_UV
         n = oversample or OVERSAMPLE
     elif adc == "ads1115":
-        from drivers import ads1115
-        chip = ads1115.ADS1115(i2c, ADS1115_ADDR)
-        v_adc = chip.channel(ads1115.MUX_2_G, ADS_PGA_V, ADS_RATE)
-        i_adc = chip.channel(ads1115.MUX_0_1, ADS_PGA_I, ADS_RATE)
-        v_max = ads1115.FULL_SCALE_UV[ADS_PGA_V]
-        i_max = ads1115.FULL_SCALE_UV[ADS_PGA_I]
+        from drivers.ads1115 import cell_readers
+        v_adc, i_adc, v_max, i_max = cell_readers(i2c, ADS1115_ADDR, ADS_PGA_V, ADS_PGA_I,
+                                                  ADS_RATE)
         n = oversample or OVERSAMPLE_ADS
     else:
         raise ValueError("adc must be 'internal' or 'ads1115', not %r" % (adc,))

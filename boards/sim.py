@@ -23,6 +23,9 @@ I_MAX_NA = const(20000000)
 I_FLOOR_NA = 500   # raised per profile by setup() (channel_figures)
 # The voltage and current readings' figures come from the front-end profile
 # (DEFAULT_BOARD below, simulation/feprofiles.py).
+# The most the front-end measures: no trip may lie above it (every profile's span
+# reaches past 5 V at the cell, simulation/feprofiles.py).
+V_CELL_MAX_UV = const(5000000)
 TICK_MS = const(100)
 # Records kept for replay: the unix port has RAM to spare, so a host that is away for
 # a while at a high --speed still gets everything back (a Pico keeps 512).
@@ -41,6 +44,11 @@ STUCK_TICKS = 30      # 0 by setup() where the profile's noise cannot show a fro
 # injects the fault named in it (femodel.FAULT_KINDS; "clear" clears them), then removes it.
 INJECT_FILE = "inject.txt"
 INJECT_POLL = const(10)
+# The cell outlives the firmware: its state (cellmodel state()) is kept in this file of
+# the board folder every CELL_SAVE_POLL measures (10 s at the 10 Hz tick) and read back
+# at boot, so a reset or a killed firmware process finds the cell as it left it.
+CELL_FILE = "cell_state.txt"
+CELL_SAVE_POLL = const(100)
 DEFAULT_CELL = "fig4"
 DEFAULT_SPEED = const(100)
 # The cell starts discharged at the pristine cathode's open circuit (FACTS: 2.71 V).
@@ -123,6 +131,8 @@ class SimFrontEnd:
         self.v_uV = self.i_nA = self.v_raw = self.i_raw = 0
         self.inject_file = None   # make_frontend sets it on the virtual board
         self._n_poll = 0
+        self.cell_file = None     # and this (CELL_FILE)
+        self._n_save = 0
 
     @property
     def range_index(self):
@@ -139,6 +149,11 @@ class SimFrontEnd:
             if self._n_poll >= INJECT_POLL:
                 self._n_poll = 0
                 self._poll_inject()
+        if self.cell_file is not None:
+            self._n_save += 1
+            if self._n_save >= CELL_SAVE_POLL:
+                self._n_save = 0
+                save_cell(self.model.cell, self.cell_file)
         m = self.model
         m.measure()
         self.v_uV, self.i_nA = m.v_uV, m.i_nA
@@ -218,13 +233,39 @@ def make_model(cell, seed=1, profile=None, **overrides):
     return femodel.FrontEndModel(cell, **kw)
 
 
-def make_frontend(config=None, clock=None, seed=1, inject_file=None):
+def save_cell(cell, path):
+    """The cell's state to `path` (written to a temp file, then renamed)."""
+    import os
+    try:
+        with open(path + ".tmp", "w") as f:
+            f.write(" ".join(repr(float(x)) for x in cell.state()))
+        os.rename(path + ".tmp", path)
+    except OSError:
+        pass
+
+
+def load_cell(cell, path):
+    """The state save_cell() kept, if any; True if the cell took it."""
+    try:
+        with open(path) as f:
+            st = [float(x) for x in f.read().split()]
+        if len(st) == len(cell.state()):
+            cell.set_state(st)
+            return True
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def make_frontend(config=None, clock=None, seed=1, inject_file=None, cell_file=None):
     import cellmodel
     cell = cellmodel.make_cell(getattr(config, "cell", DEFAULT_CELL))
-    cell.set_soc(SOC0)
+    if cell_file is None or not load_cell(cell, cell_file):
+        cell.set_soc(SOC0)
     model = make_model(cell, seed, getattr(config, "profile", None))
     fe = SimFrontEnd(model, clock if clock is not None else make_clock(config))
     fe.inject_file = inject_file
+    fe.cell_file = cell_file
     return fe
 
 
@@ -241,5 +282,6 @@ def setup(config=None):
     MISMATCH_FS_PCT, STUCK_TICKS = f["mismatch_fs_pct"], f["stuck_n"]
     clock = make_clock(config)
     fe = make_frontend(config, clock, seed=getattr(config, "seed", 1),
-                       inject_file=INJECT_FILE if config is not None else None)
+                       inject_file=INJECT_FILE if config is not None else None,
+                       cell_file=CELL_FILE if config is not None else None)
     return Hardware(fe, clock, None, reset_cause(), getattr(config, "tick_ms", TICK_MS))

@@ -84,10 +84,12 @@ class Logger:
         if rec.kind == "B":
             boot = rec.extra[0] if rec.extra else None
             if st["boot"] is None or boot != st["boot"]:
-                if st["next_seq"] is not None and rec.seq != st["next_seq"] and st["boot"] is not None:
-                    self.gap("the board restarted (boot %s, cause %s): numbering goes on "
-                             "from seq %d (was %d)" % (boot, rec["cause"], rec.seq,
-                                                        st["next_seq"]))
+                # a boot record after records of this log is a reset, whether or not
+                # the logger knew the earlier boot's number (`cycler run` never does)
+                if st.get("last") is not None and rec.seq >= (st["next_seq"] or 0):
+                    self.gap("the board restarted (boot %s, cause %s) at seq %d; records "
+                             "up to seq %d were written before" % (
+                                 boot, rec["cause"], rec.seq, st["last"][0]))
                 st["boot"] = boot
                 st["next_seq"] = rec.seq
         if st["next_seq"] is None:

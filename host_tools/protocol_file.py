@@ -29,19 +29,47 @@ DEFAULT_V_MAX_UV = 4_100_000
 # trip sits a little beyond the window so regulation overshoot does not trip it.
 DEFAULT_V_TRIP_LO_UV = 2_500_000
 DEFAULT_V_TRIP_HI_UV = 4_150_000
-# FACTS: the paper's tester has 5 V / 20 mA channels; architecture: +-20 000 000 nA.
-CHANNEL_I_MAX_NA = 20_000_000
-BOARD_V_MAX_UV = 5_000_000
+# The boards' own bounds, from their board files (one source): a file the host accepts
+# loads on every board. FACTS: the paper's tester has 5 V / 20 mA channels.
+def _board_ints(name):
+    """A board file's integer constants (NAME = const(N), NAME = N, NAME = OTHER),
+    read without running the file (it may need `machine`)."""
+    import ast
+    with open(os.path.join(host_tools.BOARDS_DIR, name + ".py")) as f:
+        tree = ast.parse(f.read())
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
+                isinstance(node.targets[0], ast.Name):
+            v = node.value
+            if isinstance(v, ast.Call) and getattr(v.func, "id", "") == "const" and v.args:
+                v = v.args[0]
+            if isinstance(v, ast.Constant) and type(v.value) is int:
+                out[node.targets[0].id] = v.value
+            elif isinstance(v, ast.Name) and v.id in out:
+                out[node.targets[0].id] = out[v.id]
+    return out
+
+
+_BOARDS = [_board_ints(n) for n in ("pico", "esp32", "sim")]
+CHANNEL_I_MAX_NA = min(b["I_MAX_NA"] for b in _BOARDS)
+BOARD_V_MAX_UV = min(b["V_CELL_MAX_UV"] for b in _BOARDS)
 # Default current limit: 5C of the cell (the fastest paper step is 3C, FACTS: fig4),
 # never above the channel.
 DEFAULT_I_MAX_C = 5
 DEFAULT_STEP_MAX_S = 200 * 3600  # a C/50 half cycle is 50 h; 200 h leaves room for holds
 STEP_MAX_LIMIT_S = (1 << 30) // 1000  # step times are ms below 2**30: 12.4 days
-# A CV hold's end current below this is lost in the noise of a 20 mA channel's lowest
-# range; FACTS: C/76 of fig4 is 1.10 uA, so the paper's smallest end current still passes.
-I_FLOOR_NA = 500
-MAX_REPEAT = 10_000
+# A CV hold's end current below every board's floor (the board files' I_FLOOR_NA) is
+# lost in the noise of the lowest range; FACTS: C/76 of fig4 is 1.10 uA, so the paper's
+# smallest end current still passes. A board with a higher floor (esp32: 1 uA) refuses
+# the rest at `load` with its own validator; `cycler validate --i-floor-nA` checks one.
+I_FLOOR_NA = min(b["I_FLOOR_NA"] for b in _BOARDS)
+MAX_REPEAT = fw_protocol.MAX_REPEAT   # one source: the board's own bound
 MAX_SWEEPS = 1_000
+# Checked before the TOML parser sees the text (issue 10): the shipped files are under
+# 4 kB and nest 2 deep ([[block]] steps = [...]); a protocol has at most MAX_STEPS steps.
+MAX_FILE_BYTES = 256 * 1024
+MAX_NESTING = 8
 
 _TOP_KEYS = ("name", "description", "diagnostic", "cell", "limits", "block")
 _CELL_KEYS = ("name", "capacity_mAh", "active_mass_mg", "specific_capacity_mAh_g")
@@ -237,19 +265,53 @@ def _termination(text, capacity_nAh):
 def parse_step(text, capacity_nAh, v_min_uV=DEFAULT_V_MIN_UV, v_max_uV=DEFAULT_V_MAX_UV,
                cv_min_s=0, i_floor_nA=I_FLOOR_NA, cv_i_max_nA=0):
     """One step string -> dict with 'kind' (cc, cv, rest, cr, sweep), its compact line
-    ('compact') and the host's metadata. Raises _Bad; checks the grammar, not the limits."""
+    ('compact') and the host's metadata. Raises _Bad; checks the grammar, not the limits
+    (the board's validator does: _board_check)."""
+    _check_text(text)
+    if text.startswith("Sweep"):
+        return _parse_sweep(text)
+    rest, period_s, until, had_or, duration = _split_step(text)
+    t_max_s = _seconds(duration, "duration") if duration is not None else 0
+    verb, _, value_text = rest.partition(" at ")
+    _check_verb(verb)
+    step = {"source": text, "period_s": period_s, "ext": False, "rate": None,
+            "rate_label": None, "t_max_s": t_max_s}
+    if verb == "Rest":
+        return _rest_step(step, rest, value_text, until, duration)
+    if not value_text:
+        raise _Bad("'%s' needs 'at VALUE'" % verb, "'%s at VALUE ...'" % verb,
+                   '"Charge at C/10 until 4.1 V"')
+    val = _electric(value_text, capacity_nAh, "setpoint")
+    op, end = _termination(until, capacity_nAh) if until is not None else (None, None)
+    step["ext"] = val["ext"] or bool(end and end["ext"])
+    if val["kind"] in ("C-rate", "current"):
+        _cc_step(step, verb, val, value_text, op, end, v_min_uV, v_max_uV)
+    elif val["kind"] == "voltage":
+        _cv_step(step, verb, val, value_text, op, end, cv_min_s, i_floor_nA)
+        if cv_i_max_nA:
+            # [limits] cv_i_max: the hold may draw up to it (default: no more than
+            # the CC step before it; docs/protocol-files.md)
+            step["compact"] += " %d" % cv_i_max_nA
+    elif val["kind"] == "resistance":
+        _cr_step(step, verb, val, value_text, op, end, v_min_uV)
+    step["pybamm"] = _pybamm_text(verb, val, duration, had_or, until, op, end, period_s, text)
+    return step
+
+
+def _check_text(text):
     if not isinstance(text, str):
         raise _Bad("a step must be a string", "a quoted step", '"Rest for 10 minutes"')
-    src = text
-    if src != src.strip() or "  " in src:
+    if text != text.strip() or "  " in text:
         raise _Bad("extra spaces in the step", "single spaces between words (PyBaMM splits "
                    "on ' at ', ' for ', ' until ')", '"Charge at C/10 until 4.1 V"')
-    if "oC" in src:
+    if "oC" in text:
         raise _Bad("temperatures are not part of a step", "no temperature (the cell sits at "
                    "25 oC, FACTS: the cell)", '"Rest for 10 minutes"')
-    if src.startswith("Sweep"):
-        return _parse_sweep(src)
 
+
+def _split_step(src):
+    """'VERB at VALUE for TIME or until COND (P period)' -> its parts:
+    (verb and value, period_s or None, until or None, had_or, duration or None)."""
     rest = src
     period_s = None
     if rest.endswith(" period)"):
@@ -284,108 +346,99 @@ def parse_step(text, capacity_nAh, v_min_uV=DEFAULT_V_MIN_UV, v_max_uV=DEFAULT_V
                            _STEP_EXAMPLES)
         raise _Bad("the step never ends", "'for TIME', 'until CONDITION', or "
                    "'for TIME or until CONDITION'", _STEP_EXAMPLES)
-    t_max_s = _seconds(duration, "duration") if duration is not None else 0
+    return rest, period_s, until, had_or, duration
 
-    verb, _, value_text = rest.partition(" at ")
-    if verb not in _VERBS:
-        close = [v for v in _VERBS + ("Sweep",) if v.lower() == verb.lower()]
-        close = close or difflib.get_close_matches(verb, _VERBS, 1)
-        raise _Bad("unknown instruction %r%s" % (verb, " (did you mean %r? PyBaMM needs the "
-                   "capital letter)" % close[0] if close else ""),
-                   "Charge, Discharge, Hold or Rest (or Sweep, for diagnostics)", _STEP_EXAMPLES)
-    step = {"source": src, "period_s": period_s, "ext": False, "rate": None,
-            "rate_label": None, "t_max_s": t_max_s}
 
-    if verb == "Rest":
-        if value_text or rest != "Rest":
-            raise _Bad("'Rest' takes no value", "'Rest for TIME'", '"Rest for 10 minutes"')
-        if until is not None or duration is None:
-            raise _Bad("a rest ends only on time (the board's rest has no end condition)",
-                       "'Rest for TIME'", '"Rest for 10 minutes"')
-        step.update(kind="rest", direction="rest", t_s=t_max_s)
-        step["compact"] = "rest %d" % t_max_s
-        step["pybamm"] = src
-        return step
+def _check_verb(verb):
+    if verb in _VERBS:
+        return
+    close = [v for v in _VERBS + ("Sweep",) if v.lower() == verb.lower()]
+    close = close or difflib.get_close_matches(verb, _VERBS, 1)
+    raise _Bad("unknown instruction %r%s" % (verb, " (did you mean %r? PyBaMM needs the "
+               "capital letter)" % close[0] if close else ""),
+               "Charge, Discharge, Hold or Rest (or Sweep, for diagnostics)", _STEP_EXAMPLES)
 
-    if not value_text:
-        raise _Bad("'%s' needs 'at VALUE'" % verb, "'%s at VALUE ...'" % verb,
-                   '"Charge at C/10 until 4.1 V"')
-    val = _electric(value_text, capacity_nAh, "setpoint")
-    term = _termination(until, capacity_nAh) if until is not None else (None, None)
-    op, end = term
-    step["ext"] = val["ext"] or bool(end and end["ext"])
 
-    if val["kind"] in ("C-rate", "current"):
-        if verb == "Hold":
-            raise _Bad("'Hold' takes a voltage", "'Hold at VOLTAGE until CURRENT'",
-                       '"Hold at 4.1 V until C/46"')
-        sign = 1 if verb == "Charge" else -1
-        i_nA = _round(val["value"])
-        if i_nA < 1:
-            raise _Bad("the current %r rounds to 0 nA" % value_text, "at least 1 nA",
-                       '"Charge at C/76 until 4.1 V"')
-        if end is not None and end["kind"] != "voltage":
-            raise _Bad("a constant-current step ends on a voltage",
-                       "'until VOLTAGE' after a current or C-rate",
-                       '"%s at %s until %s"' % (verb, value_text,
-                                                "4.1 V" if sign > 0 else "2.6 V"))
-        _check_operator(op, ">" if sign > 0 else "<", verb)
-        # No voltage end given ("for" only): the window edge in the step's direction.
-        until_uV = _round(end["value"]) if end else (v_max_uV if sign > 0 else v_min_uV)
-        step.update(kind="cc", direction=verb.lower(), i_nA=sign * i_nA, until_uV=until_uV)
-        if val["rate"] is not None:
-            step["rate"] = val["rate"]
-            step["rate_label"] = rate_label(val["rate"])
-        else:
-            step["rate_label"] = val["text"]
-        step["compact"] = "cc %d %d %d" % (sign * i_nA, until_uV, t_max_s)
-    elif val["kind"] == "voltage":
-        if verb == "Charge":
-            raise _Bad("'Charge at VOLTAGE' is not a hold (PyBaMM reads it as minus that voltage)",
-                       "'Hold at VOLTAGE until CURRENT'", '"Hold at 4.1 V until C/46"')
-        v_uV = _round(val["value"])
-        if end is not None:
-            if end["kind"] not in ("C-rate", "current"):
-                raise _Bad("a hold ends on a current", "'until CURRENT' or 'until C-RATE'",
-                           '"Hold at %s until C/46"' % value_text)
-            _check_operator(op, "<", verb)
-            i_end = _round(end["value"])
-            t_min = min(cv_min_s, t_max_s) if t_max_s else cv_min_s
-            if end["rate"] is not None:
-                step["rate"] = end["rate"]
-                step["rate_label"] = rate_label(end["rate"])
-            else:
-                step["rate_label"] = end["text"]
-        else:
-            # Time only: the board wants an end current, so give it the floor, and a
-            # minimum hold equal to the time so the current cannot end it early.
-            i_end, t_min = i_floor_nA, t_max_s
-        step.update(kind="cv", direction="hold", v_uV=v_uV, i_end_nA=i_end, t_min_s=t_min)
-        step["compact"] = "cv %d %d %d %d" % (v_uV, i_end, t_max_s, t_min)
-        if cv_i_max_nA:
-            # [limits] cv_i_max: the hold may draw up to it (default: no more than
-            # the CC step before it; docs/protocol-files.md)
-            step["compact"] += " %d" % cv_i_max_nA
-    elif val["kind"] == "resistance":
-        if verb != "Discharge":
-            raise _Bad("only a discharge goes through a resistance",
-                       "'Discharge at RESISTANCE until VOLTAGE'",
-                       '"Discharge at 217 kOhm until 3.0 V"')
-        r = _round(val["value"])
-        if not 1 <= r <= fw_protocol.MAX_R_OHM:
-            raise _Bad("resistance %r is outside 1 Ohm .. 1 MOhm (the board's range)"
-                       % value_text,
-                       "a resistance of at least 1 Ohm", '"Discharge at 217 kOhm until 3.0 V"')
-        if end is not None and end["kind"] != "voltage":
-            raise _Bad("a resistance discharge ends on a voltage", "'until VOLTAGE'",
-                       '"Discharge at 217 kOhm until 3.0 V"')
-        _check_operator(op, "<", verb)
-        until_uV = _round(end["value"]) if end else v_min_uV
-        step.update(kind="cr", direction="discharge", r_ohm=r, until_uV=until_uV)
-        step["rate_label"] = "%d Ohm" % r
-        step["compact"] = "cr %d %d %d" % (r, until_uV, t_max_s)
-    step["pybamm"] = _pybamm_text(verb, val, duration, had_or, until, op, end, period_s, src)
+def _rest_step(step, rest, value_text, until, duration):
+    if value_text or rest != "Rest":
+        raise _Bad("'Rest' takes no value", "'Rest for TIME'", '"Rest for 10 minutes"')
+    if until is not None or duration is None:
+        raise _Bad("a rest ends only on time (the board's rest has no end condition)",
+                   "'Rest for TIME'", '"Rest for 10 minutes"')
+    t = step["t_max_s"]
+    step.update(kind="rest", direction="rest", t_s=t, compact="rest %d" % t,
+                pybamm=step["source"])
     return step
+
+
+def _rate_label(step, src):
+    """The step's rate label from `src` (a C-rate value or end, else its text)."""
+    if src["rate"] is not None:
+        step["rate"] = src["rate"]
+        step["rate_label"] = rate_label(src["rate"])
+    else:
+        step["rate_label"] = src["text"]
+
+
+def _cc_step(step, verb, val, value_text, op, end, v_min_uV, v_max_uV):
+    if verb == "Hold":
+        raise _Bad("'Hold' takes a voltage", "'Hold at VOLTAGE until CURRENT'",
+                   '"Hold at 4.1 V until C/46"')
+    sign = 1 if verb == "Charge" else -1
+    i_nA = _round(val["value"])
+    if i_nA < 1:
+        raise _Bad("the current %r rounds to 0 nA" % value_text, "at least 1 nA",
+                   '"Charge at C/76 until 4.1 V"')
+    if end is not None and end["kind"] != "voltage":
+        raise _Bad("a constant-current step ends on a voltage",
+                   "'until VOLTAGE' after a current or C-rate",
+                   '"%s at %s until %s"' % (verb, value_text, "4.1 V" if sign > 0 else "2.6 V"))
+    _check_operator(op, ">" if sign > 0 else "<", verb)
+    # No voltage end given ("for" only): the window edge in the step's direction.
+    until_uV = _round(end["value"]) if end else (v_max_uV if sign > 0 else v_min_uV)
+    step.update(kind="cc", direction=verb.lower(), i_nA=sign * i_nA, until_uV=until_uV)
+    _rate_label(step, val)
+    step["compact"] = "cc %d %d %d" % (sign * i_nA, until_uV, step["t_max_s"])
+
+
+def _cv_step(step, verb, val, value_text, op, end, cv_min_s, i_floor_nA):
+    if verb == "Charge":
+        raise _Bad("'Charge at VOLTAGE' is not a hold (PyBaMM reads it as minus that voltage)",
+                   "'Hold at VOLTAGE until CURRENT'", '"Hold at 4.1 V until C/46"')
+    v_uV = _round(val["value"])
+    t_max_s = step["t_max_s"]
+    if end is not None:
+        if end["kind"] not in ("C-rate", "current"):
+            raise _Bad("a hold ends on a current", "'until CURRENT' or 'until C-RATE'",
+                       '"Hold at %s until C/46"' % value_text)
+        _check_operator(op, "<", verb)
+        i_end = _round(end["value"])
+        t_min = min(cv_min_s, t_max_s) if t_max_s else cv_min_s
+        _rate_label(step, end)
+    else:
+        # Time only: the board wants an end current, so give it the floor, and a
+        # minimum hold equal to the time so the current cannot end it early.
+        i_end, t_min = i_floor_nA, t_max_s
+    step.update(kind="cv", direction="hold", v_uV=v_uV, i_end_nA=i_end, t_min_s=t_min)
+    step["compact"] = "cv %d %d %d %d" % (v_uV, i_end, t_max_s, t_min)
+
+
+def _cr_step(step, verb, val, value_text, op, end, v_min_uV):
+    if verb != "Discharge":
+        raise _Bad("only a discharge goes through a resistance",
+                   "'Discharge at RESISTANCE until VOLTAGE'", '"Discharge at 217 kOhm until 3.0 V"')
+    r = _round(val["value"])
+    if not 1 <= r <= fw_protocol.MAX_R_OHM:
+        raise _Bad("resistance %r is outside 1 Ohm .. 1 MOhm (the board's range)" % value_text,
+                   "a resistance of at least 1 Ohm", '"Discharge at 217 kOhm until 3.0 V"')
+    if end is not None and end["kind"] != "voltage":
+        raise _Bad("a resistance discharge ends on a voltage", "'until VOLTAGE'",
+                   '"Discharge at 217 kOhm until 3.0 V"')
+    _check_operator(op, "<", verb)
+    until_uV = _round(end["value"]) if end else v_min_uV
+    step.update(kind="cr", direction="discharge", r_ohm=r, until_uV=until_uV)
+    step["rate_label"] = "%d Ohm" % r
+    step["compact"] = "cr %d %d %d" % (r, until_uV, step["t_max_s"])
 
 
 def _check_operator(op, want, verb):
@@ -446,6 +499,44 @@ def _parse_sweep(src):
 
 
 # ---- where things are in the file -------------------------------------------------
+def _too_deep(text, limit):
+    """The 1-based line where [ or { nest deeper than `limit` (strings and comments
+    skipped), or 0. One pass, before the TOML parser (which recurses) sees the text."""
+    depth = 0
+    line = 1
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        elif c == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif c == '"' or c == "'":
+            q3 = text[i:i + 3]
+            if q3 == c * 3:
+                j = text.find(q3, i + 3)
+                j = n if j < 0 else j + 3
+            else:
+                j = i + 1
+                while j < n and text[j] != c and text[j] != "\n":
+                    j += 2 if (c == '"' and text[j] == "\\") else 1
+                j += 1
+            line += text.count("\n", i, min(j, n))
+            i = j
+            continue
+        elif c == "[" or c == "{":
+            depth += 1
+            if depth > limit:
+                return line
+        elif c == "]" or c == "}":
+            depth = depth - 1 if depth > 0 else 0
+        i += 1
+    return 0
+
+
+
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
 
 
@@ -587,7 +678,11 @@ def resolve(name):
 def load(path, i_floor_nA=I_FLOOR_NA):
     """Read and check a protocol file. Raises ProtocolError (or OSError)."""
     with open(path, "rb") as f:
-        raw = f.read()
+        raw = f.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ProtocolError(path, None, "(%d+ bytes)" % len(raw), "the file is larger than "
+                            "%d bytes" % MAX_FILE_BYTES, "a protocol file of a few kB "
+                            "(at most %d steps)" % fw_protocol.MAX_STEPS, _EXAMPLE_BLOCK)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -598,198 +693,257 @@ def load(path, i_floor_nA=I_FLOOR_NA):
 
 def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
     """Check a protocol given as TOML text; returns a ParsedProtocol."""
-    import tomllib
-
-    loc = _Locator(text)
-
-    def refuse(line, shown, bad) -> NoReturn:
-        raise ProtocolError(path, line, shown, bad.problem, bad.expected, bad.example)
-
-    def src(line):
-        return loc.lines[line - 1].strip() if line and line <= len(loc.lines) else ""
-
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        m = re.search(r"\(at line (\d+)", str(e))
-        line = int(m.group(1)) if m else (len(loc.lines) or None)
-        refuse(line, src(line) or "(end of file)",
-               _Bad("not valid TOML (%s)" % str(e).split(" (at")[0],
-                    "TOML: key = value lines, strings in double quotes, [cell], [limits] "
-                    "and [[block]] tables", _EXAMPLE_BLOCK))
-
-    def unknown(keys, allowed, table, nth=0):
-        for k in keys:
-            if k not in allowed:
-                hint = difflib.get_close_matches(k, allowed, 1)
-                line = loc.key(k, table if table != "block" else "block", nth)
-                if table is None and line is None:
-                    reg = loc.region(k)
-                    line = reg[0] + 1 if reg else None
-                refuse(line, src(line) or k, _Bad(
-                    "unknown key %r%s%s" % (k, " in [%s]" % table if table else "",
-                                            " (did you mean %r?)" % hint[0] if hint else ""),
-                    "one of: %s" % ", ".join(allowed),
-                    {"cell": "[cell]\nname = \"fig4\"\ncapacity_mAh = 0.0839",
-                     "limits": "[limits]\nv_min = 2.6\nv_max = 4.1\ni_max = \"1 mA\"\n"
-                               "step_max = \"200 hours\"",
-                     "block": _EXAMPLE_BLOCK}.get(table or "", _EXAMPLE_FILE)))
-
-    unknown(doc, _TOP_KEYS, None)
-    name = doc.get("name", os.path.splitext(os.path.basename(str(path)))[0])
-    description = doc.get("description", "")
-    diagnostic = doc.get("diagnostic", False)
-    if not isinstance(diagnostic, bool):
-        line = loc.key("diagnostic")
-        refuse(line, src(line), _Bad("diagnostic must be true or false", "a TOML boolean",
-                                     "diagnostic = true"))
-
-    # [cell]
-    cell_t = doc.get("cell")
-    if not isinstance(cell_t, dict):
-        refuse(1 if cell_t is None else loc.key("cell"), "[cell]" if cell_t is None else
-               src(loc.key("cell")),
-               _Bad("missing the [cell] table" if cell_t is None else "cell must be a table",
-                    "a [cell] table with capacity_mAh or active_mass_mg (C-rates need it)",
-                    "[cell]\nname = \"fig4\"\ncapacity_mAh = 0.0839   # FACTS: fig4"))
-    unknown(cell_t, _CELL_KEYS, "cell")
-    cap_mAh = cell_t.get("capacity_mAh")
-    mass_mg = cell_t.get("active_mass_mg")
-    spec = cell_t.get("specific_capacity_mAh_g", units.SPECIFIC_CAPACITY_MAH_G)
-    for key, v in (("capacity_mAh", cap_mAh), ("active_mass_mg", mass_mg),
-                   ("specific_capacity_mAh_g", spec)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
-            line = loc.key(key, "cell")
-            refuse(line, src(line), _Bad("%s must be a positive number" % key,
-                                         "a number, without a unit (the unit is in the name)",
-                                         "%s = 0.0839" % key))
-    try:
-        cap_nAh = units.capacity_nAh(cap_mAh, mass_mg, spec)
-    except ValueError as e:
-        line = loc.table_line("cell")
-        refuse(line, src(line), _Bad(str(e).split(" (e.g.")[0], "capacity_mAh or active_mass_mg "
-                                     "in [cell], within 1 nAh .. 1.07 Ah",
-                                     "[cell]\ncapacity_mAh = 0.0839   # FACTS: fig4\n"
-                                     "# or: active_mass_mg = 0.437"))
-    # FACTS: "Active mass follows from capacity / 192 mAh/g".
-    mass_derived = mass_mg is None
-    if mass_derived:
-        mass_mg = cap_mAh / spec * 1000
-    cell = {"name": cell_t.get("name", ""), "capacity_nAh": cap_nAh,
-            "mass_mg": mass_mg, "mass_ug": int(round(mass_mg * 1000)),
-            "mass_derived": mass_derived, "specific_capacity_mAh_g": spec}
-
-    # [limits]
-    lim_t = doc.get("limits", {})
-    if not isinstance(lim_t, dict):
-        line = loc.key("limits")
-        refuse(line, src(line), _Bad("limits must be a table", "a [limits] table",
-                                     "[limits]\nv_min = 2.6"))
-    unknown(lim_t, _LIMIT_KEYS, "limits")
-
-    def lim(key, conv, default):
-        if key not in lim_t:
-            return default
-        try:
-            return conv(lim_t[key])
-        except _Bad as bad:
-            line = loc.key(key, "limits")
-            refuse(line, src(line), bad)
-
-    def current_limit(v):
-        if not isinstance(v, str):
-            raise _Bad("i_max needs its unit", "a string with a current or a C-rate",
-                       'i_max = "1 mA"   # or "5C"')
-        e = _electric(v, cap_nAh, "i_max")
-        if e["kind"] not in ("current", "C-rate") or not 1 <= _round(e["value"]) <= CHANNEL_I_MAX_NA:
-            raise _Bad("i_max must be a current up to the channel's 20 mA", "a current or a C-rate",
-                       'i_max = "1 mA"')
-        return _round(e["value"])
-
-    def time_limit(key, allow_zero):
-        def conv(v):
-            if not isinstance(v, str):
-                raise _Bad("%s needs its unit" % key, "a string with a time unit",
-                           '%s = "200 hours"' % key)
-            return _seconds(v, key, allow_zero)
-        return conv
-
-    limits = {
-        "v_min_uV": lim("v_min", lambda v: _volts_uV(v, "v_min"), DEFAULT_V_MIN_UV),
-        "v_max_uV": lim("v_max", lambda v: _volts_uV(v, "v_max"), DEFAULT_V_MAX_UV),
-        "v_trip_lo_uV": lim("v_trip_lo", lambda v: _volts_uV(v, "v_trip_lo"), DEFAULT_V_TRIP_LO_UV),
-        "v_trip_hi_uV": lim("v_trip_hi", lambda v: _volts_uV(v, "v_trip_hi"), DEFAULT_V_TRIP_HI_UV),
-        "i_max_nA": lim("i_max", current_limit,
-                        min(CHANNEL_I_MAX_NA, units.rate_to_nA(cap_nAh, DEFAULT_I_MAX_C, 1))),
-        "step_max_s": lim("step_max", time_limit("step_max", False), DEFAULT_STEP_MAX_S),
-        "cv_min_s": lim("cv_min_time", time_limit("cv_min_time", True), 0),
-        "cv_i_max_nA": lim("cv_i_max", current_limit, 0),
-    }
-    L = limits
-    margin = fw_protocol.MIN_TRIP_MARGIN_UV
-    if not (L["v_trip_lo_uV"] + margin <= L["v_min_uV"] < L["v_max_uV"]
-            <= L["v_trip_hi_uV"] - margin):
-        line = loc.table_line("limits")
-        refuse(line, "v_trip_lo=%s v_min=%s v_max=%s v_trip_hi=%s V" % tuple(
-            _fmt(Fraction(L[k], 10**6)) for k in ("v_trip_lo_uV", "v_min_uV", "v_max_uV",
-                                                  "v_trip_hi_uV")),
-            _Bad("the limits are out of order", "v_trip_lo < v_min < v_max < v_trip_hi, the "
-                 "trips at least %d mV outside the window" % (margin // 1000),
-                 "v_trip_lo = 2.5\nv_min = 2.6\nv_max = 4.1\nv_trip_hi = 4.15"))
-    if L["step_max_s"] > STEP_MAX_LIMIT_S:
-        line = loc.key("step_max", "limits")
-        refuse(line, src(line), _Bad("step_max is longer than a step can be timed",
-                                     "at most 298 hours (2**30 ms)", 'step_max = "200 hours"'))
-
-    # [[block]]
-    blocks_t = doc.get("block")
-    if not isinstance(blocks_t, list) or not blocks_t:
-        refuse(len(loc.lines) or 1, "(no [[block]] table)",
-               _Bad("the protocol has no blocks", "at least one [[block]] table", _EXAMPLE_BLOCK))
-
-    lines = ["cell %d %d" % (cap_nAh, cell["mass_ug"]),
-             "window %d %d" % (L["v_min_uV"], L["v_max_uV"]),
-             "limits %d %d %d %d" % (L["v_trip_lo_uV"], L["v_trip_hi_uV"], L["i_max_nA"],
-                                     L["step_max_s"])]
-    cell_line = loc.table_line("cell")
-    lim_line = loc.table_line("limits")
-    origins = [cell_line, lim_line, lim_line]
-    if diagnostic:
-        lines.append("diag")
-        origins.append(loc.key("diagnostic"))
-
+    r = _Reader(text, path)
+    doc = r.toml()
+    name, description, diagnostic = r.top(doc)
+    cell = r.cell(doc.get("cell"))
+    limits = r.limits(doc.get("limits", {}), cell["capacity_nAh"])
+    blocks_t = r.block_list(doc.get("block"))
+    lines, origins = r.header(cell, limits, diagnostic)
     blocks, steps = [], []
     for nb, bt in enumerate(blocks_t):
+        blocks.append(r.block(nb, bt, cell["capacity_nAh"], limits, i_floor_nA, steps,
+                              lines, origins))
+    notes = [None] * len(lines)
+    for s in steps:
+        notes[s["compact_index"]] = s["source"]
+    _board_check(lines, origins, notes, r.loc, i_floor_nA, r.refuse)
+    return ParsedProtocol(path, name, description, diagnostic, cell, limits, blocks, steps,
+                          lines, origins, notes)
+
+
+_UNKNOWN_EXAMPLES = {
+    "cell": "[cell]\nname = \"fig4\"\ncapacity_mAh = 0.0839",
+    "limits": "[limits]\nv_min = 2.6\nv_max = 4.1\ni_max = \"1 mA\"\nstep_max = \"200 hours\"",
+    "block": _EXAMPLE_BLOCK,
+}
+
+
+class _Reader:
+    """One protocol file's tables, each read by its own method; every refusal names
+    the file and the line (the _Locator finds it)."""
+
+    def __init__(self, text, path):
+        if len(text) > MAX_FILE_BYTES:
+            raise ProtocolError(path, None, "(%d characters)" % len(text), "the file is "
+                                "larger than %d bytes" % MAX_FILE_BYTES, "a protocol file "
+                                "of a few kB (at most %d steps)" % fw_protocol.MAX_STEPS,
+                                _EXAMPLE_BLOCK)
+        self.text = text
+        self.path = path
+        self.loc = _Locator(text)
+
+    def refuse(self, line, shown, bad) -> NoReturn:
+        raise ProtocolError(self.path, line, shown, bad.problem, bad.expected, bad.example)
+
+    def src(self, line):
+        lines = self.loc.lines
+        return lines[line - 1].strip() if line and line <= len(lines) else ""
+
+    # -- the text ---------------------------------------------------------------
+    def toml(self):
+        import tomllib
+        deep = _too_deep(self.text, MAX_NESTING)
+        if deep:
+            self.refuse(deep, self.src(deep)[:80], _Bad(
+                "arrays or tables nested more than %d deep" % MAX_NESTING,
+                "steps = [\"...\", ...] inside [[block]] tables", _EXAMPLE_BLOCK))
+        try:
+            return tomllib.loads(self.text)
+        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as e:
+            # ValueError: e.g. an integer of more digits than Python converts
+            m = re.search(r"\(at line (\d+)", str(e))
+            line = int(m.group(1)) if m else (len(self.loc.lines) or None)
+            self.refuse(line, self.src(line)[:80] or "(end of file)",
+                        _Bad("not valid TOML (%s)" % str(e).split(" (at")[0][:200],
+                             "TOML: key = value lines, strings in double quotes, [cell], "
+                             "[limits] and [[block]] tables", _EXAMPLE_BLOCK))
+
+    def unknown(self, keys, allowed, table, nth=0):
+        loc = self.loc
+        for k in keys:
+            if k in allowed:
+                continue
+            hint = difflib.get_close_matches(k, allowed, 1)
+            line = loc.key(k, table, nth)
+            if table is None and line is None:
+                reg = loc.region(k)
+                line = reg[0] + 1 if reg else None
+            self.refuse(line, self.src(line) or k, _Bad(
+                "unknown key %r%s%s" % (k, " in [%s]" % table if table else "",
+                                        " (did you mean %r?)" % hint[0] if hint else ""),
+                "one of: %s" % ", ".join(allowed),
+                _UNKNOWN_EXAMPLES.get(table or "", _EXAMPLE_FILE)))
+
+    # -- the tables -------------------------------------------------------------
+    def top(self, doc):
+        self.unknown(doc, _TOP_KEYS, None)
+        name = doc.get("name", os.path.splitext(os.path.basename(str(self.path)))[0])
+        diagnostic = doc.get("diagnostic", False)
+        if not isinstance(diagnostic, bool):
+            line = self.loc.key("diagnostic")
+            self.refuse(line, self.src(line), _Bad("diagnostic must be true or false",
+                                                   "a TOML boolean", "diagnostic = true"))
+        return name, doc.get("description", ""), diagnostic
+
+    def cell(self, cell_t):
+        loc, src = self.loc, self.src
+        if not isinstance(cell_t, dict):
+            self.refuse(1 if cell_t is None else loc.key("cell"),
+                        "[cell]" if cell_t is None else src(loc.key("cell")),
+                        _Bad("missing the [cell] table" if cell_t is None else
+                             "cell must be a table", "a [cell] table with capacity_mAh or "
+                             "active_mass_mg (C-rates need it)",
+                             "[cell]\nname = \"fig4\"\ncapacity_mAh = 0.0839   # FACTS: fig4"))
+        self.unknown(cell_t, _CELL_KEYS, "cell")
+        cap_mAh = cell_t.get("capacity_mAh")
+        mass_mg = cell_t.get("active_mass_mg")
+        spec = cell_t.get("specific_capacity_mAh_g", units.SPECIFIC_CAPACITY_MAH_G)
+        for key, v in (("capacity_mAh", cap_mAh), ("active_mass_mg", mass_mg),
+                       ("specific_capacity_mAh_g", spec)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or
+                                  not 0 < v < 1e9):
+                line = loc.key(key, "cell")
+                self.refuse(line, src(line), _Bad(
+                    "%s must be a positive number" % key,
+                    "a number, without a unit (the unit is in the name)", "%s = 0.0839" % key))
+        try:
+            cap_nAh = units.capacity_nAh(cap_mAh, mass_mg, spec)
+        except ValueError as e:
+            line = loc.table_line("cell")
+            self.refuse(line, src(line), _Bad(
+                str(e).split(" (e.g.")[0], "capacity_mAh or active_mass_mg in [cell], "
+                "within 1 nAh .. 1.07 Ah", "[cell]\ncapacity_mAh = 0.0839   # FACTS: fig4\n"
+                "# or: active_mass_mg = 0.437"))
+        # FACTS: "Active mass follows from capacity / 192 mAh/g".
+        mass_derived = mass_mg is None
+        if mass_derived:
+            mass_mg = cap_mAh / spec * 1000
+        return {"name": cell_t.get("name", ""), "capacity_nAh": cap_nAh,
+                "mass_mg": mass_mg, "mass_ug": int(round(mass_mg * 1000)),
+                "mass_derived": mass_derived, "specific_capacity_mAh_g": spec}
+
+    def limits(self, lim_t, cap_nAh):
+        loc, src = self.loc, self.src
+        if not isinstance(lim_t, dict):
+            line = loc.key("limits")
+            self.refuse(line, src(line), _Bad("limits must be a table", "a [limits] table",
+                                              "[limits]\nv_min = 2.6"))
+        self.unknown(lim_t, _LIMIT_KEYS, "limits")
+
+        def lim(key, conv, default):
+            if key not in lim_t:
+                return default
+            try:
+                return conv(lim_t[key])
+            except _Bad as bad:
+                line = loc.key(key, "limits")
+                self.refuse(line, src(line), bad)
+
+        def volts(key):
+            return lambda v: _volts_uV(v, key)
+
+        L = {
+            "v_min_uV": lim("v_min", volts("v_min"), DEFAULT_V_MIN_UV),
+            "v_max_uV": lim("v_max", volts("v_max"), DEFAULT_V_MAX_UV),
+            "v_trip_lo_uV": lim("v_trip_lo", volts("v_trip_lo"), DEFAULT_V_TRIP_LO_UV),
+            "v_trip_hi_uV": lim("v_trip_hi", volts("v_trip_hi"), DEFAULT_V_TRIP_HI_UV),
+            "i_max_nA": lim("i_max", lambda v: _current_limit(v, cap_nAh),
+                            min(CHANNEL_I_MAX_NA, units.rate_to_nA(cap_nAh, DEFAULT_I_MAX_C, 1))),
+            "step_max_s": lim("step_max", _time_limit("step_max", False), DEFAULT_STEP_MAX_S),
+            "cv_min_s": lim("cv_min_time", _time_limit("cv_min_time", True), 0),
+        }
+        margin = fw_protocol.MIN_TRIP_MARGIN_UV
+        if not (L["v_trip_lo_uV"] + margin <= L["v_min_uV"] < L["v_max_uV"]
+                <= L["v_trip_hi_uV"] - margin):
+            self.refuse(loc.table_line("limits"),
+                        "v_trip_lo=%s v_min=%s v_max=%s v_trip_hi=%s V" % tuple(
+                            _fmt(Fraction(L[k], 10**6)) for k in (
+                                "v_trip_lo_uV", "v_min_uV", "v_max_uV", "v_trip_hi_uV")),
+                        _Bad("the limits are out of order", "v_trip_lo < v_min < v_max < "
+                             "v_trip_hi, the trips at least %d mV outside the window"
+                             % (margin // 1000),
+                             "v_trip_lo = 2.5\nv_min = 2.6\nv_max = 4.1\nv_trip_hi = 4.15"))
+        if L["step_max_s"] > STEP_MAX_LIMIT_S:
+            line = loc.key("step_max", "limits")
+            self.refuse(line, src(line), _Bad("step_max is longer than a step can be timed",
+                                              "at most 298 hours (2**30 ms)",
+                                              'step_max = "200 hours"'))
+        return L
+
+    def block_list(self, blocks_t):
+        """The [[block]] tables, refused before any step is read if they hold more
+        steps than the board's table: the work stays linear in a bounded count."""
+        loc = self.loc
+        if not isinstance(blocks_t, list) or not blocks_t:
+            self.refuse(len(loc.lines) or 1, "(no [[block]] table)", _Bad(
+                "the protocol has no blocks", "at least one [[block]] table", _EXAMPLE_BLOCK))
+        n_steps = sum(len(b["steps"]) if isinstance(b, dict) and isinstance(b.get("steps"), list)
+                      else 1 for b in blocks_t)
+        if n_steps <= fw_protocol.MAX_STEPS:
+            return blocks_t
+        # the first step past the table, found by searching only up to it
+        left, line, shown = fw_protocol.MAX_STEPS, loc.table_line("block"), "%d steps" % n_steps
+        for nb, bt in enumerate(blocks_t):
+            st = bt.get("steps") if isinstance(bt, dict) else None
+            k = len(st) if isinstance(st, list) else 1
+            if k > left and isinstance(st, list):
+                line = loc.steps(nb, st[:left + 1])[-1] or line
+                shown = self.src(line)[:80]
+                break
+            left -= k
+        self.refuse(line, shown, _Bad(
+            "more than %d steps in all (the board's table)" % fw_protocol.MAX_STEPS,
+            "fewer distinct steps: put repeated ones in a block with repeat = N",
+            _EXAMPLE_BLOCK))
+
+    def header(self, cell, L, diagnostic):
+        """The compact form's first lines, and the TOML line each came from."""
+        loc = self.loc
+        lines = ["cell %d %d" % (cell["capacity_nAh"], cell["mass_ug"]),
+                 "window %d %d" % (L["v_min_uV"], L["v_max_uV"]),
+                 "limits %d %d %d %d" % (L["v_trip_lo_uV"], L["v_trip_hi_uV"], L["i_max_nA"],
+                                         L["step_max_s"])]
+        lim_line = loc.table_line("limits")
+        origins = [loc.table_line("cell"), lim_line, lim_line]
+        if diagnostic:
+            lines.append("diag")
+            origins.append(loc.key("diagnostic"))
+        return lines, origins
+
+    def block(self, nb, bt, cap_nAh, L, i_floor_nA, steps, lines, origins):
+        """One [[block]]: its steps go to `steps`, its compact lines to `lines`."""
+        loc, src = self.loc, self.src
         head = loc.region("block", nb)
         head_line = head[0] + 1 if head else None
         if not isinstance(bt, dict):
-            refuse(head_line, str(bt), _Bad("a block must be a table", "[[block]]", _EXAMPLE_BLOCK))
-        unknown(bt, _BLOCK_KEYS, "block", nb)
-        label = bt.get("label", "")
+            self.refuse(head_line, str(bt), _Bad("a block must be a table", "[[block]]",
+                                                 _EXAMPLE_BLOCK))
+        self.unknown(bt, _BLOCK_KEYS, "block", nb)
         repeat = bt.get("repeat", 1)
         rline = loc.key("repeat", "block", nb) or head_line
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
-            refuse(rline, src(rline), _Bad("repeat must be a whole number from 1 to %d"
-                                           % MAX_REPEAT, "repeat = N, the cycles of this block",
-                                           "repeat = 5"))
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or \
+                not 1 <= repeat <= MAX_REPEAT:
+            self.refuse(rline, src(rline), _Bad(
+                "repeat must be a whole number from 1 to %d" % MAX_REPEAT,
+                "repeat = N, the cycles of this block", "repeat = 5"))
         st = bt.get("steps")
         sline = loc.key("steps", "block", nb) or head_line
         if not isinstance(st, list) or not st:
-            refuse(sline, src(sline) or "[[block]]",
-                   _Bad("the block has no steps", "steps = a list of step strings",
-                        _EXAMPLE_BLOCK))
+            self.refuse(sline, src(sline) or "[[block]]", _Bad(
+                "the block has no steps", "steps = a list of step strings", _EXAMPLE_BLOCK))
         step_lines = loc.steps(nb, st)
-        block = {"label": label, "repeat": repeat, "line": head_line, "steps": [],
-                 "charge_rate": None, "discharge_rate": None}
+        block = {"label": bt.get("label", ""), "repeat": repeat, "line": head_line,
+                 "steps": [], "charge_rate": None, "discharge_rate": None}
         lines.append("repeat %d" % repeat)
         origins.append(rline)
         for j, s in enumerate(st):
             try:
                 step = parse_step(s, cap_nAh, L["v_min_uV"], L["v_max_uV"], L["cv_min_s"],
-                                  i_floor_nA, cv_i_max_nA=L["cv_i_max_nA"])
-                _check(step, L, diagnostic, i_floor_nA)
+                                  i_floor_nA)
             except _Bad as bad:
-                refuse(step_lines[j], repr(s) if not isinstance(s, str) else '"%s"' % s, bad)
+                self.refuse(step_lines[j], repr(s) if not isinstance(s, str) else '"%s"' % s,
+                            bad)
             step.update(line=step_lines[j], block=nb, index=j, compact_index=len(lines))
             if step["kind"] == "cc" and block[step["direction"] + "_rate"] is None:
                 block[step["direction"] + "_rate"] = step["rate_label"]
@@ -798,70 +952,88 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
             lines.append(step["compact"])
             origins.append(step_lines[j])
         if repeat > 1 and all(steps[k]["kind"] == "rest" for k in block["steps"]):
-            refuse(rline, src(rline), _Bad("a repeated block of rests only never cycles the cell",
-                                           "repeat = 1, or a block that charges or discharges",
-                                           _EXAMPLE_BLOCK))
-        if len(steps) > fw_protocol.MAX_STEPS:
-            refuse(step_lines[-1], src(step_lines[-1]), _Bad(
-                "more than %d steps in all (the board's table)" % fw_protocol.MAX_STEPS,
-                "fewer distinct steps: put repeated ones in a block with repeat = N",
-                _EXAMPLE_BLOCK))
+            self.refuse(rline, src(rline), _Bad(
+                "a repeated block of rests only never cycles the cell",
+                "repeat = 1, or a block that charges or discharges", _EXAMPLE_BLOCK))
         lines.append("end")
         origins.append(head_line)
-        blocks.append(block)
-    notes = [None] * len(lines)
-    for s in steps:
-        notes[s["compact_index"]] = s["source"]
-    return ParsedProtocol(path, name, description, diagnostic, cell, limits, blocks, steps,
-                          lines, origins, notes)
+        return block
+
+
+def _current_limit(v, cap_nAh):
+    if not isinstance(v, str):
+        raise _Bad("i_max needs its unit", "a string with a current or a C-rate",
+                   'i_max = "1 mA"   # or "5C"')
+    e = _electric(v, cap_nAh, "i_max")
+    if e["kind"] not in ("current", "C-rate") or not 1 <= _round(e["value"]) <= CHANNEL_I_MAX_NA:
+        raise _Bad("i_max must be a current up to the channel's 20 mA", "a current or a C-rate",
+                   'i_max = "1 mA"')
+    return _round(e["value"])
+
+
+def _time_limit(key, allow_zero):
+    def conv(v):
+        if not isinstance(v, str):
+            raise _Bad("%s needs its unit" % key, "a string with a time unit",
+                       '%s = "200 hours"' % key)
+        return _seconds(v, key, allow_zero)
+    return conv
 
 
 def _v(uV):
     return "%s V" % _fmt(Fraction(uV, 10**6))
 
 
-def _check(step, L, diag, i_floor_nA):
-    """The host's checks of one parsed step against the file's limits."""
-    lo, hi = (L["v_trip_lo_uV"], L["v_trip_hi_uV"]) if diag else (L["v_min_uV"], L["v_max_uV"])
-    inside = (lambda v: lo < v < hi) if diag else (lambda v: lo <= v <= hi)
-    span = ("strictly between the hard trips %s and %s (diagnostic = true)" if diag else
-            "within the window %s .. %s (or set diagnostic = true)") % (_v(lo), _v(hi))
-    k = step["kind"]
-    if k == "sweep" and not diag:
-        raise _Bad("a sweep leaves the cycling window", "diagnostic = true at the top of the file "
-                   "(FACTS: cyclic voltammetry runs outside 2.6-4.1 V on purpose)",
-                   "diagnostic = true\n[limits]\nv_trip_lo = 1.9\nv_trip_hi = 4.6")
-    volts = {"cc": ("until_uV",), "cv": ("v_uV",), "cr": ("until_uV",),
-             "sweep": ("v_start_uV", "v_end_uV")}.get(k, ())
-    for key in volts:
-        if not inside(step[key]):
-            raise _Bad("%s is outside the limits" % _v(step[key]), "a voltage %s" % span,
-                       '"Charge at C/10 until 4.1 V" (FACTS: cycling window 2.6 .. 4.1 V)')
-    imax = L["i_max_nA"]
-    if k == "cc" and abs(step["i_nA"]) > imax:
-        raise _Bad("the current %d nA is above i_max = %d nA" % (abs(step["i_nA"]), imax),
-                   "at most i_max (raise it in [limits] if the cell can take it)",
-                   '[limits]\ni_max = "1 mA"')
-    if k == "cv" and step["i_end_nA"] > imax:
-        raise _Bad("the end current %d nA is above i_max = %d nA" % (step["i_end_nA"], imax),
-                   "an end current below i_max", '"Hold at 4.1 V until C/46"')
-    if k == "cv" and step["i_end_nA"] < i_floor_nA:
-        raise _Bad("the end current %d nA is below the %d nA the board can resolve"
-                   % (step["i_end_nA"], i_floor_nA),
-                   "an end current of at least %d nA, or a time: 'for TIME'" % i_floor_nA,
-                   '"Hold at 4.1 V until C/46" or "Hold at 4.1 V for 2 hours"')
-    if k == "cr":
-        i_peak = L["v_max_uV"] * 1000 // step["r_ohm"]  # uV / ohm = uA; x1000 -> nA
-        if i_peak > imax:
-            raise _Bad("%d Ohm draws up to %d nA at %s, above i_max = %d nA"
-                       % (step["r_ohm"], i_peak, _v(L["v_max_uV"]), imax),
-                       "a larger resistance, or a larger i_max",
-                       '"Discharge at 217 kOhm until 3.0 V" (FACTS: calorimetry)')
-    t = step.get("t_s") if k in ("rest", "sweep") else step["t_max_s"]
-    if t and t > L["step_max_s"]:
-        raise _Bad("the step lasts %d s, longer than step_max = %d s" % (t, L["step_max_s"]),
-                   "a shorter step, or a longer step_max in [limits]",
-                   '[limits]\nstep_max = "250 hours"')
+# What a refusal by the board's validator expects, by compact item (the host's words).
+_FW_HINTS = {
+    "cc": ("a current within i_max, ending within the window", '"Charge at C/10 until 4.1 V"'
+           " (FACTS: cycling window 2.6 .. 4.1 V)"),
+    "cv": ("a hold within the window, ending on a current between the board's floor and "
+           "i_max", '"Hold at 4.1 V until C/46"'),
+    "cr": ("a load that draws at most i_max, ending within the window",
+           '"Discharge at 217 kOhm until 3.0 V" (FACTS: calorimetry)'),
+    "rest": ("a rest of at least one second, at most step_max", '"Rest for 10 minutes"'),
+    "sweep": ("diagnostic = true at the top of the file (FACTS: cyclic voltammetry runs "
+              "outside 2.6-4.1 V on purpose), a rate of 0.1 .. 100 mV/s",
+              "diagnostic = true\n[limits]\nv_trip_lo = 1.9\nv_trip_hi = 4.6"),
+    "repeat": ("repeat = N from 1 to %d, a block that charges or discharges" % MAX_REPEAT,
+               _EXAMPLE_BLOCK),
+}
+_FW_LINE = re.compile(r"^line (\d+) '[^']*': (.*?)(?:; for example '[^']*')?$", re.S)
+
+
+def _board_check(lines, origins, notes, loc, i_floor_nA, refuse):
+    """Run the board's own validator (firmware/core/protocol.py) on the compact form,
+    with the widest board's bounds, and refuse with its message at the TOML line the
+    offending compact line came from. One source for every limit."""
+    try:
+        fw_protocol.load(lines, CHANNEL_I_MAX_NA, i_floor_nA, BOARD_V_MAX_UV)
+        return
+    except ValueError as e:
+        msg = str(e)
+    m = _FW_LINE.match(msg)
+    if m:
+        k = int(m.group(1)) - 1
+        line, problem = origins[k], m.group(2)
+        item = lines[k].split()[0]
+        shown = '"%s"' % notes[k] if notes[k] else (
+            loc.lines[line - 1].strip() if line else lines[k])
+    else:
+        line = loc.table_line("limits") or loc.table_line("cell")
+        problem, item = msg.split("; e.g.")[0], "limits"
+        shown = loc.lines[line - 1].strip() if line else "[limits]"
+    # the host's units: volts, not microvolts
+    problem = re.sub(r"(-?\d+)\.\.(-?\d+) uV", lambda m: "%s .. %s" % (
+        _v(int(m.group(1))), _v(int(m.group(2)))), problem)
+    problem = re.sub(r"(-?\d+) uV", lambda m: _v(int(m.group(1))), problem)
+    expected, example = _FW_HINTS.get(item, (
+        "v_trip_lo < v_min < v_max < v_trip_hi within the board's absolute limits "
+        "%s .. %s (diagnostic: %s .. %s)" % (_v(fw_protocol.ABS_TRIP_LO_UV),
+                                             _v(fw_protocol.ABS_TRIP_HI_UV),
+                                             _v(fw_protocol.ABS_DIAG_TRIP_LO_UV),
+                                             _v(fw_protocol.ABS_DIAG_TRIP_HI_UV)),
+        "[limits]\nv_trip_lo = 2.5\nv_min = 2.6\nv_max = 4.1\nv_trip_hi = 4.15"))
+    refuse(line, shown, _Bad(problem, expected, example))
 
 
 def unknown_cell(p, name=None):

@@ -5,7 +5,8 @@ It must never touch the firmware or pretend to be it: it only provides what a US
 provides (a serial line, a filesystem, Ctrl-C, a reboot). See docs/virtual-board.md.
 
     firmware process (micropython -i main.py, cwd = board folder)
-        | stdin/stdout/stderr = slave of pty A (its controlling tty: Ctrl-C -> SIGINT)
+        | stdin/stdout/stderr = slave of pty A (raw: every byte passes, no signals;
+        | the relay turns 0x03 into SIGINT only while MicroPython has Ctrl-C enabled)
     master A  <-- relay thread (bounded buffers, never loses a byte) -->  master B
                                                                               |
                                   host tools (mpremote, pyserial) open slave of pty B
@@ -73,21 +74,25 @@ def write_config(board_dir, cell=None, speed=None, tick_ms=None, telemetry_ms=No
 
 
 def _set_firmware_tty(fd):
-    """Raw, except ISIG: a 0x03 from the host becomes SIGINT for the firmware, the way
-    a real board's USB stack turns it into KeyboardInterrupt. No echo, no CR/LF
-    translation in either direction (a real board's sys.stdout.buffer is raw too)."""
+    """Raw, as a USB CDC port is: every byte reaches the firmware as it was sent. No
+    ISIG (0x03, 0x1a, 0x1c raise no signal and flush no input: the line discipline
+    would), no ICANON, no IXON/IXOFF, no echo, no CR/LF translation either way. Ctrl-C
+    is the relay's job (_Relay._from_host -> SimBoard._interrupt): a KeyboardInterrupt
+    exactly when MicroPython has Ctrl-C enabled (micropython.kbd_intr(3)), as a real
+    board's USB stack does; with kbd_intr(-1) the 0x03 arrives as a byte."""
     attr = termios.tcgetattr(fd)
     iflag, oflag, cflag, lflag, ispeed, ospeed, cc = attr
     iflag &= ~(termios.BRKINT | termios.ICRNL | termios.INLCR | termios.IGNCR
-               | termios.INPCK | termios.ISTRIP | termios.IXON | termios.IXOFF)
+               | termios.INPCK | termios.ISTRIP | termios.IXON | termios.IXOFF
+               | termios.IXANY | termios.PARMRK | termios.IGNBRK)
     oflag &= ~termios.OPOST
     cflag = (cflag & ~(termios.CSIZE | termios.PARENB)) | termios.CS8
-    lflag &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.IEXTEN)
-    lflag |= termios.ISIG
+    lflag &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.IEXTEN
+               | termios.ISIG)
+    lflag |= termios.NOFLSH
     cc = list(cc)
     cc[termios.VMIN] = 1
     cc[termios.VTIME] = 0
-    cc[termios.VINTR] = 3
     termios.tcsetattr(fd, termios.TCSANOW, [iflag, oflag, cflag, lflag, ispeed, ospeed, cc])
 
 
@@ -399,13 +404,13 @@ class SimBoard:
             self._spawn()
 
     def _interrupt(self):
-        """The relay saw 0x03 from the host. While code runs from the raw REPL
-        (`mpremote exec/run`), the unix port keeps its terminal raw (ISIG off), so the
-        line discipline would hand 0x03 to the code as a byte. A real board's USB stack
-        turns 0x03 into KeyboardInterrupt whenever code runs; do the same here: if ISIG is
-        off and MicroPython has its SIGINT handler in place, signal it and drop the byte.
-        Otherwise the byte goes through (ISIG on: the kernel signals; at the REPL prompt:
-        the REPL reads it as a character)."""
+        """The relay saw 0x03 from the host. The firmware's terminal is raw (no ISIG),
+        so the line discipline hands 0x03 to the code as a byte. A real board's USB
+        stack turns 0x03 into KeyboardInterrupt whenever code runs with Ctrl-C enabled;
+        do the same here: if MicroPython has its SIGINT handler in place (kbd_intr(3);
+        kbd_intr(-1) puts SIG_DFL back), signal it and drop the byte. Otherwise the byte
+        goes through (a run in progress reads it as a byte; the REPL prompt reads it as
+        a character)."""
         child = self.child
         if child is None or child.poll() is not None:
             return False

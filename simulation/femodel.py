@@ -30,8 +30,9 @@ _U32 = const(0xFFFFFFFF)
 #   short        an internal short: the terminal collapses to SHORT_OCV_UV + I x SHORT_OHM
 #   range_raise  select_range() raises OSError (a bus or pin driver failing)
 #   range_stay   select_range() returns but the range does not change
+#   dac_stuck    off() does not stop the source: it keeps driving its last current
 FAULT_KINDS = ("v_stuck", "v_open_low", "v_open_high", "i_open", "cell_open", "short",
-               "range_raise", "range_stay")
+               "range_raise", "range_stay", "dac_stuck")
 COMPLIANCE_UV = 5000000       # the current source's rail (FACTS: 5 V / 20 mA channels)
 SHORT_OCV_UV = 300000         # what is left of the cell's voltage behind a short
 SHORT_OHM = 5.0
@@ -183,6 +184,7 @@ class FrontEndModel:
         self.set_nA = 0       # the setpoint the engine asked for
         self.dac_code = 0
         self.out_i_nA = 0.0   # the current the source really drives (float)
+        self._drive_nA = 0.0  # what it would drive, but for its compliance rails
         self.v_uV = 0
         self.i_nA = 0
         self.v_raw = 0
@@ -371,31 +373,55 @@ class FrontEndModel:
 
     def advance(self, dt_ms):
         """Step the cell dt_ms with the current the source really drives: a range or
-        enable transient first, then the output's lag toward its target."""
+        enable transient first, then the output's lag toward its target. Compliance:
+        a current source cannot push its terminals beyond its rails (0 .. COMPLIANCE_UV,
+        FACTS: the paper's tester has 5 V channels): there it turns into a voltage
+        source at the rail, and the current becomes what the rail drives through the
+        cell's series (ohmic) part."""
         cell = self.cell
         left = float(dt_ms)
         if self._glitch_ms > 0.0:
             # a ms-long transient: its ohmic spike is not a state the cell keeps (the
             # extremes track the voltage between transients)
             g = self._glitch_ms if self._glitch_ms < left else left
+            self._comply()
             cell.step(g * 1e-3, (self.out_i_nA + self._glitch_nA) * 1e-9)
             self._glitch_ms -= g
             left -= g
         self.t_ms += dt_ms
         tau = self.settle_ms
         if left > 0.0:
-            d = self.out_i_nA - self._target_nA
+            d = self._drive_nA - self._target_nA
             if tau >= 1.0 and d:
                 e = math.exp(-left / tau)
-                avg = self._target_nA + d * tau / left * (1.0 - e)
-                cell.step(left * 1e-3, avg * 1e-9)
-                self.out_i_nA = self._target_nA + d * e
-                cell.step(0, self.out_i_nA * 1e-9)
-            else:
+                self._drive_nA = self._target_nA + d * tau / left * (1.0 - e)  # the mean
+                self._comply()
                 cell.step(left * 1e-3, self.out_i_nA * 1e-9)
+                self._drive_nA = self._target_nA + d * e
+            else:
+                self._comply()
+                cell.step(left * 1e-3, self.out_i_nA * 1e-9)
+        self._comply()   # the cell moved during the step: the terminals stay at the rail
         if self.drift_frac:
             self._apply(False)   # the offset drifted: a new target
         self._seen()
+
+    def _comply(self):
+        i = self._drive_nA
+        if i != self.out_i_nA:   # off the rail last time: try the full drive again
+            self.out_i_nA = i
+            self.cell.step(0, i * 1e-9)
+        v1 = self.cell.v_V * 1e6
+        if not ((i > 0 and v1 > COMPLIANCE_UV) or (i < 0 and v1 < 0)):
+            return
+        self.cell.step(0, 0.0)
+        v0 = self.cell.v_V * 1e6
+        rail = COMPLIANCE_UV if i > 0 else 0
+        # the ohmic part is linear in the current; with the cell polarised beyond the
+        # rail the (bipolar) source at its rail pulls it back: the current turns over
+        i = 0.0 if v1 == v0 else i * (rail - v0) / (v1 - v0)
+        self.out_i_nA = i
+        self.cell.step(0, i * 1e-9)
 
     def _drift_nA(self, fs):
         if not self.drift_frac:
@@ -407,8 +433,11 @@ class FrontEndModel:
         k = self.range_index
         fs = self.ranges_nA[k]
         if not self.on:
-            self.dac_code = 0
-            i = 0.0
+            if "dac_stuck" in self.faults:
+                i = self._target_nA - self.leak_nA   # it keeps driving its last current
+            else:
+                self.dac_code = 0
+                i = 0.0
         else:
             cf = self.dac_codes_fs
             lsb = fs / cf
@@ -434,10 +463,11 @@ class FrontEndModel:
         i += self.leak_nA   # the open switch and the mux leak either way
         self._target_nA = i
         # a lag far below a tick (the MCP4725's 6 us) is taken as none
-        if self.settle_ms < 1.0 or (now and not self.on):
-            self.out_i_nA = i
-        # The cell's terminal voltage jumps with the current (ohmic part) at once.
-        self.cell.step(0, self.out_i_nA * 1e-9)
+        if self.settle_ms < 1.0 or (now and not self.on and "dac_stuck" not in self.faults):
+            self._drive_nA = i
+        # The cell's terminal voltage jumps with the current (ohmic part) at once,
+        # up to the compliance rails.
+        self._comply()
         self._seen()
 
     # The truth, for tests: what the source drives and the cell's terminal voltage.

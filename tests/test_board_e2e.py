@@ -1,12 +1,13 @@
 """The deployed firmware on the virtual board, driven like a real one: a run started
-over the wire delivers current; Ctrl-C (what mpremote sends to reach the REPL) stops
-the loop with the output switched off and the REPL answering; `cycler console` talks
-the wire protocol."""
+over the wire delivers current; Ctrl-C (what mpremote sends to reach the REPL) does
+nothing during a run and, once the run is stopped, reaches the REPL with the output
+off; `cycler console` talks the wire protocol."""
 import os
 import subprocess
 import sys
 import time
 
+import pytest
 import serial
 
 from host_tools import protocol_file
@@ -54,6 +55,16 @@ def _charging(line):
     return kind == "T" and f[2] == 2 and f[7] > 1000  # running, I > 1 uA
 
 
+def _mpremote_exec(port, code, timeout=60):
+    """mpremote's exec; None if it was still waiting for the raw REPL after timeout s
+    (it keeps waiting while the board keeps sending records)."""
+    try:
+        return subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "resume",
+                               "exec", code], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def test_console_command_answers(deployed_board):
     r = subprocess.run([sys.executable, "-m", "host_tools.cli", "console", "--port",
                         deployed_board.port], input="status\nhelp load\nbogus\n:quit\n",
@@ -65,7 +76,12 @@ def test_console_command_answers(deployed_board):
 
 
 # last: it leaves the shared board at the REPL
-def test_ctrl_c_switches_the_output_off_and_reaches_the_repl(deployed_board):
+@pytest.mark.slow
+def test_ctrl_c_does_nothing_during_a_run_and_reaches_the_repl_once_it_is_stopped(
+        deployed_board):
+    """A run is never interrupted by a byte on the wire (micropython.kbd_intr(-1)):
+    a stray 0x03, or mpremote's Ctrl-C, leaves it running with the output on. After
+    `abort` the loop restores Ctrl-C: mpremote reaches the REPL, the output is off."""
     port = deployed_board.port
     parsed = protocol_file.load(protocol_file.resolve("quick"))
     with serial.Serial(port, timeout=0.2) as s:
@@ -73,9 +89,18 @@ def test_ctrl_c_switches_the_output_off_and_reaches_the_repl(deployed_board):
         s.write(b"rate 1000\nload\n" + "\n".join(parsed.lines).encode() + b"\nend\nstart\n")
         _read_until(s, lambda t: t.startswith("ok start"))
         _read_until(s, _charging)      # current flows
-    r = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "resume", "exec",
-                        "print('OUT', RUNTIME.fe.model.on, RUNTIME.ch.state_name())"],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
-    # the loop is interrupted mid-run: the engine still says running, the output is off
-    assert "OUT False running" in r.stdout, r.stdout
+        s.write(b"\x03\x03\r\x03\x01")   # what mpremote sends to reach the raw REPL
+        time.sleep(1.0)
+        s.write(b"\nstatus\n")
+        st = _read_until(s, lambda t: t.startswith("ok status"))
+        assert "state=running" in st and "out=on" in st, st
+        _read_until(s, _charging)      # and it still drives the cell
+    r = _mpremote_exec(port, "print('OUT', RUNTIME.fe.model.on)", timeout=6)
+    assert r is None or (r.returncode != 0 and "OUT" not in r.stdout), r.stdout + r.stderr
+    with serial.Serial(port, timeout=0.2) as s:
+        s.write(b"\nabort\n")
+        _read_until(s, lambda t: t.startswith("ok abort"))
+        time.sleep(0.5)                # a tick: Ctrl-C is back
+    r = _mpremote_exec(port, "print('OUT', RUNTIME.fe.model.on, RUNTIME.ch.state_name())")
+    assert r is not None and r.returncode == 0, r and (r.stdout + r.stderr)
+    assert "OUT False done" in r.stdout, r.stdout

@@ -186,3 +186,32 @@ def test_the_output_settles_and_glitches_as_stated():
     assert g._glitch_ms == 1.0 and abs(g._glitch_nA) == pytest.approx(2000)
     g.advance(100)
     assert g._glitch_ms == 0.0
+
+
+def _stuck_charge_for(hours, monkeypatch=None, rail=None):
+    if rail is not None:
+        monkeypatch.setattr(femodel, "COMPLIANCE_UV", rail)
+    fe = _fe()
+    fe.select_range(2)
+    fe.set_current_nA(83800)          # issue 10: a DAC stuck on after a fault, 83.8 uA
+    fe.inject("dac_stuck")
+    fe.off()
+    assert fe.true_i_nA > 80000       # off() did not stop it
+    top = 0.0
+    for _ in range(int(hours * 360)):
+        fe.advance(10000)
+        top = max(top, fe.true_v_uV)
+    return fe, top
+
+
+def test_the_source_stops_at_its_compliance_voltage(monkeypatch):
+    # a rail of 4.5 V: the model cell's side reaction holds it near 4.7 V at 83.8 uA, so
+    # the board's 5 V rail would not be reached and the clamp not exercised
+    fe, top = _stuck_charge_for(3, monkeypatch, rail=4500000)
+    assert top <= 4500000 + 1000, top
+    assert fe.true_i_nA < 83800      # at the rail it drives less than it was set to
+
+
+def test_control_without_the_clamp_the_cell_goes_past_the_rail(monkeypatch):
+    _fe_, top = _stuck_charge_for(3, monkeypatch, rail=10 ** 9)
+    assert top > 4500000 + 100000, top

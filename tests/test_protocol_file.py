@@ -121,7 +121,7 @@ BAD = [
     ("Rest at 1 mA for 1 hour", "takes no value"),
     ("Rest for 0.2 seconds", "shorter than one second"),
     ("Rest for 10 days", "time unit"),
-    ("Rest for 300 hours", "longer than step_max"),
+    ("Rest for 250 hours", "longer than step_max"),
     ("Discharge at 10 Ohm until 2.6 V", "above i_max"),
     ("Charge at 217 kOhm until 4.1 V", "only a discharge"),
     ("Discharge at 0.1 Ohm until 2.6 V", "outside 1 Ohm"),

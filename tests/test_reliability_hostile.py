@@ -16,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "tests", "core"), os.path.join(ROOT, "boards")]
 import host_tools  # noqa: E402,F401
 from host_tools import protocol_file as pf  # noqa: E402
+import protocol as fw_protocol  # noqa: E402
 from standin import Port, fresh_dir, loop  # noqa: E402
 from test_faults import boot, PROTO  # noqa: E402
 
@@ -109,6 +110,53 @@ def test_thousands_of_generated_lines_change_nothing():
     assert sum(r.startswith("error") for r in replies) >= n_single * 0.8
 
 
+class RarelyReadPort(Port):
+    """A host that reads one tick in ten: replies queue on the board (finding 11:
+    an always-writable port never exercised the queue)."""
+
+    def __init__(self):
+        Port.__init__(self)
+        self.n = 0
+
+    def writable(self):
+        self.n += 1
+        return self.n % 40 == 0 or self.n < 0    # ~4 calls per tick: one tick in ten
+
+    def send(self, text):
+        if text == "status\n":
+            self.n = -10 ** 6        # the host asks, and reads from now on
+        Port.send(self, text)
+
+
+def test_generated_lines_from_a_host_that_rarely_reads_change_nothing():
+    import runtime
+    rng = random.Random(20240602)
+    port = RarelyReadPort()
+    rt = boot(fresh_dir(), port)
+    port.n = -10 ** 6               # readable while the run starts
+    port.send("load\n" + "\n".join(RUN) + "\nend\nstart\n")
+    loop(rt, 3)
+    port.n = 1
+    lines = hostile_lines(rng, 3000)
+    data = "\n".join(lines) + "\n"
+    held = []
+    orig = rt._send
+
+    def send():
+        held.append(len(rt._replies))
+        orig()
+    rt._send = send
+    _run_and_check(rt, port, lambda: port.send(data), len(data) // 256 + 20)
+    assert max(held) <= runtime.REPLY_MAX, max(held)
+    assert rt.replies_dropped > 100, rt.replies_dropped
+    # control: the same port and lines with the bound lifted hold far more
+    rt2 = boot(fresh_dir(), RarelyReadPort())
+    rt2.reply_max = 10 ** 9
+    rt2.port.send(data)
+    loop(rt2, 40)
+    assert len(rt2._replies) > 5 * runtime.REPLY_MAX, len(rt2._replies)
+
+
 def test_raw_byte_streams_change_nothing():
     rng = random.Random(7)
     rt, port = _started()
@@ -167,6 +215,7 @@ def test_mutated_shipped_protocols_are_refused_naming_a_line(name):
     pf.parse(text, name)   # the original is good
     rng = random.Random(name)
     refused = 0
+    accepted = []
     for desc, line, bad in _mutations(text, rng):
         try:
             pf.parse(bad, name)
@@ -177,6 +226,19 @@ def test_mutated_shipped_protocols_are_refused_naming_a_line(name):
             # or (a string left open, a key without a value) the next ones TOML read
             assert ("%s:%d" % (name, e.line)) in str(e), str(e)
             assert line <= e.line <= line + 3 or desc in ("wrong type",), (desc, line, str(e))
-        # a mutation may still be a valid file (e.g. 9.9 V inside a diag sweep's range
-        # is refused, but a renamed optional key may be ignored): not every one must fail
+            continue
+        # a mutation may still be a valid file (a renamed optional key may be ignored):
+        # then it must be safe to run: the board's own validator takes it, every trip
+        # within the absolute limits, every step between the trips
+        p = pf.parse(bad, name)
+        q = fw_protocol.load(p.lines, pf.CHANNEL_I_MAX_NA, pf.I_FLOOR_NA, pf.BOARD_V_MAX_UV)
+        lo, hi = ((fw_protocol.ABS_DIAG_TRIP_LO_UV, fw_protocol.ABS_DIAG_TRIP_HI_UV) if q.diag
+                  else (fw_protocol.ABS_TRIP_LO_UV, fw_protocol.ABS_TRIP_HI_UV))
+        assert lo <= q.trip_lo_uV and q.trip_hi_uV <= hi, (desc, line)
+        assert q.i_max_nA <= pf.CHANNEL_I_MAX_NA, (desc, line)
+        accepted.append(desc)
     assert refused >= 5, refused
+    MUTANTS_ACCEPTED.extend(accepted)
+
+
+MUTANTS_ACCEPTED = []

@@ -1,13 +1,22 @@
 # Boot: build the channel from the board file (board.py, installed by `cycler deploy`)
 # and run the loop. Boots safe (output off), never resumes a run by itself.
-# Ctrl-C raises KeyboardInterrupt in the loop: the output goes off on the way out and
-# the REPL takes over (mpremote can then reach the board).
+# While a run is active (running or paused) no byte on the wire interrupts the loop
+# (micropython.kbd_intr(-1)); on an idle, loaded, done or faulted board Ctrl-C raises
+# KeyboardInterrupt in the loop: the output goes off on the way out and the REPL takes
+# over (mpremote can then reach the board). To reach the REPL during a run: `abort`
+# (or `stop`), then Ctrl-C.
+import gc
 import board
 import calibration
 from channel import Channel
-from runtime import Runtime
+from runtime import Runtime, ring_n_for
 from stdio_port import StdioPort
 from autorange import AutoRange
+
+try:
+    from micropython import kbd_intr
+except ImportError:
+    kbd_intr = None
 
 try:
     import board_config as config
@@ -46,6 +55,7 @@ def main():
                  mismatch_pct=getattr(board, "MISMATCH_PCT", 0),
                  mismatch_fs_pct=getattr(board, "MISMATCH_FS_PCT", 0),
                  stuck_n=getattr(board, "STUCK_TICKS", 0),
+                 v_max_uV=getattr(board, "V_CELL_MAX_UV", 0),
                  v_noise_uV=getattr(board, "V_NOISE_UV", 0),
                  v_err_uV=getattr(board, "V_ERR_UV", 0),
                  hold_i_max_nA=getattr(board, "HOLD_I_MAX_NA", 0))
@@ -53,12 +63,16 @@ def main():
         ch.block(blocked)
     calib = calibration.Session(hw.fe, board.RANGES_NA, getattr(hw.fe, "calib", None),
                                 board=board.NAME, channel=ch)
+    # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
+    gc.collect()
+    free = gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30
+    ring_n = ring_n_for(free, getattr(board, "RING_N", 512))
     rt = Runtime(hw.fe, hw.clock, ch, StdioPort(), wdt=hw.wdt, calib=calib,
                  ranger=AutoRange(board.RANGES_NA, index=hw.fe.range_index),
                  reset_cause=hw.reset_cause, tick_ms=hw.tick_ms, firmware=FIRMWARE,
                  telemetry_ms=getattr(config, "telemetry_ms", 1000),
-                 ring_n=getattr(board, "RING_N", 512),
-                 profile=getattr(config, "profile", False))
+                 ring_n=ring_n,
+                 profile=getattr(config, "profile", False), kbd_intr=kbd_intr)
     RUNTIME = rt
     rt.start()
     rt.run()

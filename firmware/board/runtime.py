@@ -42,8 +42,21 @@ except AttributeError:  # CPython
 TICK_MS = const(100)            # 10 Hz control tick by default
 TELEMETRY_MS = const(1000)
 CHECKPOINT_MIN_MS = const(30000)  # spare the flash: at most one checkpoint per 30 s
+# ... and at least one per 10 min of a running step: a reset loses at most that much of
+# the run (docs/reliability.md: the bound, and the flash wear it costs)
+CHECKPOINT_EVERY_MS = const(600000)
+# Record numbers never repeat across resets: numbers are reserved in blocks of
+# SEQ_BLOCK (seq.txt holds the end of the reservation); after a reset numbering goes
+# on from there, so the gap marks the reset. One flash write per SEQ_BLOCK records.
+SEQ_BLOCK = const(4096)
 RING_N = const(512)
+RING_MIN = const(32)            # the fewest records kept: a few minutes of telemetry at 1 Hz
+HEAP_RESERVE_B = const(24576)   # heap left free after the ring: console, load, checkpoint
 _SEND_MAX = const(32)           # records written per tick at most
+REPLY_MAX = const(8)            # reply lines held for a host that does not read; the
+                                # oldest are dropped and counted (status: dropped_replies=)
+# the stages of a tick, named in the fault an unexpected exception latches
+STAGES = ("control", "records", "input", "send", "checkpoint", "watchdog")
 
 # checkpoint.txt: the protocol's CRC, the engine's checkpoint (engine.CP_*), then the
 # next record number and the test time
@@ -56,6 +69,7 @@ CPF_LEN = 3 + _engine.CP_LEN
 PROTOCOL_FILE = "protocol.txt"
 CHECKPOINT_FILE = "checkpoint.txt"
 BOOT_FILE = "boots.txt"
+SEQ_FILE = "seq.txt"
 
 
 class Runtime:
@@ -67,7 +81,7 @@ class Runtime:
 
     def __init__(self, fe, clock, channel, port, wdt=None, ranger=None, calib=None,
                  tick_ms=TICK_MS, telemetry_ms=TELEMETRY_MS, reset_cause="power_on",
-                 firmware="dev", ring_n=RING_N, fs_dir="", profile=False):
+                 firmware="dev", ring_n=RING_N, fs_dir="", profile=False, kbd_intr=None):
         self.fe = fe
         self.clock = clock
         self.ch = channel
@@ -76,14 +90,24 @@ class Runtime:
         self.ranger = ranger
         self.calib = calib
         self.tick_ms = tick_ms
-        self.ring = Ring(ring_n)
+        self.ring = _make_ring(ring_n)
         self.console = Console(channel, self._reply, self.ring, calib, firmware,
-                               telemetry_ms, self.stats_text, store.Files(fs_dir))
+                               telemetry_ms, self.stats_text, store.Files(fs_dir),
+                               self.drops_text)
+        self.kbd_intr = kbd_intr
+        self._kbd_active = None        # what kbd_intr was last set for (None: not yet)
+        self.reply_max = REPLY_MAX
+        self.replies_dropped = 0       # reply lines dropped: the host did not read
+        self.crash_stage = -1          # STAGES index of the first unexpected error, and
+        self.crash_exc = None          # its exception class (status: crash=stage:Name)
+        self.crashes = 0
         self.reset_cause = reset_cause
         d = fs_dir + "/" if fs_dir else ""
         self._f_boot = d + BOOT_FILE
         self._f_cp = d + CHECKPOINT_FILE
         self._f_proto = d + PROTOCOL_FILE
+        self._f_seq = d + SEQ_FILE
+        self._seq_reserved = 0
         self.t_ms = 0                  # test time since `start` (may outgrow a small int)
         self._last_ms = clock.ticks_ms()
         self._next_tel_ms = 0
@@ -117,6 +141,7 @@ class Runtime:
         cp = store.read_ints(self._f_cp)
         lines = store.read_lines(self._f_proto)
         restored = False
+        lost_max_nAh = 0
         if cp and lines is not None and cp[CPF_CRC] == _lines_crc(lines):
             try:
                 self.ch.load_lines(lines)
@@ -124,18 +149,32 @@ class Runtime:
                 restored = True
                 self.checkpoint = cp
                 self._saved_lines = self.ch.lines
-                # record numbers and test time go on where the checkpoint left them
+                # test time goes on from the checkpoint's
                 if len(cp) >= CPF_LEN:
-                    self.ring.next_seq = self.ring.cursor = cp[CPF_SEQ]
                     self.t_ms = cp[CPF_T_MS]
+                # what may be lost: the run's current limit for one checkpoint interval
+                p = self.ch.protocol
+                lost_max_nAh = p.i_max_nA // 1000 * (CHECKPOINT_EVERY_MS // 1000) // 3600
             except ValueError as e:
                 self._reply("error boot: checkpoint not restored: %s" % e)
+        # record numbers: from the end of the last reservation (never one used before)
+        s = store.read_ints(self._f_seq)
+        seq = s[0] if s else 0
+        if restored and len(cp) >= CPF_LEN and cp[CPF_SEQ] > seq:
+            seq = cp[CPF_SEQ]
+        self.ring.next_seq = self.ring.cursor = seq
+        self._reserve_seq()
         self._push_boot(cp if restored else None)
         self._reply("ok boot: cause=%s boot=%d %s" % (
             self.reset_cause, self.boot,
-            ("checkpoint step=%d cycle=%d; resume or abort" % (
-                cp[CPF_ENGINE + _engine.CP_STEP], cp[CPF_ENGINE + _engine.CP_CYCLE]))
+            ("checkpoint step=%d cycle=%d t_s=%d lost_max_s=%d lost_max_nAh=%d; resume "
+             "or abort" % (cp[CPF_ENGINE + _engine.CP_STEP], cp[CPF_ENGINE + _engine.CP_CYCLE],
+                           self.t_ms // 1000, CHECKPOINT_EVERY_MS // 1000, lost_max_nAh))
             if restored else "no checkpoint"))
+
+    def _reserve_seq(self):
+        self._seq_reserved = self.ring.next_seq + SEQ_BLOCK
+        store.write_ints(self._f_seq, [self._seq_reserved])
 
     def _push_boot(self, cp):
         r = self._rec
@@ -159,15 +198,29 @@ class Runtime:
 
     def run(self, max_ticks=-1):
         """The loop; returns after max_ticks (tests) or never. Ctrl-C (KeyboardInterrupt)
-        leaves it with the output switched off on the way out."""
+        can only happen while no run is active (see kbd_intr); it leaves the loop with
+        the output switched off on the way out."""
         try:
             n = 0
             while max_ticks < 0 or n < max_ticks:
                 self.tick()
                 n += 1
-                self._sleep_to_next()
+                try:
+                    self._sleep_to_next()
+                except Exception as e:
+                    self._crashed(5, e)
         finally:
             self.fe.off()
+            self._set_kbd(False)
+
+    def _set_kbd(self, active):
+        """Ctrl-C off while a run is active, on otherwise (called every tick; acts on a
+        change only)."""
+        if active is self._kbd_active:
+            return
+        self._kbd_active = active
+        if self.kbd_intr is not None:
+            self.kbd_intr(-1 if active else 3)
 
     def _sleep_to_next(self):
         spent = ticks_diff_ms(self.clock.ticks_ms(), self._last_ms)
@@ -197,10 +250,11 @@ class Runtime:
     def stats_text(self):
         n = self.ticks or 1
         return "ticks=%d overruns=%d tick_us_avg=%d tick_us_max=%d alloc_b_per_tick=%d " \
-               "records=%d dropped=%d mem_free=%d fe_errors=%d" % (
+               "records=%d dropped=%d mem_free=%d fe_errors=%d ring_n=%d" % (
                    self.ticks, self.overruns, self.tick_us_sum // n, self.tick_us_max,
                    self.alloc_sum // n if self.profile else -1, self.ring.next_seq, self.ring.dropped,
-                   gc.mem_free() if hasattr(gc, "mem_free") else -1, self.fe_errors)
+                   gc.mem_free() if hasattr(gc, "mem_free") else -1, self.fe_errors,
+                   self.ring.n)
 
     def _tick(self):
         now = self.clock.ticks_ms()
@@ -219,12 +273,50 @@ class Runtime:
         except Exception:   # KeyboardInterrupt is not an Exception: Ctrl-C still gets out
             self._fe_fault()
         self.ticks += 1
-        healthy = self._records(now)
-        self._input(now)
-        self._send()
-        self._checkpoint(now)
-        if healthy and self.wdt is not None:
+        # Any other stage that raises (a bug, MemoryError, a port error): the output
+        # goes off, a fault latches (INTERNAL, the stage and the exception's name in
+        # status), and the loop goes on answering the console in FAULT.
+        healthy = False
+        try:
+            healthy = self._records(now)
+        except Exception as e:
+            self._crashed(1, e)
+        try:
+            self._input(now)
+        except Exception as e:
+            self._crashed(2, e)
+        try:
+            self._send()
+        except Exception as e:
+            self._crashed(3, e)
+        try:
+            self._checkpoint(now)
+        except Exception as e:
+            self._crashed(4, e)
+        st = ch.engine.state
+        self._set_kbd(st == _engine.RUNNING or st == _engine.PAUSED)
+        if (healthy or not ch.out_on) and self.wdt is not None:
             self.wdt.feed()
+
+    def _crashed(self, stage, exc):
+        """An unexpected exception in a stage of the loop: output off, fault latched.
+        Allocates nothing (the heap may be what ran out): the name is formatted by
+        `status` (drops_text)."""
+        self.crashes += 1
+        try:
+            self.fe.off()
+        except Exception:
+            pass
+        ch = self.ch
+        if self.crash_stage < 0:
+            self.crash_stage = stage
+            self.crash_exc = type(exc)
+        try:
+            ch.trip(_safety.INTERNAL, self.fe.v_uV, self.fe.i_nA)
+        except Exception:
+            # the channel itself is broken: at least the command is off
+            ch.out_on = False
+            ch.out_i_nA = 0
 
     def _fe_fault(self):
         # Possible outcomes: the output goes off (fe.off() works), or off() raises too
@@ -314,7 +406,28 @@ class Runtime:
     _saved_lines = None
 
     def _reply(self, line):
+        # bounded: a host that sends commands and does not read costs dropped replies
+        # (the oldest go, counted), never the heap; the newest answer is kept
+        if len(self._replies) >= self.reply_max:
+            self._replies.pop(0)
+            self.replies_dropped += 1
         self._replies.append(line)
+
+    def drops_text(self):
+        """For `status`: what a host that did not read has lost so far."""
+        s = "dropped_records=%d dropped_replies=%d" % (self.ring.dropped,
+                                                        self.replies_dropped)
+        c = self.crash
+        if c is not None:
+            s += " crash=" + c
+        return s
+
+    @property
+    def crash(self):
+        """"stage:ExceptionName" of the first unexpected error, or None."""
+        if self.crash_stage < 0:
+            return None
+        return "%s:%s" % (STAGES[self.crash_stage], self.crash_exc.__name__)
 
     def _send(self):
         port = self.port
@@ -331,6 +444,8 @@ class Runtime:
     # --- checkpoint ------------------------------------------------------------
 
     def _checkpoint(self, now):
+        if self.ring.next_seq >= self._seq_reserved - 64:
+            self._reserve_seq()   # before the numbers run out (a tick pushes a few)
         e = self.ch.engine
         st = e.state
         if st == _engine.DONE or st == _engine.LOADED or st == _engine.IDLE:
@@ -339,15 +454,50 @@ class Runtime:
                 self.checkpoint = None
             self._cp_due = False
             return
-        if not self._cp_due or e.state != _engine.RUNNING:
+        if st != _engine.RUNNING:
             return
-        if ticks_diff_ms(now, self._cp_last_ms) < CHECKPOINT_MIN_MS and self.checkpoint:
+        since = ticks_diff_ms(now, self._cp_last_ms)
+        # due: a run just started (no checkpoint yet), a step or cycle ended, or a
+        # long step has run CHECKPOINT_EVERY_MS since the last one
+        if self.checkpoint is None or since >= CHECKPOINT_EVERY_MS:
+            self._cp_due = True
+        if not self._cp_due:
+            return
+        if since < CHECKPOINT_MIN_MS and self.checkpoint:
             return
         self._cp_due = False
         self._cp_last_ms = now
         cp = [_lines_crc(self.ch.lines)] + e.checkpoint() + [self.ring.next_seq, self.t_ms]
         store.write_ints(self._f_cp, cp)
         self.checkpoint = cp
+
+
+def _make_ring(n):
+    """A ring of n slots, or fewer when the heap cannot give one block that large (a
+    fragmented heap: free bytes are not one free block); then it keeps HEAP_RESERVE_B
+    free for the run. Raises MemoryError below RING_MIN slots."""
+    while True:
+        try:
+            r = Ring(n)
+            if n <= RING_MIN or not hasattr(gc, "mem_free") or gc.mem_free() >= HEAP_RESERVE_B:
+                return r
+            r = None
+        except MemoryError:
+            if n <= RING_MIN:
+                raise
+        gc.collect()
+        n = n // 2 if n // 2 > RING_MIN else RING_MIN
+
+
+def ring_n_for(free_b, n_max, slot_len=wire.MAX_RECORD):
+    """How many ring slots fit in free_b bytes of free heap (measured after the imports
+    and the board setup), leaving HEAP_RESERVE_B for the rest of the run: at most
+    n_max (the board file's RING_N), at least RING_MIN (a board that cannot spare that
+    much fails at boot, loudly, rather than later)."""
+    n = (free_b - HEAP_RESERVE_B) // (slot_len + 2)   # + the length array's 2 bytes
+    if n > n_max:
+        n = n_max
+    return n if n > RING_MIN else RING_MIN
 
 
 def _lines_crc(lines):

@@ -4,12 +4,13 @@
 # Pure logic: time and measurements come in, the command goes out (out_on, out_i_nA).
 import engine as _engine
 import protocol as _protocol
-from safety import Safety, FAULT_NAMES, OK
+from safety import Safety, FAULT_NAMES, OK, IDLE_CURRENT, QUALIFY_COUNT
 
 
 class Channel:
     def __init__(self, i_max_nA, i_floor_nA, mismatch_nA=0, mismatch_pct=0,
-                 mismatch_fs_pct=0, stuck_n=0, v_noise_uV=0, v_err_uV=0, hold_i_max_nA=0):
+                 mismatch_fs_pct=0, stuck_n=0, v_max_uV=0, v_noise_uV=0, v_err_uV=0,
+                 hold_i_max_nA=0):
         """i_max_nA: what the front-end can source or sink; i_floor_nA: the smallest
         current it resolves (a termination current below it is refused).
         Front-end fault detection, from the board file (0: off; firmware/core/safety.py):
@@ -17,12 +18,15 @@ class Channel:
         of |command| but at least mismatch_fs_pct % of the range's full scale (the
         caller sets i_fs_nA to the range each reading was taken on); stuck_n ticks of
         an unchanged voltage reading while current is driven.
+        v_max_uV: the most the front-end measures (0: unknown); every load is checked
+        against it and the absolute limits of firmware/core/protocol.py.
         The board's voltage reading (its board file's V_NOISE_UV, V_ERR_UV; 0: unknown):
         v_noise_uV the rms noise of one tick's reading (the regulator's band and R
         estimate, the safety's filter), v_err_uV its error bound after calibration
         (holds it cannot keep inside the window are refused); hold_i_max_nA the
         largest current its DAC resolves finely enough for a hold (HOLD_I_MAX_NA)."""
         self.i_max_nA = i_max_nA
+        self.v_max_uV = v_max_uV
         self.i_floor_nA = i_floor_nA
         self.mismatch_nA = mismatch_nA
         self.mismatch_pct = mismatch_pct
@@ -45,6 +49,10 @@ class Channel:
         # safety running (source()); the ranging stands aside while it does
         self.sourcing = False
         self._src_i_nA = 0
+        # safety in every state: current while the output is off (a DAC or a switch
+        # stuck on) latches IDLE_CURRENT; in FAULT it is flagged (idle_leak)
+        self._n_idle = 0
+        self.idle_leak = False
 
     # --- commands --------------------------------------------------------------
 
@@ -56,8 +64,8 @@ class Channel:
     def load_lines(self, lines):
         if self.blocked:
             raise ValueError(self.blocked)
-        p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_err_uV,
-                           self.hold_i_max_nA)
+        p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_max_uV,
+                           self.v_err_uV, self.hold_i_max_nA)
         self.load(p)
         self.lines = list(lines)  # the runtime saves them for a resume after a reset
 
@@ -142,6 +150,8 @@ class Channel:
     def clear_fault(self, now_ms=0):
         self.engine.clear_fault()
         self.safety.clear()
+        self._n_idle = 0
+        self.idle_leak = False
         self._follow()
 
     # --- the tick --------------------------------------------------------------
@@ -165,8 +175,27 @@ class Channel:
             e.fault()
         else:
             e.tick(now_ms, v_uV, i_nA)
+        if not active and not self.out_on:
+            self._idle_check(v_uV, i_nA)
         self.out_on = e.out_on
         self.out_i_nA = e.out_i_nA
+
+    def idle_limit_nA(self):
+        """The most current that may be read with the output off: the mismatch bound
+        for a zero command (the range's offset and noise stay well below it), else
+        5 % of the range's full scale (an uncalibrated board reads offsets of a few %)."""
+        fs = self.i_fs_nA
+        lim = fs // 100 * (self.mismatch_fs_pct or 5)
+        return lim if lim > self.mismatch_nA else self.mismatch_nA
+
+    def _idle_check(self, v_uV, i_nA):
+        lim = self.idle_limit_nA()
+        self._n_idle = self._n_idle + 1 if (i_nA > lim or -i_nA > lim) else 0
+        if self._n_idle >= QUALIFY_COUNT:
+            if self.engine.state == _engine.FAULT:
+                self.idle_leak = True     # latched already; status says current flows
+            else:
+                self.trip(IDLE_CURRENT, v_uV, i_nA)
 
     def trip(self, code, v_uV, i_nA):
         """A fault found outside the limits (a driver, the runtime)."""
@@ -203,4 +232,6 @@ class Channel:
             f = self.safety
             s += " fault=%s fault_v_uV=%d fault_i_nA=%d" % (
                 self.fault_name().replace(" ", "_"), f.v_uV, f.i_nA)
+        if self.idle_leak:
+            s += " idle_current=yes"
         return s

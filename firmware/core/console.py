@@ -151,7 +151,7 @@ class Console:
     `rate_ms` is the telemetry period the runtime reads (0: none)."""
 
     def __init__(self, channel, out=print, ring=None, calib=None, firmware="dev",
-                 rate_ms=1000, stats=None, files=None):
+                 rate_ms=1000, stats=None, files=None, drops=None):
         self.channel = channel
         self.out = out
         self.ring = ring
@@ -160,6 +160,7 @@ class Console:
         self.rate_ms = rate_ms
         self.stats = stats  # a callable -> str (the runtime's counters), for `stats`
         self.files = files  # has ls(start) and cat(name, offset) -> str, for `files`
+        self.drops = drops  # a callable -> str (what the host lost), for `status`
         self.asm = LineAssembler()
         self._load = None  # the protocol lines collected after `load`, or None
         self._load_n = -1  # -1: up to `end`; else the number of lines announced
@@ -307,6 +308,8 @@ class Console:
                                         self.rate_ms)
         if self.ring is not None:
             s += " seq_next=%d seq_first=%d" % (self.ring.next_seq, self.ring.first_seq())
+        if self.drops is not None:
+            s += " " + self.drops()
         return s
 
     def _c_start(self, args, now_ms, echo):

@@ -90,7 +90,14 @@ CP_Q = const(6)          # the cycle's charge, 4 fields in accounting's order (C
 CP_E_CHG = const(10)
 CP_E_DIS = const(11)
 CP_CYCLE_S = const(12)
-CP_LEN = const(13)
+# where the current step stands (a checkpoint taken within a long step): its time and
+# what it has counted so far, so a resume goes on from there
+CP_STEP_MS = const(13)
+CP_STEP_Q_CHG = const(14)
+CP_STEP_Q_DIS = const(15)
+CP_STEP_E_CHG = const(16)
+CP_STEP_E_DIS = const(17)
+CP_LEN = const(18)
 
 
 class Engine:
@@ -205,8 +212,9 @@ class Engine:
     # --- checkpoint (outside the tick; allocates) -------------------------------
 
     def checkpoint(self):
-        """The run's position at the start of the current step, as CP_LEN ints (the CP_*
-        fields): enough to resume it after a reset, the cycle's capacities too."""
+        """The run's position now, as CP_LEN ints (the CP_* fields): enough to resume it
+        after a reset, with the cycle's and the current step's counts and the step's
+        time (taken at a step's start, or within a long step)."""
         a = self.acc
         cp = [0] * CP_LEN
         cp[CP_BLOCK] = self.block
@@ -220,6 +228,11 @@ class Engine:
         cp[CP_E_CHG] = a.cycle_e_chg_nWh
         cp[CP_E_DIS] = a.cycle_e_dis_nWh
         cp[CP_CYCLE_S] = a.cycle_s
+        cp[CP_STEP_MS] = self.step_ms
+        cp[CP_STEP_Q_CHG] = a.step_q_chg_nAh
+        cp[CP_STEP_Q_DIS] = a.step_q_dis_nAh
+        cp[CP_STEP_E_CHG] = a.step_e_chg_nWh
+        cp[CP_STEP_E_DIS] = a.step_e_dis_nWh
         return cp
 
     def restore(self, cp, now_ms):
@@ -246,8 +259,12 @@ class Engine:
         a.cycle_e_dis_nWh = cp[CP_E_DIS]
         a.cycle_s = cp[CP_CYCLE_S]
         a.reset_step()
+        a.step_q_chg_nAh = cp[CP_STEP_Q_CHG]
+        a.step_q_dis_nAh = cp[CP_STEP_Q_DIS]
+        a.step_e_chg_nWh = cp[CP_STEP_E_CHG]
+        a.step_e_dis_nWh = cp[CP_STEP_E_DIS]
         self.step = p.steps[index]
-        self.step_ms = 0
+        self.step_ms = cp[CP_STEP_MS]
         self._below_n = self._below_ms = 0
         self.reg.start(0)
         self.reg.forget_drift()

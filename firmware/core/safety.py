@@ -32,8 +32,11 @@ CURRENT_MISMATCH = const(5)   # measured current disagrees with the command
 EXTERNAL = const(6)           # reported by a driver or the runtime (e.g. range switch)
 STUCK_READING = const(7)      # the voltage reading did not change for stuck_n ticks
 OPEN_CIRCUIT = const(8)       # voltage beyond a trip with no current: the cell is gone
+INTERNAL = const(9)           # an unexpected exception in the board's loop
+IDLE_CURRENT = const(10)      # current through the cell while the output is off
 FAULT_NAMES = ("none", "overvoltage", "undervoltage", "overcurrent", "step time",
-               "current mismatch", "external", "stuck reading", "open circuit")
+               "current mismatch", "external", "stuck reading", "open circuit",
+               "internal", "idle current")
 
 
 class Safety:

@@ -148,3 +148,12 @@ class Channel:
 
     def read_uv(self):
         return raw_to_uv(self.adc.convert(self.word), self.pga)
+
+
+def cell_readers(i2c, addr, pga_v, pga_i, rate):
+    """The analog board's two inputs on one ADS1115 (docs/hardware.md): the divided cell
+    voltage on AIN2 against ground and the sense amplifier across AIN0-AIN1. Returns
+    (voltage reader, current reader, voltage full scale uV, current full scale uV)."""
+    chip = ADS1115(i2c, addr)
+    return (chip.channel(MUX_2_G, pga_v, rate), chip.channel(MUX_0_1, pga_i, rate),
+            FULL_SCALE_UV[pga_v], FULL_SCALE_UV[pga_i])
