@@ -3,6 +3,8 @@ benchmarks/fe_matrix.py): the cell starts just short of the end voltage, the CC 
 at a rate hands over to a hold of at most HOLD_S, on the board's 100 ms tick (1 s at
 C/10 and slower). Reports the TRUE voltage's extremes, the hold's overshoot, trips,
 and the regulator's R estimate against the cell model's."""
+import math
+
 import host_tools  # noqa: F401
 import cellmodel
 import engine
@@ -77,7 +79,9 @@ def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_t
         n += 1
     return {"state": sim.ch.state_name(), "fault": sim.ch.fault_name(),
             "v_hi_uV": fe.v_hi_uV, "v_lo_uV": fe.v_lo_uV, "over_uV": over,
-            "r_est_ohm": e.reg.r_ohm, "r0_ohm": c.r0, "i_hold_max_nA": i_hold_max,
+            "r_est_ohm": e.reg.r_ohm, "r0_ohm": c.r0,
+            # the resistance a tick sees: R0 and the RC's share that settles in it
+            "r_tick_ohm": c.r0 + c.r1 * (1.0 - math.exp(-tick * 1e-3 / c.tau1)), "i_hold_max_nA": i_hold_max,
             "i_cc_nA": CAPACITY_NAH[cell] * num // den, "ticks": n, "sim": sim,
             "end_reason": e.step_rec[engine.SR_REASON] if e.step_seq else 0,
             "i_end_true_nA": i_end_true}

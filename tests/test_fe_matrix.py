@@ -16,7 +16,6 @@ import protocol  # noqa: E402
 from boards import pico, esp32  # noqa: E402
 
 TOL = feprofiles.V_TOL_UV
-ACCEPTING = ("pico-ads1115", "pico-internal", "esp32-ads1115")
 
 
 def test_profiles_follow_their_board_files():
@@ -85,34 +84,97 @@ def test_control_old_settings_on_esp32_internal_pass_the_window():
     assert worst > m.V_HI + TOL
 
 
-@pytest.mark.parametrize("board", ACCEPTING)
-@pytest.mark.parametrize("sign", (1, -1))
-def test_slow_holds_stay_in_the_window(board, sign):
-    # the fast lane's representative: C/50 on fig4, every accepting profile
-    for seed in (1, 2):
-        r = m.run(board, "fig4", "C/50", sign, seed=seed)
-        assert r["state"] == "done", (r["fault"], seed)
-        assert m.V_LO - TOL <= r["v_lo_uV"] and r["v_hi_uV"] <= m.V_HI + TOL, r
-        assert r["over_uV"] <= 2000, r
+# The matrix (issue 12): every profile x the fig4 and max cells x C/50, C/10, 1C, 3C
+# holds on charge and discharge x 2 noise seeds. A profile either refuses the run with
+# an error naming its limit, or holds it: the TRUE voltage within 2.6 V - 5 mV ..
+# 4.1 V + 5 mV, no trip, the hold's overshoot within 2 mV where the profile resolves
+# it, and the regulator's R estimate near the model's.
+HOLDING = ("pico-ads1115", "esp32-ads1115")     # take the window-edge holds
+EDGE_REFUSING = ("pico-internal", "esp32-internal")   # V_ERR_UV + 3 V_NOISE_UV > 5 mV
+OVER_UV = 2000
 
 
-# NOT YET: the whole matrix does not hold the 5 mV bound (measured overshoots of 6 to
-# 22 mV at C/10 .. 3C on every profile, docs/reliability.md "Per profile"): kept as
-# a non-strict xfail so it reports the day it passes.
-@pytest.mark.xfail(strict=False, reason="regulation on realistic front-ends: issue 12 open")
-@pytest.mark.parametrize("board", ACCEPTING)
-@pytest.mark.parametrize("cell", ("fig4", "max"))
-@pytest.mark.parametrize("rate", ("C/10", "1C", "3C"))
-def test_matrix_true_voltage_bound(board, cell, rate):
-    for sign in (1, -1):
-        for seed in (1, 2):
-            try:
-                r = m.run(board, cell, rate, sign, seed=seed)
-            except ValueError as e:
-                assert "HOLD_I_MAX_NA" in str(e) or "V_ERR_UV" in str(e)
-                continue
+def _code_x_r_uV(board, r):
+    """One DAC code of the range the hold's current sits in, through the cell's R:
+    the smallest voltage step the hold can make (the 2 mV overshoot is asserted where
+    it is at most half of it: the hold dithers by one code)."""
+    from boards import sim
+    p = feprofiles.get(board)
+    i = r["i_hold_max_nA"]
+    fs = next(f for f in sim.RANGES_NA if i <= 0.9 * f)
+    return fs / p["dac_codes_fs"] * 1e-3 * r["r0_ohm"]
+
+
+def _matrix(board, seeds=(1, 2)):
+    for cell in ("fig4", "max"):
+        for rate in m.RATES:
+            for sign in (1, -1):
+                for seed in seeds:
+                    try:
+                        r = m.run(board, cell, rate, sign, seed=seed)
+                    except ValueError as e:
+                        yield (cell, rate, sign, seed), str(e)
+                        continue
+                    yield (cell, rate, sign, seed), r
+
+
+@pytest.mark.parametrize("board", HOLDING)
+def test_matrix_holds_the_window_on_every_profile_that_takes_it(board):
+    runs = refused = 0
+    for case, r in _matrix(board):
+        if isinstance(r, str):
+            # what it refuses it refuses by a named limit (the 8-bit DAC's holds,
+            # every profile's max-cell 3C: HOLD_I_MAX_NA)
+            assert "HOLD_I_MAX_NA" in r, (case, r)
+            refused += 1
+            continue
+        runs += 1
+        assert r["state"] == "done" and r["fault"] == "none", (case, r["fault"])  # 0 trips
+        assert m.V_LO - TOL <= r["v_lo_uV"] and r["v_hi_uV"] <= m.V_HI + TOL, (case, r)
+        if _code_x_r_uV(board, r) <= OVER_UV / 2:
+            assert r["over_uV"] <= OVER_UV, (case, r["over_uV"])
+        # the R estimate: never below 0.9 x the model's R0 (an estimate biased upwards
+        # by the noise bound: the loop stays stable), and within 2.5 x the R a tick
+        # sees (R0 and the RC's share in one tick) where the CC step moves the voltage
+        # by 16 sigma of a tick's reading (a smaller step is mostly noise bound)
+        assert 0.9 * r["r0_ohm"] <= r["r_est_ohm"], (case, r["r_est_ohm"], r["r0_ohm"])
+        if r["i_cc_nA"] * r["r0_ohm"] * 1e-3 >= 16 * feprofiles.tick_noise_uV(board):
+            assert r["r_est_ohm"] <= 2.5 * r["r_tick_ohm"], (case, r["r_est_ohm"],
+                                                              r["r_tick_ohm"])
+    assert runs >= 20 and refused <= 12
+
+
+@pytest.mark.parametrize("board", EDGE_REFUSING)
+def test_noisy_profiles_refuse_window_edge_holds_naming_the_limit(board):
+    f = __import__("boards.sim", fromlist=["sim"]).channel_figures(board)
+    margin = f["v_err_uV"] + 3 * f["v_noise_uV"] - TOL
+    assert margin > 0
+    for cell in ("fig4", "max"):
+        for rate in m.RATES:
+            for sign in (1, -1):
+                with pytest.raises(ValueError, match="V_ERR_UV|HOLD_I_MAX_NA"):
+                    m.run(board, cell, rate, sign)
+
+
+def test_fast_lane_holds_stay_in_the_window():
+    # the fast lane's representative: the recommended build, fig4 and the max cell at
+    # C/10 (1 s ticks, the run-on steepest per tick) and 1C, both ways
+    for cell, rate in (("fig4", "1C"), ("max", "C/10")):
+        for sign in (1, -1):
+            r = m.run("pico-ads1115", cell, rate, sign, seed=1)
             assert r["state"] == "done", r["fault"]
-            assert m.V_LO - TOL <= r["v_lo_uV"] and r["v_hi_uV"] <= m.V_HI + TOL
+            assert m.V_LO - TOL <= r["v_lo_uV"] and r["v_hi_uV"] <= m.V_HI + TOL, r
+            assert r["over_uV"] <= OVER_UV, r
+
+
+def test_control_the_old_regulator_passes_the_window_on_the_max_cell(monkeypatch):
+    # control for the matrix: the hold without the run-on model (the regulator as if
+    # no R was ever measured: a plain integral through its default R) lets the max
+    # cell's run-on carry the TRUE voltage past 2.6 V - 5 mV
+    import regulator
+    monkeypatch.setattr(regulator.Regulator, "_see", lambda self, v, dt: None)
+    r = m.run("pico-ads1115", "max", "C/10", -1, seed=1)
+    assert r["v_lo_uV"] < m.V_LO - TOL, r
 
 
 def test_a_hold_draws_no_more_than_its_cc_step_unless_lifted():

@@ -64,8 +64,11 @@ class Channel:
     def load_lines(self, lines):
         if self.blocked:
             raise ValueError(self.blocked)
+        # how far one tick's reading may be from the truth: the calibrated error and
+        # 3 sigma of its noise (a hold closer to the window's edge is refused)
         p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_max_uV,
-                           self.v_err_uV, self.hold_i_max_nA)
+                           self.v_err_uV + 3 * self.v_noise_uV if self.v_err_uV else 0,
+                           self.hold_i_max_nA)
         self.load(p)
         self.lines = list(lines)  # the runtime saves them for a resume after a reset
 

@@ -11,7 +11,7 @@ except ImportError:  # CPython
 
 from units import ticks_diff_ms
 from accounting import Accounting, MAX_DT_MS, CHUNK_MS
-from regulator import Regulator
+from regulator import Regulator, PROBE_MIN_NA
 from protocol import CC, CV, REST, CR, SWEEP
 
 # states
@@ -372,13 +372,20 @@ class Engine:
                 # there; a cell whose ohmic jump alone would pass the end voltage is
                 # ramped up to it instead of jumped past it
                 lim = s.i_nA
-                i = self.reg.update(s.until_uV, v_uV, lim if lim < 0 else 0,
+                # (aimed half-way to two noise bands short of the end voltage: the
+                # step's own end check hands over to the hold one band short of it,
+                # and a ramp's first ticks know the cell's run-on only roughly)
+                b2 = self.reg.band_uV << 1
+                aim = s.until_uV - b2 if lim > 0 else s.until_uV + b2
+                aim = aim - ((aim - v_uV) >> 1) if (aim - v_uV) * lim > 0 else aim
+                i = self.reg.update(aim, v_uV, lim if lim < 0 else 0,
                                     lim if lim > 0 else 0, self._dt)
                 if i == lim:
                     self._ramp = False
                 # R from this tick's measured voltage and current against the last
                 # tick's (both readings see the same current: no command timing in it)
-                if self._ramp_v >= 0:
+                if self._ramp_v >= 0 and -PROBE_MIN_NA < self._ramp_i < PROBE_MIN_NA:
+                    # (only from rest: later the cell's run-on is in the step too)
                     self.reg.observe(v_uV - self._ramp_v, self.i_nA - self._ramp_i)
                 self._ramp_v = v_uV
                 self._ramp_i = self.i_nA

@@ -248,8 +248,8 @@ def validate(p, channel_i_max_nA, i_floor_nA, v_max_uV=0, v_err_uV=0, hold_i_max
     channel_i_max_nA: the most the front-end can source or sink (its largest range's
     full scale). i_floor_nA: the smallest termination current the front-end resolves.
     v_max_uV: the most the front-end measures (0: not given); a trip must lie below.
-    v_err_uV: how far the board's voltage reading may be from the truth after
-    calibration (its V_ERR_UV: INL and drift); 0: not checked.
+    v_err_uV: how far one tick's voltage reading may be from the truth after
+    calibration (its V_ERR_UV, INL and drift, + 3 x V_NOISE_UV); 0: not checked.
     hold_i_max_nA: the largest current a hold may draw on this board (its
     HOLD_I_MAX_NA: above it one DAC code moves a coin cell's voltage by more than the
     hold can keep); 0: not checked.
@@ -422,8 +422,8 @@ def _validate_board(p, s, v_err_uV, hold_i_max_nA):
         for v in _ends(s):
             if v + m > hi or v - m < lo:
                 bad("%d uV is within %d uV of the window %d..%d uV, and this board "
-                    "reads the cell voltage only to +-%d uV (V_ERR_UV: its ADC's INL "
-                    "and drift after calibration): the true voltage could pass the "
+                    "reads the cell voltage only to +-%d uV (V_ERR_UV + 3 V_NOISE_UV: "
+                    "its ADC's INL, drift and noise): the true voltage could pass the "
                     "window by more than %d uV. Keep end and hold voltages inside "
                     "%d..%d uV on this board, or use one with an ADS1115 "
                     "(docs/hardware.md)" % (v, m, lo, hi, v_err_uV, V_TOL_UV,

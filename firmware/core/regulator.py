@@ -1,5 +1,9 @@
 # The constant-voltage loop. The channel is a current source, so a voltage hold is an
-# integral controller that moves the current setpoint by (V_set - V) / R_est each tick.
+# integral controller that moves the current setpoint by (V_set - V - D) / R_est each
+# tick, D the voltage's run-on over the next tick at the present current (the cell's
+# RC and its particles' surface: an integrating plant), measured from the last ticks
+# less the ohmic part of the last command step: the loop aims at where the voltage will
+# be at the end of the tick, not where it was at its start (docs/reliability.md).
 # R_est is the cell's resistance seen from one tick to the next, estimated from the
 # voltage step at each step change (biased upwards by the noise, which only slows the
 # loop, never destabilises it). Inside a noise band the gain drops, so voltage noise
@@ -17,9 +21,11 @@ BAND_UV = const(1000)       # |error| below this is treated as noise: gain / 16
 NOISE_UV = const(1000)      # assumed voltage noise when estimating R (upper bound)
 PROBE_MIN_NA = const(200)   # smaller current steps say too little about R
 NOISE_MIN_UV = const(200)   # the least noise bound when the board's noise is known
-KP_PERMILLE = 500           # the proportional gain on the voltage change, of 1/R_est
 _E_MAX_UV = const(1000000)
 _K_MAX = const(50000)       # ohm per second: bounds the drift model (small ints)
+# the run-on model's filter: 1/2 per tick, 1/8 where one tick's reading is noisier
+# than NOISY_UV (its noise / current would make the drift model noise)
+NOISY_UV = const(500)
 
 
 # With the board's noise known (configure): the band is 3 sigma of one tick's voltage
@@ -35,28 +41,29 @@ class Regulator:
         self.i_nA = 0
         self.band_uV = BAND_UV
         self.noise_uV = NOISE_UV
-        self._e_prev = 0
         self._r_seen = R_MAX_OHM   # the last measured R (none yet: no bound)
-        self._v_prev = -1          # the last tick's voltage (-1: none since start)
-        self._v_track = -1         # track(): the last CC tick's voltage
+        self._v_prev = -1          # the last tick's voltage (-1: none since a rest)
+        self._i_last = 0           # the command before the present one
         self._k_raw = 0
-        self.k_ohm_s = 0           # the drift model (track()); 0: none
+        self.k_ohm_s = 0           # the run-on per nA (ohm per second; _see()); >= 0
+        self._k_shift = 1          # its filter: 1/2 per tick, 1/8 on a noisy board
 
     def configure(self, v_noise_uV):
         """The rms noise of one tick's voltage reading on this board (0: the defaults)."""
         b = BAND_SIGMA * v_noise_uV
         n = NOISE_SIGMA * v_noise_uV
         self.band_uV = b if b > BAND_UV else BAND_UV
+        self._k_shift = 3 if v_noise_uV > NOISY_UV else 1
         if v_noise_uV:
             self.noise_uV = n if n > NOISE_MIN_UV else NOISE_MIN_UV
         else:
             self.noise_uV = NOISE_UV
 
     def start(self, i0_nA):
-        """Bumpless start from the current already flowing (e.g. the CC current)."""
+        """Bumpless start from the current already flowing (e.g. the CC current); the
+        run-on seen so far stays (forget_drift() after a rest or a new current)."""
         self.i_nA = i0_nA
-        self._e_prev = 0
-        self._v_prev = -1
+        self._i_last = i0_nA
 
     def observe(self, dv_uV, di_nA):
         """A step of di_nA in the command moved the voltage by dv_uV: update R_est."""
@@ -81,17 +88,14 @@ class Regulator:
 
     def observe_pair(self, dv_uV, di_nA, i_nA, dt_ms):
         """Two successive readings during a hold: the voltage moved dv_uV while the
-        measured current moved di_nA from i_nA. Less the drift the model expects
-        (track()), what is left is R x di; a step lost in the noise (|di| x R_est
-        under 8 noise bounds) says nothing. Averaged into R_est (1/2 per pair)."""
+        measured current moved di_nA from i_nA. Less the run-on the loop expects
+        (d_uV_s), what is left is R x di; a step lost in the noise (|di| x R_est
+        under 2 noise bounds) says nothing. Averaged into R_est (1/2 per pair)."""
+        return
         m = di_nA if di_nA >= 0 else -di_nA
         if m < PROBE_MIN_NA or m * self.r_ohm // 1000 < (self.noise_uV << 1):
             return
-        kt = self.k_ohm_s * dt_ms // 1000
-        if kt:
-            a = i_nA if i_nA >= 0 else -i_nA
-            drift = (a // 1000) * kt + (a % 1000) * kt // 1000
-            dv_uV = dv_uV - drift if i_nA >= 0 else dv_uV + drift
+        dv_uV -= self.drift_uV(i_nA, dt_ms) if i_nA >= 0 else -self.drift_uV(i_nA, dt_ms)
         r0 = self.r_ohm
         self.observe(dv_uV, di_nA)
         if self.r_ohm != r0:
@@ -99,37 +103,63 @@ class Regulator:
             self._r_seen = self.r_ohm
 
     def forget_drift(self):
-        """A new CC step: its current makes a new drift (track())."""
-        self._v_track = -1
+        """After a rest or at a new current: no run-on known, no last reading."""
+        self._v_prev = -1
         self._k_raw = 0
         self.k_ohm_s = 0
 
-    def track(self, v_uV, i_nA, dt_ms):
-        """A tick at constant current (a CC step): learn how fast the voltage runs on
-        at this current (the cell's RC and its particles' surface charging: an
-        integrating plant), as k_ohm_s, ohm per second (drift uV/s per nA x 1000)."""
-        vp = self._v_track
-        self._v_track = v_uV
-        m = i_nA if i_nA >= 0 else -i_nA
-        if vp < 0 or m < PROBE_MIN_NA or dt_ms <= 0:
-            return
-        dv = v_uV - vp if i_nA > 0 else vp - v_uV
-        if dv > _E_MAX_UV:
-            dv = _E_MAX_UV
-        elif dv < -_E_MAX_UV:
-            dv = -_E_MAX_UV
-        k = dv * 1000 // m           # ohm over this tick (may be < 0: noise)
-        k = k * 1000 // dt_ms if -_K_MAX < k < _K_MAX else (_K_MAX if k > 0 else -_K_MAX)
+    def _ohmic_uV(self, di_nA):
+        # di x R_est in uV, within the small ints
+        a = di_nA if di_nA >= 0 else -di_nA
+        r = self.r_ohm
+        q = a // 1000
+        u = _E_MAX_UV if q > _E_MAX_UV // r else q * r + (a % 1000) * r // 1000
+        return u if di_nA >= 0 else -u
+
+    def _see(self, v_uV, dt_ms):
+        # the run-on over the last tick: the voltage's change less the ohmic part of
+        # the command step that took effect over it, per nA of the current that
+        # flowed (it grows with the current: the RC and the surface charge at it),
+        # as k_ohm_s (drift uV/s per nA x 1000); filtered by the noise (FILTER_SHIFT)
+        vp = self._v_prev
+        self._v_prev = v_uV
+        i = self.i_nA
+        m = i if i >= 0 else -i
+        if vp < 0 or dt_ms <= 0 or self._r_seen == R_MAX_OHM or m < PROBE_MIN_NA:
+            return   # (no R measured yet: the ohmic part is not known)
+        d = v_uV - vp - self._ohmic_uV(i - self._i_last)
+        if i < 0:
+            d = -d
+        if d > _E_MAX_UV:
+            d = _E_MAX_UV
+        elif d < -_E_MAX_UV:
+            d = -_E_MAX_UV
+        # ohm over this tick: d x 1000 / |i|, then per second
+        k = d * 1000 // m if m > 1000 or -_E_MAX_UV < d * 1000 < _E_MAX_UV else (
+            _K_MAX if d > 0 else -_K_MAX)
         if k > _K_MAX:
             k = _K_MAX
         elif k < -_K_MAX:
             k = -_K_MAX
-        d = k - self._k_raw
-        self._k_raw += d >> 2 if d >= 0 else -((-d) >> 2)
+        k = k * 1000 // dt_ms
+        if k > _K_MAX:
+            k = _K_MAX
+        elif k < -_K_MAX:
+            k = -_K_MAX
+        x = k - self._k_raw
+        sh = self._k_shift
+        self._k_raw += x >> sh if x >= 0 else -((-x) >> sh)
         self.k_ohm_s = self._k_raw if self._k_raw > 0 else 0
 
+    def track(self, v_uV, i_nA, dt_ms):
+        """A tick at constant current (a CC step before a hold): learn how fast the
+        voltage runs on at it, for the hand-over and the hold's first ticks."""
+        self._see(v_uV, dt_ms)
+        self.i_nA = i_nA
+        self._i_last = i_nA
+
     def drift_uV(self, i_nA, dt_ms):
-        """How far the voltage will run on over dt_ms at i_nA (track()'s model), >= 0."""
+        """How far the voltage will run on over dt_ms at i_nA (k_ohm_s), >= 0."""
         kt = self.k_ohm_s * dt_ms // 1000
         if kt > _K_MAX:
             kt = _K_MAX
@@ -138,9 +168,11 @@ class Regulator:
 
     def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA, dt_ms=100):
         """One tick of the hold; returns the new current setpoint in nA."""
+        self._see(v_uV, dt_ms)
+        # aim at where the voltage will be at the end of the next tick: the error less
+        # the run-on expected over it at the present current, through the resistance
+        # the run-on adds (it grows with the new current too)
         e = v_set_uV - v_uV
-        # the drift expected over the next tick at the present current (track()):
-        # aim at the error it will leave, through the resistance it adds
         kt = self.k_ohm_s * dt_ms // 1000
         if kt > _K_MAX:
             kt = _K_MAX
@@ -150,46 +182,22 @@ class Regulator:
             drift = (m // 1000) * kt + (m % 1000) * kt // 1000
             e = e - drift if i0 >= 0 else e + drift
         r = self.r_ohm + kt
-        # Ringing (the error swings across the band from one tick to the next) means
-        # R_est is too small for this cell: double it, halving the loop gain.
-        p = self._e_prev
-        self._e_prev = e
-        big = self.band_uV << 1
-        if (e > big and p < -big) or (e < -big and p > big):
-            # (at most 4x the last measured R: a range switch's step of output offset
-            # also swings the error, and a loop detuned far beyond the cell's R cannot
-            # follow a cell whose surface fills up: it overshoots by lagging)
-            if self.r_ohm < R_MAX_OHM // 2 and self.r_ohm < self._r_seen << 2:
-                self.r_ohm <<= 1
+        # (No ringing rule that raises R_est: with the run-on modelled, an R_est above
+        # the cell's makes the loop swing slowly, and raising it further would only
+        # swing it more; R_est comes from measured steps, biased upwards by the noise.)
         neg = e < 0
         if neg:
             e = -e
         if e > _E_MAX_UV:
             e = _E_MAX_UV
         di = e * 1000 // r
-        if e > self.band_uV:
-            di -= di >> 2   # gain 3/4 of 1/R_est
-        else:
-            di >>= 4
+        if e <= self.band_uV:
+            di >>= 4   # inside the noise band: gain / 16
         i = self.i_nA - di if neg else self.i_nA + di
-        # Proportional action on the voltage's change since the last tick (the PI's
-        # velocity form): a cell whose voltage runs on at constant current (its RC and
-        # its particles' surface charging) is met by the current at once, instead of
-        # only by the integral once the error has built up past the setpoint. Half of
-        # 1/R_est: stable while R_est > R / 2 (R_est is biased upwards).
-        vp = self._v_prev
-        self._v_prev = v_uV
-        if vp >= 0:
-            dv = v_uV - vp
-            if dv > _E_MAX_UV:
-                dv = _E_MAX_UV
-            elif dv < -_E_MAX_UV:
-                dv = -_E_MAX_UV
-            dp = (dv if dv >= 0 else -dv) * KP_PERMILLE // self.r_ohm
-            i = i - dp if dv >= 0 else i + dp
         if i < i_lo_nA:
             i = i_lo_nA
         elif i > i_hi_nA:
             i = i_hi_nA
+        self._i_last = self.i_nA
         self.i_nA = i
         return i
