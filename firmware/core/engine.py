@@ -128,6 +128,7 @@ class Engine:
         self._ramp_v = -1            # the ramp's last voltage and current readings
         self._trim = 0               # CC: the output error trimmed out (nA)
         self._ramp_i = 0
+        self._ramp_rest = False
         self._probe_n = 0            # ticks until the R probe reads (0: none armed)
         self._probe_v_uV = 0
         self._probe_i_nA = 0
@@ -185,6 +186,7 @@ class Engine:
             self.reg.start(0)
             self._ramp = True
             self._ramp_v = -1
+            self._ramp_rest = True
         self._command(self.v_uV)
 
     def stop(self, now_ms):
@@ -330,7 +332,8 @@ class Engine:
             band = self.reg.band_uV if s.handover else 0
             if s.handover:
                 # and as far as the cell will run on over the next HANDOVER_TICKS
-                band += self.reg.drift_uV(self.i_nA, HANDOVER_MS)
+                # (or over the next tick, if longer: its reading comes after it)
+                band += self.reg.drift_uV(self.i_nA, dt if dt > HANDOVER_MS else HANDOVER_MS)
             if s.sign > 0:
                 if v_uV >= s.until_uV - band:
                     return END_VOLTAGE
@@ -384,12 +387,14 @@ class Engine:
                     self._ramp = False
                 # R from this tick's measured voltage and current against the last
                 # tick's (both readings see the same current: no command timing in it)
-                if self._ramp_v >= 0 and -PROBE_MIN_NA < self._ramp_i < PROBE_MIN_NA:
+                if self._ramp_v >= 0 and self._ramp_rest:
                     # (only from rest: later the cell's run-on is in the step too)
                     self.reg.observe(v_uV - self._ramp_v, self.i_nA - self._ramp_i)
-                self._ramp_v = v_uV
+                    self._ramp_rest = False
+                if self._ramp:
+                    self._probe_n = 0   # (the ramp's own pairs read R; at once at the
+                self._ramp_v = v_uV     # step's current, the step's probe does)
                 self._ramp_i = self.i_nA
-                self._probe_n = 0
                 self.out_i_nA = i
             else:
                 if self.step_ms >= TRIM_AFTER_MS:   # past the step's transients
@@ -510,6 +515,7 @@ class Engine:
                 self.reg.forget_drift()
         self._ramp = s.kind == CC and s.handover
         self._ramp_v = -1
+        self._ramp_rest = prev_i == 0    # the ramp starts from rest: its first pair is R
         self._trim = 0
         if self._ramp:
             self.reg.start(prev_i)

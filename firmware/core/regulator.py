@@ -125,9 +125,10 @@ class Regulator:
         self._v_prev = v_uV
         i = self.i_nA
         m = i if i >= 0 else -i
-        if vp < 0 or dt_ms <= 0 or self._r_seen == R_MAX_OHM or m < PROBE_MIN_NA:
-            return   # (no R measured yet: the ohmic part is not known)
-        d = v_uV - vp - self._ohmic_uV(i - self._i_last)
+        step = i - self._i_last
+        if vp < 0 or dt_ms <= 0 or m < PROBE_MIN_NA or (step and self._r_seen == R_MAX_OHM):
+            return   # (a step with no R measured yet: its ohmic part is not known)
+        d = v_uV - vp - self._ohmic_uV(step)
         if i < 0:
             d = -d
         if d > _E_MAX_UV:
