@@ -388,13 +388,17 @@ class Engine:
                 # R from this tick's measured voltage and current against the last
                 # tick's (both readings see the same current: no command timing in it)
                 if self._ramp_v >= 0 and self._ramp_rest:
-                    # (only from rest: later the cell's run-on is in the step too)
-                    self.reg.observe(v_uV - self._ramp_v, self.i_nA - self._ramp_i)
-                    self._ramp_rest = False
+                    # (only from rest: later the cell's run-on is in the step too; the
+                    # rest reading is kept until the new current has flowed a tick)
+                    di = self.i_nA - self._ramp_i
+                    if di >= PROBE_MIN_NA or di <= -PROBE_MIN_NA:
+                        self.reg.observe(v_uV - self._ramp_v, di)
+                        self._ramp_rest = False
                 if self._ramp:
                     self._probe_n = 0   # (the ramp's own pairs read R; at once at the
-                self._ramp_v = v_uV     # step's current, the step's probe does)
-                self._ramp_i = self.i_nA
+                if not (self._ramp_rest and self._ramp_v >= 0):   # step's current,
+                    self._ramp_v = v_uV                           # the step's probe)
+                    self._ramp_i = self.i_nA
                 self.out_i_nA = i
             else:
                 if self.step_ms >= TRIM_AFTER_MS:   # past the step's transients
