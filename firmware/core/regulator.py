@@ -150,7 +150,13 @@ class Regulator:
         x = k - self._k_raw
         sh = self._k_shift
         self._k_raw += x >> sh if x >= 0 else -((-x) >> sh)
-        self.k_ohm_s = self._k_raw if self._k_raw > 0 else 0
+        # the run-on grows toward the window's edges (the OCV steepens, the RC
+        # charges): where one tick's noise is small, the latest tick's run-on when it
+        # is the larger (the filter lags a growing run-on)
+        if sh == 1 and k > self._k_raw:
+            self.k_ohm_s = k
+        else:
+            self.k_ohm_s = self._k_raw if self._k_raw > 0 else 0
 
     def track(self, v_uV, i_nA, dt_ms):
         """A tick at constant current (a CC step before a hold): learn how fast the
