@@ -47,6 +47,7 @@ class Regulator:
         self._k_raw = 0
         self.k_ohm_s = 0           # the run-on per nA (ohm per second; _see()); >= 0
         self._k_shift = 1          # its filter: 1/2 per tick, 1/8 on a noisy board
+        self._k_fast = False       # the latest tick's run-on if larger (known small noise)
 
     def configure(self, v_noise_uV):
         """The rms noise of one tick's voltage reading on this board (0: the defaults)."""
@@ -54,6 +55,7 @@ class Regulator:
         n = NOISE_SIGMA * v_noise_uV
         self.band_uV = b if b > BAND_UV else BAND_UV
         self._k_shift = 3 if v_noise_uV > NOISY_UV else 1
+        self._k_fast = 0 < v_noise_uV <= NOISY_UV
         if v_noise_uV:
             self.noise_uV = n if n > NOISE_MIN_UV else NOISE_MIN_UV
         else:
@@ -151,9 +153,9 @@ class Regulator:
         sh = self._k_shift
         self._k_raw += x >> sh if x >= 0 else -((-x) >> sh)
         # the run-on grows toward the window's edges (the OCV steepens, the RC
-        # charges): where one tick's noise is small, the latest tick's run-on when it
-        # is the larger (the filter lags a growing run-on)
-        if sh == 1 and k > self._k_raw:
+        # charges): where one tick's noise is known to be small, the latest tick's
+        # run-on when it is the larger (the filter lags a growing run-on)
+        if self._k_fast and k > self._k_raw:
             self.k_ohm_s = k
         else:
             self.k_ohm_s = self._k_raw if self._k_raw > 0 else 0
