@@ -64,11 +64,11 @@ class Channel:
     def load_lines(self, lines):
         if self.blocked:
             raise ValueError(self.blocked)
-        # how far one tick's reading may be from the truth: the calibrated error and
-        # 3 sigma of its noise (a hold closer to the window's edge is refused)
+        # how far a hold may keep the true voltage from its setpoint: the reading's
+        # calibrated error and its noise (a hold closer to the window's edge is refused)
+        err = self.v_err_uV + _protocol.HOLD_NOISE_SIGMA * self.v_noise_uV
         p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_max_uV,
-                           self.v_err_uV + 3 * self.v_noise_uV if self.v_err_uV else 0,
-                           self.hold_i_max_nA)
+                           err if self.v_err_uV else 0, self.hold_i_max_nA)
         self.load(p)
         self.lines = list(lines)  # the runtime saves them for a resume after a reset
 

@@ -390,9 +390,15 @@ class Engine:
                 if self._ramp_v >= 0 and self._ramp_rest:
                     # (only from rest: later the cell's run-on is in the step too; the
                     # rest reading is kept until the new current has flowed a tick)
+                    # (and, on a noisy board, until the voltage has moved by 2 noise
+                    # bounds from it: the first steps are lost in its noise; the run-on
+                    # since then only raises the estimate)
                     di = self.i_nA - self._ramp_i
-                    if di >= PROBE_MIN_NA or di <= -PROBE_MIN_NA:
-                        self.reg.observe(v_uV - self._ramp_v, di)
+                    dv = v_uV - self._ramp_v
+                    nb = self.reg.noise_uV << 1 if self.reg.noisy else 0
+                    if (di >= PROBE_MIN_NA or di <= -PROBE_MIN_NA) and (
+                            dv >= nb or -dv >= nb):
+                        self.reg.observe(dv, di)
                         self._ramp_rest = False
                 if self._ramp:
                     self._probe_n = 0   # (the ramp's own pairs read R; at once at the

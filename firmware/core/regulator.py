@@ -48,13 +48,15 @@ class Regulator:
         self.k_ohm_s = 0           # the run-on per nA (ohm per second; _see()); >= 0
         self._k_shift = 1          # its filter: 1/2 per tick, 1/8 on a noisy board
         self._k_fast = False       # the latest tick's run-on if larger (known small noise)
+        self.noisy = False         # one tick's reading noisier than NOISY_UV
 
     def configure(self, v_noise_uV):
         """The rms noise of one tick's voltage reading on this board (0: the defaults)."""
         b = BAND_SIGMA * v_noise_uV
         n = NOISE_SIGMA * v_noise_uV
         self.band_uV = b if b > BAND_UV else BAND_UV
-        self._k_shift = 3 if v_noise_uV > NOISY_UV else 1
+        self.noisy = v_noise_uV > NOISY_UV
+        self._k_shift = 3 if self.noisy else 1
         self._k_fast = 0 < v_noise_uV <= NOISY_UV
         if v_noise_uV:
             self.noise_uV = n if n > NOISE_MIN_UV else NOISE_MIN_UV
@@ -152,6 +154,8 @@ class Regulator:
         x = k - self._k_raw
         sh = self._k_shift
         self._k_raw += x >> sh if x >= 0 else -((-x) >> sh)
+        if self.noisy and self._k_raw < 0:
+            self._k_raw = 0   # (no debt for its slow filter to repay: a relaxing cell)
         # the run-on grows toward the window's edges (the OCV steepens, the RC
         # charges): where one tick's noise is known to be small, the latest tick's
         # run-on when it is the larger (the filter lags a growing run-on)
