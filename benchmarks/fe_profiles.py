@@ -9,7 +9,7 @@ channel, the profile's front-end model, the fig4 and max cell models):
     overshoot over cells x C/50, C/10, 1C, 3C x charge/discharge x seeds, and how many
     runs ended in a fault (false trips: the runs stay inside the trips)
   - the regulator's R estimate at the end of each hold against the model's R0
-  - the smallest termination current (of 200 nA .. 1.82 uA) a fig4 hold at 4.1 V ends
+  - the smallest termination current (of 200 nA .. 5 uA) a fig4 hold at 4.1 V ends
     on within 5 % (the true current when the hold ended, against the asked one)
   - the safety's trip time on the profile's noise: a ramp of 10 mV/s and a step of
     +20 mV past the 4.15 V trip, and false trips over 100000 ticks 5 mV below it
@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 import host_tools  # noqa: E402,F401
 import engine  # noqa: E402
+import protocol  # noqa: E402
 import feprofiles  # noqa: E402
 import femodel  # noqa: E402
 import fe_matrix as m  # noqa: E402
@@ -31,18 +32,42 @@ from safety import Safety  # noqa: E402
 from boards import sim as simboard  # noqa: E402
 
 
+def edge_margin_uV(board):
+    """How far inside the window the profile takes holds (0: at the edges): its
+    V_ERR_UV and protocol.HOLD_NOISE_SIGMA of its tick noise, less the 5 mV bound."""
+    f = simboard.channel_figures(board)
+    m_uV = f["v_err_uV"] + protocol.HOLD_NOISE_SIGMA * f["v_noise_uV"] - feprofiles.V_TOL_UV
+    return m_uV if m_uV > 0 else 0
+
+
+def code_x_r_uV(board, r):
+    """One DAC code of the hold's range through the cell's R0."""
+    fs = next(f for f in simboard.RANGES_NA if r["i_hold_max_nA"] <= 0.9 * f)
+    return fs / feprofiles.get(board)["dac_codes_fs"] * 1e-3 * r["r0_ohm"]
+
+
 def matrix(board, seeds):
     worst_out = 0.0
-    worst_over = 0.0
+    worst_over = worst_over_res = 0.0
     faults = runs = 0
     r_ratio = []
     refused = set()
+    margin = edge_margin_uV(board)
     for cell in ("fig4", "max"):
         for rate in m.RATES:
             for sign in (1, -1):
+                vh = None
+                if margin:
+                    vh = m.V_HI - margin if sign > 0 else m.V_LO + margin
+                    try:
+                        m.run(board, cell, rate, sign)
+                    except ValueError as e:
+                        if "V_ERR_UV" in str(e):
+                            refused.add("%s %s %s at the edge (V_ERR_UV)" % (
+                                cell, rate, "chg" if sign > 0 else "dis"))
                 for seed in range(1, seeds + 1):
                     try:
-                        r = m.run(board, cell, rate, sign, seed=seed)
+                        r = m.run(board, cell, rate, sign, seed=seed, v_hold=vh)
                     except ValueError as e:
                         lim = "V_ERR_UV" if "V_ERR_UV" in str(e) else (
                             "HOLD_I_MAX_NA" if "HOLD_I_MAX_NA" in str(e) else str(e)[:60])
@@ -55,13 +80,15 @@ def matrix(board, seeds):
                     out = max(r["v_hi_uV"] - m.V_HI, m.V_LO - r["v_lo_uV"], 0.0)
                     worst_out = max(worst_out, out)
                     worst_over = max(worst_over, r["over_uV"])
+                    if code_x_r_uV(board, r) <= 1000:
+                        worst_over_res = max(worst_over_res, r["over_uV"])
                     r_ratio.append(r["r_est_ohm"] / r["r0_ohm"])
-    return refused, runs, faults, worst_out, worst_over, r_ratio
+    return refused, runs, faults, worst_out, worst_over, worst_over_res, r_ratio
 
 
 def smallest_termination(board, v_hold=None):
     ok = []
-    for i_end in (200, 500, 1000, 1824):
+    for i_end in (200, 500, 1000, 1824, 3000, 5000):
         try:
             r = m.run(board, "fig4", "C/10", 1, i_end=i_end, v_hold=v_hold,
                       hold_s=36000, cc_s=1800, max_ticks=200000)
@@ -115,23 +142,26 @@ def main():
     print("profile         tick-noise  V_ERR   refused")
     for b in sorted(feprofiles.PROFILES):
         f = simboard.channel_figures(b)
-        refused, runs, faults, out, over, rr = matrix(b, a.seeds)
+        refused, runs, faults, out, over, over_res, rr = matrix(b, a.seeds)
         print("%-15s %6d uV  %5d uV  %s" % (b, f["v_noise_uV"], f["v_err_uV"],
                                            ", ".join(sorted(refused)) if refused
                                            else "nothing"))
         if runs:
-            print("   %d runs, %d faults; worst true excursion past the window %.1f mV, "
-                  "worst hold overshoot %.1f mV; R_est / R0 median %.2f (%.2f .. %.2f)" % (
-                      runs, faults, out / 1000, over / 1000, statistics.median(rr),
-                      min(rr), max(rr)))
+            mg = edge_margin_uV(b)
+            print("   %d runs%s, %d faults; worst true excursion past the window %.1f mV, "
+                  "worst hold overshoot %.1f mV (%.1f mV where one DAC code x R <= 1 mV); "
+                  "R_est / R0 median %.2f (%.2f .. %.2f)" % (
+                      runs, " (holds %.1f mV inside the window)" % (mg / 1000) if mg else "",
+                      faults, out / 1000, over / 1000, over_res / 1000,
+                      statistics.median(rr), min(rr), max(rr)))
         vh = None
-        if f["v_err_uV"] > feprofiles.V_TOL_UV:
-            vh = 4100000 - (f["v_err_uV"] - feprofiles.V_TOL_UV)
+        if edge_margin_uV(b):
+            vh = 4100000 - edge_margin_uV(b)
         st = smallest_termination(b, vh)
         ramp, step, false = trip_times(b)
         print("   smallest termination within 5 %%: %s%s; trip: 10 mV/s ramp %s ms after "
               "crossing, +20 mV step %s ms; false trips at trip - 5 mV over 1e5 ticks: %d" % (
-                  "%d nA" % st if st else "none of 200 nA .. 1.82 uA",
+                  "%d nA" % st if st else "none of 200 nA .. 5 uA",
                   " (hold at %.3f V)" % (vh / 1e6) if vh else "", ramp, step, false))
 
 
