@@ -31,12 +31,6 @@ import safety  # noqa: E402
 
 V_LO, V_HI = 2600000, 4100000
 MARGIN_UV = 5000
-# NOT MET beyond fig4 with the realistic front-end profiles (issue 12): the other
-# cells' holds run 5 to 14 mV past the window here (fig5b-cell2 at 2.6 V: 13.8 mV; up
-# to 52 mV in the matrix of tests/fe_matrix.py, docs/reliability.md "Per front-end
-# profile"). This looser bound only guards against a regression until the regulator
-# holds them.
-THICK_MARGIN_UV = 15000
 THIN = ("fig4", "fig5b-cell2")
 THIN_RATES = [(1, 20), (1, 10), (1, 5), (1, 2), (1, 1), (2, 1), (3, 1)]
 THICK_RATES = [(1, 50), (1, 20), (1, 10), (1, 5)]
@@ -165,8 +159,7 @@ def check_true_voltage_stays_in_the_window_and_the_accounts_add_up(setup):
     sim, hi, lo, steps, cycles, soc_at = run_checked(cell, lines, dict(fe))
     cap_nAh = cell.capacity_mAh * 1e6
     assert sim.ch.state_name() == "done", (name, sim.ch.status_text(), lines, fe)
-    margin = MARGIN_UV if name == "fig4" else THICK_MARGIN_UV
-    assert hi <= margin and lo <= margin, (name, hi, lo, lines, fe)
+    assert hi <= MARGIN_UV and lo <= MARGIN_UV, (name, hi, lo, lines, fe)
     SEEN["v_past_window_max_uV"] = max(SEEN.get("v_past_window_max_uV", 0), round(hi), round(lo))
     assert cycles, lines
     for c in cycles:

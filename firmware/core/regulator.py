@@ -159,7 +159,7 @@ class Regulator:
         # the run-on grows toward the window's edges (the OCV steepens, the RC
         # charges): where one tick's noise is known to be small, the latest tick's
         # run-on when it is the larger (the filter lags a growing run-on)
-        if self._k_fast and k > self._k_raw:
+        if self._k_fast and k > self._k_raw and k > 0:
             self.k_ohm_s = k
         else:
             self.k_ohm_s = self._k_raw if self._k_raw > 0 else 0
