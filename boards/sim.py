@@ -284,4 +284,8 @@ def setup(config=None):
     fe = make_frontend(config, clock, seed=getattr(config, "seed", 1),
                        inject_file=INJECT_FILE if config is not None else None,
                        cell_file=CELL_FILE if config is not None else None)
+    # the profiles' table is read once: its heap goes back to the ring (a Pico's 192 KB)
+    import sys
+    if "feprofiles" in sys.modules:
+        del sys.modules["feprofiles"]
     return Hardware(fe, clock, None, reset_cause(), getattr(config, "tick_ms", TICK_MS))
