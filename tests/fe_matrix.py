@@ -35,8 +35,9 @@ def lines(cell, rate, sign, v_hi=V_HI, v_lo=V_LO, i_lim=None, i_end=None):
 
 
 def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_ticks=60000,
-        i_end=None, hold_s=None, cc_s=None):
-    """Returns a dict of what happened (raises ValueError if the board refuses)."""
+        i_end=None, hold_s=None, cc_s=None, on_tick=None):
+    """Returns a dict of what happened (raises ValueError if the board refuses).
+    on_tick(sim): called before every tick (tests)."""
     v_hi = v_hold if (v_hold and sign > 0) else V_HI
     v_lo = v_hold if (v_hold and sign < 0) else V_LO
     c = cellmodel.make_cell(cell)
@@ -69,6 +70,8 @@ def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_t
     i_end_true = None
     while sim.running() and n < max_ticks:
         i_before = fe.true_i_nA
+        if on_tick is not None:
+            on_tick(sim)      # (tests: before the tick, e.g. a scripted range switch)
         sim.tick()
         if e.step_seq and e.step_rec[engine.SR_KIND] == protocol.CV and i_end_true is None:
             i_end_true = abs(i_before)

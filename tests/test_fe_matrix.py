@@ -252,3 +252,53 @@ def test_simulate_and_the_virtual_board_take_a_profile(tmp_path):
     simboard.write_config(str(tmp_path), profile="pico-internal")
     text = (tmp_path / simboard.CONFIG_FILE).read_text()
     assert "profile = 'pico-internal'" in text
+
+
+class _ScriptedRanger:
+    """Holds a range until told to switch (the autorange's interface for loop.py)."""
+
+    def __init__(self, index):
+        self.index = index
+        self.i_nA = 0
+        self.settling = False
+
+    def update(self, now_ms, i_nA, set_nA):
+        self.i_nA = i_nA
+
+    def ensure(self, now_ms, set_nA):
+        return self.index
+
+
+def _switch_in_a_hold(monkeypatch=None):
+    """pico-internal (its PWM output is off by 1.25 % of each range's FS: 25 uA on the
+    2 mA range, 2.5 uA on 200 uA): the max cell's C/10 charge hold, regulating on the
+    2 mA range, switched to the 200 uA range 20 s into the hold: the true current's jump
+    at the switch (the reading before it against the truth after it)."""
+    if monkeypatch is not None:   # the control: the hold keeps its command
+        import channel
+        monkeypatch.setattr(channel.Channel, "range_switched", lambda self, i: None)
+    seen = {}
+
+    def on_tick(sim):
+        e = sim.ch.engine
+        if "r" not in seen:
+            seen["r"] = sim.ranger = _ScriptedRanger(2)
+            sim.fe.select_range(2)
+        if e.state == engine.RUNNING and e.step.kind == protocol.CV:
+            seen["n"] = seen.get("n", 0) + 1
+            if seen["n"] == 20:
+                seen["r"].index = 1
+                seen["before"] = sim.fe.true_i_nA
+            elif seen["n"] == 21:
+                seen["jump"] = abs(sim.fe.true_i_nA - seen["before"])
+    v_hold = m.V_HI - _edge_margin_uV("pico-internal")
+    r = m.run("pico-internal", "max", "C/10", 1, v_hold=v_hold, on_tick=on_tick)
+    assert abs(seen["before"]) < 180000 and r["state"] == "done", (seen, r["state"])
+    return seen["jump"]
+
+
+def test_a_range_switch_in_a_hold_goes_on_from_the_current_that_flowed(monkeypatch):
+    assert _switch_in_a_hold() < 5000
+    # control: the hold's command, which made up for the 2 mA range's offset, applied on
+    # the 200 uA range moves the true current by about the offsets' difference
+    assert _switch_in_a_hold(monkeypatch) > 15000

@@ -183,6 +183,12 @@ class Channel:
         self.out_on = e.out_on
         self.out_i_nA = e.out_i_nA
 
+    def range_switched(self, i_nA):
+        """The front-end switched its current range before this tick's command; i_nA
+        the current read on the old range (what flowed)."""
+        if self.engine.state == _engine.RUNNING:
+            self.engine.range_switched(i_nA)
+
     def idle_limit_nA(self):
         """The most current that may be read with the output off: the mismatch bound
         for a zero command (the range's offset and noise stay well below it), else

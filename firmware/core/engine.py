@@ -313,6 +313,12 @@ class Engine:
             return
         self._command(v_uV)
 
+    def range_switched(self, i_nA):
+        """A range switch before this tick's command (firmware/core/loop.py): a hold
+        (or a ramp on its loop) goes on from the current that flowed."""
+        if self.step is not None and (self.step.kind == CV or self._ramp):
+            self.reg.rebase(i_nA)
+
     def _filter(self, i_nA, dt):
         # i_f += (i - i_f) * dt / (I_TAU_MS + dt), in small ints: the weight in 1/256
         d = i_nA - self.i_f_nA

@@ -69,6 +69,12 @@ class Regulator:
         self.i_nA = i0_nA
         self._i_last = i0_nA
 
+    def rebase(self, i_nA):
+        """Go on from i_nA, the current that flowed (the command made up for an output
+        offset that has just changed: a range switch); no step for the run-on model."""
+        self.i_nA = i_nA
+        self._i_last = i_nA
+
     def observe(self, dv_uV, di_nA):
         """A step of di_nA in the command moved the voltage by dv_uV: update R_est."""
         if di_nA < 0:
