@@ -302,3 +302,23 @@ def test_a_range_switch_in_a_hold_goes_on_from_the_current_that_flowed(monkeypat
     # control: the hold's command, which made up for the 2 mA range's offset, applied on
     # the 200 uA range moves the true current by about the offsets' difference
     assert _switch_in_a_hold(monkeypatch) > 15000
+
+
+def _esp32_internal_hold_end(channel_kwargs=None):
+    # as benchmarks/fe_profiles.py measures terminations: 30 min of CC into the hold
+    v_hold = m.V_HI - _edge_margin_uV("esp32-internal")
+    return m.run("esp32-internal", "fig4", "C/10", 1, v_hold=v_hold, hold_s=36000,
+                 cc_s=1800, max_ticks=200000, channel_kwargs=channel_kwargs)
+
+
+def test_esp32_internal_ends_its_holds_on_the_current():
+    # the last session's esp32-internal never ended a hold on its current (its time
+    # limit did): now it ends at C/46 with the true current within 10 % of it
+    i_end = 83900 // 46
+    r = _esp32_internal_hold_end()
+    assert r["state"] == "done" and r["end_reason"] == engine.END_CURRENT, r["end_reason"]
+    assert abs(r["i_end_true_nA"] - i_end) <= 0.1 * i_end, r["i_end_true_nA"]
+    # control: the firmware not told its noise (v_noise_uV = 0) ends the same hold with
+    # the true current far from C/46 (about 130 nA)
+    r = _esp32_internal_hold_end({"v_noise_uV": 0})
+    assert abs(r["i_end_true_nA"] - i_end) > 0.1 * i_end, r["i_end_true_nA"]
