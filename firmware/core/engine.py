@@ -424,11 +424,8 @@ class Engine:
                 if s.handover:
                     self.reg.track(v_uV, self.i_nA, self._dt)
         elif k == CV:
-            if self._ramp_v >= 0:
-                self.reg.observe_pair(v_uV - self._ramp_v, self.i_nA - self._ramp_i,
-                                      self._ramp_i, self._dt)
-            self._ramp_v = v_uV
-            self._ramp_i = self.i_nA
+            # (no R from the hold's own reading pairs: its run-on reads as a resistance
+            # of the wrong sign, and an R_est below the cell's would make the loop ring)
             # the hold draws no more than its limit (by default the CC step's current
             # before it: docs/protocol-files.md) the way it charges or discharges
             cap = s.i_cap_nA if s.i_cap_nA else i_max

@@ -96,22 +96,6 @@ class Regulator:
         self.r_ohm = r
         self._r_seen = r
 
-    def observe_pair(self, dv_uV, di_nA, i_nA, dt_ms):
-        """Two successive readings during a hold: the voltage moved dv_uV while the
-        measured current moved di_nA from i_nA. Less the run-on the loop expects
-        (d_uV_s), what is left is R x di; a step lost in the noise (|di| x R_est
-        under 2 noise bounds) says nothing. Averaged into R_est (1/2 per pair)."""
-        return
-        m = di_nA if di_nA >= 0 else -di_nA
-        if m < PROBE_MIN_NA or m * self.r_ohm // 1000 < (self.noise_uV << 1):
-            return
-        dv_uV -= self.drift_uV(i_nA, dt_ms) if i_nA >= 0 else -self.drift_uV(i_nA, dt_ms)
-        r0 = self.r_ohm
-        self.observe(dv_uV, di_nA)
-        if self.r_ohm != r0:
-            self.r_ohm = (self.r_ohm + r0) >> 1
-            self._r_seen = self.r_ohm
-
     def forget_drift(self):
         """After a rest or at a new current: no run-on known, no last reading."""
         self._v_prev = -1
