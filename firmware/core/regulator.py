@@ -122,6 +122,9 @@ class Regulator:
         step = i - self._i_last
         if vp < 0 or dt_ms <= 0 or m < PROBE_MIN_NA or (step and self._r_seen == R_MAX_OHM):
             return   # (a step with no R measured yet: its ohmic part is not known)
+        if self._ohmic_uV(m) < (self.noise_uV << 1):
+            return   # (a current whose ohmic drop is under 2 noise bounds: its run-on
+            #        is lost in the noise, and small; the model learned stays)
         d = v_uV - vp - self._ohmic_uV(step)
         if i < 0:
             d = -d
