@@ -311,14 +311,18 @@ def _esp32_internal_hold_end(channel_kwargs=None):
                  cc_s=1800, max_ticks=200000, channel_kwargs=channel_kwargs)
 
 
-def test_esp32_internal_ends_its_holds_on_the_current():
+def test_esp32_internal_ends_its_holds_on_the_current(monkeypatch):
     # the last session's esp32-internal never ended a hold on its current (its time
     # limit did): now it ends at C/46 with the true current within 10 % of it
     i_end = 83900 // 46
     r = _esp32_internal_hold_end()
     assert r["state"] == "done" and r["end_reason"] == engine.END_CURRENT, r["end_reason"]
     assert abs(r["i_end_true_nA"] - i_end) <= 0.1 * i_end, r["i_end_true_nA"]
-    # control: the firmware not told its noise (v_noise_uV = 0) ends the same hold with
-    # the true current far from C/46 (about 130 nA)
-    r = _esp32_internal_hold_end({"v_noise_uV": 0})
+    # control: a loop without its noise band (gain 1/16 within 3 sigma of a reading)
+    # turns the reading's 2.2 mV of noise into current noise: the hold ends with the
+    # true current far from C/46 (about 1.36 uA)
+    import regulator
+    monkeypatch.setattr(regulator, "BAND_UV", 0)
+    monkeypatch.setattr(regulator, "BAND_SIGMA", 0)
+    r = _esp32_internal_hold_end()
     assert abs(r["i_end_true_nA"] - i_end) > 0.1 * i_end, r["i_end_true_nA"]

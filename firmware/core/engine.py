@@ -402,8 +402,12 @@ class Engine:
                     di = self.i_nA - self._ramp_i
                     dv = v_uV - self._ramp_v
                     nb = self.reg.noise_uV << 1 if self.reg.noisy else 0
-                    if (di >= PROBE_MIN_NA or di <= -PROBE_MIN_NA) and (
-                            dv >= nb or -dv >= nb):
+                    # (flowed: at least half the command before this one, not the
+                    # current reading's noise at rest)
+                    half = (self.out_i_nA if self.out_i_nA >= 0 else -self.out_i_nA) >> 1
+                    if half < PROBE_MIN_NA:
+                        half = PROBE_MIN_NA
+                    if (di >= half or di <= -half) and (dv >= nb or -dv >= nb):
                         self.reg.observe(dv, di)
                         self._ramp_rest = False
                 if self._ramp:

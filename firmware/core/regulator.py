@@ -22,7 +22,8 @@ NOISE_UV = const(1000)      # assumed voltage noise when estimating R (upper bou
 PROBE_MIN_NA = const(200)   # smaller current steps say too little about R
 NOISE_MIN_UV = const(200)   # the least noise bound when the board's noise is known
 _E_MAX_UV = const(1000000)
-_K_MAX = const(50000)       # ohm per second: bounds the drift model (small ints)
+_K_MAX = const(50000000)    # milliohm per second: bounds the drift model (small ints)
+_Y_MAX = const(1000000)     # uV/s: bounds a run-on's rate (small ints)
 # the run-on model's filter: 1/2 per tick, 1/8 where one tick's reading is noisier
 # than NOISY_UV (its noise / current would make the drift model noise)
 NOISY_UV = const(500)
@@ -45,7 +46,7 @@ class Regulator:
         self._v_prev = -1          # the last tick's voltage (-1: none since a rest)
         self._i_last = 0           # the command before the present one
         self._k_raw = 0
-        self.k_ohm_s = 0           # the run-on per nA (ohm per second; _see()); >= 0
+        self.k_ohm_s = 0           # the run-on per nA (milliohm per second; _see()); >= 0
         self._k_shift = 1          # its filter: 1/2 per tick, 1/8 on a noisy board
         self._k_fast = False       # the latest tick's run-on if larger (known small noise)
         self.noisy = False         # one tick's reading noisier than NOISY_UV
@@ -114,7 +115,8 @@ class Regulator:
         # the run-on over the last tick: the voltage's change less the ohmic part of
         # the command step that took effect over it, per nA of the current that
         # flowed (it grows with the current: the RC and the surface charge at it),
-        # as k_ohm_s (drift uV/s per nA x 1000); filtered by the noise (FILTER_SHIFT)
+        # as k_ohm_s (milliohm per second: drift uV/s per uA x 1000); filtered 1/2 per
+        # tick, 1/8 on a noisy board
         vp = self._v_prev
         self._v_prev = v_uV
         i = self.i_nA
@@ -132,14 +134,13 @@ class Regulator:
             d = _E_MAX_UV
         elif d < -_E_MAX_UV:
             d = -_E_MAX_UV
-        # ohm over this tick: d x 1000 / |i|, then per second
-        k = d * 1000 // m if m > 1000 or -_E_MAX_UV < d * 1000 < _E_MAX_UV else (
-            _K_MAX if d > 0 else -_K_MAX)
-        if k > _K_MAX:
-            k = _K_MAX
-        elif k < -_K_MAX:
-            k = -_K_MAX
-        k = k * 1000 // dt_ms
+        # the rate (uV/s), then per uA of the current (milliohm per second)
+        y = d * 1000 // dt_ms if dt_ms < 1000 else d // (dt_ms // 1000)
+        if y > _Y_MAX:
+            y = _Y_MAX
+        elif y < -_Y_MAX:
+            y = -_Y_MAX
+        k = y * 1000 // (m // 1000) if m >= 1000 else (_K_MAX if y > 0 else -_K_MAX)
         if k > _K_MAX:
             k = _K_MAX
         elif k < -_K_MAX:
@@ -166,11 +167,12 @@ class Regulator:
 
     def drift_uV(self, i_nA, dt_ms):
         """How far the voltage will run on over dt_ms at i_nA (k_ohm_s), >= 0."""
-        kt = self.k_ohm_s * dt_ms // 1000
-        if kt > _K_MAX:
-            kt = _K_MAX
-        m = i_nA if i_nA >= 0 else -i_nA
-        return (m // 1000) * kt + (m % 1000) * kt // 1000
+        k = self.k_ohm_s
+        a = (i_nA if i_nA >= 0 else -i_nA) // 1000     # uA
+        y = (k // 1000) * a + (k % 1000) * a // 1000   # uV/s
+        if y > _Y_MAX:
+            y = _Y_MAX
+        return y // 1000 * dt_ms + (y % 1000) * dt_ms // 1000
 
     def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA, dt_ms=100):
         """One tick of the hold; returns the new current setpoint in nA."""
@@ -179,14 +181,10 @@ class Regulator:
         # the run-on expected over it at the present current, through the resistance
         # the run-on adds (it grows with the new current too)
         e = v_set_uV - v_uV
-        kt = self.k_ohm_s * dt_ms // 1000
-        if kt > _K_MAX:
-            kt = _K_MAX
-        if kt:
-            i0 = self.i_nA
-            m = i0 if i0 >= 0 else -i0
-            drift = (m // 1000) * kt + (m % 1000) * kt // 1000
-            e = e - drift if i0 >= 0 else e + drift
+        drift = self.drift_uV(self.i_nA, dt_ms)
+        e = e - drift if self.i_nA >= 0 else e + drift
+        # (the run-on's resistance over the tick: k x dt, in ohm)
+        kt = (self.k_ohm_s // 1000) * dt_ms // 1000
         r = self.r_ohm + kt
         # (No ringing rule that raises R_est: with the run-on modelled, an R_est above
         # the cell's makes the loop swing slowly, and raising it further would only
