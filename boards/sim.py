@@ -59,6 +59,9 @@ SOC0 = 0.02
 # sim-board --board PROFILE`; simulation/
 # feprofiles.py): the recommended build unless told otherwise.
 DEFAULT_BOARD = "pico-ads1115"
+# Modules only setup() reads (main.py drops them after it: the profiles' table's heap goes
+# back to the ring, in a Pico's 192 KB)
+SETUP_ONLY = ("feprofiles",)
 # What the firmware is told about the profile's voltage reading (main.py reads these
 # after setup(), which sets them from the profile): the rms noise of one tick's reading
 # and its error bound after calibration (firmware/core/channel.py).
@@ -284,8 +287,4 @@ def setup(config=None):
     fe = make_frontend(config, clock, seed=getattr(config, "seed", 1),
                        inject_file=INJECT_FILE if config is not None else None,
                        cell_file=CELL_FILE if config is not None else None)
-    # the profiles' table is read once: its heap goes back to the ring (a Pico's 192 KB)
-    import sys
-    if "feprofiles" in sys.modules:
-        del sys.modules["feprofiles"]
     return Hardware(fe, clock, None, reset_cause(), getattr(config, "tick_ms", TICK_MS))

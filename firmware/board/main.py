@@ -6,6 +6,7 @@
 # over (mpremote can then reach the board). To reach the REPL during a run: `abort`
 # (or `stop`), then Ctrl-C.
 import gc
+import sys
 import board
 import calibration
 from channel import Channel
@@ -64,6 +65,11 @@ def main():
     calib = calibration.Session(hw.fe, board.RANGES_NA, getattr(hw.fe, "calib", None),
                                 board=board.NAME, channel=ch)
     # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
+    # modules the board file reads only in setup() (boards/sim.py: its profiles) leave
+    # the heap before the ring takes what it spares
+    for name in getattr(board, "SETUP_ONLY", ()):
+        if name in sys.modules:
+            del sys.modules[name]
     gc.collect()
     free = gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30
     ring_n = ring_n_for(free, getattr(board, "RING_N", 512))
