@@ -46,6 +46,7 @@ I_TAU_MS = const(350)
 # regulator learned on the step, regulator.track; two board ticks): the hold starts
 # reducing the current before the cell's momentum carries it past the setpoint.
 HANDOVER_MS = const(200)
+HANDOVER_MAX_MS = const(1000)
 TRIM_AFTER_MS = const(1000)   # a CC step trims its output error from then on
 
 # step record fields (engine.step_rec), written when a step ends
@@ -338,8 +339,12 @@ class Engine:
             band = self.reg.band_uV if s.handover else 0
             if s.handover:
                 # and as far as the cell will run on over the next HANDOVER_TICKS
-                # (or over the next tick, if longer: its reading comes after it)
-                band += self.reg.drift_uV(self.i_nA, dt if dt > HANDOVER_MS else HANDOVER_MS)
+                # (or over the next tick, if longer: its reading comes after it; at
+                # most HANDOVER_MAX_MS: a longer tick, `cycler simulate`'s far from the
+                # end, shortens itself near it)
+                w = dt if dt > HANDOVER_MS else HANDOVER_MS
+                band += self.reg.drift_uV(self.i_nA, w if w < HANDOVER_MAX_MS else
+                                          HANDOVER_MAX_MS)
             if s.sign > 0:
                 if v_uV >= s.until_uV - band:
                     return END_VOLTAGE
