@@ -105,6 +105,15 @@ MISMATCH_FS_PCT = const(2)
 STUCK_TICKS = const(50)
 V_CELL_MAX_UV = const(4800000)  # 2.4 V at the ADC: the 11 dB span's top; above the
                                  # 4.61 V hardware over-voltage trip
+# What the firmware is told about its voltage reading and DAC (firmware/core/channel.py),
+# for the default build (ADC1, the 8-bit DAC): profile esp32-internal of simulation/feprofiles.py, where each figure's
+# datasheet source is. V_NOISE_UV: rms noise of one tick's oversampled reading (the
+# regulator's band and R estimate, the safety's filter); V_ERR_UV: its error after
+# calibration (holds closer to the window's edge than V_ERR_UV - 5 mV are refused);
+# HOLD_I_MAX_NA: the largest hold current whose DAC code is <= 2.6 uA.
+V_NOISE_UV = const(2210)
+V_ERR_UV = const(28000)
+HOLD_I_MAX_NA = const(180000)
 
 
 class _DiffUv:

@@ -140,6 +140,15 @@ MISMATCH_PCT = const(10)
 MISMATCH_FS_PCT = const(2)
 STUCK_TICKS = const(50)
 V_CELL_MAX_UV = const(5000000) # the front-end measures up to 5 V (docs/architecture.md units)
+# What the firmware is told about its voltage reading and DAC (firmware/core/channel.py),
+# for the default build (adc="internal"); with adc="ads1115" the pico-ads1115 figures apply: 60 uV, 1000 uV: profile pico-internal of simulation/feprofiles.py, where each figure's
+# datasheet source is. V_NOISE_UV: rms noise of one tick's oversampled reading (the
+# regulator's band and R estimate, the safety's filter); V_ERR_UV: its error after
+# calibration (holds closer to the window's edge than V_ERR_UV - 5 mV are refused);
+# HOLD_I_MAX_NA: the largest hold current whose DAC code is <= 2.6 uA.
+V_NOISE_UV = const(1025)
+V_ERR_UV = const(5000)
+HOLD_I_MAX_NA = const(1800000)
 OVERSAMPLE_INTERNAL = const(16)  # 16 x 3 reads of ~2 us each: noise / 4
 OVERSAMPLE_ADS = const(4)        # 4 x 2 conversions x 1.2 ms = 10 ms of a 100 ms tick
 

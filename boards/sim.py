@@ -20,13 +20,12 @@ RANGES_NA = (20000, 200000, 2000000, 20000000)
 I_MAX_NA = const(20000000)
 # The smallest termination current accepted: 25 x the 20 uA range's LSB (16-bit bipolar
 # = 0.61 nA) and well above its offset; C/76 of fig4 (1.10 uA, FACTS) passes.
-I_FLOOR_NA = const(500)
-# Voltage ADC: 16 bits over 5 V (76 uV LSB), 150 uV rms noise per sample, oversampled.
-V_BITS = const(16)
-V_SPAN_UV = const(5000000)
-V_CELL_MAX_UV = V_SPAN_UV      # the most it measures: no trip may lie above it
-V_NOISE_UV = const(150)
-OVERSAMPLE = const(4)
+I_FLOOR_NA = 500   # raised per profile by setup() (channel_figures)
+# The voltage and current readings' figures come from the front-end profile
+# (DEFAULT_BOARD below, simulation/feprofiles.py).
+# The most the front-end measures: no trip may lie above it (every profile's span
+# reaches past 5 V at the cell, simulation/feprofiles.py).
+V_CELL_MAX_UV = const(5000000)
 TICK_MS = const(100)
 # Records kept for replay: the unix port has RAM to spare, so a host that is away for
 # a while at a high --speed still gets everything back (a Pico keeps 512).
@@ -39,8 +38,8 @@ RING_N = const(8192)
 #   the sum of 4 samples with 150 uV rms noise on a 76 uV LSB repeats with p < 0.1 per
 #   tick, so 30 in a row (p < 1e-30) never happens with a working ADC.
 MISMATCH_PCT = const(10)
-MISMATCH_FS_PCT = const(2)
-STUCK_TICKS = const(30)
+MISMATCH_FS_PCT = 2   # raised per profile by setup() (channel_figures)
+STUCK_TICKS = 30      # 0 by setup() where the profile's noise cannot show a frozen ADC
 # The virtual board's heap (`cycler sim-board --heap N`: N is the board's heap). The cell
 # and front-end models are this board's hardware: a real board's image holds none of
 # them, so their heap must not count against the board's. The launcher gives the process
@@ -65,6 +64,52 @@ DEFAULT_CELL = "fig4"
 DEFAULT_SPEED = const(100)
 # The cell starts discharged at the pristine cathode's open circuit (FACTS: 2.71 V).
 SOC0 = 0.02
+
+
+# The front-end profile the virtual board runs (board_config.profile, set by `cycler
+# sim-board --board PROFILE`; simulation/
+# feprofiles.py): the recommended build unless told otherwise.
+DEFAULT_BOARD = "pico-ads1115"
+# Modules only the models' build reads (prepare() drops them before it measures what the
+# models keep: the profiles' table is gone before the firmware loads)
+SETUP_ONLY = ("feprofiles",)
+# What the firmware is told about the profile's voltage reading (main.py reads these
+# after setup(), which sets them from the profile): the rms noise of one tick's reading
+# and its error bound after calibration (firmware/core/channel.py).
+V_NOISE_UV = 0
+V_ERR_UV = 0
+HOLD_I_MAX_NA = 0
+
+
+def channel_figures(board=None):
+    """The Channel's keyword arguments for a profile: the floor of termination currents,
+    detection thresholds, and the voltage reading's noise and error bound."""
+    import feprofiles
+    p = feprofiles.get(board or DEFAULT_BOARD)
+    # the termination floor: 25 LSB of the 20 uA range's current reading and at least
+    # 500 nA (C/76 of fig4 = 1.10 uA passes on every profile)
+    lsb = RANGES_NA[0] / (1 << (p["i_bits"] - 1))
+    floor = int(25 * lsb)
+    # the mismatch bound: twice the output's own error (offset + drift + half a DAC
+    # code, of full scale), at least MISMATCH_FS_PCT: an 8-bit DAC on 3V3 needs 5 %
+    out_err = p["out_offset_frac"] + p["drift_frac"] + 0.5 / p["dac_codes_fs"]
+    fs_pct = int(200 * out_err) + 1
+    # a frozen reading is told from a live one only where the noise dithers the ADC
+    # (>= 1 LSB per sample) and no wide code can hold it (RP2040-E11): else off
+    v_lsb = p["v_span_uV"] / (1 << p["v_bits"])
+    stuck = STUCK_TICKS if (p["v_noise_uV"] >= v_lsb and not p.get("dnl_spikes")) else 0
+    # a hold's current: up to 90 % of the largest range whose DAC code is <= 2.6 uA
+    # (12 bits: the 2 mA range, 1.6 uA; 8 bits: the 200 uA range, 2.58 uA)
+    hold_max = 0
+    for fs in RANGES_NA:
+        if fs / p["dac_codes_fs"] <= 2600:
+            hold_max = fs * 9 // 10
+    return {"i_floor_nA": floor if floor > I_FLOOR_NA else I_FLOOR_NA,
+            "hold_i_max_nA": hold_max,
+            "mismatch_pct": MISMATCH_PCT,
+            "mismatch_fs_pct": fs_pct if fs_pct > MISMATCH_FS_PCT else MISMATCH_FS_PCT,
+            "stuck_n": stuck, "v_noise_uV": feprofiles.tick_noise_uV(board),
+            "v_err_uV": p["v_err_uV"]}
 
 
 class VirtualClock:
@@ -200,14 +245,17 @@ def make_clock(config=None):
     return VirtualClock(getattr(config, "speed", DEFAULT_SPEED))
 
 
-def make_model(cell, seed=1, **overrides):
+def make_model(cell, seed=1, profile=None, **overrides):
     """The front-end model of this board around `cell` (a cellmodel cell): the one place
-    the virtual board and `cycler simulate` get it from. `overrides`: femodel
-    FrontEndModel keywords (tests)."""
+    the virtual board and `cycler simulate` get it from. profile: the front-end profile
+    (simulation/feprofiles.py; None: DEFAULT_BOARD, the recommended build);
+    `overrides`: femodel FrontEndModel keywords (tests)."""
     import femodel
-    kw = dict(ranges_nA=RANGES_NA, v_bits=V_BITS, v_span_uV=V_SPAN_UV,
-              v_noise_uV=V_NOISE_UV, oversample=OVERSAMPLE, seed=seed,
-              range_index=len(RANGES_NA) - 1)
+    import feprofiles
+    board = profile or DEFAULT_BOARD
+    kw = dict(ranges_nA=RANGES_NA, seed=seed, range_index=len(RANGES_NA) - 1,
+              profile=board)
+    kw.update(feprofiles.model_kwargs(board))
     kw.update(overrides)
     return femodel.FrontEndModel(cell, **kw)
 
@@ -241,7 +289,7 @@ def make_frontend(config=None, clock=None, seed=1, inject_file=None, cell_file=N
     cell = cellmodel.make_cell(getattr(config, "cell", DEFAULT_CELL))
     if cell_file is None or not load_cell(cell, cell_file):
         cell.set_soc(SOC0)
-    model = make_model(cell, seed)
+    model = make_model(cell, seed, getattr(config, "profile", None))
     fe = SimFrontEnd(model, clock if clock is not None else make_clock(config))
     fe.inject_file = inject_file
     fe.cell_file = cell_file
@@ -257,6 +305,11 @@ _BALLAST = None   # what the models left of SIM_HEAP_B, held so the firmware can
 
 
 def _build(config):
+    global V_NOISE_UV, V_ERR_UV, I_FLOOR_NA, MISMATCH_FS_PCT, STUCK_TICKS, HOLD_I_MAX_NA
+    f = channel_figures(getattr(config, "profile", None))
+    V_NOISE_UV, V_ERR_UV, I_FLOOR_NA = f["v_noise_uV"], f["v_err_uV"], f["i_floor_nA"]
+    HOLD_I_MAX_NA = f["hold_i_max_nA"]
+    MISMATCH_FS_PCT, STUCK_TICKS = f["mismatch_fs_pct"], f["stuck_n"]
     clock = make_clock(config)
     fe = make_frontend(config, clock, seed=getattr(config, "seed", 1),
                        inject_file=INJECT_FILE if config is not None else None,
@@ -264,11 +317,12 @@ def _build(config):
     return clock, fe
 
 
-def prepare(config=None, heap0_b=0):
+def prepare(config=None, heap0_b=0, drop=None):
     """At boot, before any firmware module (main.py): build the models, and when the
     launcher set the board's heap (board_config.heap_b) hold SIM_HEAP_B minus what they
-    took, measured from heap0_b (gc.mem_alloc() before this file was imported).
-    Returns the bytes the simulation took (0 when not measured)."""
+    took, measured from heap0_b (gc.mem_alloc() before this file was imported), after
+    drop(name) forgot the SETUP_ONLY modules. Returns the bytes the simulation took (0
+    when not measured)."""
     global _BUILT, _BALLAST
     import gc
     gc.collect()
@@ -277,6 +331,9 @@ def prepare(config=None, heap0_b=0):
     gc.collect()
     fw_b = gc.mem_alloc() - a
     _BUILT = _build(config)
+    if drop is not None:
+        for name in SETUP_ONLY:
+            drop(name)
     if not getattr(config, "heap_b", 0):
         return 0
     allowance = getattr(config, "sim_heap_b", SIM_HEAP_B)

@@ -73,7 +73,8 @@ MAX_NESTING = 8
 
 _TOP_KEYS = ("name", "description", "diagnostic", "cell", "limits", "block")
 _CELL_KEYS = ("name", "capacity_mAh", "active_mass_mg", "specific_capacity_mAh_g")
-_LIMIT_KEYS = ("v_min", "v_max", "v_trip_lo", "v_trip_hi", "i_max", "step_max", "cv_min_time")
+_LIMIT_KEYS = ("v_min", "v_max", "v_trip_lo", "v_trip_hi", "i_max", "step_max", "cv_min_time",
+               "cv_i_max")
 _BLOCK_KEYS = ("label", "repeat", "steps")
 
 _EXAMPLE_BLOCK = ('[[block]]\nrepeat = 5\nlabel = "C/10"\nsteps = ["Charge at C/10 until 4.1 V", '
@@ -262,7 +263,7 @@ def _termination(text, capacity_nAh):
 
 
 def parse_step(text, capacity_nAh, v_min_uV=DEFAULT_V_MIN_UV, v_max_uV=DEFAULT_V_MAX_UV,
-               cv_min_s=0, i_floor_nA=I_FLOOR_NA):
+               cv_min_s=0, i_floor_nA=I_FLOOR_NA, cv_i_max_nA=0):
     """One step string -> dict with 'kind' (cc, cv, rest, cr, sweep), its compact line
     ('compact') and the host's metadata. Raises _Bad; checks the grammar, not the limits
     (the board's validator does: _board_check)."""
@@ -287,6 +288,10 @@ def parse_step(text, capacity_nAh, v_min_uV=DEFAULT_V_MIN_UV, v_max_uV=DEFAULT_V
         _cc_step(step, verb, val, value_text, op, end, v_min_uV, v_max_uV)
     elif val["kind"] == "voltage":
         _cv_step(step, verb, val, value_text, op, end, cv_min_s, i_floor_nA)
+        if cv_i_max_nA:
+            # [limits] cv_i_max: the hold may draw up to it (default: no more than
+            # the CC step before it; docs/protocol-files.md)
+            step["compact"] += " %d" % cv_i_max_nA
     elif val["kind"] == "resistance":
         _cr_step(step, verb, val, value_text, op, end, v_min_uV)
     step["pybamm"] = _pybamm_text(verb, val, duration, had_or, until, op, end, period_s, text)

@@ -82,7 +82,7 @@ def process_heap(board_heap, sim_heap_b=None):
 
 
 def write_config(board_dir, cell=None, speed=None, tick_ms=None, telemetry_ms=None,
-                 heap_b=None, sim_heap_b=None):
+                 heap_b=None, sim_heap_b=None, profile=None):
     """board_config.py: read by the firmware's main.py (`import board_config`).
     A setting not given is left out, so the board file's default applies (the board
     reads them with getattr(config, name, default): a None there would be taken).
@@ -95,7 +95,7 @@ def write_config(board_dir, cell=None, speed=None, tick_ms=None, telemetry_ms=No
         cell = fit.load_cell(cell)
     for name, value in (("cell", cell), ("speed", speed), ("tick_ms", tick_ms),
                         ("telemetry_ms", telemetry_ms), ("heap_b", heap_b),
-                        ("sim_heap_b", sim_heap_b)):
+                        ("sim_heap_b", sim_heap_b), ("profile", profile)):
         if value is not None:
             text += "%s = %r\n" % (name, value)
     tmp = os.path.join(board_dir, CONFIG_FILE + ".tmp")
@@ -288,7 +288,8 @@ class SimBoard:
 
     def __init__(self, dir=None, cell=None, speed=None, micropython=None, heapsize=None,
                  buffer_bytes=RELAY_BUFFER_BYTES, tick_ms=None, telemetry_ms=None,
-                 sim_heap_b=None):
+                 sim_heap_b=None, profile=None):
+        self.profile = profile   # the front-end profile (simulation/feprofiles.py)
         self.dir = os.path.abspath(dir) if dir else None
         # heapsize: the BOARD's heap (e.g. "110K"); the process gets it plus the models'
         # allowance (process_heap); sim_heap_b overrides that allowance (tests)
@@ -318,7 +319,8 @@ class SimBoard:
             self._own_dir = True
         os.makedirs(self.dir, exist_ok=True)
         write_config(self.dir, self.cell, self.speed, self.tick_ms, self.telemetry_ms,
-                     heap_bytes(self.heapsize) if self.heapsize else None, self.sim_heap_b)
+                     heap_bytes(self.heapsize) if self.heapsize else None, self.sim_heap_b,
+                     self.profile)
 
         fw_master, fw_slave = os.openpty()
         host_master, host_slave = os.openpty()
@@ -543,6 +545,9 @@ def add_arguments(parser):
                         help="control tick period in virtual ms (default: the board's, 100)")
     parser.add_argument("--telemetry-ms", type=int, default=None,
                         help="telemetry period in virtual ms at boot (default 1000)")
+    parser.add_argument("--board", default=None,
+                        help="front-end profile: pico-ads1115 (default, the recommended "
+                        "build), pico-internal, esp32-ads1115, esp32-internal")
     parser.add_argument("--no-deploy", action="store_true",
                         help="do not deploy the firmware into a board folder without main.py")
 
@@ -551,7 +556,7 @@ def run(args):
     board = SimBoard(args.dir, cell=args.cell,
                      speed=int(args.speed) if args.speed and args.speed == int(args.speed)
                      else args.speed, heapsize=args.heap, tick_ms=args.tick_ms,
-                     telemetry_ms=args.telemetry_ms)
+                     telemetry_ms=args.telemetry_ms, profile=args.board)
     done = threading.Event()
 
     def on_signal(signum, frame):

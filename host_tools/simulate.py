@@ -25,6 +25,8 @@ from loop import control_tick as _control_tick  # noqa: E402  (the board's one l
 BASE_DT_MS = 1000
 MAX_DT_MS = 120000       # CC, CR, rest
 MAX_HOLD_DT_MS = 120000  # CV, sweep
+IDLE_TICKS = 5             # board ticks before `start` (Sim.start)
+IDLE_TICK_MS = 100
 SAMPLE_S = 30.0            # a BDF row every 30 s of test time, and at every step end
 MIN_DT_MS = 100          # the shortest tick: the sim board's (boards/sim.py TICK_MS)
 END_OVERSHOOT_UV = 1000  # a CC tick steps at most this far past its end voltage,
@@ -48,13 +50,21 @@ def add_arguments(p):
     p.add_argument("--sample-s", type=float, default=SAMPLE_S,
                    help="time-series period in seconds (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no live progress, no table")
+    p.add_argument("--board", default=None, help="front-end profile: pico-ads1115 (the "
+                   "recommended build, default), pico-internal, esp32-ads1115, "
+                   "esp32-internal (simulation/feprofiles.py)")
 
 
 class Sim:
     """The closed loop: channel + autoranging + front-end model + cell model."""
 
-    def __init__(self, lines, cell_name="fig4", seed=1, cell=None, fe_kwargs=None):
+    def __init__(self, lines, cell_name="fig4", seed=1, cell=None, fe_kwargs=None,
+                 board=None, channel_kwargs=None):
+        """board: a front-end profile (simulation/feprofiles.py; None: the default,
+        the recommended build); fe_kwargs override its figures, channel_kwargs the
+        channel's (e.g. v_noise_uV=0 for the firmware that did not know its noise)."""
         import cellmodel
+        import feprofiles
         from channel import Channel
         from autorange import AutoRange
         from boards import sim as simboard
@@ -62,11 +72,14 @@ class Sim:
         self.cell = cell if cell is not None else cellmodel.make_cell(cell_name)
         if cell is None:
             self.cell.set_soc(simboard.SOC0)
+        self.board = board or feprofiles.DEFAULT
         kw = {"fast": True}  # one noise draw per input per tick (femodel._measure_fast)
         kw.update(fe_kwargs or {})
-        self.fe = simboard.make_model(self.cell, seed, **kw)
+        self.fe = simboard.make_model(self.cell, seed, self.board, **kw)
         self.ranger = AutoRange(self.fe.ranges_nA, index=self.fe.range_index)
-        self.ch = Channel(simboard.I_MAX_NA, simboard.I_FLOOR_NA)
+        ckw = simboard.channel_figures(self.board)
+        ckw.update(channel_kwargs or {})
+        self.ch = Channel(simboard.I_MAX_NA, ckw.pop("i_floor_nA"), **ckw)
         self.ch.load_lines(lines)
         self.now_ms = 0        # test time (not wrapped)
         self._prev_v = None
@@ -74,10 +87,13 @@ class Sim:
         self._prev_dt = BASE_DT_MS
 
     def start(self):
-        fe = self.fe
-        fe.measure()
-        self.ch.tick(0, fe.v_uV, fe.i_nA)
-        self.ch.start(0)
+        # the board idles a few ticks before a run (as it does between boot and
+        # `start`): the ranging leaves the boot range for the one the idle current fits,
+        # so the first step does not start on the 20 mA range's output offset
+        for _ in range(IDLE_TICKS):
+            self.tick()
+            self.advance(IDLE_TICK_MS)
+        self.ch.start(self.now_ms & TICKS_MASK)
         self._apply()
 
     def _apply(self):
@@ -217,13 +233,13 @@ class Sim:
 
 
 def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=SAMPLE_S,
-             progress=None, max_hours=None, cell=None, fe_kwargs=None):
+             progress=None, max_hours=None, cell=None, fe_kwargs=None, board=None):
     """Run `parsed` (a ParsedProtocol) to its end. Returns the RunWriter (its .cycles
     rows) and the Sim. With out_dir None nothing is written to disk."""
     from host_tools.records import RunWriter, step_dict, cycle_dict
     import engine
 
-    sim = Sim(parsed.lines, cell_name, seed, cell=cell, fe_kwargs=fe_kwargs)
+    sim = Sim(parsed.lines, cell_name, seed, cell=cell, fe_kwargs=fe_kwargs, board=board)
     # flushed every 200 rows and at each cycle end, not fsynced (docs/host-tools.md
     # "cycler simulate: output"): a killed run keeps all but its last rows
     writer = (RunWriter(out_dir, parsed, fresh=True, fsync=False) if out_dir
@@ -367,12 +383,18 @@ def run(args):
               "`cycler fit`" % (cell_name, ", ".join(sorted(cellmodel.CELLS))),
               file=sys.stderr)
         return 2
+    import feprofiles
+    try:
+        feprofiles.get(args.board)
+    except ValueError as e:
+        print("cycler simulate: %s" % e, file=sys.stderr)
+        return 2
     out = args.out or os.path.join("out", "%s-%s" % (parsed.name, cell_name))
     total = parsed.cycle_count
     t0 = time.perf_counter()
     if args.quiet:
         writer, sim = simulate(parsed, cell_name, out, args.fixed_tick_ms, args.seed,
-                               args.sample_s, cell=cell)
+                               args.sample_s, cell=cell, board=args.board)
     else:
         from rich.console import Console
         from rich.progress import Progress, BarColumn, TextColumn, TimeElapsedColumn
@@ -388,7 +410,8 @@ def run(args):
                     t_ms / 3.6e6, e.v_uV / 1e6))
 
             writer, sim = simulate(parsed, cell_name, out, args.fixed_tick_ms, args.seed,
-                                   args.sample_s, progress=progress, cell=cell)
+                                   args.sample_s, progress=progress, cell=cell,
+                                   board=args.board)
         from rich.console import Console as C2
         con = C2()
         con.print(cycle_table(writer.cycles, "%s on %s (mAh/g)" % (parsed.name, cell_name),

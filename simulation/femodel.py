@@ -64,18 +64,8 @@ class XorShift32:
         if s is not None:
             self._spare = None
             return s
-        # two random() draws, next_u32 written out (the same numbers, fewer calls)
-        x = self.x
-        x ^= (x << 13) & _U32
-        x ^= x >> 17
-        x ^= (x << 5) & _U32
-        u1 = (x + 0.5) / 4294967296.0
-        x ^= (x << 13) & _U32
-        x ^= x >> 17
-        x ^= (x << 5) & _U32
-        self.x = x
-        r = math.sqrt(-2.0 * math.log(u1))
-        a = 6.283185307179586 * ((x + 0.5) / 4294967296.0)
+        r = math.sqrt(-2.0 * math.log(self.random()))
+        a = 6.283185307179586 * self.random()
         self._spare = r * math.sin(a)
         return r * math.cos(a)
 
@@ -106,8 +96,14 @@ class FrontEndModel:
                  v_noise_uV=150.0, i_bits=16, i_noise_frac=1e-4, oversample=4,
                  dac_bits=12, offset_nA=None, gain_err=None, out_offset_nA=None,
                  out_gain_err=None, offset_frac=2e-4, gain_frac=1e-3, seed=1,
-                 range_index=0, fast=False):
+                 range_index=0, fast=False, profile=None, v_inl_uV=0.0, dnl_spikes=(),
+                 dnl_width=0, i_inl_frac=0.0, dac_codes_fs=0.0, dac_zero_code_err=0.0,
+                 dac_inl_lsb=0.0, settle_ms=0.0, out_offset_frac=None, out_gain_frac=None,
+                 drift_frac=0.0, drift_period_s=3600.0, v_gain_err=0.0, switch_ms=0.0,
+                 switch_glitch_frac=0.0, enable_ms=0.0, enable_glitch_frac=0.0,
+                 leak_nA=0.0):
         self.cell = cell
+        self.profile = profile
         self.fast = fast
         self.ranges_nA = tuple(ranges_nA)
         n = len(self.ranges_nA)
@@ -125,6 +121,34 @@ class FrontEndModel:
             raise ValueError("oversample must be >= 1 (e.g. 4)")
         self.dac_bits = dac_bits
         self.dac_code_max = (1 << (dac_bits - 1)) - 1
+        # A real DAC's usable codes: dac_codes_fs per full scale (e.g. 1241.2 of an
+        # MCP4725 on 3V3 with zero at 1.25 V; 0: 2**(bits-1)), its zero code off by
+        # dac_zero_code_err codes, an INL bow of dac_inl_lsb codes at mid-span.
+        self.dac_codes_fs = float(dac_codes_fs) if dac_codes_fs else float(self.dac_code_max + 1)
+        if dac_codes_fs:
+            self.dac_code_max = int(dac_codes_fs)
+        self.dac_zero_err = float(dac_zero_code_err)
+        self.dac_inl = float(dac_inl_lsb)
+        # ADC nonlinearity: a bow of v_inl_uV at mid-span (signed by the seed), DNL
+        # spikes (wide codes, the next dnl_width - 1 codes missing: RP2040-E11); the
+        # current input's bow i_inl_frac of full scale; v_gain_err: the voltage
+        # reading's residual gain error after calibration (signed by the seed).
+        self.v_inl_uV = float(v_inl_uV)
+        self.dnl_spikes = tuple(dnl_spikes)
+        self.dnl_width = int(dnl_width)
+        self.i_inl_frac = float(i_inl_frac)
+        # the output: a first-order lag of settle_ms, a slow drift of its offset
+        # (drift_frac of FS over drift_period_s: the 3V3 rail's temperature), a
+        # transient of switch_glitch_frac x FS for switch_ms after a range switch,
+        # of enable_glitch_frac x FS for enable_ms when the output is switched on,
+        # and leak_nA through the open switch (always flowing)
+        self.settle_ms = float(settle_ms)
+        self.drift_frac = float(drift_frac)
+        self.drift_period_ms = float(drift_period_s) * 1000.0
+        self.switch_ms = float(switch_ms)
+        self.switch_glitch_frac = float(switch_glitch_frac)
+        self.enable_ms = float(enable_ms)
+        self.enable_glitch_frac = float(enable_glitch_frac)
 
         def draw(given, spread, scale):
             if given is not None:
@@ -135,8 +159,23 @@ class FrontEndModel:
         fs = [float(x) for x in self.ranges_nA]
         self.offset_nA = draw(offset_nA, offset_frac, fs)
         self.gain_err = draw(gain_err, gain_frac, ones)
-        self.out_offset_nA = draw(out_offset_nA, offset_frac, fs)
-        self.out_gain_err = draw(out_gain_err, gain_frac, ones)
+        self.out_offset_nA = draw(out_offset_nA, offset_frac if out_offset_frac is None
+                                  else out_offset_frac, fs)
+        self.out_gain_err = draw(out_gain_err, gain_frac if out_gain_frac is None
+                                 else out_gain_frac, ones)
+        sgn = 1.0 if self.rng.random() < 0.5 else -1.0
+        self.v_inl_uV *= sgn
+        self.i_inl_frac *= -sgn
+        self.dac_inl *= 1.0 if self.rng.random() < 0.5 else -1.0
+        self.v_gain_err = float(v_gain_err) * (2.0 * self.rng.random() - 1.0)
+        self.drift_phase = 6.283185307179586 * self.rng.random()
+        self.leak_nA = float(leak_nA) * (1.0 if self.rng.random() < 0.5 else -1.0)
+        self._glitch_nA = 0.0      # the transient in force and how long it lasts
+        self._glitch_ms = 0.0
+        self._target_nA = 0.0      # where the lagging output is heading
+        # the extremes of the true terminal voltage since reset_extremes() (tests)
+        self.v_hi_uV = -1e18
+        self.v_lo_uV = 1e18
         self.cal_offset_nA = [0.0] * n
         self.cal_gain = [1.0] * n
 
@@ -156,11 +195,7 @@ class FrontEndModel:
         # open, no current reaches the cell whatever the source does, and the voltage
         # input sees an open lead (read as 0 V: the real buffer's input floats)
         self.connected = True
-        self._src_nA = 0.0    # what the source drives, before the relay
         self._v_frozen = None
-        self._i_lsb = None      # the fast measurement's constants (_fast_init)
-        self._set_memo = None   # (setpoint, range) -> current of the last _apply
-        self._out_memo = 0.0
         self.select_range(range_index)
 
     # --- faults on purpose (tests) ---------------------------------------------
@@ -209,20 +244,20 @@ class FrontEndModel:
                 raise OSError(5, "range switch failed (injected)")
             if "range_stay" in self.faults:
                 return
+        if n != self.range_index and self.on and self.switch_glitch_frac:
+            # the mux breaks before it makes: the loop opens and the output slews
+            self._glitch_nA = (self.switch_glitch_frac * self.ranges_nA[n] *
+                               (1.0 if self.rng.random() < 0.5 else -1.0))
+            self._glitch_ms = self.switch_ms
         self.range_index = n
         self._apply()
 
     def set_current_nA(self, i_nA):
-        if (self.on and i_nA == self.set_nA and not self.faults and self.connected
-                and self._set_memo == self.range_index):
-            # the setpoint of every tick of a CC step: the source drives what _apply
-            # found for it last time (and tries its full drive again after a clamp)
-            i = self._out_memo
-            self._src_nA = i
-            self.out_i_nA = i
-            self._drive_nA = i
-            self.cell.step(0, i * 1e-9)
-            return
+        if not self.on and self.enable_glitch_frac:
+            # the switch closes on a loop that waited: a kick the command's way
+            fs = self.ranges_nA[self.range_index]
+            self._glitch_nA = self.enable_glitch_frac * fs * (1.0 if i_nA >= 0 else -1.0)
+            self._glitch_ms = self.enable_ms
         self.set_nA = i_nA
         self.on = True
         self._apply()
@@ -247,11 +282,14 @@ class FrontEndModel:
         n = self.oversample
         # Voltage: unipolar ADC, one code = span / 2**bits.
         lsb = self.v_lsb_uV
-        v_true = self._terminal_uV() if self.connected else 0.0
+        v_true = self._v_seen()
         cmax = self.v_code_max
         sv = 0
+        spikes = self.dnl_spikes
         for _ in range(n):
             c = int(math.floor((v_true + self.v_noise_uV * rng.gauss()) / lsb + 0.5))
+            if spikes:
+                c = self._dnl(c)
             sv += 0 if c < 0 else (cmax if c > cmax else c)
         self.v_raw = sv
         self.v_uV = int(round(sv * lsb / n))
@@ -260,7 +298,7 @@ class FrontEndModel:
         k = self.range_index
         fs = self.ranges_nA[k]
         ilsb = fs / float(self.i_code_max + 1)
-        seen = self.true_i_nA * (1.0 + self.gain_err[k]) + self.offset_nA[k]
+        seen = self._i_seen(k, fs)
         noise = self.i_noise_frac * fs
         imax = self.i_code_max
         imin = -imax - 1
@@ -274,66 +312,118 @@ class FrontEndModel:
         if self.faults:
             self._fault_v()
 
-    def _fast_init(self):
-        # the fast measurement's noise per reading and current LSB, per range (the
-        # same expressions it computed each time; construction parameters)
-        root = math.sqrt(self.oversample)
-        self._v_sigma_fast = self.v_noise_uV / root
-        self._i_sigma_fast = [self.i_noise_frac * fs / root for fs in self.ranges_nA]
-        self._i_lsb = [fs / float(self.i_code_max + 1) for fs in self.ranges_nA]
-
     def _measure_fast(self):
         # The same statistics for the mean of n samples with one draw per input: noise
         # sigma / sqrt(n), quantised once. For long simulations (cycler simulate), where
         # the per-sample dither of a quantiser finer than the noise does not matter.
-        if self._i_lsb is None:
-            self._fast_init()
         rng = self.rng
-        if rng._spare is None:
-            # the two draws are one Box-Muller pair: rng.gauss() twice, written out
-            g_v = rng.gauss()
-            g_i = rng._spare
-            rng._spare = None
-        else:
-            g_v = rng.gauss()
-            g_i = rng.gauss()
         n = self.oversample
+        root = math.sqrt(n)
         lsb = self.v_lsb_uV
-        f = self.faults
-        if not self.connected:
-            v_true = 0.0          # an open relay: the input sees an open lead
-        else:
-            v_true = self._terminal_uV() if f else self.cell.v_V * 1e6
-        c = math.floor((v_true + self._v_sigma_fast * g_v) / lsb + 0.5)
+        c = int(math.floor((self._v_seen() + self.v_noise_uV / root * rng.gauss())
+                           / lsb + 0.5))
+        if self.dnl_spikes:
+            c = self._dnl(c)
         cmax = self.v_code_max
         c = 0 if c < 0 else (cmax if c > cmax else c)
         self.v_raw = c * n
-        self.v_uV = round(c * lsb)
+        self.v_uV = int(round(c * lsb))
         k = self.range_index
+        fs = self.ranges_nA[k]
+        ilsb = fs / float(self.i_code_max + 1)
+        seen = self._i_seen(k, fs)
+        c = int(math.floor((seen + self.i_noise_frac * fs / root * rng.gauss()) / ilsb + 0.5))
         imax = self.i_code_max
-        ilsb = self._i_lsb[k]
-        seen = self.out_i_nA * (1.0 + self.gain_err[k]) + self.offset_nA[k]
-        c = math.floor((seen + self._i_sigma_fast[k] * g_i) / ilsb + 0.5)
         c = -imax - 1 if c < -imax - 1 else (imax if c > imax else c)
         self.i_raw = c * n
-        self.i_nA = round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k])
-        if f:
+        self.i_nA = int(round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k]))
+        if self.faults:
             self._fault_v()
 
+    def _v_seen(self):
+        """What the voltage input sees before noise and quantisation: the terminal
+        voltage with the residual gain error and the INL bow (zero at both ends of the
+        span, v_inl_uV at mid-span). An open relay: an open lead, 0 V."""
+        if not self.connected:
+            return 0.0
+        v = self._terminal_uV()
+        if self.v_inl_uV or self.v_gain_err:
+            u = v / self.v_span_uV
+            if u < 0.0:
+                u = 0.0
+            elif u > 1.0:
+                u = 1.0
+            v = v * (1.0 + self.v_gain_err) + self.v_inl_uV * 4.0 * u * (1.0 - u)
+        return v
+
+    def _i_seen(self, k, fs):
+        x = self.true_i_nA
+        seen = x * (1.0 + self.gain_err[k]) + self.offset_nA[k]
+        if self.i_inl_frac:
+            u = x / fs
+            if -1.0 <= u <= 1.0:   # an S-shaped bow, zero at 0 and at +-FS
+                seen += self.i_inl_frac * fs * math.sin(math.pi * u)
+        return seen
+
+    def _dnl(self, c):
+        # a wide code at each spike: the dnl_width codes from it read as it
+        w = self.dnl_width
+        for sp in self.dnl_spikes:
+            if sp <= c < sp + w:
+                return sp
+        return c
+
     # --- the simulation side --------------------------------------------------
+    def reset_extremes(self):
+        v = self._terminal_uV()
+        self.v_hi_uV = self.v_lo_uV = v
+
+    def _seen(self):
+        v = self._terminal_uV()
+        if v > self.v_hi_uV:
+            self.v_hi_uV = v
+        if v < self.v_lo_uV:
+            self.v_lo_uV = v
+
     def advance(self, dt_ms):
-        """Step the cell dt_ms with the current the source really drives. Compliance:
+        """Step the cell dt_ms with the current the source really drives: a range or
+        enable transient first, then the output's lag toward its target. Compliance:
         a current source cannot push its terminals beyond its rails (0 .. COMPLIANCE_UV,
         FACTS: the paper's tester has 5 V channels): there it turns into a voltage
         source at the rail, and the current becomes what the rail drives through the
         cell's series (ohmic) part."""
-        self._comply()
-        self.cell.step(dt_ms * 1e-3, self.out_i_nA * 1e-9)
+        cell = self.cell
+        left = float(dt_ms)
+        if self._glitch_ms > 0.0:
+            # a ms-long transient: its ohmic spike is not a state the cell keeps (the
+            # extremes track the voltage between transients)
+            g = self._glitch_ms if self._glitch_ms < left else left
+            self._comply()
+            glitch = self._glitch_nA if self.connected else 0.0
+            cell.step(g * 1e-3, (self.out_i_nA + glitch) * 1e-9)
+            self._glitch_ms -= g
+            left -= g
         self.t_ms += dt_ms
+        tau = self.settle_ms
+        if left > 0.0:
+            d = self._drive_nA - self._target_nA
+            if tau >= 1.0 and d:
+                e = math.exp(-left / tau)
+                self._drive_nA = self._target_nA + d * tau / left * (1.0 - e)  # the mean
+                self._comply()
+                cell.step(left * 1e-3, self.out_i_nA * 1e-9)
+                self._drive_nA = self._target_nA + d * e
+            else:
+                self._comply()
+                cell.step(left * 1e-3, self.out_i_nA * 1e-9)
         self._comply()   # the cell moved during the step: the terminals stay at the rail
+        if self.drift_frac:
+            self._apply(False)   # the offset drifted: a new target
+        self._seen()
 
     def _comply(self):
-        i = self._drive_nA
+        # an open relay: nothing reaches the cell (a stuck source drives again on closing)
+        i = self._drive_nA if self.connected else 0.0
         if i != self.out_i_nA:   # off the rail last time: try the full drive again
             self.out_i_nA = i
             self.cell.step(0, i * 1e-9)
@@ -349,15 +439,24 @@ class FrontEndModel:
         self.out_i_nA = i
         self.cell.step(0, i * 1e-9)
 
-    def _apply(self):
+    def _drift_nA(self, fs):
+        if not self.drift_frac:
+            return 0.0
+        return self.drift_frac * fs * math.sin(6.283185307179586 * self.t_ms /
+                                               self.drift_period_ms + self.drift_phase)
+
+    def _apply(self, now=True):
         k = self.range_index
         fs = self.ranges_nA[k]
         if not self.on:
-            if "dac_stuck" not in self.faults:
+            if "dac_stuck" in self.faults:
+                i = self._target_nA - self.leak_nA   # it keeps driving its last current
+            else:
                 self.dac_code = 0
-                self._src_nA = 0.0
+                i = 0.0
         else:
-            lsb = fs / float(self.dac_code_max + 1)
+            cf = self.dac_codes_fs
+            lsb = fs / cf
             c = int(math.floor(self.set_nA / lsb + 0.5))
             cmax = self.dac_code_max
             if c > cmax:
@@ -365,25 +464,27 @@ class FrontEndModel:
             elif c < -cmax - 1:
                 c = -cmax - 1
             self.dac_code = c
-            i = c * lsb * (1.0 + self.out_gain_err[k]) + self.out_offset_nA[k]
+            code = c + self.dac_zero_err
+            if self.dac_inl:
+                code += self.dac_inl * math.sin(math.pi * c / cf)
+            i = (code * lsb * (1.0 + self.out_gain_err[k]) + self.out_offset_nA[k]
+                 + self._drift_nA(fs))
             # The source cannot drive more than its range's full scale.
             if i > fs:
                 i = float(fs)
             elif i < -fs:
                 i = -float(fs)
-            self._src_nA = i
             if self.faults and ("i_open" in self.faults or "cell_open" in self.faults):
-                self._src_nA = 0.0   # nothing flows through a broken path
-            if self.faults:
-                self._set_memo = None
-            else:
-                self._set_memo = k
-                self._out_memo = self._src_nA
-        # an open relay: nothing reaches the cell (a stuck source drives again on closing)
-        self.out_i_nA = self._src_nA if self.connected else 0.0
-        self._drive_nA = self.out_i_nA
-        # The cell's terminal voltage jumps with the current (ohmic part) at once.
-        self.cell.step(0, self.out_i_nA * 1e-9)
+                i = 0.0   # nothing flows through a broken path
+        i += self.leak_nA   # the open switch and the mux leak either way
+        self._target_nA = i
+        # a lag far below a tick (the MCP4725's 6 us) is taken as none
+        if self.settle_ms < 1.0 or (now and not self.on and "dac_stuck" not in self.faults):
+            self._drive_nA = i
+        # The cell's terminal voltage jumps with the current (ohmic part) at once,
+        # up to the compliance rails.
+        self._comply()
+        self._seen()
 
     # The truth, for tests: what the source drives and the cell's terminal voltage.
     @property

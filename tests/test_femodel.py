@@ -136,6 +136,58 @@ def test_off_is_open_circuit_and_advance_steps_the_cell():
     assert fe.t_ms == 120000
 
 
+# --- the profiles' figures (simulation/feprofiles.py) -----------------------------------
+
+def test_a_real_dac_has_its_usable_codes_only():
+    # the ESP32's 8-bit DAC on 3V3 with zero at 1.25 V: 77.6 codes per full scale
+    fe = _quiet(dac_codes_fs=77.6)
+    fe.select_range(3)   # 20 uA
+    fe.set_current_nA(1234)
+    lsb = 20000 / 77.6
+    assert fe.true_i_nA == pytest.approx(round(1234 / lsb) * lsb)
+    # control: the default (12 bits bipolar) resolves it 25 times finer
+    fe2 = _quiet()
+    fe2.select_range(3)
+    fe2.set_current_nA(1234)
+    assert abs(fe2.true_i_nA - 1234) < 10 < abs(fe.true_i_nA - 1234)
+
+
+def test_inl_bow_and_dnl_spikes_bias_the_voltage_reading():
+    span = 6000000
+    fe = _quiet(v_bits=12, v_span_uV=span, v_inl_uV=2900.0)
+    fe.cell.set_soc(0.55)           # about 3.48 V: near mid-span, the bow's top
+    fe.measure()
+    assert abs(fe.v_uV - fe.true_v_uV) > 1500
+    # a wide code (RP2040-E11): readings just above the spike code read as it
+    lsb = span / 4096.0
+    fe2 = _quiet(v_bits=12, v_span_uV=span, dnl_spikes=(2560,), dnl_width=8)
+    fe3 = _quiet(v_bits=12, v_span_uV=span)   # control: no spike
+    for f in (fe2, fe3):
+        f.cell.set_soc(0.0)
+        f._terminal_uV = lambda: 2565 * lsb   # a voltage 5 codes above the spike
+        f.measure()
+    assert fe2.v_raw == 2560 and fe3.v_raw == 2565
+
+
+def test_the_output_settles_and_glitches_as_stated():
+    fe = _quiet(settle_ms=20.0)
+    fe.select_range(2)   # 200 uA
+    fe.set_current_nA(100000)
+    assert fe.true_i_nA < 60000          # switched on: still on its way (20 ms lag)
+    fe.advance(10)
+    assert 20000 < fe.true_i_nA < 80000
+    fe.advance(200)
+    assert fe.true_i_nA == pytest.approx(100000, rel=1e-3)
+    # a range switch while on starts a glitch of 10 % of the new range for 1 ms
+    g = _quiet(switch_ms=1.0, switch_glitch_frac=0.1)
+    g.select_range(2)
+    g.set_current_nA(1000)
+    g.select_range(3)
+    assert g._glitch_ms == 1.0 and abs(g._glitch_nA) == pytest.approx(2000)
+    g.advance(100)
+    assert g._glitch_ms == 0.0
+
+
 def _stuck_charge_for(hours, monkeypatch=None, rail=None):
     if rail is not None:
         monkeypatch.setattr(femodel, "COMPLIANCE_UV", rail)
@@ -199,27 +251,3 @@ def test_control_a_closed_relay_passes_the_stuck_source():
     soc = fe.cell.soc
     fe.advance(60000)
     assert fe.connected and fe.true_i_nA > 80000 and fe.cell.soc > soc
-
-
-def test_repeated_setpoint_drives_what_a_fresh_apply_drives(monkeypatch):
-    """set_current_nA with the setpoint of the last tick reuses the DAC result (cost per
-    tick): readings, truth and the compliance clamp's retry every tick are the same as
-    with the full computation each time."""
-    monkeypatch.setattr(femodel, "COMPLIANCE_UV", 4200000)   # the clamp engages
-    runs = []
-    for fresh in (False, True):
-        fe = _fe(seed=4)
-        fe.cell.set_soc(0.9)
-        fe.fast = True
-        seen = []
-        for k in range(400):
-            if fresh:
-                fe._set_memo = None
-            fe.set_current_nA(1500000 if k < 300 else -800000)
-            fe.advance(5000)
-            fe.measure()
-            seen.append((fe.true_v_uV, fe.true_i_nA, fe.v_uV, fe.i_nA, fe.dac_code))
-        runs.append(seen)
-    assert runs[0] == runs[1]
-    clamped = [r for r in runs[0] if 0 < r[1] < 1400000]
-    assert clamped and max(r[0] for r in clamped) <= 4200000 + 1000   # at the rail

@@ -1,7 +1,8 @@
 """CC to CV without overshoot, seen through a realistic front-end.
 
 The firmware's channel runs in closed loop with the cell model behind the front-end
-model configured as a 12-bit voltage ADC (1.22 mV LSB over 5 V) with 1 mV rms noise
+model (the default profile, pico-ads1115, simulation/feprofiles.py) with its voltage
+input configured as a 12-bit ADC (1.22 mV LSB over 5 V) with 1 mV rms noise
 per sample and 16x oversampling (as boards/pico.py reads the RP2040's own ADC). The
 TRUE cell voltage must never pass a charge hold's setpoint by more than 2 mV, nor fall
 below a discharge hold's setpoint by more than 2 mV, at any rate from C/50 to 3C
@@ -21,7 +22,7 @@ import protocol  # noqa: E402
 
 # FACTS: the cell table: fig4 0.0839 mAh, max 1.091 mAh
 CAPACITY_NAH = {"fig4": 83900, "max": 1091000}
-REALISTIC_12BIT = dict(v_bits=12, v_noise_uV=1000, oversample=16, fast=False)
+REALISTIC_12BIT = dict(v_bits=12, v_span_uV=5000000, v_noise_uV=1000, oversample=16, fast=False)
 
 
 def cccv_lines(cap, num, den):
@@ -56,15 +57,19 @@ def worst_excursions(cell, num, den, tick_ms, seed=1):
 # rates thick cells were cycled at (FACTS: they peak at C/10) and C/5. (At 1C its
 # ohmic drop alone is over 1 V: the CC step's first tick would pass 4.1 V, and the
 # hard limit, not the hold, is what catches it: tests/core/test_engine.py trips.)
+# NOT MET, and cannot be on this profile: the max cell at C/5 (218 uA) holds on the 2 mA
+# range, whose MCP4725 code is 1.47 uA: 2.2 mV through the cell's 1.5 kOhm, more than the
+# 2 mV bound; the hold dithers by a code (measured 2.6 mV under the discharge hold;
+# docs/reliability.md "Per front-end profile"). Non-strict: it reports if it passes.
+_NOT_RESOLVABLE = pytest.mark.xfail(strict=False, reason="one DAC code x R = 2.2 mV > 2 mV")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cell,num,den,tick_ms", [
-    ("fig4", 1, 50, 1000), ("fig4", 1, 10, 1000), ("fig4", 1, 1, 100), ("fig4", 3, 1, 100),
+    ("fig4", 1, 50, 1000), ("fig4", 1, 10, 1000), ("fig4", 1, 1, 100),
+    ("fig4", 3, 1, 100),
     ("max", 1, 50, 1000), ("max", 1, 10, 1000),
-    # issue 13's cell model (measured OCV, direction-dependent exchange, activation)
-    # makes the max cell's hand-over to the 4.1 V hold at C/5 stiffer: 3.7 mV over
-    # (4.1 mV even with its ageing off). Left to the regulator's hand-over (issue 12).
-    pytest.param("max", 1, 5, 500, marks=pytest.mark.xfail(
-        reason="issue 13 cell model: 3.7 mV hold overshoot on max at C/5", strict=False))])
+    pytest.param("max", 1, 5, 500, marks=_NOT_RESOLVABLE)])
 def test_no_overshoot_at_any_rate(cell, num, den, tick_ms):
     over, under, holds, sim = worst_excursions(cell, num, den, tick_ms)
     assert sim.ch.state_name() == "done", sim.ch.status_text()

@@ -169,7 +169,8 @@ def _drain(bd, marker="drain-marker-7741"):
 def _check_still_running(bd, i0, what):
     st = bd.status(timeout=20)
     assert st["state"] == "running" and st["out"] == "on", (what, st)
-    assert int(st["out_i_nA"]) == i0, (what, st)
+    # the same step; its command trims the output's error, within 1/8 of the current
+    assert st["step"] == "2" and abs(int(st["out_i_nA"]) - i0) <= i0 // 8, (what, st)
     return st
 
 

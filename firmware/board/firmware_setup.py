@@ -40,7 +40,10 @@ def build(board, config, calib_cls):
                  mismatch_pct=getattr(board, "MISMATCH_PCT", 0),
                  mismatch_fs_pct=getattr(board, "MISMATCH_FS_PCT", 0),
                  stuck_n=getattr(board, "STUCK_TICKS", 0),
-                 v_max_uV=getattr(board, "V_CELL_MAX_UV", 0))
+                 v_max_uV=getattr(board, "V_CELL_MAX_UV", 0),
+                 v_noise_uV=getattr(board, "V_NOISE_UV", 0),
+                 v_err_uV=getattr(board, "V_ERR_UV", 0),
+                 hold_i_max_nA=getattr(board, "HOLD_I_MAX_NA", 0))
     if blocked:
         ch.block(blocked)
     fe = hw.fe

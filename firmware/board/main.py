@@ -17,7 +17,11 @@ import board
 # The virtual board builds its hardware (the cell and front-end models) before any
 # firmware module and keeps the firmware to the board's heap (boards/sim.py prepare).
 if hasattr(board, "prepare"):
-    board.prepare(config, _HEAP0_B)
+    def _drop(name):
+        import sys
+        sys.modules.pop(name, None)
+    board.prepare(config, _HEAP0_B, _drop)
+    _drop = None
 
 # The buffer of the smallest ring (runtime.RING_MIN = 32 slots of wire.MAX_RECORD =
 # 168 B), taken before the firmware's modules load: loading leaves holes between the

@@ -11,7 +11,8 @@ from safety import Safety, FAULT_NAMES, OK, IDLE_CURRENT, QUALIFY_COUNT
 
 class Channel:
     def __init__(self, i_max_nA, i_floor_nA, mismatch_nA=0, mismatch_pct=0,
-                 mismatch_fs_pct=0, stuck_n=0, v_max_uV=0):
+                 mismatch_fs_pct=0, stuck_n=0, v_max_uV=0, v_noise_uV=0, v_err_uV=0,
+                 hold_i_max_nA=0):
         """i_max_nA: what the front-end can source or sink; i_floor_nA: the smallest
         current it resolves (a termination current below it is refused).
         Front-end fault detection, from the board file (0: off; firmware/core/safety.py):
@@ -20,7 +21,12 @@ class Channel:
         caller sets i_fs_nA to the range each reading was taken on); stuck_n ticks of
         an unchanged voltage reading while current is driven.
         v_max_uV: the most the front-end measures (0: unknown); every load is checked
-        against it and the absolute limits of firmware/core/protocol.py."""
+        against it and the absolute limits of firmware/core/protocol.py.
+        The board's voltage reading (its board file's V_NOISE_UV, V_ERR_UV; 0: unknown):
+        v_noise_uV the rms noise of one tick's reading (the regulator's band and R
+        estimate, the safety's filter), v_err_uV its error bound after calibration
+        (holds it cannot keep inside the window are refused); hold_i_max_nA the
+        largest current its DAC resolves finely enough for a hold (HOLD_I_MAX_NA)."""
         self.i_max_nA = i_max_nA
         self.v_max_uV = v_max_uV
         self.i_floor_nA = i_floor_nA
@@ -29,8 +35,13 @@ class Channel:
         self.mismatch_fs_pct = mismatch_fs_pct
         self.stuck_n = stuck_n
         self.i_fs_nA = i_max_nA   # full scale of the range in use (the runtime keeps it)
+        self.v_noise_uV = v_noise_uV
+        self.v_err_uV = v_err_uV
+        self.hold_i_max_nA = hold_i_max_nA
         self.engine = _engine.Engine()
+        self.engine.reg.configure(v_noise_uV)
         self.safety = Safety()
+        self.safety.v_noise_uV = v_noise_uV
         self.out_on = False
         self.out_i_nA = 0
         self.lines = None
@@ -60,7 +71,11 @@ class Channel:
     def load_lines(self, lines):
         if self.blocked:
             raise ValueError(self.blocked)
-        p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_max_uV)
+        # how far a hold may keep the true voltage from its setpoint: the reading's
+        # calibrated error and its noise (a hold closer to the window's edge is refused)
+        err = self.v_err_uV + _protocol.HOLD_NOISE_SIGMA * self.v_noise_uV
+        p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_max_uV,
+                           err if self.v_err_uV else 0, self.hold_i_max_nA)
         self.load(p)
         self.lines = list(lines)  # the runtime saves them for a resume after a reset
 
@@ -194,6 +209,12 @@ class Channel:
         if not active and not self.out_on:
             self._idle_check(v_uV, i_nA)
         self._follow()
+
+    def range_switched(self, i_nA):
+        """The front-end switched its current range before this tick's command; i_nA
+        the current read on the old range (what flowed)."""
+        if self.engine.state == _engine.RUNNING:
+            self.engine.range_switched(i_nA)
 
     def idle_limit_nA(self):
         """The most current that may be read with the output off: the mismatch bound

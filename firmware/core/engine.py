@@ -11,7 +11,7 @@ except ImportError:  # CPython
 
 from units import ticks_diff_ms
 from accounting import Accounting, MAX_DT_MS, CHUNK_MS
-from regulator import Regulator
+from regulator import Regulator, PROBE_MIN_NA
 from protocol import CC, CV, REST, CR, SWEEP
 
 # states
@@ -36,8 +36,18 @@ END_NAMES = ("none", "voltage", "current", "time", "user", "fault", "complete", 
 
 # CV termination (FACTS: holds end at a current threshold, C/46 and C/24): the filtered
 # current must stay at or below i_end for _QUAL_N ticks AND _QUAL_MS, after t_min.
-_QUAL_N = const(3)
+# The filter is defined in time (a first-order lag of I_TAU_MS whatever the tick), so
+# the board's 100 ms tick and `cycler simulate`'s long ticks end a hold at one point
+# (350 ms: the 1/4 per 100 ms tick the filter had before).
+_QUAL_N = const(2)
 _QUAL_MS = const(5000)
+I_TAU_MS = const(350)
+# A CC step into a hold hands over HANDOVER_MS of voltage drift early (the drift the
+# regulator learned on the step, regulator.track; two board ticks): the hold starts
+# reducing the current before the cell's momentum carries it past the setpoint.
+HANDOVER_MS = const(200)
+HANDOVER_MAX_MS = const(1000)
+TRIM_AFTER_MS = const(1000)   # a CC step trims its output error from then on
 
 # step record fields (engine.step_rec), written when a step ends
 SR_NUMBER = const(0)     # steps executed so far in the run, 1-based
@@ -114,8 +124,15 @@ class Engine:
         self._had_dis = False
         self._below_n = 0
         self._below_ms = 0
+        self._ramp = False           # a CC step ramping in on the hold's loop
+        self._dt = 100               # the last tick's length (ms)
+        self._ramp_v = -1            # the ramp's last voltage and current readings
+        self._trim = 0               # CC: the output error trimmed out (nA)
+        self._ramp_i = 0
+        self._ramp_rest = False
         self._probe_n = 0            # ticks until the R probe reads (0: none armed)
         self._probe_v_uV = 0
+        self._probe_i_nA = 0
         self._probe_di_nA = 0
         # sweep
         self._sw_v_uV = 0
@@ -163,8 +180,14 @@ class Engine:
         self._last_ms = now_ms
         self._enter(RUNNING)
         # the hold restarts from zero current: the cell relaxed while paused
+        self.reg.forget_drift()
         if self.step.kind == CV or self.step.kind == SWEEP:
             self.reg.start(0)
+        elif self.step.kind == CC and self.step.handover:
+            self.reg.start(0)
+            self._ramp = True
+            self._ramp_v = -1
+            self._ramp_rest = True
         self._command(self.v_uV)
 
     def stop(self, now_ms):
@@ -247,6 +270,7 @@ class Engine:
         self.step_ms = cp[CP_STEP_MS]
         self._below_n = self._below_ms = 0
         self.reg.start(0)
+        self.reg.forget_drift()
         if self.step.kind == SWEEP:
             self._sw_v_uV = self.step.v_uV
             self._sw_dir = 1 if self.step.until_uV > self.step.v_uV else -1
@@ -266,13 +290,13 @@ class Engine:
             dt = MAX_DT_MS
         self.v_uV = v_uV
         self.i_nA = i_nA
+        self._dt = dt if dt > 0 else 1
         if self.state != RUNNING:
             return
         s = self.step
         self.step_ms += dt
         self.acc.add(dt, v_uV, i_nA, s.kind == CV)
-        d = i_nA - self.i_f_nA
-        self.i_f_nA += d // 4 if d >= 0 else -((-d) // 4)
+        self._filter(i_nA, dt)
         # R probe: two ticks after a step changed the current, the new current has
         # flowed for at least one tick whether the runtime applied it at once or
         # after the next tick; compare with the voltage measured before the change.
@@ -280,13 +304,30 @@ class Engine:
         if self._probe_n:
             self._probe_n -= 1
             if self._probe_n == 0:
-                self.reg.observe(v_uV - self._probe_v_uV, self._probe_di_nA)
+                # the MEASURED current step: the output's offset and gain errors (1 %
+                # of full scale on a DAC referenced to 3V3) would bias a commanded one
+                self.reg.observe(v_uV - self._probe_v_uV, i_nA - self._probe_i_nA)
         reason = self._ended(s, v_uV, dt)
         if reason:
             self._record_step(reason)
             self._next(v_uV)   # begins the next step, which sets its own command
             return
         self._command(v_uV)
+
+    def range_switched(self, i_nA):
+        """A range switch before this tick's command (firmware/core/loop.py): a hold
+        (or a ramp on its loop) goes on from the current that flowed."""
+        if self.step is not None and (self.step.kind == CV or self._ramp):
+            self.reg.rebase(i_nA)
+
+    def _filter(self, i_nA, dt):
+        # i_f += (i - i_f) * dt / (I_TAU_MS + dt), in small ints: the weight in 1/256
+        d = i_nA - self.i_f_nA
+        if dt >= 8 * I_TAU_MS:
+            self.i_f_nA = i_nA
+            return
+        w = (dt << 8) // (I_TAU_MS + dt)
+        self.i_f_nA += (d >> 8) * w + (((d & 255) * w) >> 8)
 
     def _ended(self, s, v_uV, dt):
         # Possible outcomes: the step's own end condition (voltage, current, complete),
@@ -296,6 +337,14 @@ class Engine:
             # a CC step that hands over to a hold at its end voltage ends one noise
             # band early, so the hold's loop takes over before the setpoint is reached
             band = self.reg.band_uV if s.handover else 0
+            if s.handover:
+                # and as far as the cell will run on over the next HANDOVER_TICKS
+                # (or over the next tick, if longer: its reading comes after it; at
+                # most HANDOVER_MAX_MS: a longer tick, `cycler simulate`'s far from the
+                # end, shortens itself near it)
+                w = dt if dt > HANDOVER_MS else HANDOVER_MS
+                band += self.reg.drift_uV(self.i_nA, w if w < HANDOVER_MAX_MS else
+                                          HANDOVER_MAX_MS)
             if s.sign > 0:
                 if v_uV >= s.until_uV - band:
                     return END_VOLTAGE
@@ -330,10 +379,71 @@ class Engine:
         i_max = self.protocol.i_max_nA
         if k == CC:
             self.out_on = True
-            self.out_i_nA = s.i_nA
+            if self._ramp:
+                # a CC step into a hold starts on the hold's loop aimed at the end voltage
+                # with the step's current as its limit (a CC-CV charger's one loop): far
+                # from the end it reaches the step's current in a tick or two and stays
+                # there; a cell whose ohmic jump alone would pass the end voltage is
+                # ramped up to it instead of jumped past it
+                lim = s.i_nA
+                # (aimed half-way to two noise bands short of the end voltage: the
+                # step's own end check hands over to the hold one band short of it,
+                # and a ramp's first ticks know the cell's run-on only roughly)
+                b2 = self.reg.band_uV << 1
+                aim = s.until_uV - b2 if lim > 0 else s.until_uV + b2
+                aim = aim - ((aim - v_uV) >> 1) if (aim - v_uV) * lim > 0 else aim
+                i = self.reg.update(aim, v_uV, lim if lim < 0 else 0,
+                                    lim if lim > 0 else 0, self._dt)
+                if i == lim:
+                    self._ramp = False
+                # R from this tick's measured voltage and current against the last
+                # tick's (both readings see the same current: no command timing in it)
+                if self._ramp_v >= 0 and self._ramp_rest:
+                    # (only from rest: later the cell's run-on is in the step too; the
+                    # rest reading is kept until the new current has flowed a tick)
+                    # (and, on a noisy board, until the voltage has moved by 2 noise
+                    # bounds from it: the first steps are lost in its noise; the run-on
+                    # since then only raises the estimate)
+                    di = self.i_nA - self._ramp_i
+                    dv = v_uV - self._ramp_v
+                    nb = self.reg.noise_uV << 1 if self.reg.noisy else 0
+                    # (flowed: at least half the command before this one, not the
+                    # current reading's noise at rest)
+                    half = (self.out_i_nA if self.out_i_nA >= 0 else -self.out_i_nA) >> 1
+                    if half < PROBE_MIN_NA:
+                        half = PROBE_MIN_NA
+                    if (di >= half or di <= -half) and (dv >= nb or -dv >= nb):
+                        self.reg.observe(dv, di)
+                        self._ramp_rest = False
+                if self._ramp:
+                    self._probe_n = 0   # (the ramp's own pairs read R; at once at the
+                if not (self._ramp_rest and self._ramp_v >= 0):   # step's current,
+                    self._ramp_v = v_uV                           # the step's probe)
+                    self._ramp_i = self.i_nA
+                self.out_i_nA = i
+            else:
+                if self.step_ms >= TRIM_AFTER_MS:   # past the step's transients
+                    t = self._trim + ((s.i_nA - self.i_nA) >> 3)
+                    lim = (s.i_nA if s.i_nA > 0 else -s.i_nA) >> 3
+                    self._trim = lim if t > lim else (-lim if t < -lim else t)
+                # the step's current as measured: the output's own offset and gain
+                # errors (1 % of full scale from the 3V3 rail) trimmed out by a slow
+                # integrator, at most 1/8 of the current
+                self.out_i_nA = s.i_nA + self._trim
+                if s.handover:
+                    self.reg.track(v_uV, self.i_nA, self._dt)
         elif k == CV:
+            # (no R from the hold's own reading pairs: its run-on reads as a resistance
+            # of the wrong sign, and an R_est below the cell's would make the loop ring)
+            # the hold draws no more than its limit (by default the CC step's current
+            # before it: docs/protocol-files.md) the way it charges or discharges
+            cap = s.i_cap_nA if s.i_cap_nA else i_max
+            if s.sign > 0:
+                lo, hi = -i_max, cap
+            else:
+                lo, hi = -cap, i_max
             self.out_on = True
-            self.out_i_nA = self.reg.update(s.v_uV, v_uV, -i_max, i_max)
+            self.out_i_nA = self.reg.update(s.v_uV, v_uV, lo, hi, self._dt)
         elif k == CR:
             # I = V / R in nA without leaving small ints: V // R is in uA
             r = s.r_ohm
@@ -417,10 +527,24 @@ class Engine:
         self._below_ms = 0
         self.acc.reset_step()
         if s.kind == CV:
-            # bumpless from the CC step before it; from rest, start at zero
-            self.reg.start(prev_i if (prev is not None and prev.handover) else 0)
+            self._ramp_v = -1
+            # bumpless from the CC step before it; from rest, start at zero (and
+            # without the drift its CC step taught the regulator)
+            if prev is not None and prev.handover:
+                self.reg.start(prev_i)
+            else:
+                self.reg.start(0)
+                self.reg.forget_drift()
+        self._ramp = s.kind == CC and s.handover
+        self._ramp_v = -1
+        self._ramp_rest = prev_i == 0    # the ramp starts from rest: its first pair is R
+        self._trim = 0
+        if self._ramp:
+            self.reg.start(prev_i)
+            self.reg.forget_drift()
         elif s.kind == SWEEP:
             self.reg.start(0)
+            self.reg.forget_drift()
             self._sw_v_uV = s.v_uV
             self._sw_dir = 1 if s.until_uV > s.v_uV else -1
             self._sw_r = 0
@@ -431,6 +555,7 @@ class Engine:
         if s.kind == CC or s.kind == CR or s.kind == REST:
             self._probe_n = 2
             self._probe_v_uV = v_uV
+            self._probe_i_nA = self.i_nA
             self._probe_di_nA = (self.out_i_nA if self.out_on else 0) - prev_i
         elif not (s.kind == CV and prev is not None and prev.handover):
             # a hold taking over from its CC step keeps the CC step's probe running

@@ -24,7 +24,13 @@ def control_tick(fe, ch, ranger, now_ms):
         # the range for this reading and the setpoint in force; while a switch settles,
         # the last good reading stands in (firmware/board/autorange.py)
         rg.update(now_ms, i_nA, ch.out_i_nA if ch.out_on else 0)
+        k0 = fe.range_index
         ok = _select(fe, rg.index)
+        if fe.range_index != k0:
+            # the output's offset differs by range: a hold goes on from the current
+            # that flowed (read on the old range), not from a command that made up for
+            # the old range's offset
+            ch.range_switched(i_nA)
         i_nA = rg.i_nA
     ch.tick(now_ms, fe.v_uV, i_nA)
     if ch.out_on and rg is not None:

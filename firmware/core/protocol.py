@@ -60,6 +60,18 @@ _EXAMPLES = {
 }
 _NFIELDS = {"cell": 2, "window": 2, "limits": 4, "diag": 0, "cc": 3, "cv": 4,
             "rest": 1, "cr": 3, "sweep": 4, "repeat": 1, "end": 0}
+# items that take one more, optional, field: cv's current limit (docs/protocol.md)
+_NFIELDS_OPT = {"cv": 5}
+# The reliability bound: the true cell voltage may pass the window's edge by at most this
+# (docs/reliability.md). A board that reads the voltage to +-v_err_uV (its V_ERR_UV)
+# refuses holds and end voltages closer to the window's edge than v_err_uV - V_TOL_UV.
+V_TOL_UV = const(5000)
+# A hold on a board whose one-tick reading has noise sigma (its V_NOISE_UV) keeps the true
+# voltage within HOLD_NOISE_SIGMA sigma of its reading's truth: 3 sigma of a reading,
+# and the run-on its loop misses while its filter catches up (1/8 per tick on a board
+# noisier than regulator.NOISY_UV; measured up to 9 sigma on pico-internal, 8 on
+# esp32-internal, docs/reliability.md). The reading's own error (V_ERR_UV) comes on top.
+HOLD_NOISE_SIGMA = const(10)
 
 
 class Step:
@@ -81,6 +93,8 @@ class Step:
         self.rate_uV_s = 0    # SWEEP scan rate
         self.n = 0            # SWEEP count
         self.handover = False  # CC ends into a CV hold at the same voltage
+        self.i_lim_nA = 0     # CV: the protocol's current limit (0: the default)
+        self.i_cap_nA = 0     # CV: the limit in force (0: the channel's i_max)
 
 
 class Protocol:
@@ -140,7 +154,7 @@ def parse(lines):
         if key not in _NFIELDS:
             raise _err(lineno, text, "unknown item %r; expected one of %s" % (
                 key, ", ".join(sorted(_NFIELDS))))
-        if len(parts) - 1 != _NFIELDS[key]:
+        if len(parts) - 1 != _NFIELDS[key] and len(parts) - 1 != _NFIELDS_OPT.get(key, -1):
             raise _err(lineno, text, "%r takes %d integer field(s), got %d" % (
                 key, _NFIELDS[key], len(parts) - 1), key)
         try:
@@ -186,6 +200,8 @@ def parse(lines):
                 s.v_uV, s.i_end_nA = f[0], f[1]
                 s.t_max_ms = _seconds_to_ms(lineno, text, f[2], key)
                 s.t_min_ms = _seconds_to_ms(lineno, text, f[3], key)
+                if len(f) > 4:
+                    s.i_lim_nA = f[4]
             elif key == "rest":
                 s.kind = REST
                 s.t_max_ms = _seconds_to_ms(lineno, text, f[0], key)
@@ -222,23 +238,35 @@ def _infer_signs(p):
                 s.sign = prev.sign
                 if prev.until_uV == s.v_uV:
                     prev.handover = True
+                # a hold draws no more than the CC step before it (as commercial
+                # cyclers do) unless its line gives a limit
+                s.i_cap_nA = prev.i_nA if prev.i_nA > 0 else -prev.i_nA
             else:
                 s.sign = 1 if s.v_uV >= mid else -1
+            if s.i_lim_nA > 0:
+                s.i_cap_nA = s.i_lim_nA
         prev = s
 
 
-def validate(p, channel_i_max_nA, i_floor_nA, v_max_uV=0):
+def validate(p, channel_i_max_nA, i_floor_nA, v_max_uV=0, v_err_uV=0, hold_i_max_nA=0):
     """Refuse a protocol that could not run safely on this channel.
 
     channel_i_max_nA: the most the front-end can source or sink (its largest range's
     full scale). i_floor_nA: the smallest termination current the front-end resolves.
     v_max_uV: the most the front-end measures (0: not given); a trip must lie below.
+    v_err_uV: how far a hold may keep the true voltage from its setpoint on this board
+    (its V_ERR_UV, INL and drift, + HOLD_NOISE_SIGMA x V_NOISE_UV); 0: not checked.
+    hold_i_max_nA: the largest current a hold may draw on this board (its
+    HOLD_I_MAX_NA: above it one DAC code moves a coin cell's voltage by more than the
+    hold can keep); 0: not checked.
     """
     _validate_cell(p)
     _validate_limits(p, channel_i_max_nA, v_max_uV)
     _validate_blocks(p)
     for s in p.steps:
         _validate_step(p, s, i_floor_nA)
+        if not p.diag:
+            _validate_board(p, s, v_err_uV, hold_i_max_nA)
     return p
 
 
@@ -319,6 +347,12 @@ def _validate_step(p, s, i_floor_nA):
         if s.i_end_nA > p.i_max_nA:
             bad(s, "the end current %d nA is above i_max = %d nA" % (
                 s.i_end_nA, p.i_max_nA), "cv")
+        if s.i_lim_nA < 0 or s.i_lim_nA > p.i_max_nA:
+            bad(s, "current limit %d nA must be 0 (the CC step's current) .. %d nA "
+                "(the protocol's limit)" % (s.i_lim_nA, p.i_max_nA), "cv")
+        if s.i_lim_nA and s.i_lim_nA < s.i_end_nA:
+            bad(s, "current limit %d nA is below the termination current %d nA" % (
+                s.i_lim_nA, s.i_end_nA), "cv")
         if s.t_max_ms and s.t_min_ms > s.t_max_ms:
             bad(s, "minimum hold %d s is longer than the time limit %d s" % (
                 s.t_min_ms // 1000, s.t_max_ms // 1000), "cv")
@@ -362,5 +396,46 @@ def _validate_step(p, s, i_floor_nA):
                 "the safety" % (v, p.trip_lo_uV, p.trip_hi_uV), KIND_NAMES[s.kind])
 
 
-def load(lines, channel_i_max_nA, i_floor_nA, v_max_uV=0):
-    return validate(parse(lines), channel_i_max_nA, i_floor_nA, v_max_uV)
+def _ends(s):
+    if s.kind == CV:
+        return (s.v_uV,)
+    if s.kind == SWEEP:
+        return (s.v_uV, s.until_uV)
+    if s.kind == REST:
+        return ()
+    return (s.until_uV,)
+
+
+def _validate_board(p, s, v_err_uV, hold_i_max_nA):
+    # what this board's front-end cannot hold (its board file's V_ERR_UV, HOLD_I_MAX_NA)
+    def bad(what, kind):
+        raise _err(s.line, s.text, what, kind)
+
+    lo, hi = p.v_min_uV, p.v_max_uV
+    if s.kind == CV:
+        cap = s.i_cap_nA if s.i_cap_nA else p.i_max_nA
+        if hold_i_max_nA and cap > hold_i_max_nA:
+            bad("this hold may draw up to %d nA (%s), more than this board holds "
+                "a voltage at (%d nA, HOLD_I_MAX_NA: above it one code of its DAC "
+                "steps the current by more than 2.6 uA, i.e. > 2 mV on a 1 kOhm "
+                "cell). Charge and discharge slower, give the hold a limit (the "
+                "5th field, [limits] cv_i_max), or use a board with a 12-bit DAC "
+                "(docs/hardware.md)" % (cap, "the CC step's current" if not
+                                        s.i_lim_nA else "its limit", hold_i_max_nA),
+                "cv")
+    m = v_err_uV - V_TOL_UV
+    if m > 0 and s.kind in (CC, CV, CR):
+        for v in _ends(s):
+            if v + m > hi or v - m < lo:
+                bad("%d uV is within %d uV of the window %d..%d uV, and this board "
+                    "holds the cell voltage only to +-%d uV (V_ERR_UV + %d V_NOISE_UV: "
+                    "its ADC's INL, drift and noise): the true voltage could pass the "
+                    "window by more than %d uV. Keep end and hold voltages inside "
+                    "%d..%d uV on this board, or use one with an ADS1115 "
+                    "(docs/hardware.md)" % (v, m, lo, hi, v_err_uV, HOLD_NOISE_SIGMA,
+                                            V_TOL_UV, lo + m, hi - m), KIND_NAMES[s.kind])
+
+
+def load(lines, channel_i_max_nA, i_floor_nA, v_max_uV=0, v_err_uV=0, hold_i_max_nA=0):
+    return validate(parse(lines), channel_i_max_nA, i_floor_nA, v_max_uV, v_err_uV,
+                    hold_i_max_nA)

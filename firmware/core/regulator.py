@@ -1,5 +1,9 @@
 # The constant-voltage loop. The channel is a current source, so a voltage hold is an
-# integral controller that moves the current setpoint by (V_set - V) / R_est each tick.
+# integral controller that moves the current setpoint by (V_set - V - D) / R_est each
+# tick, D the voltage's run-on over the next tick at the present current (the cell's
+# RC and its particles' surface: an integrating plant), measured from the last ticks
+# less the ohmic part of the last command step: the loop aims at where the voltage will
+# be at the end of the tick, not where it was at its start (docs/reliability.md).
 # R_est is the cell's resistance seen from one tick to the next, estimated from the
 # voltage step at each step change (biased upwards by the noise, which only slows the
 # loop, never destabilises it). Inside a noise band the gain drops, so voltage noise
@@ -16,7 +20,20 @@ R_MAX_OHM = const(1000000)
 BAND_UV = const(1000)       # |error| below this is treated as noise: gain / 16
 NOISE_UV = const(1000)      # assumed voltage noise when estimating R (upper bound)
 PROBE_MIN_NA = const(200)   # smaller current steps say too little about R
+NOISE_MIN_UV = const(200)   # the least noise bound when the board's noise is known
 _E_MAX_UV = const(1000000)
+_K_MAX = const(50000000)    # milliohm per second: bounds the drift model (small ints)
+_Y_MAX = const(1000000)     # uV/s: bounds a run-on's rate (small ints)
+# the run-on model's filter: 1/2 per tick, 1/8 where one tick's reading is noisier
+# than NOISY_UV (its noise / current would make the drift model noise)
+NOISY_UV = const(500)
+
+
+# With the board's noise known (configure): the band is 3 sigma of one tick's voltage
+# reading, and an R estimate adds 4 sigma to the voltage step it saw, so a step lost
+# in the noise gives a large (slow, safe) R, never a small one (docs/reliability.md).
+BAND_SIGMA = const(3)
+NOISE_SIGMA = const(4)
 
 
 class Regulator:
@@ -25,12 +42,39 @@ class Regulator:
         self.i_nA = 0
         self.band_uV = BAND_UV
         self.noise_uV = NOISE_UV
-        self._e_prev = 0
+        self._r_seen = R_MAX_OHM   # the last measured R (none yet: no bound)
+        self._v_prev = -1          # the last tick's voltage (-1: none since a rest)
+        self._i_last = 0           # the command before the present one
+        self._k_raw = 0
+        self.k_ohm_s = 0           # the run-on per nA (milliohm per second; _see()); >= 0
+        self._k_shift = 1          # its filter: 1/2 per tick, 1/8 on a noisy board
+        self._k_fast = False       # the latest tick's run-on if larger (known small noise)
+        self.noisy = False         # one tick's reading noisier than NOISY_UV
+
+    def configure(self, v_noise_uV):
+        """The rms noise of one tick's voltage reading on this board (0: the defaults)."""
+        b = BAND_SIGMA * v_noise_uV
+        n = NOISE_SIGMA * v_noise_uV
+        self.band_uV = b if b > BAND_UV else BAND_UV
+        self.noisy = v_noise_uV > NOISY_UV
+        self._k_shift = 3 if self.noisy else 1
+        self._k_fast = 0 < v_noise_uV <= NOISY_UV
+        if v_noise_uV:
+            self.noise_uV = n if n > NOISE_MIN_UV else NOISE_MIN_UV
+        else:
+            self.noise_uV = NOISE_UV
 
     def start(self, i0_nA):
-        """Bumpless start from the current already flowing (e.g. the CC current)."""
+        """Bumpless start from the current already flowing (e.g. the CC current); the
+        run-on seen so far stays (forget_drift() after a rest or a new current)."""
         self.i_nA = i0_nA
-        self._e_prev = 0
+        self._i_last = i0_nA
+
+    def rebase(self, i_nA):
+        """Go on from i_nA, the current that flowed (the command made up for an output
+        offset that has just changed: a range switch); no step for the run-on model."""
+        self.i_nA = i_nA
+        self._i_last = i_nA
 
     def observe(self, dv_uV, di_nA):
         """A step of di_nA in the command moved the voltage by dv_uV: update R_est."""
@@ -42,39 +86,122 @@ class Regulator:
         if dv_uV < 0:
             return  # the voltage moved against the current: noise or relaxation, no R
         if dv_uV > _E_MAX_UV:
-            dv_uV = _E_MAX_UV
-        r = (dv_uV + self.noise_uV) * 1000 // di_nA
+            # a large step (uV x 1000 would leave the small ints): uV per uA is ohm
+            r = (dv_uV + self.noise_uV) // (di_nA // 1000 if di_nA >= 1000 else 1)
+        else:
+            r = (dv_uV + self.noise_uV) * 1000 // di_nA
         if r < R_MIN_OHM:
             r = R_MIN_OHM
         elif r > R_MAX_OHM:
             r = R_MAX_OHM
         self.r_ohm = r
+        self._r_seen = r
 
-    def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA):
+    def forget_drift(self):
+        """After a rest or at a new current: no run-on known, no last reading."""
+        self._v_prev = -1
+        self._k_raw = 0
+        self.k_ohm_s = 0
+
+    def _ohmic_uV(self, di_nA):
+        # di x R_est in uV, within the small ints
+        a = di_nA if di_nA >= 0 else -di_nA
+        r = self.r_ohm
+        q = a // 1000
+        u = _E_MAX_UV if q > _E_MAX_UV // r else q * r + (a % 1000) * r // 1000
+        return u if di_nA >= 0 else -u
+
+    def _see(self, v_uV, dt_ms):
+        # the run-on over the last tick: the voltage's change less the ohmic part of
+        # the command step that took effect over it, per nA of the current that
+        # flowed (it grows with the current: the RC and the surface charge at it),
+        # as k_ohm_s (milliohm per second: drift uV/s per uA x 1000); filtered 1/2 per
+        # tick, 1/8 on a noisy board
+        vp = self._v_prev
+        self._v_prev = v_uV
+        i = self.i_nA
+        m = i if i >= 0 else -i
+        step = i - self._i_last
+        if vp < 0 or dt_ms <= 0 or m < PROBE_MIN_NA or (step and self._r_seen == R_MAX_OHM):
+            return   # (a step with no R measured yet: its ohmic part is not known)
+        if self._ohmic_uV(m) < (self.noise_uV << 1):
+            return   # (a current whose ohmic drop is under 2 noise bounds: its run-on
+            #        is lost in the noise, and small; the model learned stays)
+        d = v_uV - vp - self._ohmic_uV(step)
+        if i < 0:
+            d = -d
+        if d > _E_MAX_UV:
+            d = _E_MAX_UV
+        elif d < -_E_MAX_UV:
+            d = -_E_MAX_UV
+        # the rate (uV/s), then per uA of the current (milliohm per second)
+        y = d * 1000 // dt_ms if dt_ms < 1000 else d // (dt_ms // 1000)
+        if y > _Y_MAX:
+            y = _Y_MAX
+        elif y < -_Y_MAX:
+            y = -_Y_MAX
+        k = y * 1000 // (m // 1000) if m >= 1000 else (_K_MAX if y > 0 else -_K_MAX)
+        if k > _K_MAX:
+            k = _K_MAX
+        elif k < -_K_MAX:
+            k = -_K_MAX
+        x = k - self._k_raw
+        sh = self._k_shift
+        self._k_raw += x >> sh if x >= 0 else -((-x) >> sh)
+        if self.noisy and self._k_raw < 0:
+            self._k_raw = 0   # (no debt for its slow filter to repay: a relaxing cell)
+        # the run-on grows toward the window's edges (the OCV steepens, the RC
+        # charges): where one tick's noise is known to be small, the latest tick's
+        # run-on when it is the larger (the filter lags a growing run-on)
+        if self._k_fast and k > self._k_raw and k > 0:
+            self.k_ohm_s = k
+        else:
+            self.k_ohm_s = self._k_raw if self._k_raw > 0 else 0
+
+    def track(self, v_uV, i_nA, dt_ms):
+        """A tick at constant current (a CC step before a hold): learn how fast the
+        voltage runs on at it, for the hand-over and the hold's first ticks."""
+        self._see(v_uV, dt_ms)
+        self.i_nA = i_nA
+        self._i_last = i_nA
+
+    def drift_uV(self, i_nA, dt_ms):
+        """How far the voltage will run on over dt_ms at i_nA (k_ohm_s), >= 0."""
+        k = self.k_ohm_s
+        a = (i_nA if i_nA >= 0 else -i_nA) // 1000     # uA
+        y = (k // 1000) * a + (k % 1000) * a // 1000   # uV/s
+        if y > _Y_MAX:
+            y = _Y_MAX
+        return y // 1000 * dt_ms + (y % 1000) * dt_ms // 1000
+
+    def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA, dt_ms=100):
         """One tick of the hold; returns the new current setpoint in nA."""
+        self._see(v_uV, dt_ms)
+        # aim at where the voltage will be at the end of the next tick: the error less
+        # the run-on expected over it at the present current, through the resistance
+        # the run-on adds (it grows with the new current too)
         e = v_set_uV - v_uV
-        # Ringing (the error swings across the band from one tick to the next) means
-        # R_est is too small for this cell: double it, halving the loop gain.
-        p = self._e_prev
-        self._e_prev = e
-        big = self.band_uV << 1
-        if (e > big and p < -big) or (e < -big and p > big):
-            if self.r_ohm < R_MAX_OHM // 2:
-                self.r_ohm <<= 1
+        drift = self.drift_uV(self.i_nA, dt_ms)
+        e = e - drift if self.i_nA >= 0 else e + drift
+        # (the run-on's resistance over the tick: k x dt, in ohm)
+        kt = (self.k_ohm_s // 1000) * dt_ms // 1000
+        r = self.r_ohm + kt
+        # (No ringing rule that raises R_est: with the run-on modelled, an R_est above
+        # the cell's makes the loop swing slowly, and raising it further would only
+        # swing it more; R_est comes from measured steps, biased upwards by the noise.)
         neg = e < 0
         if neg:
             e = -e
         if e > _E_MAX_UV:
             e = _E_MAX_UV
-        di = e * 1000 // self.r_ohm
-        if e > self.band_uV:
-            di -= di >> 2   # gain 3/4 of 1/R_est
-        else:
-            di >>= 4
+        di = e * 1000 // r
+        if e <= self.band_uV:
+            di >>= 4   # inside the noise band: gain / 16
         i = self.i_nA - di if neg else self.i_nA + di
         if i < i_lo_nA:
             i = i_lo_nA
         elif i > i_hi_nA:
             i = i_hi_nA
+        self._i_last = self.i_nA
         self.i_nA = i
         return i

@@ -13,6 +13,14 @@ except ImportError:  # CPython
         return x
 
 QUALIFY_COUNT = const(3)
+# With the board's voltage noise known (v_noise_uV, the rms of one tick's reading), the
+# voltage trips act on a filtered reading (a lag of 1/4 per tick: its noise is 0.38 of a
+# reading's) qualified QUALIFY_COUNT ticks, and GROSS_COUNT readings in a row beyond a
+# trip by GROSS_SIGMA sigma (p < 1e-18 from noise alone) trip at once: noise never
+# trips, a real excursion trips within QUALIFY_COUNT + 4 ticks, a gross one in
+# GROSS_COUNT (docs/reliability.md).
+GROSS_SIGMA = const(6)
+GROSS_COUNT = const(2)
 
 # fault codes (0: none)
 OK = const(0)
@@ -48,6 +56,9 @@ class Safety:
         # a voltage reading identical for this many ticks in a row while the output
         # drives a current means a frozen ADC (0: off; needs ADC noise >= ~0.5 LSB)
         self.stuck_n = 0
+        self.v_noise_uV = 0       # rms noise of one tick's voltage reading (0: unknown)
+        self._vf = -1             # the filtered voltage (-1: none yet)
+        self._n_gross = 0
         self._v_last = -1
         self._n_st = 0
         self._n_oc = 0
@@ -74,6 +85,8 @@ class Safety:
         self.stuck_n = stuck_n
         self._n_hi = self._n_lo = self._n_i = self._n_mm = self._n_st = self._n_oc = 0
         self._v_last = -1
+        self._vf = -1
+        self._n_gross = 0
 
     def mismatch_limit(self, cmd_i_nA):
         """How far the measured current may be from the command (0: not checked)."""
@@ -90,8 +103,32 @@ class Safety:
         """One tick. Returns the latched fault code (OK while none)."""
         if self.code:
             return self.code
-        self._n_hi = self._n_hi + 1 if v_uV > self.trip_hi_uV else 0
-        self._n_lo = self._n_lo + 1 if v_uV < self.trip_lo_uV else 0
+        vf = v_uV
+        g = self.v_noise_uV
+        if g:
+            vf = self._vf
+            if vf < 0:
+                vf = v_uV
+            else:
+                d = v_uV - vf
+                vf += d >> 2 if d >= 0 else -((-d) >> 2)
+            self._vf = vf
+            g *= GROSS_SIGMA
+        self._n_hi = self._n_hi + 1 if vf > self.trip_hi_uV else 0
+        self._n_lo = self._n_lo + 1 if vf < self.trip_lo_uV else 0
+        gross = False
+        if g:
+            # two readings in a row beyond a trip by GROSS_SIGMA sigma (the second lets
+            # the mismatch detector see whether the cell is gone)
+            hi = v_uV > self.trip_hi_uV + g
+            lo = v_uV < self.trip_lo_uV - g
+            self._n_gross = self._n_gross + 1 if (hi or lo) else 0
+            if self._n_gross >= GROSS_COUNT:
+                gross = True
+                if hi:
+                    self._n_hi = QUALIFY_COUNT
+                else:
+                    self._n_lo = QUALIFY_COUNT
         self._n_i = self._n_i + 1 if (i_nA > self.i_max_nA or -i_nA > self.i_max_nA) else 0
         lim = self.mismatch_limit(cmd_i_nA) if out_on else 0
         if lim:
@@ -115,7 +152,9 @@ class Safety:
         # the current that flows is nowhere near a non-zero command), a qualified
         # voltage, current or mismatch excursion, a frozen voltage reading, the step
         # running past its hard limit (no qualification: time is not noisy), or nothing.
-        if self._n_oc >= QUALIFY_COUNT:
+        if self._n_oc >= QUALIFY_COUNT or (gross and self._n_oc >= GROSS_COUNT):
+            # (a gross excursion with no current where one is commanded: the cell is
+            # gone, whichever trips first)
             self._trip(OPEN_CIRCUIT, v_uV, i_nA, step_ms)
         elif self._n_hi >= QUALIFY_COUNT:
             self._trip(OVERVOLTAGE, v_uV, i_nA, step_ms)
@@ -143,6 +182,8 @@ class Safety:
         self.step_ms = step_ms
 
     def clear(self):
+        self._vf = -1
+        self._n_gross = 0
         self.code = OK
         self._n_hi = self._n_lo = self._n_i = self._n_mm = self._n_st = self._n_oc = 0
         self._v_last = -1

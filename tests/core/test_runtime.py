@@ -66,12 +66,14 @@ def test_garbage_changes_nothing():
     port = Port()
     rt = _boot(d, port)
     _load_and_start(rt, port)
-    i0 = rt.ch.out_i_nA
+    step = rt.ch.engine.step
+    i0 = step.i_nA   # a CC step's command trims the output's error: within 1/8 of it
     port.send("\x00\xff\x1b[A garbage\nstart now\nload 0\nrate -5\n" + "x" * 500 + "\n")
     loop(rt, 3)
     errors = [r for r in port.replies() if r.startswith("error")]
     assert len(errors) >= 4, port.replies()
-    assert rt.ch.state_name() == "running" and rt.ch.out_i_nA == i0
+    assert rt.ch.state_name() == "running" and rt.ch.engine.step is step
+    assert abs(rt.ch.out_i_nA - i0) <= abs(i0) // 8
 
 
 def test_reset_mid_run_restores_paused_then_resumes_on_command():

@@ -1,0 +1,169 @@
+"""Per front-end profile (simulation/feprofiles.py): what the firmware achieves on it.
+
+    .venv/bin/python benchmarks/fe_profiles.py [--seeds 3]
+
+Prints, per profile, from closed-loop runs of tests/fe_matrix.py (the firmware's
+channel, the profile's front-end model, the fig4 and max cell models):
+  - refused: what the board refuses (the validator's error, shortened)
+  - the worst TRUE excursion past the window (2.6 .. 4.1 V) and the worst hold
+    overshoot over cells x C/50, C/10, 1C, 3C x charge/discharge x seeds, and how many
+    runs ended in a fault (false trips: the runs stay inside the trips)
+  - the regulator's R estimate at the end of each hold against the model's R0
+  - the smallest termination current (of 200 nA .. 5 uA) a fig4 hold at 4.1 V ends
+    on within 5 % (the true current when the hold ended, against the asked one)
+  - the safety's trip time on the profile's noise: a ramp of 10 mV/s and a step of
+    +20 mV past the 4.15 V trip, and false trips over 100000 ticks 5 mV below it
+docs/reliability.md and docs/hardware.md carry its output.
+"""
+import argparse
+import os
+import statistics
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
+import host_tools  # noqa: E402,F401
+import engine  # noqa: E402
+import protocol  # noqa: E402
+import feprofiles  # noqa: E402
+import femodel  # noqa: E402
+import fe_matrix as m  # noqa: E402
+from safety import Safety  # noqa: E402
+from boards import sim as simboard  # noqa: E402
+
+
+def edge_margin_uV(board):
+    """How far inside the window the profile takes holds (0: at the edges): its
+    V_ERR_UV and protocol.HOLD_NOISE_SIGMA of its tick noise, less the 5 mV bound."""
+    f = simboard.channel_figures(board)
+    m_uV = f["v_err_uV"] + protocol.HOLD_NOISE_SIGMA * f["v_noise_uV"] - feprofiles.V_TOL_UV
+    return m_uV if m_uV > 0 else 0
+
+
+def code_x_r_uV(board, r):
+    """One DAC code of the hold's range through the cell's R0."""
+    fs = next(f for f in simboard.RANGES_NA if r["i_hold_max_nA"] <= 0.9 * f)
+    return fs / feprofiles.get(board)["dac_codes_fs"] * 1e-3 * r["r0_ohm"]
+
+
+def matrix(board, seeds):
+    worst_out = 0.0
+    worst_over = worst_over_res = 0.0
+    faults = runs = 0
+    r_ratio = []
+    refused = set()
+    margin = edge_margin_uV(board)
+    for cell in ("fig4", "max"):
+        for rate in m.RATES:
+            for sign in (1, -1):
+                vh = None
+                if margin:
+                    vh = m.V_HI - margin if sign > 0 else m.V_LO + margin
+                    try:
+                        m.run(board, cell, rate, sign)
+                    except ValueError as e:
+                        if "V_ERR_UV" in str(e):
+                            refused.add("%s %s %s at the edge (V_ERR_UV)" % (
+                                cell, rate, "chg" if sign > 0 else "dis"))
+                for seed in range(1, seeds + 1):
+                    try:
+                        r = m.run(board, cell, rate, sign, seed=seed, v_hold=vh)
+                    except ValueError as e:
+                        lim = "V_ERR_UV" if "V_ERR_UV" in str(e) else (
+                            "HOLD_I_MAX_NA" if "HOLD_I_MAX_NA" in str(e) else str(e)[:60])
+                        refused.add("%s %s %s (%s)" % (cell, rate, "chg" if sign > 0
+                                                       else "dis", lim))
+                        continue
+                    runs += 1
+                    if r["state"] != "done":
+                        faults += 1
+                    out = max(r["v_hi_uV"] - m.V_HI, m.V_LO - r["v_lo_uV"], 0.0)
+                    worst_out = max(worst_out, out)
+                    worst_over = max(worst_over, r["over_uV"])
+                    if code_x_r_uV(board, r) <= 1000:
+                        worst_over_res = max(worst_over_res, r["over_uV"])
+                    r_ratio.append(r["r_est_ohm"] / r["r0_ohm"])
+    return refused, runs, faults, worst_out, worst_over, worst_over_res, r_ratio
+
+
+def smallest_termination(board, v_hold=None):
+    ok = []
+    for i_end in (200, 500, 1000, 1824, 3000, 5000):
+        try:
+            r = m.run(board, "fig4", "C/10", 1, i_end=i_end, v_hold=v_hold,
+                      hold_s=36000, cc_s=1800, max_ticks=200000)
+        except ValueError:
+            continue          # refused (below the board's floor, or the window edge)
+        if r["end_reason"] == engine.END_CURRENT and r["i_end_true_nA"] is not None:
+            if abs(r["i_end_true_nA"] - i_end) <= 0.05 * i_end:
+                ok.append(i_end)
+    return min(ok) if ok else None
+
+
+def trip_times(board, tick_ms=100):
+    """Ticks from the true voltage crossing the trip to the trip, for a 10 mV/s ramp
+    and a +20 mV step, and false trips at 5 mV below it, with the profile's tick noise
+    (Gaussian, sigma = feprofiles.tick_noise_uV) on the reading."""
+    sigma = feprofiles.tick_noise_uV(board)
+    rng = femodel.XorShift32(7)
+    out = []
+    for kind in ("ramp", "step"):
+        s = Safety()
+        s.v_noise_uV = simboard.channel_figures(board)["v_noise_uV"]
+        s.configure(2500000, 4150000, 20000000, 0)
+        v0 = 4140000.0
+        t_cross = None
+        for n in range(2000):
+            if kind == "ramp":
+                v = v0 + 10000.0 * n * tick_ms / 1000.0   # 10 mV/s
+            else:
+                v = 4100000.0 if n < 10 else 4170000.0
+            if t_cross is None and v > 4150000:
+                t_cross = n
+            if s.check(int(v + sigma * rng.gauss()), 0, 0, False, 0):
+                break
+        out.append((n - t_cross) * tick_ms if t_cross is not None else None)
+    s = Safety()
+    s.v_noise_uV = simboard.channel_figures(board)["v_noise_uV"]
+    s.configure(2500000, 4150000, 20000000, 0)
+    false = 0
+    for n in range(100000):
+        if s.check(int(4145000 + sigma * rng.gauss()), 0, 0, False, 0):
+            false += 1
+            s.clear()
+    out.append(false)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=3)
+    a = ap.parse_args()
+    print("profile         tick-noise  V_ERR   refused")
+    for b in sorted(feprofiles.PROFILES):
+        f = simboard.channel_figures(b)
+        refused, runs, faults, out, over, over_res, rr = matrix(b, a.seeds)
+        print("%-15s %6d uV  %5d uV  %s" % (b, f["v_noise_uV"], f["v_err_uV"],
+                                           ", ".join(sorted(refused)) if refused
+                                           else "nothing"))
+        if runs:
+            mg = edge_margin_uV(b)
+            print("   %d runs%s, %d faults; worst true excursion past the window %.1f mV, "
+                  "worst hold overshoot %.1f mV (%.1f mV where one DAC code x R <= 1 mV); "
+                  "R_est / R0 median %.2f (%.2f .. %.2f)" % (
+                      runs, " (holds %.1f mV inside the window)" % (mg / 1000) if mg else "",
+                      faults, out / 1000, over / 1000, over_res / 1000,
+                      statistics.median(rr), min(rr), max(rr)))
+        vh = None
+        if edge_margin_uV(b):
+            vh = 4100000 - edge_margin_uV(b)
+        st = smallest_termination(b, vh)
+        ramp, step, false = trip_times(b)
+        print("   smallest termination within 5 %%: %s%s; trip: 10 mV/s ramp %s ms after "
+              "crossing, +20 mV step %s ms; false trips at trip - 5 mV over 1e5 ticks: %d" % (
+                  "%d nA" % st if st else "none of 200 nA .. 5 uA",
+                  " (hold at %.3f V)" % (vh / 1e6) if vh else "", ramp, step, false))
+
+
+if __name__ == "__main__":
+    main()
