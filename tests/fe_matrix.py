@@ -1,8 +1,9 @@
 """One short CC-into-hold run on a front-end profile (tests/test_fe_matrix.py and
-benchmarks/fe_matrix.py): the cell starts just short of the end voltage, the CC step
-at a rate hands over to a hold of at most HOLD_S, on the board's 100 ms tick (1 s at
-C/10 and slower). Reports the TRUE voltage's extremes, the hold's overshoot, trips,
-and the regulator's R estimate against the cell model's."""
+benchmarks/fe_profiles.py): the cell starts at rest where a CC step at the rate lasts
+CC_S (or cc_s) until the board hands over to the hold (start_state), the CC step hands
+over to a hold of at most HOLD_S, on the board's 100 ms tick (1 s at C/10 and slower).
+Reports the TRUE voltage's extremes, the hold's overshoot, trips, how long the CC step
+ran, and the regulator's R estimate against the cell model's."""
 import math
 
 import host_tools  # noqa: F401
@@ -34,6 +35,64 @@ def lines(cell, rate, sign, v_hi=V_HI, v_lo=V_LO, i_lim=None, i_end=None):
             "cc %d %d 0" % (sign * i, v), cv]
 
 
+# start_state: the CC step is stepped in FWD_STEPS model steps; the bisection stops
+# when the CC lasts cc_s within CC_TOL, or after BISECT_N halvings.
+FWD_STEPS = 60
+CC_TOL = 0.02
+BISECT_N = 40
+
+
+def _cc_s(sim, soc, i_A, v_end_uV, t_max):
+    """How long (s) a CC step at i_A takes from rest at soc until the front-end's
+    noiseless reading (its INL and gain error: on esp32-internal about 24 mV) reaches
+    v_end_uV; t_max * 2 if it does not within that."""
+    c = sim.cell
+    c.set_soc(soc)
+    dt = t_max / FWD_STEPS
+    t = 0.0
+    sign = 1 if i_A > 0 else -1
+    while t < 2.0 * t_max:
+        c.step(dt, i_A)
+        t += dt
+        if (sim.fe._v_seen() - v_end_uV) * sign >= 0:
+            return t
+    return t
+
+
+def start_state(sim, i_A, v_end_uV, cc_s):
+    """The state of charge at rest from which a CC step at i_A (A, signed) lasts cc_s
+    until the board's reading reaches v_end_uV (its hand-over point): bisected on the
+    cell model itself (frozen: no ageing; put back as it was), with the surface-bulk gap
+    the CC step builds (docs/cellmodel.md: on fig4 a C/10 charge from rest at the OCV of
+    its end voltage reaches it in about 70 s, not in the time its charge would take).
+    Returns (soc, how long the CC lasts from it (s)); the lowest start (2.72 V, or 4.099 V
+    on discharge) if even that one is shorter."""
+    c = sim.cell
+    sign = 1 if i_A > 0 else -1
+    frozen, st0 = c.frozen, c.state()
+    lo, hi = cellmodel.soc_at_ocv(2.72), cellmodel.soc_at_ocv(4.099)
+    c.frozen = True
+    try:
+        # the far end: the furthest start; the near end: at rest at the end voltage
+        far, near = (lo, hi) if sign > 0 else (hi, lo)
+        t = _cc_s(sim, far, i_A, v_end_uV, cc_s)
+        if t <= cc_s:
+            return far, t
+        for _ in range(BISECT_N):
+            mid = 0.5 * (far + near)
+            t = _cc_s(sim, mid, i_A, v_end_uV, cc_s)
+            if abs(t - cc_s) <= CC_TOL * cc_s:
+                break
+            if t > cc_s:
+                far = mid
+            else:
+                near = mid
+        return mid, t
+    finally:
+        c.frozen = frozen
+        c.set_state(st0)
+
+
 def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_ticks=60000,
         i_end=None, hold_s=None, cc_s=None, on_tick=None):
     """Returns a dict of what happened (raises ValueError if the board refuses).
@@ -43,22 +102,19 @@ def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_t
     c = cellmodel.make_cell(cell)
     num, den = RATES[rate]
     i_A = CAPACITY_NAH[cell] * num / den * 1e-9
-    # start CC_S of CC before the point where the CC step would end at rest (its
-    # ohmic drop included): the R probe reads and the cell's RC settles as in a long run
-    if sign > 0:
-        ocv = max(min(v_hi / 1e6 - i_A * c.r0, 4.08), 2.75)
-    else:
-        ocv = min(max(v_lo / 1e6 + i_A * c.r0, 2.72), 4.05)
-    d_soc = i_A * (cc_s or CC_S) / (CAPACITY_NAH[cell] * 1e-9 * 3600.0)
-    soc = cellmodel.soc_at_ocv(ocv) - sign * d_soc
-    lo, hi = cellmodel.soc_at_ocv(2.72), cellmodel.soc_at_ocv(4.099)
-    c.set_soc(lo if soc < lo else (hi if soc > hi else soc))
     ls = lines(cell, rate, sign, v_hi, v_lo, i_end=i_end)
     if hold_s is not None:
         f = ls[-1].split()
         f[3] = str(hold_s)
         ls[-1] = " ".join(f)
     sim = Sim(ls, cell=c, seed=seed, board=board, channel_kwargs=channel_kwargs)
+    # start at rest cc_s of CC at the rate before the board hands over to the hold (its
+    # reading one noise band short of the end voltage): the R probe reads and the cell's
+    # RC settles as in a long run, and the CC step really runs before the hold
+    band = sim.ch.engine.reg.band_uV
+    v_end = v_hi - band if sign > 0 else v_lo + band
+    soc, _ = start_state(sim, sign * i_A, v_end, cc_s or CC_S)
+    c.set_soc(soc)
     tick = 100 if num / den >= 1 else 1000
     sim.start()
     fe = sim.fe
@@ -68,11 +124,14 @@ def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_t
     i_hold_max = 0
     n = 0
     i_end_true = None
+    cc_ms = None
     while sim.running() and n < max_ticks:
         i_before = fe.true_i_nA
         if on_tick is not None:
             on_tick(sim)      # (tests: before the tick, e.g. a scripted range switch)
         sim.tick()
+        if e.step_seq and e.step_rec[engine.SR_KIND] == protocol.CC and cc_ms is None:
+            cc_ms = e.step_rec[engine.SR_MS]
         if e.step_seq and e.step_rec[engine.SR_KIND] == protocol.CV and i_end_true is None:
             i_end_true = abs(i_before)
         if e.state == engine.RUNNING and e.step.kind == protocol.CV:
@@ -87,4 +146,4 @@ def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_t
             "r_tick_ohm": c.r0 + c.r1 * (1.0 - math.exp(-tick * 1e-3 / c.tau1)), "i_hold_max_nA": i_hold_max,
             "i_cc_nA": CAPACITY_NAH[cell] * num // den, "ticks": n, "sim": sim,
             "end_reason": e.step_rec[engine.SR_REASON] if e.step_seq else 0,
-            "i_end_true_nA": i_end_true}
+            "i_end_true_nA": i_end_true, "cc_ms": cc_ms}
