@@ -65,8 +65,8 @@ def start_state(sim, i_A, v_end_uV, cc_s):
     cell model itself (frozen: no ageing; put back as it was), with the surface-bulk gap
     the CC step builds (docs/cellmodel.md: on fig4 a C/10 charge from rest at the OCV of
     its end voltage reaches it in about 70 s, not in the time its charge would take).
-    Returns (soc, how long the CC lasts from it (s)); the lowest start (2.72 V, or 4.099 V
-    on discharge) if even that one is shorter."""
+    Returns (soc, how long the CC lasts from it (s)); the furthest start (2.72 V, or
+    4.099 V on discharge) if even that one is shorter."""
     c = sim.cell
     sign = 1 if i_A > 0 else -1
     frozen, st0 = c.frozen, c.state()
@@ -74,7 +74,8 @@ def start_state(sim, i_A, v_end_uV, cc_s):
     c.frozen = True
     try:
         # the far end: the furthest start; the near end: at rest at the end voltage
-        far, near = (lo, hi) if sign > 0 else (hi, lo)
+        far = lo if sign > 0 else hi
+        near = cellmodel.soc_at_ocv(v_end_uV * 1e-6)
         t = _cc_s(sim, far, i_A, v_end_uV, cc_s)
         if t <= cc_s:
             return far, t

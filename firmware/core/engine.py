@@ -128,6 +128,7 @@ class Engine:
         self._dt = 100               # the last tick's length (ms)
         self._ramp_v = -1            # the ramp's last voltage and current readings
         self._trim = 0               # CC: the output error trimmed out (nA)
+        self._cap_trim = 0           # CV: the CC step's trim, on its range (nA)
         self._ramp_i = 0
         self._ramp_rest = False
         self._probe_n = 0            # ticks until the R probe reads (0: none armed)
@@ -319,6 +320,7 @@ class Engine:
         (or a ramp on its loop) goes on from the current that flowed."""
         if self.step is not None and (self.step.kind == CV or self._ramp):
             self.reg.rebase(i_nA)
+        self._cap_trim = 0    # (the CC step's trim was the old range's output error)
 
     def _filter(self, i_nA, dt):
         # i_f += (i - i_f) * dt / (I_TAU_MS + dt), in small ints: the weight in 1/256
@@ -437,11 +439,14 @@ class Engine:
             # of the wrong sign, and an R_est below the cell's would make the loop ring)
             # the hold draws no more than its limit (by default the CC step's current
             # before it: docs/protocol-files.md) the way it charges or discharges
+            # (on the command: the CC step's trim, the output's error it measured at
+            # that current on this range, moves the cap with it, so the hold may draw
+            # what the CC step drew, not the CC step's command less the output's error)
             cap = s.i_cap_nA if s.i_cap_nA else i_max
             if s.sign > 0:
-                lo, hi = -i_max, cap
+                lo, hi = -i_max, cap + self._cap_trim
             else:
-                lo, hi = -cap, i_max
+                lo, hi = -cap + self._cap_trim, i_max
             self.out_on = True
             self.out_i_nA = self.reg.update(s.v_uV, v_uV, lo, hi, self._dt)
         elif k == CR:
@@ -538,6 +543,8 @@ class Engine:
         self._ramp = s.kind == CC and s.handover
         self._ramp_v = -1
         self._ramp_rest = prev_i == 0    # the ramp starts from rest: its first pair is R
+        self._cap_trim = self._trim if (s.kind == CV and prev is not None
+                                        and prev.handover) else 0
         self._trim = 0
         if self._ramp:
             self.reg.start(prev_i)

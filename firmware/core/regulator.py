@@ -27,6 +27,9 @@ _Y_MAX = const(1000000)     # uV/s: bounds a run-on's rate (small ints)
 # the run-on model's filter: 1/2 per tick, 1/8 where one tick's reading is noisier
 # than NOISY_UV (its noise / current would make the drift model noise)
 NOISY_UV = const(500)
+# a reading pair closer than this in time says nothing about the run-on's rate (a tick
+# right after a start or resume command: its noise and any jump x 1000 / dt)
+RUNON_MIN_MS = const(50)
 
 
 # With the board's noise known (configure): the band is 3 sigma of one tick's voltage
@@ -72,9 +75,11 @@ class Regulator:
 
     def rebase(self, i_nA):
         """Go on from i_nA, the current that flowed (the command made up for an output
-        offset that has just changed: a range switch); no step for the run-on model."""
+        offset that has just changed: a range switch). The command step that took
+        effect over the last tick stays for the run-on model (its ohmic part is in this
+        tick's reading: a ramp's first step from rest, clipped by the old range)."""
+        self._i_last = i_nA - (self.i_nA - self._i_last)
         self.i_nA = i_nA
-        self._i_last = i_nA
 
     def observe(self, dv_uV, di_nA):
         """A step of di_nA in the command moved the voltage by dv_uV: update R_est."""
@@ -119,6 +124,8 @@ class Regulator:
         # tick, 1/8 on a noisy board
         vp = self._v_prev
         self._v_prev = v_uV
+        if dt_ms < RUNON_MIN_MS:
+            return
         i = self.i_nA
         m = i if i >= 0 else -i
         step = i - self._i_last
