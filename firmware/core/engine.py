@@ -395,7 +395,7 @@ class Engine:
                 aim = s.until_uV - b2 if lim > 0 else s.until_uV + b2
                 aim = aim - ((aim - v_uV) >> 1) if (aim - v_uV) * lim > 0 else aim
                 i = self.reg.update(aim, v_uV, lim if lim < 0 else 0,
-                                    lim if lim > 0 else 0, self._dt)
+                                    lim if lim > 0 else 0, self._dt, self.i_nA)
                 if i == lim:
                     self._ramp = False
                 # R from this tick's measured voltage and current against the last
@@ -448,7 +448,7 @@ class Engine:
             else:
                 lo, hi = -cap + self._cap_trim, i_max
             self.out_on = True
-            self.out_i_nA = self.reg.update(s.v_uV, v_uV, lo, hi, self._dt)
+            self.out_i_nA = self.reg.update(s.v_uV, v_uV, lo, hi, self._dt, self.i_nA)
         elif k == CR:
             # I = V / R in nA without leaving small ints: V // R is in uA
             r = s.r_ohm

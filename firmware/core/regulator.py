@@ -53,6 +53,8 @@ class Regulator:
         self._k_shift = 1          # its filter: 1/2 per tick, 1/8 on a noisy board
         self._k_fast = False       # the latest tick's run-on if larger (known small noise)
         self.noisy = False         # one tick's reading noisier than NOISY_UV
+        self._i_read = None        # this tick's measured current (update, track)
+        self._i_read_prev = None   # the last tick's (None: none since a rest)
 
     def configure(self, v_noise_uV):
         """The rms noise of one tick's voltage reading on this board (0: the defaults)."""
@@ -105,6 +107,7 @@ class Regulator:
     def forget_drift(self):
         """After a rest or at a new current: no run-on known, no last reading."""
         self._v_prev = -1
+        self._i_read_prev = None
         self._k_raw = 0
         self.k_ohm_s = 0
 
@@ -124,11 +127,19 @@ class Regulator:
         # tick, 1/8 on a noisy board
         vp = self._v_prev
         self._v_prev = v_uV
+        ir = self._i_read
+        ip = self._i_read_prev
+        self._i_read_prev = ir
         if dt_ms < RUNON_MIN_MS:
             return
         i = self.i_nA
         m = i if i >= 0 else -i
         step = i - self._i_last
+        if ir is not None and ip is not None:
+            # the current step between the two readings as MEASURED: what the output
+            # really did (an 8-bit DAC's code, its offset and gain errors: 1.5 kOhm x
+            # one 2.6 uA code is 3.9 mV, which the commanded step would call run-on)
+            step = ir - ip
         if vp < 0 or dt_ms <= 0 or m < PROBE_MIN_NA or (step and self._r_seen == R_MAX_OHM):
             return   # (a step with no R measured yet: its ohmic part is not known)
         if self._ohmic_uV(m) < (self.noise_uV << 1):
@@ -166,8 +177,10 @@ class Regulator:
             self.k_ohm_s = self._k_raw if self._k_raw > 0 else 0
 
     def track(self, v_uV, i_nA, dt_ms):
-        """A tick at constant current (a CC step before a hold): learn how fast the
-        voltage runs on at it, for the hand-over and the hold's first ticks."""
+        """A tick at constant current (a CC step before a hold; i_nA measured): learn
+        how fast the voltage runs on at it, for the hand-over and the hold's first
+        ticks."""
+        self._i_read = i_nA
         self._see(v_uV, dt_ms)
         self.i_nA = i_nA
         self._i_last = i_nA
@@ -181,8 +194,10 @@ class Regulator:
             y = _Y_MAX
         return y // 1000 * dt_ms + (y % 1000) * dt_ms // 1000
 
-    def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA, dt_ms=100):
-        """One tick of the hold; returns the new current setpoint in nA."""
+    def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA, dt_ms=100, i_read_nA=None):
+        """One tick of the hold (i_read_nA: the current measured with v_uV, if known);
+        returns the new current setpoint in nA."""
+        self._i_read = i_read_nA
         self._see(v_uV, dt_ms)
         # aim at where the voltage will be at the end of the next tick: the error less
         # the run-on expected over it at the present current, through the resistance
