@@ -69,9 +69,20 @@ class _Calib:
 
 def main():
     global RUNTIME, _hold
-    import firmware_setup
-    fe, clock, wdt, cause, tick_ms, ch, calib, port, ranger = firmware_setup.build(
-        board, config, _Calib)
+    try:
+        import firmware_setup
+        fe, clock, wdt, cause, tick_ms, ch, calib, port, ranger = firmware_setup.build(
+            board, config, _Calib)
+    except MemoryError:
+        # the heap ran out while the engine and the channel were built: the same verdict
+        # as the check below, before it could be reached
+        _hold = None
+        gc.collect()
+        raise MemoryError("heap too small: it ran out while the firmware loaded (%d B "
+                          "free once it gave up), the smallest ring and the run's reserve need "
+                          "%d B after it (runtime.BOOT_FREE_MIN_B; docs/reliability.md, "
+                          "Memory)" % (gc.mem_free() if hasattr(gc, "mem_free") else -1,
+                                       BOOT_FREE_MIN_B))
     firmware_setup = None
     drop_module("firmware_setup")   # one-time code: not in the heap the ring is sized from
     # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
