@@ -52,7 +52,7 @@ CHECKPOINT_EVERY_MS = const(600000)
 SEQ_BLOCK = const(4096)
 RING_N = const(512)
 RING_MIN = const(32)            # the fewest records kept: a few minutes of telemetry at 1 Hz
-HEAP_RESERVE_B = const(28672)   # heap left free after the ring: console, load, checkpoint
+HEAP_RESERVE_B = const(24576)   # heap left free after the ring: console, load, checkpoint
 # what a Ring takes beside its slots: the object, its memoryview and array, and the GC
 # rounding of its two buffers (32-byte blocks on the 64-bit unix port). Without it
 # ring_n_for's ring left a few hundred bytes less than HEAP_RESERVE_B, _make_ring found
@@ -65,9 +65,8 @@ _SEND_MAX = const(32)           # records written per tick at most
 REPLY_MAX = const(8)            # reply lines held for a host that does not read; the
                                 # oldest are dropped and counted (status: dropped_replies=)
 # the console's parts loaded for a command (console.py), dropped after its tick
-# (console_load once the load is over), and the protocol's checks (protocol_check, at a
-# load): their code takes heap only while they work
-_RARE = ("console_more", "console_load", "board_files", "protocol_check")
+# (console_load once the load is over): their code takes heap only while they work
+_RARE = ("console_more", "console_load", "board_files")
 # the stages of a tick, named in the fault an unexpected exception latches
 STAGES = ("control", "records", "input", "send", "checkpoint", "watchdog")
 
