@@ -382,9 +382,13 @@ class Runtime:
             self.console.feed(b, now)
             if e.state == _engine.RUNNING and was not in (_engine.RUNNING, _engine.PAUSED):
                 self.t_ms = 0   # a new run (`start`), not a `resume`: test time from 0
-        for m in _RARE:
-            if m in sys.modules and (m != "console_load" or not self.console.loading()):
-                drop_module(m)   # a rare command's code: garbage from here on
+            if b == 10 or b == 13:
+                # after each line, not at the tick's end: the lines of one read (`rate 0`
+                # then `load` and its protocol) would otherwise hold console_more and the
+                # load's parse at once
+                for m in _RARE:
+                    if m in sys.modules and (m != "console_load" or not self.console.loading()):
+                        drop_module(m)   # a rare command's code: garbage from here on
         lines = self.ch.lines
         if lines is not self._saved_lines and lines is not None:
             # a newly loaded protocol goes to flash once, for a resume after a reset
