@@ -39,7 +39,7 @@ from host_tools import deploy, simboard  # noqa: E402
 FIRMWARE = ("units", "wire", "ring", "protocol", "accounting", "regulator", "safety",
             "engine", "channel", "console", "loop", "store", "runtime", "stdio_port",
             "autorange")
-TRANSIENT = ("hardware", "firmware_setup", "runtime_more", "console_load", "console_more", "board_files",
+TRANSIENT = ("hardware", "firmware_setup", "engine_cp", "runtime_more", "console_load", "console_more", "board_files",
              "calibration")
 SIMULATION = ("femodel", "cellmodel", "board")
 # a real board's hardware layer (its image, with the MCP4725 and ADS1115 build)

@@ -69,31 +69,25 @@ class _Calib:
 
 def main():
     global RUNTIME, _hold
+    ch = None
     try:
         import firmware_setup
         fe, clock, wdt, cause, tick_ms, ch, calib, port, ranger = firmware_setup.build(
             board, config, _Calib)
     except MemoryError:
-        # the heap ran out while the engine and the channel were built: the same verdict
-        # as the check below, before it could be reached
-        _hold = None
-        gc.collect()
-        raise MemoryError("heap too small: it ran out while the firmware loaded (%d B "
-                          "free once it gave up), the smallest ring and the run's reserve need "
-                          "%d B after it (runtime.BOOT_FREE_MIN_B; docs/reliability.md, "
-                          "Memory)" % (gc.mem_free() if hasattr(gc, "mem_free") else -1,
-                                       BOOT_FREE_MIN_B))
+        pass   # it ran out building the engine or the channel: the check below says so
     firmware_setup = None
     drop_module("firmware_setup")   # one-time code: not in the heap the ring is sized from
     # the ring takes what the heap spares (a Pico ~190 KB, an ESP32 ~110 KB)
     gc.collect()
     free = (gc.mem_free() if hasattr(gc, "mem_free") else 1 << 30) + len(_hold)
-    if free < BOOT_FREE_MIN_B:
+    if ch is None or free < BOOT_FREE_MIN_B:
         # a board that would boot but could not load a protocol: say so now, with figures
-        raise MemoryError("heap too small: %d B free after the firmware loaded, the "
+        raise MemoryError("heap too small: %d B free after the firmware loaded%s, the "
                           "smallest ring and the run's reserve need %d B "
                           "(runtime.BOOT_FREE_MIN_B; docs/reliability.md, Memory)"
-                          % (free, BOOT_FREE_MIN_B))
+                          % (free, " (it ran out building the channel)" if ch is None
+                             else "", BOOT_FREE_MIN_B))
     ring_n = ring_n_for(free, getattr(board, "RING_N", 512))
     # Near the floor the ring is the held block's (a few slots less than ring_n, if any):
     # a heap that gives twice that returns it and takes a block of the size it spares.

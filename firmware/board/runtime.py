@@ -70,7 +70,7 @@ _RARE = ("console_more", "console_load", "board_files")
 # the stages of a tick, named in the fault an unexpected exception latches
 STAGES = ("control", "records", "input", "send", "checkpoint", "watchdog")
 
-# checkpoint.txt: the protocol's CRC, the engine's checkpoint (engine.CP_*), then the
+# checkpoint.txt: the protocol's CRC, the engine's checkpoint (engine_cp.CP_*), then the
 # next record number and the test time (runtime_more.CPF_* read it back at boot)
 
 PROTOCOL_FILE = "protocol.txt"
@@ -151,12 +151,14 @@ class Runtime:
     def start(self):
         """After a reset: count the boot, report the cause and any checkpoint, and
         restore the run PAUSED if there is one. It never resumes by itself. (The code is
-        in runtime_more.py, which is loaded for it and dropped after.)"""
+        in runtime_more.py, which is loaded for it and dropped after, as is the engine's
+        engine_cp.py.)"""
         import runtime_more
         try:
             runtime_more.start(self, _lines_crc, CHECKPOINT_EVERY_MS)
         finally:
             drop_module("runtime_more")
+            drop_module("engine_cp")
 
     def _reserve_seq(self):
         self._seq_reserved = self.ring.next_seq + SEQ_BLOCK
@@ -231,6 +233,7 @@ class Runtime:
             return runtime_more.stats(self)
         finally:
             drop_module("runtime_more")
+            drop_module("engine_cp")
 
     def _tick(self):
         now = self.clock.ticks_ms()
@@ -460,6 +463,7 @@ class Runtime:
         self._cp_due = False
         self._cp_last_ms = now
         cp = [_lines_crc(self.ch.lines)] + e.checkpoint() + [self.ring.next_seq, self.t_ms]
+        drop_module("engine_cp")   # the checkpoint's code: loaded for it (engine.py)
         store.write_ints(self._f_cp, cp)
         self.checkpoint = cp
 

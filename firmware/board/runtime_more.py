@@ -5,18 +5,18 @@
 # board runs.
 import gc
 
-import engine as _engine
+import engine_cp   # the checkpoint layout (dropped with this module, runtime.py)
 from ring import Ring
 import store
 import wire
 
 # checkpoint.txt as Runtime._checkpoint writes it: the protocol's CRC, the engine's
-# checkpoint (engine.CP_*), then the next record number and the test time
+# checkpoint (engine_cp.CP_*), then the next record number and the test time
 CPF_CRC = 0
 CPF_ENGINE = 1
-CPF_SEQ = 1 + _engine.CP_LEN
-CPF_T_MS = 2 + _engine.CP_LEN
-CPF_LEN = 3 + _engine.CP_LEN
+CPF_SEQ = 1 + engine_cp.CP_LEN
+CPF_T_MS = 2 + engine_cp.CP_LEN
+CPF_LEN = 3 + engine_cp.CP_LEN
 
 
 def start(self, _lines_crc, CHECKPOINT_EVERY_MS):
@@ -55,7 +55,7 @@ def start(self, _lines_crc, CHECKPOINT_EVERY_MS):
     self._reply("ok boot: cause=%s boot=%d %s" % (
         self.reset_cause, self.boot,
         ("checkpoint step=%d cycle=%d t_s=%d lost_max_s=%d lost_max_nAh=%d; resume "
-         "or abort" % (cp[CPF_ENGINE + _engine.CP_STEP], cp[CPF_ENGINE + _engine.CP_CYCLE],
+         "or abort" % (cp[CPF_ENGINE + engine_cp.CP_STEP], cp[CPF_ENGINE + engine_cp.CP_CYCLE],
                        self.t_ms // 1000, CHECKPOINT_EVERY_MS // 1000, lost_max_nAh))
         if restored else "no checkpoint"))
 
@@ -70,8 +70,8 @@ def _push_boot(self, cp):
     n += 1
     if cp:
         # step number, cycle, index, block, rep: where the run stands
-        for k in (_engine.CP_STEP, _engine.CP_CYCLE, _engine.CP_INDEX, _engine.CP_BLOCK,
-                  _engine.CP_REP):
+        for k in (engine_cp.CP_STEP, engine_cp.CP_CYCLE, engine_cp.CP_INDEX,
+                  engine_cp.CP_BLOCK, engine_cp.CP_REP):
             r[n] = cp[CPF_ENGINE + k]
             n += 1
     self.ring.push("B", r, n)
