@@ -41,6 +41,11 @@ END_NAMES = ("none", "voltage", "current", "time", "user", "fault", "complete", 
 # (350 ms: the 1/4 per 100 ms tick the filter had before).
 _QUAL_N = const(2)
 _QUAL_MS = const(5000)
+# ... and a reading counts for at most _QUAL_TICK_MS of that time: the filtered current
+# after one long tick (cycler simulate's holds, 10-80 s) is one reading, taken where the
+# regulator's look-ahead over that tick had just cut the current; it is not 5 s of
+# evidence (the board's 100 ms tick is not affected)
+_QUAL_TICK_MS = const(1000)
 I_TAU_MS = const(350)
 # A CC step into a hold hands over HANDOVER_MS of voltage drift early (the drift the
 # regulator learned on the step, regulator.track; two board ticks): the hold starts
@@ -292,7 +297,7 @@ class Engine:
                 i = -i
             if i <= s.i_end_nA:
                 self._below_n += 1
-                self._below_ms += dt
+                self._below_ms += dt if dt < _QUAL_TICK_MS else _QUAL_TICK_MS
             else:
                 self._below_n = 0
                 self._below_ms = 0
