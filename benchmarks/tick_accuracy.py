@@ -31,10 +31,14 @@ FIG4_RATES = "C/20,C/10,C/5,C/3,C/2,1C,2C,3C"   # C/50 too with --rates (100 h a
 KIND = {protocol.CC: "CC", protocol.CV: "CV"}
 
 
-def _protocol(rates):
+HANDOVER_MS = 60000   # a hold's first minute takes over from the CC step
+
+
+def rate_protocol(rates, step_max='"200 hours"'):
+    """One cycle per rate, CC-CV both ways (holds until C/46 and C/24), on fig4."""
     text = ['[cell]\nname = "fig4"\ncapacity_mAh = 0.0839\n[limits]\nv_min = 2.6\n'
             'v_max = 4.1\nv_trip_lo = 2.5\nv_trip_hi = 4.15\ni_max = "5C"\n'
-            'step_max = "200 hours"\n']
+            + ('step_max = %s\n' % step_max if step_max else '')]
     for r in rates:
         text.append('[[block]]\nlabel = "%s"\nrepeat = 1\nsteps = ["Charge at %s until 4.1 V", '
                     '"Hold at 4.1 V until C/46", "Discharge at %s until 2.6 V", '
@@ -42,7 +46,11 @@ def _protocol(rates):
     return protocol_file.parse("\n".join(text), "<tick_accuracy>")
 
 
-def _run(parsed, fixed_tick_ms, seed):
+def run_watched(parsed, fixed_tick_ms=0, seed=1):
+    """`cycler simulate` of parsed (fixed_tick_ms 0: the adaptive tick), watching the
+    TRUE cell voltage. Returns (steps, seen, sim); seen: ticks, cc (the worst uV a CC
+    step went past its end voltage), cv (the worst uV a hold strayed after its first
+    minute), wall (s)."""
     seen = {"ticks": 0, "cc": 0.0, "cv": 0.0}
     tick = sm.Sim.tick
 
@@ -50,12 +58,12 @@ def _run(parsed, fixed_tick_ms, seed):
         e = self.ch.engine
         s = e.step
         seen["ticks"] += 1
-        if s is not None and e.state == 2:
+        if s is not None and e.state == 2:   # engine.RUNNING
             v = self.cell.v_V * 1e6
             if s.kind == protocol.CC:
-                seen["cc"] = max(seen["cc"], (v - s.until_uV) if s.i_nA > 0 else
-                                 (s.until_uV - v))
-            elif s.kind == protocol.CV and e.step_ms > 60000:
+                past = (v - s.until_uV) if s.i_nA > 0 else (s.until_uV - v)
+                seen["cc"] = max(seen["cc"], past)
+            elif s.kind == protocol.CV and e.step_ms > HANDOVER_MS:
                 seen["cv"] = max(seen["cv"], abs(v - s.v_uV))
         return tick(self)
 
@@ -66,7 +74,7 @@ def _run(parsed, fixed_tick_ms, seed):
     finally:
         sm.Sim.tick = tick
     seen["wall"] = time.perf_counter() - t0
-    return w.steps, seen
+    return w.steps, seen, sim
 
 
 def _q(s):
@@ -82,10 +90,10 @@ def main():
     if args.protocol:
         return _whole(args.protocol)
     rates = args.rates.split(",")
-    parsed = _protocol(rates)
-    ref, rs = _run(parsed, 1000, 1)
-    ada, as_ = _run(parsed, 0, 1)
-    ref2, r2s = _run(parsed, 1000, 2)
+    parsed = rate_protocol(rates)
+    ref, rs, _ = run_watched(parsed, 1000, 1)
+    ada, as_, _ = run_watched(parsed, 0, 1)
+    ref2, r2s, _ = run_watched(parsed, 1000, 2)
     for name, st in (("1 s tick, seed 1", rs), ("adaptive, seed 1", as_),
                      ("1 s tick, seed 2", r2s)):
         print("%-17s %8d ticks %6.1f s wall; true voltage: CC end <= %.2f mV past, "

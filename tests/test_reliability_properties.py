@@ -247,29 +247,11 @@ def test_control_a_slower_qualification_breaks_the_documented_bound(monkeypatch)
        st.integers(1, 2 ** 30), st.booleans())
 def check_a_hard_limit_crossing_switches_the_output_off_within_the_bound(
         name, side, after_s, past_uV, noise, seed, charging):
-    cell = cellmodel.make_cell(name)
-    cell.set_soc(0.3)
-    cap = int(round(cell.capacity_mAh * 1e6))
-    i = cap // 5 if charging else -(cap // 5)
-    lines = ["cell %d 0" % cap, "window %d %d" % (V_LO, V_HI),
-             "limits 2500000 4150000 20000000 400000",
-             "cc %d %d 0" % (i, V_HI if charging else V_LO),
-             "cv %d %d 0 0" % (V_HI if charging else V_LO, cap // 20)]
-    sim = DetectingSim(lines, cell=cell, seed=seed, fe_kwargs={"v_noise_uV": noise})
-    sim.start()
-    for _ in range(after_s):
-        sim.tick()
-        sim.advance(1000)
-    assert sim.ch.out_on
     # the true voltage jumps past a trip (a contact that breaks, a cell that fails):
+    n, sim = _crossing_ticks(name, side, after_s, past_uV, noise, seed, charging)
+    assert not sim.ch.out_on and n <= TRIP_TICKS_MAX, (n, sim.ch.status_text())
     trip = 4150000 if side == "hi" else 2500000
     target = trip + past_uV if side == "hi" else max(trip - past_uV, 100000)
-    sim.fe.cell = SteppedCell(target / 1e6)
-    n = 0
-    while sim.ch.out_on:
-        sim.tick()
-        n += 1
-        assert n <= TRIP_TICKS_MAX, (n, sim.ch.status_text())
     assert abs(sim.fe.true_v_uV - target) < 1
     assert sim.ch.state_name() == "fault"
     assert sim.ch.safety.code in (safety.OVERVOLTAGE, safety.UNDERVOLTAGE)

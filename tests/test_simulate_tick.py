@@ -17,50 +17,19 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from host_tools import protocol_file  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from host_tools import simulate as sm  # noqa: E402
-import protocol  # noqa: E402
+from tick_accuracy import rate_protocol, run_watched  # noqa: E402  (one home for both)
 
 RATES = ("C/10", "1C", "3C")
 WINDOW_UV = 5000      # docs/reliability.md: the true voltage within the window +- 5 mV
-HANDOVER_MS = 60000   # a hold's first minute takes over from the CC step
-
-
-def _protocol():
-    text = ['[cell]\nname = "fig4"\ncapacity_mAh = 0.0839\n[limits]\nv_min = 2.6\n'
-            'v_max = 4.1\nv_trip_lo = 2.5\nv_trip_hi = 4.15\ni_max = "5C"\n']
-    for r in RATES:
-        text.append('[[block]]\nlabel = "%s"\nrepeat = 1\nsteps = ["Charge at %s until 4.1 V", '
-                    '"Hold at 4.1 V until C/46", "Discharge at %s until 2.6 V", '
-                    '"Hold at 2.6 V until C/24"]\n' % (r, r, r))
-    return protocol_file.parse("\n".join(text), "<tick>")
 
 
 def _run(fixed_tick_ms=0):
     """(steps, ticks, worst CC overshoot past its end voltage, worst hold excursion in
     uV of the TRUE voltage, the channel's state at the end)."""
-    seen = {"ticks": 0, "cc": 0.0, "cv": 0.0}
-    tick = sm.Sim.tick
-
-    def watching(self):
-        e = self.ch.engine
-        s = e.step
-        seen["ticks"] += 1
-        if s is not None and e.state == 2:   # engine.RUNNING
-            v = self.cell.v_V * 1e6
-            if s.kind == protocol.CC:
-                past = (v - s.until_uV) if s.i_nA > 0 else (s.until_uV - v)
-                seen["cc"] = max(seen["cc"], past)
-            elif s.kind == protocol.CV and e.step_ms > HANDOVER_MS:
-                seen["cv"] = max(seen["cv"], abs(v - s.v_uV))
-        return tick(self)
-
-    sm.Sim.tick = watching
-    try:
-        w, sim = sm.simulate(_protocol(), "fig4", fixed_tick_ms=fixed_tick_ms)
-    finally:
-        sm.Sim.tick = tick
-    return w.steps, seen["ticks"], seen["cc"], seen["cv"], sim.ch.state_name()
+    steps, seen, sim = run_watched(rate_protocol(RATES, step_max=None), fixed_tick_ms)
+    return steps, seen["ticks"], seen["cc"], seen["cv"], sim.ch.state_name()
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,14 @@ _HEAP0_B = gc.mem_alloc()   # before the board file: a virtual board measures it
 import board
 # The virtual board builds its hardware (the cell and front-end models) before any
 # firmware module and keeps the firmware to the board's heap (boards/sim.py prepare).
-if hasattr(board, "prepare"):
+_prepare = getattr(board, "prepare", None)
+if _prepare is not None:
     def _drop(name):
         import sys
         sys.modules.pop(name, None)
-    board.prepare(config, _HEAP0_B, _drop)
+    _prepare(config, _HEAP0_B, _drop)
     _drop = None
+_prepare = None
 
 # The buffer of the smallest ring (runtime.RING_MIN = 32 slots of wire.MAX_RECORD =
 # 168 B), taken before the firmware's modules load: loading leaves holes between the
