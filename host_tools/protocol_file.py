@@ -680,7 +680,7 @@ def resolve(name):
     return name
 
 
-def load(path, i_floor_nA=I_FLOOR_NA):
+def load(path, i_floor_nA=I_FLOOR_NA, board=None):
     """Read and check a protocol file. Raises ProtocolError (or OSError)."""
     with open(path, "rb") as f:
         raw = f.read(MAX_FILE_BYTES + 1)
@@ -693,11 +693,14 @@ def load(path, i_floor_nA=I_FLOOR_NA):
     except UnicodeDecodeError as e:
         raise ProtocolError(path, None, "(bytes)", "the file is not UTF-8 text", "a UTF-8 "
                             "TOML file", _EXAMPLE_BLOCK) from e
-    return parse(text, path, i_floor_nA)
+    return parse(text, path, i_floor_nA, board)
 
 
-def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
-    """Check a protocol given as TOML text; returns a ParsedProtocol."""
+def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA, board=None):
+    """Check a protocol given as TOML text; returns a ParsedProtocol. board: a
+    front-end profile (simulation/feprofiles.py): also check what that board refuses
+    (its voltage error, its DAC's hold current, its termination floor), as its own
+    `load` will."""
     r = _Reader(text, path)
     doc = r.toml()
     name, description, diagnostic = r.top(doc)
@@ -712,7 +715,7 @@ def parse(text, path="<protocol>", i_floor_nA=I_FLOOR_NA):
     notes = [None] * len(lines)
     for s in steps:
         notes[s["compact_index"]] = s["source"]
-    _board_check(lines, origins, notes, r.loc, i_floor_nA, r.refuse)
+    _board_check(lines, origins, notes, r.loc, i_floor_nA, r.refuse, board)
     return ParsedProtocol(path, name, description, diagnostic, cell, limits, blocks, steps,
                           lines, origins, notes)
 
@@ -1007,12 +1010,22 @@ _FW_HINTS = {
 _FW_LINE = re.compile(r"^line (\d+) '[^']*': (.*?)(?:; for example '[^']*')?$", re.S)
 
 
-def _board_check(lines, origins, notes, loc, i_floor_nA, refuse):
+def _board_check(lines, origins, notes, loc, i_floor_nA, refuse, board=None):
     """Run the board's own validator (firmware/core/protocol.py) on the compact form,
-    with the widest board's bounds, and refuse with its message at the TOML line the
-    offending compact line came from. One source for every limit."""
+    with the widest board's bounds (or, given a front-end profile, that board's: the
+    figures its Channel gets, boards/sim.channel_figures), and refuse with its message
+    at the TOML line the offending compact line came from. One source for every limit."""
+    err = hold_i_max = 0
+    if board:
+        from boards import sim as simboard
+        f = simboard.channel_figures(board)
+        err = fw_protocol.hold_err_uV(f["v_err_uV"], f["v_noise_uV"])
+        hold_i_max = f["hold_i_max_nA"]
+        if f["i_floor_nA"] > i_floor_nA:
+            i_floor_nA = f["i_floor_nA"]
     try:
-        fw_protocol.load(lines, CHANNEL_I_MAX_NA, i_floor_nA, BOARD_V_MAX_UV)
+        fw_protocol.load(lines, CHANNEL_I_MAX_NA, i_floor_nA, BOARD_V_MAX_UV, err,
+                         hold_i_max)
         return
     except ValueError as e:
         msg = str(e)
@@ -1038,6 +1051,17 @@ def _board_check(lines, origins, notes, loc, i_floor_nA, refuse):
                                              _v(fw_protocol.ABS_DIAG_TRIP_LO_UV),
                                              _v(fw_protocol.ABS_DIAG_TRIP_HI_UV)),
         "[limits]\nv_trip_lo = 2.5\nv_min = 2.6\nv_max = 4.1\nv_trip_hi = 4.15"))
+    if board and "this board" in problem:   # the profile's own limit, not the file's
+        expected = "a step the %s board can hold (docs/hardware.md, per profile)" % board
+        inside = re.search(r"inside ([\d.]+) V \.\. ([\d.]+) V", problem)
+        v = re.search(r"([\d.]+) V", shown)
+        if inside and v:   # the same step at the nearest voltage this board takes
+            lo, hi = float(inside.group(1)), float(inside.group(2))
+            near = math.floor(hi * 100) / 100 if float(v.group(1)) > hi else \
+                math.ceil(lo * 100) / 100
+            example = shown.replace(v.group(0), "%.2f V" % near, 1)
+        else:
+            example = "the step slower, or with a limit; or another --board"
     refuse(line, shown, _Bad(problem, expected, example))
 
 
@@ -1068,12 +1092,22 @@ def add_arguments(parser):
                         help="smallest CV end current accepted (default %(default)s nA)")
     parser.add_argument("--explain", action="store_true",
                         help="show the file line each compact line comes from")
+    parser.add_argument("--board", default=None, metavar="PROFILE",
+                        help="also check what this front-end profile refuses: "
+                        "pico-ads1115, esp32-ads1115, pico-internal, esp32-internal")
 
 
 def run(args):
     path = resolve(args.protocol)
+    if args.board:
+        import feprofiles
+        try:
+            feprofiles.get(args.board)
+        except ValueError as e:
+            print("cycler validate: %s" % e, file=sys.stderr)
+            return 2
     try:
-        p = load(path, args.i_floor_nA)
+        p = load(path, args.i_floor_nA, args.board)
     except ProtocolError as e:
         print(e, file=sys.stderr)
         return 2

@@ -23,6 +23,10 @@ def add_arguments(p):
                    help="with no --port: how many virtual boards to start (default 1)")
     p.add_argument("--cell", default=None,
                    help="cell model of the virtual board (default: the protocol's [cell] name)")
+    p.add_argument("--board", default=None, metavar="PROFILE",
+                   help="front-end profile of the virtual boards started here: "
+                   "pico-ads1115 (default, the recommended build), pico-internal, "
+                   "esp32-ads1115, esp32-internal")
     p.add_argument("--out", required=True, help="output folder (one subfolder per board "
                    "when there are several)")
     p.add_argument("--speed", type=float, default=DEFAULT_SPEED,
@@ -93,7 +97,8 @@ def _start_virtual_boards(args, parsed, say):
     speed = int(args.speed) if args.speed == int(args.speed) else args.speed
     boards = []
     for _ in range(max(1, args.boards)):
-        b = SimBoard(None, cell=cell, speed=speed, tick_ms=args.tick_ms)
+        b = SimBoard(None, cell=cell, speed=speed, tick_ms=args.tick_ms,
+                     profile=args.board)
         boards.append(b)
         b.start()
         try:
@@ -182,9 +187,20 @@ def run(args):
     def say(s):
         print(s, file=sys.stderr)
 
+    if args.board:
+        if args.port:
+            say("cycler run: --board is the front-end profile of the virtual boards "
+                "`cycler run` starts; a real board (--port) has its own")
+            return 2
+        import feprofiles
+        try:
+            feprofiles.get(args.board)
+        except ValueError as e:
+            say("cycler run: %s" % e)
+            return 2
     path = protocol_file.resolve(args.protocol)
-    try:
-        parsed = protocol_file.load(path)
+    try:   # with --board: what that board refuses too, at the file's line
+        parsed = protocol_file.load(path, board=args.board)
     except (protocol_file.ProtocolError, OSError) as e:
         say("cycler run: %s" % e)
         return 2

@@ -358,9 +358,15 @@ def run(args):
     from host_tools import protocol_file
     from host_tools.records import cycle_table
 
-    path = protocol_file.resolve(args.protocol)
+    import feprofiles
     try:
-        parsed = protocol_file.load(path)
+        feprofiles.get(args.board)
+    except ValueError as e:
+        print("cycler simulate: %s" % e, file=sys.stderr)
+        return 2
+    path = protocol_file.resolve(args.protocol)
+    try:   # what the board refuses too, at the file's line (its own `load` would)
+        parsed = protocol_file.load(path, board=args.board)
     except (protocol_file.ProtocolError, OSError) as e:
         print("cycler simulate: %s" % e, file=sys.stderr)
         return 2
@@ -382,12 +388,6 @@ def run(args):
         print("cycler simulate: unknown cell %r; one of %s, or a cell file (.toml) from "
               "`cycler fit`" % (cell_name, ", ".join(sorted(cellmodel.CELLS))),
               file=sys.stderr)
-        return 2
-    import feprofiles
-    try:
-        feprofiles.get(args.board)
-    except ValueError as e:
-        print("cycler simulate: %s" % e, file=sys.stderr)
         return 2
     out = args.out or os.path.join("out", "%s-%s" % (parsed.name, cell_name))
     total = parsed.cycle_count

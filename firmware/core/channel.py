@@ -73,9 +73,9 @@ class Channel:
             raise ValueError(self.blocked)
         # how far a hold may keep the true voltage from its setpoint: the reading's
         # calibrated error and its noise (a hold closer to the window's edge is refused)
-        err = self.v_err_uV + _protocol.HOLD_NOISE_SIGMA * self.v_noise_uV
         p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_max_uV,
-                           err if self.v_err_uV else 0, self.hold_i_max_nA)
+                           _protocol.hold_err_uV(self.v_err_uV, self.v_noise_uV),
+                           self.hold_i_max_nA)
         self.load(p)
         self.lines = list(lines)  # the runtime saves them for a resume after a reset
 

@@ -436,6 +436,13 @@ def _validate_board(p, s, v_err_uV, hold_i_max_nA):
                                             V_TOL_UV, lo + m, hi - m), KIND_NAMES[s.kind])
 
 
+def hold_err_uV(v_err_uV, v_noise_uV):
+    """How far a hold may keep the true voltage from its setpoint on a board whose
+    reading has error v_err_uV and tick noise v_noise_uV (load's v_err_uV; 0: a board
+    whose error is not stated, not checked)."""
+    return v_err_uV + HOLD_NOISE_SIGMA * v_noise_uV if v_err_uV else 0
+
+
 def load(lines, channel_i_max_nA, i_floor_nA, v_max_uV=0, v_err_uV=0, hold_i_max_nA=0):
     return validate(parse(lines), channel_i_max_nA, i_floor_nA, v_max_uV, v_err_uV,
                     hold_i_max_nA)

@@ -1,0 +1,66 @@
+"""`cycler validate --board` and `cycler simulate --board` refuse, at the TOML file's
+line, what that board's own `load` would refuse (the board's validator with the figures
+its Channel gets, boards/sim.channel_figures): no traceback, an example it takes."""
+import argparse
+
+import pytest
+
+import host_tools  # noqa: F401
+from host_tools import protocol_file, simulate
+
+
+def _first_step_line():
+    lines = open(protocol_file.resolve("quick")).read().splitlines()
+    return 1 + next(k for k, t in enumerate(lines) if "Charge at C/2 until 4.1 V" in t)
+
+
+def _args(mod, argv):
+    p = argparse.ArgumentParser()
+    mod.add_arguments(p)
+    return p.parse_args(argv)
+
+
+def test_validate_with_a_board_refuses_at_the_file_line(capsys):
+    assert protocol_file.run(_args(protocol_file, ["quick", "--board", "esp32-internal"])) == 2
+    err = capsys.readouterr().err
+    # the file's line of the first step, the board's limit named, an example it takes
+    assert "quick.toml:%d:" % _first_step_line() in err and "V_ERR_UV" in err, err
+    assert 'for example: "Charge at C/2 until 4.05 V"' in err, err
+    # that example is one the board takes
+    fixed = protocol_file.resolve("quick")
+    text = open(fixed).read().replace("4.1 V", "4.05 V").replace("2.6 V", "2.65 V")
+    protocol_file.parse(text, fixed, board="esp32-internal")
+    # control: the same file on the recommended build (and with no board) loads
+    assert protocol_file.run(_args(protocol_file, ["quick", "--board", "pico-ads1115"])) == 0
+    assert protocol_file.run(_args(protocol_file, ["quick"])) == 0
+
+
+def test_simulate_refuses_what_its_board_refuses_without_a_traceback(capsys):
+    args = _args(simulate, ["quick", "--board", "esp32-internal", "--quiet"])
+    assert simulate.run(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cycler simulate: ") and "Traceback" not in err, err
+    assert "quick.toml:%d:" % _first_step_line() in err and "V_ERR_UV" in err, err
+
+
+def test_a_hold_above_the_dac_s_hold_current_is_refused_naming_the_limit():
+    text = ('name = "t"\n[cell]\nname = "max"\ncapacity_mAh = 1.091\n[[block]]\n'
+            'label = "1C"\nrepeat = 1\nsteps = ["Charge at 1C until 4.05 V", '
+            '"Hold at 4.05 V until C/46"]\n')
+    with pytest.raises(protocol_file.ProtocolError) as e:
+        protocol_file.parse(text, "t.toml", board="esp32-internal")
+    assert "HOLD_I_MAX_NA" in str(e.value) and "t.toml:" in str(e.value)
+    protocol_file.parse(text, "t.toml", board="pico-ads1115")   # control: 12-bit DAC
+
+
+def test_run_refuses_before_starting_a_virtual_board(capsys, tmp_path):
+    from host_tools import run
+    args = _args(run, ["quick", "--board", "esp32-internal", "--out", str(tmp_path)])
+    assert run.run(args) == 2
+    err = capsys.readouterr().err
+    assert "quick.toml:%d:" % _first_step_line() in err and "V_ERR_UV" in err, err
+    assert not any(tmp_path.iterdir())   # nothing started, nothing written
+    # a real board has its own profile: --board with --port is refused
+    args = _args(run, ["quick", "--board", "esp32-internal", "--port", "/dev/null",
+                       "--out", str(tmp_path)])
+    assert run.run(args) == 2 and "--board" in capsys.readouterr().err
