@@ -21,6 +21,7 @@ import host_tools  # noqa: F401  (firmware on sys.path)
 
 from units import TICKS_MASK  # noqa: E402  (the board's tick counter wraps there)
 from loop import control_tick as _control_tick  # noqa: E402  (the board's one loop)
+from loop import reaim as _reaim  # noqa: E402
 
 BASE_DT_MS = 1000
 MAX_DT_MS = 120000       # CC, CR, rest
@@ -162,6 +163,11 @@ class Sim:
         dt = max(BASE_DT_MS, min(MAX_DT_MS, dt))
         if s is not None and s.kind in (protocol.CC, protocol.CR) and e.step_ms > 0:
             dt = self._end_bound(s, dt)
+        # a hold's command aims at the voltage at the end of the coming tick: over dt,
+        # known only now (the regulator looked ahead over the tick that has passed)
+        if not _reaim(self.fe, self.ch, self.ranger, self.now_ms & TICKS_MASK, dt):
+            import safety
+            self.ch.trip(safety.EXTERNAL, self.fe.v_uV, self.fe.i_nA)
         self._prev_v, self._prev_i, self._prev_dt = v, i, dt
         return dt
 
@@ -214,12 +220,16 @@ class Sim:
         cell = self.cell
         if not hasattr(cell, "__dict__"):   # a stand-in we cannot put back: 10 s
             return min(dt, 10 * BASE_DT_MS)
-        i_A = self.fe.out_i_nA * 1e-9
+        ch = self.ch
+        out = self.fe.out_i_nA - ch.out_i_nA   # what the output adds to a command
         v = cell.v_V * 1e6
-        held = v - (self.ch.engine.v_uV - s.v_uV)   # the true voltage the loop holds
+        held = v - (ch.engine.v_uV - s.v_uV)   # the true voltage the loop holds
         st = cell.__dict__.copy()   # the whole model, put back exactly after a trial
         while dt > BASE_DT_MS:
-            cell.step(dt * 1e-3, i_A)
+            # the command aimed over this tick (the regulator's look-ahead), as the
+            # output will drive it; next_dt applies the one for the tick it picks
+            ch.reaim(dt)
+            cell.step(dt * 1e-3, (ch.out_i_nA + out) * 1e-9)
             off = abs(cell.v_V * 1e6 - held)
             cell.__dict__.update(st)
             if off <= window_uV:

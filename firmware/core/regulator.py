@@ -55,6 +55,10 @@ class Regulator:
         self.noisy = False         # one tick's reading noisier than NOISY_UV
         self._i_read = None        # this tick's measured current (update, track)
         self._i_read_prev = None   # the last tick's (None: none since a rest)
+        self._v_set = 0            # the last update's setpoint, reading and limits
+        self._v = 0                # (reaim() aims its command again)
+        self._lo = 0
+        self._hi = 0
 
     def configure(self, v_noise_uV):
         """The rms noise of one tick's voltage reading on this board (0: the defaults)."""
@@ -194,19 +198,37 @@ class Regulator:
             y = _Y_MAX
         return y // 1000 * dt_ms + (y % 1000) * dt_ms // 1000
 
-    def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA, dt_ms=100, i_read_nA=None):
+    def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA, dt_ms=100, i_read_nA=None,
+               ahead_ms=0):
         """One tick of the hold (i_read_nA: the current measured with v_uV, if known);
-        returns the new current setpoint in nA."""
+        returns the new current setpoint in nA. dt_ms is the tick that has just passed
+        (the run-on seen over it), ahead_ms the one the command will hold for (0: as
+        long as dt_ms, the board's fixed tick; reaim() if it is only known later)."""
         self._i_read = i_read_nA
         self._see(v_uV, dt_ms)
-        # aim at where the voltage will be at the end of the next tick: the error less
+        self._v_set = v_set_uV
+        self._v = v_uV
+        self._lo = i_lo_nA
+        self._hi = i_hi_nA
+        self._i_last = self.i_nA
+        return self._aim(ahead_ms if ahead_ms > 0 else dt_ms)
+
+    def reaim(self, ahead_ms):
+        """The last update's command again, aimed over ahead_ms instead: for a caller
+        that picks the coming tick's length after the tick (`cycler simulate`); the
+        run-on seen is not seen twice. Returns the new setpoint in nA."""
+        self.i_nA = self._i_last
+        return self._aim(ahead_ms)
+
+    def _aim(self, ahead_ms):
+        # aim at where the voltage will be at the end of the coming tick: the error less
         # the run-on expected over it at the present current, through the resistance
         # the run-on adds (it grows with the new current too)
-        e = v_set_uV - v_uV
-        drift = self.drift_uV(self.i_nA, dt_ms)
+        e = self._v_set - self._v
+        drift = self.drift_uV(self.i_nA, ahead_ms)
         e = e - drift if self.i_nA >= 0 else e + drift
         # (the run-on's resistance over the tick: k x dt, in ohm)
-        kt = (self.k_ohm_s // 1000) * dt_ms // 1000
+        kt = (self.k_ohm_s // 1000) * ahead_ms // 1000
         r = self.r_ohm + kt
         # (No ringing rule that raises R_est: with the run-on modelled, an R_est above
         # the cell's makes the loop swing slowly, and raising it further would only
@@ -220,10 +242,9 @@ class Regulator:
         if e <= self.band_uV:
             di >>= 4   # inside the noise band: gain / 16
         i = self.i_nA - di if neg else self.i_nA + di
-        if i < i_lo_nA:
-            i = i_lo_nA
-        elif i > i_hi_nA:
-            i = i_hi_nA
-        self._i_last = self.i_nA
+        if i < self._lo:
+            i = self._lo
+        elif i > self._hi:
+            i = self._hi
         self.i_nA = i
         return i
