@@ -30,6 +30,17 @@ NOISY_UV = const(500)
 # a reading pair closer than this in time says nothing about the run-on's rate (a tick
 # right after a start or resume command: its noise and any jump x 1000 / dt)
 RUNON_MIN_MS = const(50)
+# The run-on of a current STEP (_see_step): in a hold the cell's surface and RC answer a
+# step of the command with a voltage that keeps moving (tens to hundreds of ohm per
+# second on fig4), while the run-on at the hold's current (k_ohm_s) is small, since the
+# hold's current is near the one at which the voltage stays. Over a long tick the step's
+# own run-on is most of the resistance the command acts through: learned from steps of at
+# least STEP_NOISE_N noise bounds over ticks of at least STEP_MIN_MS (only `cycler
+# simulate`'s long hold ticks: over the board's 100 ms it is lost in the noise, and the
+# board's tick never learns it), it makes up the run-on's resistance over the coming tick
+# when larger (_aim). Without it a 10-60 s hold tick over-corrects 2-10x and rings.
+STEP_MIN_MS = const(1500)
+STEP_NOISE_N = const(4)
 
 
 # With the board's noise known (configure): the band is 3 sigma of one tick's voltage
@@ -59,6 +70,8 @@ class Regulator:
         self._v = 0                # (reaim() aims its command again)
         self._lo = 0
         self._hi = 0
+        self._k_step = 0           # a step's run-on per nA of it (milliohm/s; _see_step)
+        self._drift_pred = 0       # the run-on the last command was aimed over (uV, signed)
 
     def configure(self, v_noise_uV):
         """The rms noise of one tick's voltage reading on this board (0: the defaults)."""
@@ -114,6 +127,8 @@ class Regulator:
         self._i_read_prev = None
         self._k_raw = 0
         self.k_ohm_s = 0
+        self._k_step = 0
+        self._drift_pred = 0
 
     def _ohmic_uV(self, di_nA):
         # di x R_est in uV, within the small ints
@@ -134,6 +149,8 @@ class Regulator:
         ir = self._i_read
         ip = self._i_read_prev
         self._i_read_prev = ir
+        if dt_ms >= STEP_MIN_MS and vp >= 0 and ir is not None and ip is not None:
+            self._see_step(v_uV - vp, ir - ip, dt_ms)
         if dt_ms < RUNON_MIN_MS:
             return
         i = self.i_nA
@@ -179,6 +196,27 @@ class Regulator:
             self.k_ohm_s = k
         else:
             self.k_ohm_s = self._k_raw if self._k_raw > 0 else 0
+
+    def _see_step(self, dv_uV, step_nA, dt_ms):
+        # the voltage's move over the last tick less the ohmic part of the measured step
+        # and less the run-on the command was aimed over: what the step itself ran on,
+        # per nA of it, per second (milliohm per second), >= 0; filtered 1/2 per tick
+        a = step_nA if step_nA >= 0 else -step_nA
+        if a < 1000 or self._ohmic_uV(a) < STEP_NOISE_N * self.noise_uV:
+            return
+        d = dv_uV - self._ohmic_uV(step_nA) - self._drift_pred
+        if step_nA < 0:
+            d = -d
+        if d < 0:
+            d = 0
+        elif d > _E_MAX_UV:
+            d = _E_MAX_UV
+        y = d * 1000 // dt_ms                          # uV/s (dt_ms >= STEP_MIN_MS)
+        k = y * 1000 // (a // 1000)                    # per uA: milliohm per second
+        if k > _K_MAX:
+            k = _K_MAX
+        x = k - self._k_step
+        self._k_step += x >> 1 if x >= 0 else -((-x) >> 1)
 
     def track(self, v_uV, i_nA, dt_ms):
         """A tick at constant current (a CC step before a hold; i_nA measured): learn
@@ -226,10 +264,18 @@ class Regulator:
         # the run-on adds (it grows with the new current too)
         e = self._v_set - self._v
         drift = self.drift_uV(self.i_nA, ahead_ms)
-        e = e - drift if self.i_nA >= 0 else e + drift
-        # (the run-on's resistance over the tick: k x dt, in ohm)
-        kt = (self.k_ohm_s // 1000) * ahead_ms // 1000
-        r = self.r_ohm + kt
+        if self.i_nA >= 0:
+            e = e - drift
+            self._drift_pred = drift
+        else:
+            e = e + drift
+            self._drift_pred = -drift
+        # (the run-on's resistance over the tick: k x dt, in ohm; k the run-on at the
+        # present current, or a step's own run-on if larger: _see_step)
+        k = self.k_ohm_s if self.k_ohm_s >= self._k_step else self._k_step
+        k //= 1000
+        kt = k * (ahead_ms // 1000) + k * (ahead_ms % 1000) // 1000
+        r = self.r_ohm + (kt if kt < R_MAX_OHM else R_MAX_OHM)
         # (No ringing rule that raises R_est: with the run-on modelled, an R_est above
         # the cell's makes the loop swing slowly, and raising it further would only
         # swing it more; R_est comes from measured steps, biased upwards by the noise.)
