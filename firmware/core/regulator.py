@@ -72,6 +72,7 @@ class Regulator:
         self._hi = 0
         self._k_step = 0           # a step's run-on per nA of it (milliohm/s; _see_step)
         self._drift_pred = 0       # the run-on the last command was aimed over (uV, signed)
+        self._aimed = False        # the last command was the loop's (_aim), not a CC's
 
     def configure(self, v_noise_uV):
         """The rms noise of one tick's voltage reading on this board (0: the defaults)."""
@@ -91,6 +92,7 @@ class Regulator:
         run-on seen so far stays (forget_drift() after a rest or a new current)."""
         self.i_nA = i0_nA
         self._i_last = i0_nA
+        self._aimed = False
 
     def rebase(self, i_nA):
         """Go on from i_nA, the current that flowed (the command made up for an output
@@ -129,6 +131,7 @@ class Regulator:
         self.k_ohm_s = 0
         self._k_step = 0
         self._drift_pred = 0
+        self._aimed = False
 
     def _ohmic_uV(self, di_nA):
         # di x R_est in uV, within the small ints
@@ -149,8 +152,6 @@ class Regulator:
         ir = self._i_read
         ip = self._i_read_prev
         self._i_read_prev = ir
-        if dt_ms >= STEP_MIN_MS and vp >= 0 and ir is not None and ip is not None:
-            self._see_step(v_uV - vp, ir - ip, dt_ms)
         if dt_ms < RUNON_MIN_MS:
             return
         i = self.i_nA
@@ -197,10 +198,19 @@ class Regulator:
         else:
             self.k_ohm_s = self._k_raw if self._k_raw > 0 else 0
 
-    def _see_step(self, dv_uV, step_nA, dt_ms):
+    def _see_step(self, v_uV, dt_ms):
         # the voltage's move over the last tick less the ohmic part of the measured step
         # and less the run-on the command was aimed over: what the step itself ran on,
-        # per nA of it, per second (milliohm per second), >= 0; filtered 1/2 per tick
+        # per nA of it, per second (milliohm per second), >= 0; filtered 1/2 per tick.
+        # Only from the loop's own commands (update): at constant current (track) a
+        # measured step is the reading's noise, and the run-on is the current's
+        vp = self._v_prev
+        ir = self._i_read
+        ip = self._i_read_prev
+        if vp < 0 or ir is None or ip is None or not self._aimed:
+            return
+        dv_uV = v_uV - vp
+        step_nA = ir - ip
         a = step_nA if step_nA >= 0 else -step_nA
         if a < 1000 or self._ohmic_uV(a) < STEP_NOISE_N * self.noise_uV:
             return
@@ -226,6 +236,7 @@ class Regulator:
         self._see(v_uV, dt_ms)
         self.i_nA = i_nA
         self._i_last = i_nA
+        self._aimed = False   # (no command aimed: the CC step's current)
 
     def drift_uV(self, i_nA, dt_ms):
         """How far the voltage will run on over dt_ms at i_nA (k_ohm_s), >= 0."""
@@ -243,6 +254,8 @@ class Regulator:
         (the run-on seen over it), ahead_ms the one the command will hold for (0: as
         long as dt_ms, the board's fixed tick; reaim() if it is only known later)."""
         self._i_read = i_read_nA
+        if dt_ms >= STEP_MIN_MS:
+            self._see_step(v_uV, dt_ms)
         self._see(v_uV, dt_ms)
         self._v_set = v_set_uV
         self._v = v_uV
@@ -270,6 +283,7 @@ class Regulator:
         else:
             e = e + drift
             self._drift_pred = -drift
+        self._aimed = True
         # (the run-on's resistance over the tick: k x dt, in ohm; k the run-on at the
         # present current, or a step's own run-on if larger: _see_step)
         k = self.k_ohm_s if self.k_ohm_s >= self._k_step else self._k_step
