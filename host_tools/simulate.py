@@ -33,10 +33,8 @@ MIN_DT_MS = 100          # the shortest tick: the sim board's (boards/sim.py TIC
 END_OVERSHOOT_UV = 1000  # a CC tick steps at most this far past its end voltage,
 ROW_Q_FRAC = 0.01        # and passes at most this share of the capacity
 HOLD_WINDOW_UV = 2000    # a hold tick ends at most this far from the held voltage,
-END_WINDOW_UV = 500      # and at most half the regulator's band once the current is within
-END_NEAR_FRAC = 0.5      # this share of its end current (a quiet loop ends as 1 s does:
-                         # on fig4 1 mV off the held voltage moves the hold's current by
-                         # 0.9-1.6 uA, about the end current itself: a dip ends it early)
+END_WINDOW_UV = 1000     # and at most the regulator's band once the current is within
+END_NEAR_FRAC = 0.1      # this share of its end current (a quiet loop ends as 1 s does)
 PROBE_ROW_MS = 2 * BASE_DT_MS  # and one this far into each step: where the engine's R
                                # probe reads the voltage step (plot.resistances uses it)
 
