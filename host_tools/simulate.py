@@ -10,8 +10,11 @@ voltage so that no tick steps more than 1 mV past it (the model's bound on the v
 move, then a trial step of the deterministic model: the discharge knee), down to the sim
 board's 100 ms; in a hold up to 2 min, halved until a trial step ends within 2 mV of the
 held voltage (1 mV near the end current), so the regulator, whose gain was set on 1-2 s
-ticks, neither kicks nor rings; a rest in one tick. tests/test_simulate.py and
-tests/test_simulate_tick.py check the capacities against a fixed 1 s tick.
+ticks, neither kicks nor rings; a rest in one tick. A hold's command aims at the voltage
+at the end of the coming tick (the regulator's look-ahead): the tick is picked after the
+channel's tick, so the command is aimed again over it (firmware/core/loop.py reaim), in
+each trial step too. tests/test_simulate.py and tests/test_simulate_tick.py check the
+capacities against a fixed 1 s tick.
 """
 import os
 import sys

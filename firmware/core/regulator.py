@@ -3,7 +3,9 @@
 # tick, D the voltage's run-on over the next tick at the present current (the cell's
 # RC and its particles' surface: an integrating plant), measured from the last ticks
 # less the ohmic part of the last command step: the loop aims at where the voltage will
-# be at the end of the tick, not where it was at its start (docs/reliability.md).
+# be at the end of the tick, not where it was at its start (docs/reliability.md). The
+# coming tick is the board's fixed one; `cycler simulate` picks its tick after the tick
+# and aims the command again over it (reaim: one control law for any tick length).
 # R_est is the cell's resistance seen from one tick to the next, estimated from the
 # voltage step at each step change (biased upwards by the noise, which only slows the
 # loop, never destabilises it). Inside a noise band the gain drops, so voltage noise
