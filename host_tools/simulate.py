@@ -10,8 +10,11 @@ voltage so that no tick steps more than 1 mV past it (the model's bound on the v
 move, then a trial step of the deterministic model: the discharge knee), down to the sim
 board's 100 ms; in a hold up to 2 min, halved until a trial step ends within 2 mV of the
 held voltage (1 mV near the end current), so the regulator, whose gain was set on 1-2 s
-ticks, neither kicks nor rings; a rest in one tick. tests/test_simulate.py and
-tests/test_simulate_tick.py check the capacities against a fixed 1 s tick.
+ticks, neither kicks nor rings; a rest in one tick. A hold's command aims at the voltage
+at the end of the coming tick (the regulator's look-ahead): the tick is picked after the
+channel's tick, so the command is aimed again over it (firmware/core/loop.py reaim), in
+each trial step too. tests/test_simulate.py and tests/test_simulate_tick.py check the
+capacities against a fixed 1 s tick.
 """
 import os
 import sys
@@ -21,6 +24,7 @@ import host_tools  # noqa: F401  (firmware on sys.path)
 
 from units import TICKS_MASK  # noqa: E402  (the board's tick counter wraps there)
 from loop import control_tick as _control_tick  # noqa: E402  (the board's one loop)
+from loop import reaim as _reaim  # noqa: E402
 
 BASE_DT_MS = 1000
 MAX_DT_MS = 120000       # CC, CR, rest
@@ -162,6 +166,11 @@ class Sim:
         dt = max(BASE_DT_MS, min(MAX_DT_MS, dt))
         if s is not None and s.kind in (protocol.CC, protocol.CR) and e.step_ms > 0:
             dt = self._end_bound(s, dt)
+        # a hold's command aims at the voltage at the end of the coming tick: over dt,
+        # known only now (the regulator looked ahead over the tick that has passed)
+        if not _reaim(self.fe, self.ch, self.ranger, self.now_ms & TICKS_MASK, dt):
+            import safety
+            self.ch.trip(safety.EXTERNAL, self.fe.v_uV, self.fe.i_nA)
         self._prev_v, self._prev_i, self._prev_dt = v, i, dt
         return dt
 
@@ -214,12 +223,16 @@ class Sim:
         cell = self.cell
         if not hasattr(cell, "__dict__"):   # a stand-in we cannot put back: 10 s
             return min(dt, 10 * BASE_DT_MS)
-        i_A = self.fe.out_i_nA * 1e-9
+        ch = self.ch
+        out = self.fe.out_i_nA - ch.out_i_nA   # what the output adds to a command
         v = cell.v_V * 1e6
-        held = v - (self.ch.engine.v_uV - s.v_uV)   # the true voltage the loop holds
+        held = v - (ch.engine.v_uV - s.v_uV)   # the true voltage the loop holds
         st = cell.__dict__.copy()   # the whole model, put back exactly after a trial
         while dt > BASE_DT_MS:
-            cell.step(dt * 1e-3, i_A)
+            # the command aimed over this tick (the regulator's look-ahead), as the
+            # output will drive it; next_dt applies the one for the tick it picks
+            ch.reaim(dt)
+            cell.step(dt * 1e-3, (ch.out_i_nA + out) * 1e-9)
             off = abs(cell.v_V * 1e6 - held)
             cell.__dict__.update(st)
             if off <= window_uV:

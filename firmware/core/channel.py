@@ -210,6 +210,15 @@ class Channel:
             self._idle_check(v_uV, i_nA)
         self._follow()
 
+    def reaim(self, ahead_ms):
+        """A hold's command of this tick aimed over ahead_ms, the coming tick's length
+        (engine.reaim; `cycler simulate` picks it after the tick). True if it did: the
+        caller applies out_i_nA (firmware/core/loop.py reaim)."""
+        if self.sourcing or not self.engine.reaim(ahead_ms):
+            return False
+        self._follow()
+        return True
+
     def range_switched(self, i_nA):
         """The front-end switched its current range before this tick's command; i_nA
         the current read on the old range (what flowed)."""

@@ -113,6 +113,7 @@ class Engine:
         self._below_ms = 0
         self._ramp = False           # a CC step ramping in on the hold's loop
         self._dt = 100               # the last tick's length (ms)
+        self._aimed = False          # this tick's command came from the hold's loop
         self._ramp_v = -1            # the ramp's last voltage and current readings
         self._trim = 0               # CC: the output error trimmed out (nA)
         self._cap_trim = 0           # CV: the CC step's trim, on its range (nA)
@@ -231,6 +232,7 @@ class Engine:
         self.v_uV = v_uV
         self.i_nA = i_nA
         self._dt = dt if dt > 0 else 1
+        self._aimed = False
         if self.state != RUNNING:
             return
         s = self.step
@@ -253,6 +255,16 @@ class Engine:
             self._next(v_uV)   # begins the next step, which sets its own command
             return
         self._command(v_uV)
+
+    def reaim(self, ahead_ms):
+        """A hold's command of this tick aimed again over ahead_ms, the coming tick's
+        length, for a caller that picks it after the tick (`cycler simulate`; the
+        board's tick is fixed, and the regulator looks ahead over the last one).
+        Returns True if the command changed hands (out_i_nA is the new one)."""
+        if not self._aimed or self.state != RUNNING:
+            return False
+        self.out_i_nA = self.reg.reaim(ahead_ms)
+        return True
 
     def range_switched(self, i_nA):
         """A range switch before this tick's command (firmware/core/loop.py): a hold
@@ -388,6 +400,7 @@ class Engine:
                 lo, hi = -cap + self._cap_trim, i_max
             self.out_on = True
             self.out_i_nA = self.reg.update(s.v_uV, v_uV, lo, hi, self._dt, self.i_nA)
+            self._aimed = True
         elif k == CR:
             # I = V / R in nA without leaving small ints: V // R is in uA
             r = s.r_ohm

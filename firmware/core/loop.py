@@ -44,6 +44,21 @@ def control_tick(fe, ch, ranger, now_ms):
     return ok
 
 
+def reaim(fe, ch, ranger, now_ms, ahead_ms):
+    """After control_tick, for a caller that picks the coming tick's length only then
+    (`cycler simulate`; the board's tick is fixed): a hold's command aimed over
+    ahead_ms instead of the tick that has passed, and applied as control_tick applies
+    it. Returns False when a range switch silently failed, else True."""
+    if not ch.reaim(ahead_ms):
+        return True
+    ok = True
+    if ranger is not None and ch.out_on:
+        ok = _select(fe, ranger.ensure(now_ms, ch.out_i_nA))
+    if ch.out_on:
+        fe.set_current_nA(ch.out_i_nA)
+    return ok
+
+
 def _select(fe, k):
     if k != fe.range_index:
         fe.select_range(k)

@@ -3,7 +3,9 @@
 # tick, D the voltage's run-on over the next tick at the present current (the cell's
 # RC and its particles' surface: an integrating plant), measured from the last ticks
 # less the ohmic part of the last command step: the loop aims at where the voltage will
-# be at the end of the tick, not where it was at its start (docs/reliability.md).
+# be at the end of the tick, not where it was at its start (docs/reliability.md). The
+# coming tick is the board's fixed one; `cycler simulate` picks its tick after the tick
+# and aims the command again over it (reaim: one control law for any tick length).
 # R_est is the cell's resistance seen from one tick to the next, estimated from the
 # voltage step at each step change (biased upwards by the noise, which only slows the
 # loop, never destabilises it). Inside a noise band the gain drops, so voltage noise
@@ -30,6 +32,17 @@ NOISY_UV = const(500)
 # a reading pair closer than this in time says nothing about the run-on's rate (a tick
 # right after a start or resume command: its noise and any jump x 1000 / dt)
 RUNON_MIN_MS = const(50)
+# The run-on of a current STEP (_see_step): in a hold the cell's surface and RC answer a
+# step of the command with a voltage that keeps moving (tens to hundreds of ohm per
+# second on fig4), while the run-on at the hold's current (k_ohm_s) is small, since the
+# hold's current is near the one at which the voltage stays. Over a long tick the step's
+# own run-on is most of the resistance the command acts through: learned from steps of at
+# least STEP_NOISE_N noise bounds over ticks of at least STEP_MIN_MS (only `cycler
+# simulate`'s long hold ticks: over the board's 100 ms it is lost in the noise, and the
+# board's tick never learns it), it makes up the run-on's resistance over the coming tick
+# when larger (_aim). Without it a 10-60 s hold tick over-corrects 2-10x and rings.
+STEP_MIN_MS = const(1500)
+STEP_NOISE_N = const(4)
 
 
 # With the board's noise known (configure): the band is 3 sigma of one tick's voltage
@@ -55,6 +68,13 @@ class Regulator:
         self.noisy = False         # one tick's reading noisier than NOISY_UV
         self._i_read = None        # this tick's measured current (update, track)
         self._i_read_prev = None   # the last tick's (None: none since a rest)
+        self._v_set = 0            # the last update's setpoint, reading and limits
+        self._v = 0                # (reaim() aims its command again)
+        self._lo = 0
+        self._hi = 0
+        self._k_step = 0           # a step's run-on per nA of it (milliohm/s; _see_step)
+        self._drift_pred = 0       # the run-on the last command was aimed over (uV, signed)
+        self._aimed = False        # the last command was the loop's (_aim), not a CC's
 
     def configure(self, v_noise_uV):
         """The rms noise of one tick's voltage reading on this board (0: the defaults)."""
@@ -74,6 +94,7 @@ class Regulator:
         run-on seen so far stays (forget_drift() after a rest or a new current)."""
         self.i_nA = i0_nA
         self._i_last = i0_nA
+        self._aimed = False
 
     def rebase(self, i_nA):
         """Go on from i_nA, the current that flowed (the command made up for an output
@@ -110,6 +131,9 @@ class Regulator:
         self._i_read_prev = None
         self._k_raw = 0
         self.k_ohm_s = 0
+        self._k_step = 0
+        self._drift_pred = 0
+        self._aimed = False
 
     def _ohmic_uV(self, di_nA):
         # di x R_est in uV, within the small ints
@@ -176,6 +200,36 @@ class Regulator:
         else:
             self.k_ohm_s = self._k_raw if self._k_raw > 0 else 0
 
+    def _see_step(self, v_uV, dt_ms):
+        # the voltage's move over the last tick less the ohmic part of the measured step
+        # and less the run-on the command was aimed over: what the step itself ran on,
+        # per nA of it, per second (milliohm per second), >= 0; filtered 1/2 per tick.
+        # Only from the loop's own commands (update): at constant current (track) a
+        # measured step is the reading's noise, and the run-on is the current's
+        vp = self._v_prev
+        ir = self._i_read
+        ip = self._i_read_prev
+        if vp < 0 or ir is None or ip is None or not self._aimed:
+            return
+        dv_uV = v_uV - vp
+        step_nA = ir - ip
+        a = step_nA if step_nA >= 0 else -step_nA
+        if a < 1000 or self._ohmic_uV(a) < STEP_NOISE_N * self.noise_uV:
+            return
+        d = dv_uV - self._ohmic_uV(step_nA) - self._drift_pred
+        if step_nA < 0:
+            d = -d
+        if d < 0:
+            d = 0
+        elif d > _E_MAX_UV:
+            d = _E_MAX_UV
+        y = d * 1000 // dt_ms                          # uV/s (dt_ms >= STEP_MIN_MS)
+        k = y * 1000 // (a // 1000)                    # per uA: milliohm per second
+        if k > _K_MAX:
+            k = _K_MAX
+        x = k - self._k_step
+        self._k_step += x >> 1 if x >= 0 else -((-x) >> 1)
+
     def track(self, v_uV, i_nA, dt_ms):
         """A tick at constant current (a CC step before a hold; i_nA measured): learn
         how fast the voltage runs on at it, for the hand-over and the hold's first
@@ -184,6 +238,7 @@ class Regulator:
         self._see(v_uV, dt_ms)
         self.i_nA = i_nA
         self._i_last = i_nA
+        self._aimed = False   # (no command aimed: the CC step's current)
 
     def drift_uV(self, i_nA, dt_ms):
         """How far the voltage will run on over dt_ms at i_nA (k_ohm_s), >= 0."""
@@ -194,20 +249,49 @@ class Regulator:
             y = _Y_MAX
         return y // 1000 * dt_ms + (y % 1000) * dt_ms // 1000
 
-    def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA, dt_ms=100, i_read_nA=None):
+    def update(self, v_set_uV, v_uV, i_lo_nA, i_hi_nA, dt_ms=100, i_read_nA=None,
+               ahead_ms=0):
         """One tick of the hold (i_read_nA: the current measured with v_uV, if known);
-        returns the new current setpoint in nA."""
+        returns the new current setpoint in nA. dt_ms is the tick that has just passed
+        (the run-on seen over it), ahead_ms the one the command will hold for (0: as
+        long as dt_ms, the board's fixed tick; reaim() if it is only known later)."""
         self._i_read = i_read_nA
+        if dt_ms >= STEP_MIN_MS:
+            self._see_step(v_uV, dt_ms)
         self._see(v_uV, dt_ms)
-        # aim at where the voltage will be at the end of the next tick: the error less
+        self._v_set = v_set_uV
+        self._v = v_uV
+        self._lo = i_lo_nA
+        self._hi = i_hi_nA
+        self._i_last = self.i_nA
+        return self._aim(ahead_ms if ahead_ms > 0 else dt_ms)
+
+    def reaim(self, ahead_ms):
+        """The last update's command again, aimed over ahead_ms instead: for a caller
+        that picks the coming tick's length after the tick (`cycler simulate`); the
+        run-on seen is not seen twice. Returns the new setpoint in nA."""
+        self.i_nA = self._i_last
+        return self._aim(ahead_ms)
+
+    def _aim(self, ahead_ms):
+        # aim at where the voltage will be at the end of the coming tick: the error less
         # the run-on expected over it at the present current, through the resistance
         # the run-on adds (it grows with the new current too)
-        e = v_set_uV - v_uV
-        drift = self.drift_uV(self.i_nA, dt_ms)
-        e = e - drift if self.i_nA >= 0 else e + drift
-        # (the run-on's resistance over the tick: k x dt, in ohm)
-        kt = (self.k_ohm_s // 1000) * dt_ms // 1000
-        r = self.r_ohm + kt
+        e = self._v_set - self._v
+        drift = self.drift_uV(self.i_nA, ahead_ms)
+        if self.i_nA >= 0:
+            e = e - drift
+            self._drift_pred = drift
+        else:
+            e = e + drift
+            self._drift_pred = -drift
+        self._aimed = True
+        # (the run-on's resistance over the tick: k x dt, in ohm; k the run-on at the
+        # present current, or a step's own run-on if larger: _see_step)
+        k = self.k_ohm_s if self.k_ohm_s >= self._k_step else self._k_step
+        k //= 1000
+        kt = k * (ahead_ms // 1000) + k * (ahead_ms % 1000) // 1000
+        r = self.r_ohm + (kt if kt < R_MAX_OHM else R_MAX_OHM)
         # (No ringing rule that raises R_est: with the run-on modelled, an R_est above
         # the cell's makes the loop swing slowly, and raising it further would only
         # swing it more; R_est comes from measured steps, biased upwards by the noise.)
@@ -220,10 +304,9 @@ class Regulator:
         if e <= self.band_uV:
             di >>= 4   # inside the noise band: gain / 16
         i = self.i_nA - di if neg else self.i_nA + di
-        if i < i_lo_nA:
-            i = i_lo_nA
-        elif i > i_hi_nA:
-            i = i_hi_nA
-        self._i_last = self.i_nA
+        if i < self._lo:
+            i = self._lo
+        elif i > self._hi:
+            i = self._hi
         self.i_nA = i
         return i
