@@ -64,8 +64,18 @@ class XorShift32:
         if s is not None:
             self._spare = None
             return s
-        r = math.sqrt(-2.0 * math.log(self.random()))
-        a = 6.283185307179586 * self.random()
+        # two random() draws, next_u32 inlined (this runs every simulated tick)
+        x = self.x
+        x ^= (x << 13) & _U32
+        x ^= x >> 17
+        x ^= (x << 5) & _U32
+        u = (x + 0.5) / 4294967296.0
+        x ^= (x << 13) & _U32
+        x ^= x >> 17
+        x ^= (x << 5) & _U32
+        self.x = x
+        r = math.sqrt(-2.0 * math.log(u))
+        a = 6.283185307179586 * ((x + 0.5) / 4294967296.0)
         self._spare = r * math.sin(a)
         return r * math.cos(a)
 
@@ -316,27 +326,27 @@ class FrontEndModel:
         # The same statistics for the mean of n samples with one draw per input: noise
         # sigma / sqrt(n), quantised once. For long simulations (cycler simulate), where
         # the per-sample dither of a quantiser finer than the noise does not matter.
+        # (math.floor and round give ints; the hottest path of cycler simulate)
         rng = self.rng
         n = self.oversample
         root = math.sqrt(n)
         lsb = self.v_lsb_uV
-        c = int(math.floor((self._v_seen() + self.v_noise_uV / root * rng.gauss())
-                           / lsb + 0.5))
+        c = math.floor((self._v_seen() + self.v_noise_uV / root * rng.gauss()) / lsb + 0.5)
         if self.dnl_spikes:
             c = self._dnl(c)
         cmax = self.v_code_max
         c = 0 if c < 0 else (cmax if c > cmax else c)
         self.v_raw = c * n
-        self.v_uV = int(round(c * lsb))
+        self.v_uV = round(c * lsb)
         k = self.range_index
         fs = self.ranges_nA[k]
         ilsb = fs / float(self.i_code_max + 1)
         seen = self._i_seen(k, fs)
-        c = int(math.floor((seen + self.i_noise_frac * fs / root * rng.gauss()) / ilsb + 0.5))
+        c = math.floor((seen + self.i_noise_frac * fs / root * rng.gauss()) / ilsb + 0.5)
         imax = self.i_code_max
         c = -imax - 1 if c < -imax - 1 else (imax if c > imax else c)
         self.i_raw = c * n
-        self.i_nA = int(round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k]))
+        self.i_nA = round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k])
         if self.faults:
             self._fault_v()
 
@@ -346,7 +356,7 @@ class FrontEndModel:
         span, v_inl_uV at mid-span). An open relay: an open lead, 0 V."""
         if not self.connected:
             return 0.0
-        v = self._terminal_uV()
+        v = self._terminal_uV() if self.faults else self.cell.v_V * 1e6
         if self.v_inl_uV or self.v_gain_err:
             u = v / self.v_span_uV
             if u < 0.0:
@@ -357,7 +367,7 @@ class FrontEndModel:
         return v
 
     def _i_seen(self, k, fs):
-        x = self.true_i_nA
+        x = self.out_i_nA   # (true_i_nA)
         seen = x * (1.0 + self.gain_err[k]) + self.offset_nA[k]
         if self.i_inl_frac:
             u = x / fs
@@ -379,7 +389,7 @@ class FrontEndModel:
         self.v_hi_uV = self.v_lo_uV = v
 
     def _seen(self):
-        v = self._terminal_uV()
+        v = self._terminal_uV() if self.faults else self.cell.v_V * 1e6
         if v > self.v_hi_uV:
             self.v_hi_uV = v
         if v < self.v_lo_uV:
