@@ -426,10 +426,13 @@ class FrontEndModel:
             else:
                 self._comply()
                 cell.step(left * 1e-3, self.out_i_nA * 1e-9)
-        self._comply()   # the cell moved during the step: the terminals stay at the rail
+        # the cell moved during the step: the terminals stay at the rail (_comply), and
+        # the extremes see the new voltage (_seen)
         if self.drift_frac:
-            self._apply(False)   # the offset drifted: a new target
-        self._seen()
+            self._apply(False)   # the offset drifted: a new target (_apply does both)
+        else:
+            self._comply()
+            self._seen()
 
     def _comply(self):
         # an open relay: nothing reaches the cell (a stuck source drives again on closing)
@@ -449,12 +452,6 @@ class FrontEndModel:
         self.out_i_nA = i
         self.cell.step(0, i * 1e-9)
 
-    def _drift_nA(self, fs):
-        if not self.drift_frac:
-            return 0.0
-        return self.drift_frac * fs * math.sin(6.283185307179586 * self.t_ms /
-                                               self.drift_period_ms + self.drift_phase)
-
     def _apply(self, now=True):
         k = self.range_index
         fs = self.ranges_nA[k]
@@ -467,7 +464,7 @@ class FrontEndModel:
         else:
             cf = self.dac_codes_fs
             lsb = fs / cf
-            c = int(math.floor(self.set_nA / lsb + 0.5))
+            c = math.floor(self.set_nA / lsb + 0.5)   # (an int)
             cmax = self.dac_code_max
             if c > cmax:
                 c = cmax
@@ -477,8 +474,11 @@ class FrontEndModel:
             code = c + self.dac_zero_err
             if self.dac_inl:
                 code += self.dac_inl * math.sin(math.pi * c / cf)
-            i = (code * lsb * (1.0 + self.out_gain_err[k]) + self.out_offset_nA[k]
-                 + self._drift_nA(fs))
+            # the offset's slow drift (the reference's temperature)
+            df = self.drift_frac
+            drift = df * fs * math.sin(6.283185307179586 * self.t_ms / self.drift_period_ms
+                                       + self.drift_phase) if df else 0.0
+            i = code * lsb * (1.0 + self.out_gain_err[k]) + self.out_offset_nA[k] + drift
             # The source cannot drive more than its range's full scale.
             if i > fs:
                 i = float(fs)
