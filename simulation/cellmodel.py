@@ -360,6 +360,7 @@ class CellModel:
         self._exp_mL = math.exp(-self._ln_ratio)   # _g's constant
         self.frozen = False     # True: the ageing state does not move (PyBaMM check)
         self._rc_dt = self._rc_tau = self._rc_k = 0.0   # step()'s RC factor, kept
+        self._last = [None, None]   # step()'s last step: its start and its result
         self.i_A = 0.0
         self.t_s = 0.0
         self.age_cycles = float(p["age0_cycles"])
@@ -501,6 +502,22 @@ class CellModel:
             self.i_A = i_A
             self.v_V = self.ocv_V + i_A * self.r0 + self.v1
             return
+        # The model is deterministic: the same step (dt, current) from the same state
+        # (soc, d, v1, ageing; the parameters follow the ageing) ends in the same state.
+        # host_tools/simulate.py tries a tick's step ahead from a copy of the state, puts
+        # the copy back, then takes the step: that second step is the last one's result,
+        # read back from _last (a list: the copy of the state holds the same list).
+        key = (dt_s, i_A, self.soc, self.d, self.v1, self.age_cycles, self._aged_at,
+               self.frozen)
+        last = self._last
+        if last[0] == key:
+            (self.soc, self.d, self.v1, self.i_side_A, self.age_cycles, self.ocv_V,
+             self.v_V, self._rc_k) = last[1]
+            self._rc_dt = dt_s
+            self._rc_tau = self.tau1
+            self.i_A = i_A
+            self.t_s += dt_s
+            return
         f = self.f
         g = f * (1.0 - f)
         # RC element: exact for a constant current over dt (its factor kept for the
@@ -560,15 +577,23 @@ class CellModel:
         self.soc = soc
         self.i_A = i_A
         self.t_s += dt_s
+        aged = False
         if not self.frozen and i_A != 0.0:
             self.age_cycles += abs(i_A) * dt_s / (2.0 * self.capacity_As)
             if self.age_cycles >= self._age_next:
                 self._age_apply()
                 f = self.f
+                aged = True
         # _update_v, inlined
         o = ocv_V(soc + (1.0 - f) * d) + self.ocv_shift
         self.ocv_V = o
-        self.v_V = o + i_A * self.r0 + v1
+        v = o + i_A * self.r0 + v1
+        self.v_V = v
+        if aged:   # (the parameters moved: not a result of the key alone)
+            last[0] = None
+        else:
+            last[0] = key
+            last[1] = (soc, self.d, v1, i_side, self.age_cycles, o, v, self._rc_k)
 
     def rest(self, dt_s):
         self.step(dt_s, 0.0)
