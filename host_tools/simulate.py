@@ -73,7 +73,7 @@ class Sim:
         if cell is None:
             self.cell.set_soc(simboard.SOC0)
         self.board = board or feprofiles.DEFAULT
-        kw = {"fast": True}  # one noise draw per input per tick (femodel._measure_fast)
+        kw = {"fast": True}  # one noise draw per input per tick (femodel FrontEndModel.measure)
         kw.update(fe_kwargs or {})
         self.fe = simboard.make_model(self.cell, seed, self.board, **kw)
         self.ranger = AutoRange(self.fe.ranges_nA, index=self.fe.range_index)

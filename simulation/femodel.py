@@ -64,7 +64,14 @@ class XorShift32:
         if s is not None:
             self._spare = None
             return s
-        # two random() draws, next_u32 inlined (this runs every simulated tick)
+        c, s = self.gauss2()   # (no value kept: a new pair)
+        self._spare = s
+        return c
+
+    def gauss2(self):
+        """The next two values gauss() would give, in one call (the measurement's two
+        inputs draw one each every simulated tick)."""
+        # two random() draws, next_u32 inlined
         x = self.x
         x ^= (x << 13) & _U32
         x ^= x >> 17
@@ -76,8 +83,11 @@ class XorShift32:
         self.x = x
         r = math.sqrt(-2.0 * math.log(u))
         a = 6.283185307179586 * ((x + 0.5) / 4294967296.0)
-        self._spare = r * math.sin(a)
-        return r * math.cos(a)
+        s = self._spare
+        if s is None:
+            return r * math.cos(a), r * math.sin(a)
+        self._spare = r * math.sin(a)   # the kept value first, then the new pair's
+        return s, r * math.cos(a)
 
 
 class FrontEndModel:
@@ -285,9 +295,39 @@ class FrontEndModel:
         self._apply()
 
     def measure(self):
-        """Oversample both inputs; update v_raw, i_raw (sums of codes), v_uV, i_nA."""
-        if self.fast:
-            return self._measure_fast()
+        """Oversample both inputs; update v_raw, i_raw (sums of codes), v_uV, i_nA.
+        fast: the same statistics for the mean of n samples with one draw per input:
+        noise sigma / sqrt(n), quantised once. For long simulations (cycler simulate),
+        where the per-sample dither of a quantiser finer than the noise does not
+        matter. (The hottest path of cycler simulate: math.floor and round give ints.)"""
+        if not self.fast:
+            return self._measure_each()
+        rng = self.rng
+        n = self.oversample
+        root = math.sqrt(n)
+        lsb = self.v_lsb_uV
+        g_v, g_i = rng.gauss2()
+        c = math.floor((self._v_seen() + self.v_noise_uV / root * g_v) / lsb + 0.5)
+        if self.dnl_spikes:
+            c = self._dnl(c)
+        cmax = self.v_code_max
+        c = 0 if c < 0 else (cmax if c > cmax else c)
+        self.v_raw = c * n
+        self.v_uV = round(c * lsb)
+        k = self.range_index
+        fs = self.ranges_nA[k]
+        ilsb = fs / float(self.i_code_max + 1)
+        seen = self._i_seen(k, fs)
+        c = math.floor((seen + self.i_noise_frac * fs / root * g_i) / ilsb + 0.5)
+        imax = self.i_code_max
+        c = -imax - 1 if c < -imax - 1 else (imax if c > imax else c)
+        self.i_raw = c * n
+        self.i_nA = round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k])
+        if self.faults:
+            self._fault_v()
+
+    def _measure_each(self):
+        # every sample drawn and quantised (the default)
         rng = self.rng
         n = self.oversample
         # Voltage: unipolar ADC, one code = span / 2**bits.
@@ -319,34 +359,6 @@ class FrontEndModel:
         self.i_raw = si
         nominal = si * ilsb / n
         self.i_nA = int(round((nominal - self.cal_offset_nA[k]) / self.cal_gain[k]))
-        if self.faults:
-            self._fault_v()
-
-    def _measure_fast(self):
-        # The same statistics for the mean of n samples with one draw per input: noise
-        # sigma / sqrt(n), quantised once. For long simulations (cycler simulate), where
-        # the per-sample dither of a quantiser finer than the noise does not matter.
-        # (math.floor and round give ints; the hottest path of cycler simulate)
-        rng = self.rng
-        n = self.oversample
-        root = math.sqrt(n)
-        lsb = self.v_lsb_uV
-        c = math.floor((self._v_seen() + self.v_noise_uV / root * rng.gauss()) / lsb + 0.5)
-        if self.dnl_spikes:
-            c = self._dnl(c)
-        cmax = self.v_code_max
-        c = 0 if c < 0 else (cmax if c > cmax else c)
-        self.v_raw = c * n
-        self.v_uV = round(c * lsb)
-        k = self.range_index
-        fs = self.ranges_nA[k]
-        ilsb = fs / float(self.i_code_max + 1)
-        seen = self._i_seen(k, fs)
-        c = math.floor((seen + self.i_noise_frac * fs / root * rng.gauss()) / ilsb + 0.5)
-        imax = self.i_code_max
-        c = -imax - 1 if c < -imax - 1 else (imax if c > imax else c)
-        self.i_raw = c * n
-        self.i_nA = round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k])
         if self.faults:
             self._fault_v()
 

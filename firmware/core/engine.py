@@ -236,14 +236,7 @@ class Engine:
         s = self.step
         self.step_ms += dt
         self.acc.add(dt, v_uV, i_nA, s.kind == CV)
-        # the filtered current: i_f += (i - i_f) * dt / (I_TAU_MS + dt), in small ints:
-        # the weight in 1/256
-        if dt >= 8 * I_TAU_MS:
-            self.i_f_nA = i_nA
-        else:
-            d = i_nA - self.i_f_nA
-            w = (dt << 8) // (I_TAU_MS + dt)
-            self.i_f_nA += (d >> 8) * w + (((d & 255) * w) >> 8)
+        self._filter(i_nA, dt)
         # R probe: two ticks after a step changed the current, the new current has
         # flowed for at least one tick whether the runtime applied it at once or
         # after the next tick; compare with the voltage measured before the change.
@@ -267,6 +260,15 @@ class Engine:
         if self.step is not None and (self.step.kind == CV or self._ramp):
             self.reg.rebase(i_nA)
         self._cap_trim = 0    # (the CC step's trim was the old range's output error)
+
+    def _filter(self, i_nA, dt):
+        # i_f += (i - i_f) * dt / (I_TAU_MS + dt), in small ints: the weight in 1/256
+        d = i_nA - self.i_f_nA
+        if dt >= 8 * I_TAU_MS:
+            self.i_f_nA = i_nA
+            return
+        w = (dt << 8) // (I_TAU_MS + dt)
+        self.i_f_nA += (d >> 8) * w + (((d & 255) * w) >> 8)
 
     def _ended(self, s, v_uV, dt):
         # Possible outcomes: the step's own end condition (voltage, current, complete),
