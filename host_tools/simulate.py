@@ -246,6 +246,8 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
               else _MemoryWriter(parsed))
     model_log = _ModelLog(out_dir, sim.cell) if out_dir else None
     e = sim.ch.engine
+    fe = sim.fe
+    running = engine.RUNNING
     sim.start()
     seen_s = seen_c = 0
     probe_row = False
@@ -292,13 +294,14 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
             writer.cycle_end(cycle_dict(e.cycle_rec))
             if progress:
                 progress(e, t)
-        if state != engine.RUNNING:
+        if state != running:
             break
         if limit_ms and t > limit_ms:
             sim.ch.stop(t & TICKS_MASK)
             continue
         dt = fixed_tick_ms or sim.next_dt()
-        sim.advance(dt)
+        fe.advance(dt)   # (Sim.advance, inlined)
+        sim.now_ms += dt
     if out_dir:
         writer.close()
         model_log.close()
