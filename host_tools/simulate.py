@@ -77,7 +77,7 @@ class Sim:
         if cell is None:
             self.cell.set_soc(simboard.SOC0)
         self.board = board or feprofiles.DEFAULT
-        kw = {"fast": True}  # one noise draw per input per tick (femodel._measure_fast)
+        kw = {"fast": True}  # one noise draw per input per tick (femodel FrontEndModel.measure)
         kw.update(fe_kwargs or {})
         self.fe = simboard.make_model(self.cell, seed, self.board, **kw)
         self.ranger = AutoRange(self.fe.ranges_nA, index=self.fe.range_index)
@@ -259,6 +259,8 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
               else _MemoryWriter(parsed))
     model_log = _ModelLog(out_dir, sim.cell) if out_dir else None
     e = sim.ch.engine
+    fe = sim.fe
+    running = engine.RUNNING
     sim.start()
     seen_s = seen_c = 0
     probe_row = False
@@ -305,13 +307,14 @@ def simulate(parsed, cell_name, out_dir=None, fixed_tick_ms=0, seed=1, sample_s=
             writer.cycle_end(cycle_dict(e.cycle_rec))
             if progress:
                 progress(e, t)
-        if state != engine.RUNNING:
+        if state != running:
             break
         if limit_ms and t > limit_ms:
             sim.ch.stop(t & TICKS_MASK)
             continue
         dt = fixed_tick_ms or sim.next_dt()
-        sim.advance(dt)
+        fe.advance(dt)   # (Sim.advance, inlined)
+        sim.now_ms += dt
     if out_dir:
         writer.close()
         model_log.close()

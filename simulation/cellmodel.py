@@ -147,20 +147,37 @@ def _seg(s, soc):
     return k
 
 
+_OCV_S1 = _OCV_S[1]
+_OCV_SN2 = _OCV_S[_OCV_N - 2]
+_OCV_SN1 = _OCV_S[_OCV_N - 1]
+
+
 def ocv_V(soc):
     """Open-circuit voltage (V) at a state of charge: a monotone cubic (PCHIP) through
     OCV_TABLE, continued linearly with the end slopes beyond the table."""
     s = _OCV_S
+    if soc <= s[0]:
+        return _OCV_V[0] + _OCV_M[0] * (soc - s[0])
+    if soc >= _OCV_SN1:
+        n = _OCV_N
+        return _OCV_V[n - 1] + _OCV_M[n - 1] * (soc - _OCV_SN1)
+    # the knot interval (_seg, inlined: this runs several times a simulated tick)
+    if soc <= _OCV_S1:
+        k = 0
+    elif soc >= _OCV_SN2:
+        k = _OCV_N - 2
+    else:
+        j = int((soc - _GRID_LO) / _GRID_W)
+        k = _GRID[j if j < _GRID_N else _GRID_N]
+        while soc >= s[k + 1]:
+            k += 1
+        while soc < s[k]:
+            k -= 1
     v = _OCV_V
     m = _OCV_M
-    if soc <= s[0]:
-        return v[0] + m[0] * (soc - s[0])
-    n = _OCV_N
-    if soc >= s[n - 1]:
-        return v[n - 1] + m[n - 1] * (soc - s[n - 1])
-    k = _seg(s, soc)
-    h = s[k + 1] - s[k]
-    t = (soc - s[k]) / h
+    s0 = s[k]
+    h = s[k + 1] - s0
+    t = (soc - s0) / h
     t2 = t * t
     t3 = t2 * t
     return ((2.0 * t3 - 3.0 * t2 + 1.0) * v[k] + (t3 - 2.0 * t2 + t) * h * m[k]
@@ -343,6 +360,7 @@ class CellModel:
         self._exp_mL = math.exp(-self._ln_ratio)   # _g's constant
         self.frozen = False     # True: the ageing state does not move (PyBaMM check)
         self._rc_dt = self._rc_tau = self._rc_k = 0.0   # step()'s RC factor, kept
+        self._last = [None, None]   # step()'s last step: its start and its result
         self.i_A = 0.0
         self.t_s = 0.0
         self.age_cycles = float(p["age0_cycles"])
@@ -373,6 +391,18 @@ class CellModel:
         self.f = fn / reachable
         self._q_eff = self.capacity_As * reachable
         self._age_next = n + 0.02    # re-derive every 1/50 of a cycle
+        self._g_consts()
+
+    def _g_consts(self):
+        # _g's constants at the present exchange times (None: L = 0, G linear): tau_at
+        # reads them several times a simulated tick
+        L = self._ln_ratio
+        if -1e-12 < L < 1e-12 or not self.tau_fast > 0.0:
+            self._gc = None
+        else:
+            gk = self.soc_knee / (L * self.tau_fast)
+            self._gc = (self.tau_slow, self.tau_fast, self.soc_knee, gk, -L, self._exp_mL,
+                        gk * (1.0 - self._exp_mL))
 
     # --- state -------------------------------------------------------------
     def set_soc(self, soc):
@@ -411,14 +441,15 @@ class CellModel:
 
     def _g(self, s):
         """Integral of diffusivity from 0 to s (the Kirchhoff transform)."""
-        tf, ts, kn, L = self.tau_fast, self.tau_slow, self.soc_knee, self._ln_ratio
+        c = self._gc
+        if c is None:   # (tau_slow < tau_fast is allowed: L < 0; L = 0 is linear)
+            return s / self.tau_slow if s <= 0.0 else s / self.tau_fast
+        ts, tf, kn, gk, nL, em, g_kn = c
         if s <= 0.0:
             return s / ts
-        if -1e-12 < L < 1e-12:   # (tau_slow < tau_fast is allowed: L < 0)
-            return s / tf
         if s < kn:
-            return kn / (L * tf) * (math.exp(-L * (1.0 - s / kn)) - self._exp_mL)
-        return kn / (L * tf) * (1.0 - self._exp_mL) + (s - kn) / tf
+            return gk * (math.exp(nL * (1.0 - s / kn)) - em)
+        return g_kn + (s - kn) / tf
 
     def tau_exchange(self):
         """Surface <-> bulk exchange time (s) now. Lithium going into the bulk (the
@@ -435,7 +466,25 @@ class CellModel:
         sb = soc - f * d
         if d > -1e-9:
             return 1.0 / self.diffusivity(sb)
-        return d / (self._g(sb + d) - self._g(sb))
+        c = self._gc
+        if c is None:
+            return d / (self._g(sb + d) - self._g(sb))
+        # d / (_g(sb + d) - _g(sb)), _g inlined (the same operations)
+        ts, tf, kn, gk, nL, em, g_kn = c
+        sa = sb + d
+        if sa <= 0.0:
+            ga = sa / ts
+        elif sa < kn:
+            ga = gk * (math.exp(nL * (1.0 - sa / kn)) - em)
+        else:
+            ga = g_kn + (sa - kn) / tf
+        if sb <= 0.0:
+            gb = sb / ts
+        elif sb < kn:
+            gb = gk * (math.exp(nL * (1.0 - sb / kn)) - em)
+        else:
+            gb = g_kn + (sb - kn) / tf
+        return d / (ga - gb)
 
     # --- dynamics ------------------------------------------------------------
     def step(self, dt_s, i_A):
@@ -453,6 +502,22 @@ class CellModel:
             self.i_A = i_A
             self.v_V = self.ocv_V + i_A * self.r0 + self.v1
             return
+        # The model is deterministic: the same step (dt, current) from the same state
+        # (soc, d, v1, ageing; the parameters follow the ageing) ends in the same state.
+        # host_tools/simulate.py tries a tick's step ahead from a copy of the state, puts
+        # the copy back, then takes the step: that second step is the last one's result,
+        # read back from _last (a list: the copy of the state holds the same list).
+        key = (dt_s, i_A, self.soc, self.d, self.v1, self.age_cycles, self._aged_at,
+               self.frozen)
+        last = self._last
+        if last[0] == key:
+            (self.soc, self.d, self.v1, self.i_side_A, self.age_cycles, self.ocv_V,
+             self.v_V, self._rc_k) = last[1]
+            self._rc_dt = dt_s
+            self._rc_tau = self.tau1
+            self.i_A = i_A
+            self.t_s += dt_s
+            return
         f = self.f
         g = f * (1.0 - f)
         # RC element: exact for a constant current over dt (its factor kept for the
@@ -462,11 +527,12 @@ class CellModel:
             self._rc_tau = self.tau1
             self._rc_k = math.exp(-dt_s / self.tau1)
         ir1 = i_A * self.r1
-        self.v1 = ir1 + (self.v1 - ir1) * self._rc_k
+        v1 = ir1 + (self.v1 - ir1) * self._rc_k
+        self.v1 = v1
         # the side reaction takes its share of a charging current first (its charge
         # is not stored); driven by the electrode potential, OCV + charge transfer
-        e_V = self.ocv_V + self.v1
-        if self.side_A_4v1 > 0.0 and e_V > 3.95:   # below: < 5 % of its 4.1 V value
+        e_V = self.ocv_V + v1
+        if e_V > 3.95 and self.side_A_4v1 > 0.0:   # below: < 5 % of its 4.1 V value
             x = (e_V - 4.1) / self.side_V_e
             i_side = self.side_A_4v1 * math.exp(x if x < 30.0 else 30.0)
         else:
@@ -474,11 +540,12 @@ class CellModel:
         self.i_side_A = i_side
         rate = (i_A - i_side) / self._q_eff  # soc per second
         left = dt_s
+        d = self.d
+        soc = self.soc
         if self.tau_fast > 0.0:
             h = left
-            d = self.d
-            soc = self.soc
-            tau = self.tau_at(d, soc, f)
+            tau_at = self.tau_at
+            tau = tau_at(d, soc, f)
             exp = math.exp
             while left > 0.0:
                 if h > left:
@@ -489,7 +556,7 @@ class CellModel:
                 s1 = soc + rate * h
                 if h > 1.0:
                     # tau was frozen over h: accept if it moved less than 2 %
-                    t1 = self.tau_at(d1, s1, f)
+                    t1 = tau_at(d1, s1, f)
                     if abs(t1 - tau) > 0.02 * tau:
                         h *= 0.25
                         continue
@@ -502,19 +569,31 @@ class CellModel:
                     soc = s1
                     left -= h
                     if left > 0.0:
-                        tau = self.tau_at(d, soc, f)
+                        tau = tau_at(d, soc, f)
                 h *= 2.0
             self.d = d
-            self.soc = soc
         else:  # no diffusion limit: surface = bulk
-            self.soc += rate * dt_s
+            soc += rate * dt_s
+        self.soc = soc
         self.i_A = i_A
         self.t_s += dt_s
+        aged = False
         if not self.frozen and i_A != 0.0:
             self.age_cycles += abs(i_A) * dt_s / (2.0 * self.capacity_As)
             if self.age_cycles >= self._age_next:
                 self._age_apply()
-        self._update_v()
+                f = self.f
+                aged = True
+        # _update_v, inlined
+        o = ocv_V(soc + (1.0 - f) * d) + self.ocv_shift
+        self.ocv_V = o
+        v = o + i_A * self.r0 + v1
+        self.v_V = v
+        if aged:   # (the parameters moved: not a result of the key alone)
+            last[0] = None
+        else:
+            last[0] = key
+            last[1] = (soc, self.d, v1, i_side, self.age_cycles, o, v, self._rc_k)
 
     def rest(self, dt_s):
         self.step(dt_s, 0.0)

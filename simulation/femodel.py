@@ -64,10 +64,30 @@ class XorShift32:
         if s is not None:
             self._spare = None
             return s
-        r = math.sqrt(-2.0 * math.log(self.random()))
-        a = 6.283185307179586 * self.random()
-        self._spare = r * math.sin(a)
-        return r * math.cos(a)
+        c, s = self.gauss2()   # (no value kept: a new pair)
+        self._spare = s
+        return c
+
+    def gauss2(self):
+        """The next two values gauss() would give, in one call (the measurement's two
+        inputs draw one each every simulated tick)."""
+        # two random() draws, next_u32 inlined
+        x = self.x
+        x ^= (x << 13) & _U32
+        x ^= x >> 17
+        x ^= (x << 5) & _U32
+        u = (x + 0.5) / 4294967296.0
+        x ^= (x << 13) & _U32
+        x ^= x >> 17
+        x ^= (x << 5) & _U32
+        self.x = x
+        r = math.sqrt(-2.0 * math.log(u))
+        a = 6.283185307179586 * ((x + 0.5) / 4294967296.0)
+        s = self._spare
+        if s is None:
+            return r * math.cos(a), r * math.sin(a)
+        self._spare = r * math.sin(a)   # the kept value first, then the new pair's
+        return s, r * math.cos(a)
 
 
 class FrontEndModel:
@@ -275,9 +295,39 @@ class FrontEndModel:
         self._apply()
 
     def measure(self):
-        """Oversample both inputs; update v_raw, i_raw (sums of codes), v_uV, i_nA."""
-        if self.fast:
-            return self._measure_fast()
+        """Oversample both inputs; update v_raw, i_raw (sums of codes), v_uV, i_nA.
+        fast: the same statistics for the mean of n samples with one draw per input:
+        noise sigma / sqrt(n), quantised once. For long simulations (cycler simulate),
+        where the per-sample dither of a quantiser finer than the noise does not
+        matter. (The hottest path of cycler simulate: math.floor and round give ints.)"""
+        if not self.fast:
+            return self._measure_each()
+        rng = self.rng
+        n = self.oversample
+        root = math.sqrt(n)
+        lsb = self.v_lsb_uV
+        g_v, g_i = rng.gauss2()
+        c = math.floor((self._v_seen() + self.v_noise_uV / root * g_v) / lsb + 0.5)
+        if self.dnl_spikes:
+            c = self._dnl(c)
+        cmax = self.v_code_max
+        c = 0 if c < 0 else (cmax if c > cmax else c)
+        self.v_raw = c * n
+        self.v_uV = round(c * lsb)
+        k = self.range_index
+        fs = self.ranges_nA[k]
+        ilsb = fs / float(self.i_code_max + 1)
+        seen = self._i_seen(k, fs)
+        c = math.floor((seen + self.i_noise_frac * fs / root * g_i) / ilsb + 0.5)
+        imax = self.i_code_max
+        c = -imax - 1 if c < -imax - 1 else (imax if c > imax else c)
+        self.i_raw = c * n
+        self.i_nA = round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k])
+        if self.faults:
+            self._fault_v()
+
+    def _measure_each(self):
+        # every sample drawn and quantised (the default)
         rng = self.rng
         n = self.oversample
         # Voltage: unipolar ADC, one code = span / 2**bits.
@@ -312,41 +362,13 @@ class FrontEndModel:
         if self.faults:
             self._fault_v()
 
-    def _measure_fast(self):
-        # The same statistics for the mean of n samples with one draw per input: noise
-        # sigma / sqrt(n), quantised once. For long simulations (cycler simulate), where
-        # the per-sample dither of a quantiser finer than the noise does not matter.
-        rng = self.rng
-        n = self.oversample
-        root = math.sqrt(n)
-        lsb = self.v_lsb_uV
-        c = int(math.floor((self._v_seen() + self.v_noise_uV / root * rng.gauss())
-                           / lsb + 0.5))
-        if self.dnl_spikes:
-            c = self._dnl(c)
-        cmax = self.v_code_max
-        c = 0 if c < 0 else (cmax if c > cmax else c)
-        self.v_raw = c * n
-        self.v_uV = int(round(c * lsb))
-        k = self.range_index
-        fs = self.ranges_nA[k]
-        ilsb = fs / float(self.i_code_max + 1)
-        seen = self._i_seen(k, fs)
-        c = int(math.floor((seen + self.i_noise_frac * fs / root * rng.gauss()) / ilsb + 0.5))
-        imax = self.i_code_max
-        c = -imax - 1 if c < -imax - 1 else (imax if c > imax else c)
-        self.i_raw = c * n
-        self.i_nA = int(round((c * ilsb - self.cal_offset_nA[k]) / self.cal_gain[k]))
-        if self.faults:
-            self._fault_v()
-
     def _v_seen(self):
         """What the voltage input sees before noise and quantisation: the terminal
         voltage with the residual gain error and the INL bow (zero at both ends of the
         span, v_inl_uV at mid-span). An open relay: an open lead, 0 V."""
         if not self.connected:
             return 0.0
-        v = self._terminal_uV()
+        v = self._terminal_uV() if self.faults else self.cell.v_V * 1e6
         if self.v_inl_uV or self.v_gain_err:
             u = v / self.v_span_uV
             if u < 0.0:
@@ -357,7 +379,7 @@ class FrontEndModel:
         return v
 
     def _i_seen(self, k, fs):
-        x = self.true_i_nA
+        x = self.out_i_nA   # (true_i_nA)
         seen = x * (1.0 + self.gain_err[k]) + self.offset_nA[k]
         if self.i_inl_frac:
             u = x / fs
@@ -379,7 +401,7 @@ class FrontEndModel:
         self.v_hi_uV = self.v_lo_uV = v
 
     def _seen(self):
-        v = self._terminal_uV()
+        v = self._terminal_uV() if self.faults else self.cell.v_V * 1e6
         if v > self.v_hi_uV:
             self.v_hi_uV = v
         if v < self.v_lo_uV:
@@ -416,10 +438,13 @@ class FrontEndModel:
             else:
                 self._comply()
                 cell.step(left * 1e-3, self.out_i_nA * 1e-9)
-        self._comply()   # the cell moved during the step: the terminals stay at the rail
+        # the cell moved during the step: the terminals stay at the rail (_comply), and
+        # the extremes see the new voltage (_seen)
         if self.drift_frac:
-            self._apply(False)   # the offset drifted: a new target
-        self._seen()
+            self._apply(False)   # the offset drifted: a new target (_apply does both)
+        else:
+            self._comply()
+            self._seen()
 
     def _comply(self):
         # an open relay: nothing reaches the cell (a stuck source drives again on closing)
@@ -439,12 +464,6 @@ class FrontEndModel:
         self.out_i_nA = i
         self.cell.step(0, i * 1e-9)
 
-    def _drift_nA(self, fs):
-        if not self.drift_frac:
-            return 0.0
-        return self.drift_frac * fs * math.sin(6.283185307179586 * self.t_ms /
-                                               self.drift_period_ms + self.drift_phase)
-
     def _apply(self, now=True):
         k = self.range_index
         fs = self.ranges_nA[k]
@@ -457,7 +476,7 @@ class FrontEndModel:
         else:
             cf = self.dac_codes_fs
             lsb = fs / cf
-            c = int(math.floor(self.set_nA / lsb + 0.5))
+            c = math.floor(self.set_nA / lsb + 0.5)   # (an int)
             cmax = self.dac_code_max
             if c > cmax:
                 c = cmax
@@ -467,8 +486,11 @@ class FrontEndModel:
             code = c + self.dac_zero_err
             if self.dac_inl:
                 code += self.dac_inl * math.sin(math.pi * c / cf)
-            i = (code * lsb * (1.0 + self.out_gain_err[k]) + self.out_offset_nA[k]
-                 + self._drift_nA(fs))
+            # the offset's slow drift (the reference's temperature)
+            df = self.drift_frac
+            drift = df * fs * math.sin(6.283185307179586 * self.t_ms / self.drift_period_ms
+                                       + self.drift_phase) if df else 0.0
+            i = code * lsb * (1.0 + self.out_gain_err[k]) + self.out_offset_nA[k] + drift
             # The source cannot drive more than its range's full scale.
             if i > fs:
                 i = float(fs)

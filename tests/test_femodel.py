@@ -164,7 +164,7 @@ def test_inl_bow_and_dnl_spikes_bias_the_voltage_reading():
     fe3 = _quiet(v_bits=12, v_span_uV=span)   # control: no spike
     for f in (fe2, fe3):
         f.cell.set_soc(0.0)
-        f._terminal_uV = lambda: 2565 * lsb   # a voltage 5 codes above the spike
+        f.cell.v_V = 2565 * lsb * 1e-6   # a voltage 5 codes above the spike
         f.measure()
     assert fe2.v_raw == 2560 and fe3.v_raw == 2565
 

@@ -82,38 +82,36 @@ class Accounting:
         """Integrate one tick of measured current; `cv` tells the part (hold or not)."""
         a = i_nA // 1000 if i_nA >= 0 else (-i_nA) // 1000
         cap = _PRODUCT_MAX // (a + 1)   # longest chunk with a*chunk < 2**30
-        while dt_ms > cap:
-            self._add(cap, v_uV, i_nA, cv)
-            dt_ms -= cap
-        self._add(dt_ms, v_uV, i_nA, cv)
-
-    def _add(self, dt_ms, v_uV, i_nA, cv):
-        self.cycle_ms += dt_ms
-        if self.cycle_ms >= 1000:
-            s = self.cycle_ms // 1000
-            self.cycle_s += s
-            self.cycle_ms -= s * 1000
         v_mV = v_uV // 1000
         if v_mV < 0:
             v_mV = 0
-        if i_nA > 0:
-            n = self._chg.add(i_nA, dt_ms)
-            if n:
-                self.step_q_chg_nAh += n
-                self.cycle_q_nAh[CHG_CV if cv else CHG_CC] += n
-                self._r_chg_pWh += n * v_mV  # mV * nAh = pWh
-                e = self._r_chg_pWh // _PWH_PER_NWH
-                self._r_chg_pWh -= e * _PWH_PER_NWH
-                self.step_e_chg_nWh += e
-                self.cycle_e_chg_nWh += e
-        elif i_nA < 0:
-            n = self._dis.add(-i_nA, dt_ms)
-            if n:
-                self.step_q_dis_nAh += n
-                self.cycle_q_nAh[DIS_CV if cv else DIS_CC] += n
-                self._r_dis_pWh += n * v_mV
-                e = self._r_dis_pWh // _PWH_PER_NWH
-                self._r_dis_pWh -= e * _PWH_PER_NWH
-                self.step_e_dis_nWh += e
-                self.cycle_e_dis_nWh += e
-
+        while True:   # in chunks of at most cap: one for any current up to 8 mA
+            t = dt_ms if dt_ms <= cap else cap
+            dt_ms -= t
+            self.cycle_ms += t
+            if self.cycle_ms >= 1000:
+                s = self.cycle_ms // 1000
+                self.cycle_s += s
+                self.cycle_ms -= s * 1000
+            if i_nA > 0:
+                n = self._chg.add(i_nA, t)
+                if n:
+                    self.step_q_chg_nAh += n
+                    self.cycle_q_nAh[CHG_CV if cv else CHG_CC] += n
+                    self._r_chg_pWh += n * v_mV  # mV * nAh = pWh
+                    e = self._r_chg_pWh // _PWH_PER_NWH
+                    self._r_chg_pWh -= e * _PWH_PER_NWH
+                    self.step_e_chg_nWh += e
+                    self.cycle_e_chg_nWh += e
+            elif i_nA < 0:
+                n = self._dis.add(-i_nA, t)
+                if n:
+                    self.step_q_dis_nAh += n
+                    self.cycle_q_nAh[DIS_CV if cv else DIS_CC] += n
+                    self._r_dis_pWh += n * v_mV
+                    e = self._r_dis_pWh // _PWH_PER_NWH
+                    self._r_dis_pWh -= e * _PWH_PER_NWH
+                    self.step_e_dis_nWh += e
+                    self.cycle_e_dis_nWh += e
+            if dt_ms <= 0:
+                break

@@ -208,7 +208,12 @@ class Channel:
             e.tick(now_ms, v_uV, i_nA)
         if not active and not self.out_on:
             self._idle_check(v_uV, i_nA)
-        self._follow()
+        # (_follow, inlined: once a tick)
+        if e.state == _engine.FAULT:
+            self.start_pending = False
+            self.cell_connected = False   # every latched fault opens the cell disconnect
+        self.out_on = e.out_on
+        self.out_i_nA = e.out_i_nA
 
     def reaim(self, ahead_ms):
         """A hold's command of this tick aimed over ahead_ms, the coming tick's length

@@ -25,7 +25,9 @@ def control_tick(fe, ch, ranger, now_ms):
         # the last good reading stands in (firmware/board/autorange.py)
         rg.update(now_ms, i_nA, ch.out_i_nA if ch.out_on else 0)
         k0 = fe.range_index
-        ok = _select(fe, rg.index)
+        k = rg.index
+        if k != k0:   # (most ticks stay on their range: no call)
+            ok = _select(fe, k)
         if fe.range_index != k0:
             # the output's offset differs by range: a hold goes on from the current
             # that flowed (read on the old range), not from a command that made up for
@@ -34,7 +36,9 @@ def control_tick(fe, ch, ranger, now_ms):
         i_nA = rg.i_nA
     ch.tick(now_ms, fe.v_uV, i_nA)
     if ch.out_on and rg is not None:
-        ok = _select(fe, rg.ensure(now_ms, ch.out_i_nA)) and ok   # a larger new setpoint
+        k = rg.ensure(now_ms, ch.out_i_nA)   # a larger new setpoint
+        if k != fe.range_index:
+            ok = _select(fe, k) and ok
     if ch.out_on:
         fe.set_current_nA(ch.out_i_nA)
     else:
