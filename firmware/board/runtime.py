@@ -66,7 +66,8 @@ REPLY_MAX = const(8)            # reply lines held for a host that does not read
                                 # oldest are dropped and counted (status: dropped_replies=)
 # the console's parts loaded for a command (console.py), dropped after its tick
 # (console_load once the load is over): their code takes heap only while they work
-_RARE = ("console_more", "console_load", "board_files")
+_RARE = ("console_more", "console_load", "board_files", "protocol_parse",
+         "protocol_check")
 # the stages of a tick, named in the fault an unexpected exception latches
 STAGES = ("control", "records", "input", "send", "checkpoint", "watchdog")
 
@@ -100,6 +101,7 @@ class Runtime:
         self.fe = fe
         self.clock = clock
         self.ch = channel
+        channel.forget = drop_module   # a load's parser and checks: dropped after use
         self.port = port
         self.wdt = wdt
         self.ranger = ranger
