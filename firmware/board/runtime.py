@@ -52,7 +52,14 @@ CHECKPOINT_EVERY_MS = const(600000)
 SEQ_BLOCK = const(4096)
 RING_N = const(512)
 RING_MIN = const(32)            # the fewest records kept: a few minutes of telemetry at 1 Hz
-HEAP_RESERVE_B = const(24576)   # heap left free after the ring: console, load, checkpoint
+# Heap left free after the ring: the runtime's own objects built after it (the console,
+# its buffers, the reply list: ~2 kB on the unix port) and then the run's peak (a `load`
+# of quick.toml with its parser and then its checks loaded, `start`, a checkpoint,
+# `stats`): measured on the virtual board (benchmarks/heap_margin.py) to need 29.6-31.5
+# kB free after the ring (docs/reliability.md, "Memory"). Before, 24 kB, measured
+# before the runtime's objects, left ~22.6 kB for the run: 110K booted and its load
+# ran out.
+HEAP_RESERVE_B = const(32768)
 # what a Ring takes beside its slots: the object, its memoryview and array, and the GC
 # rounding of its two buffers (32-byte blocks on the 64-bit unix port). Without it
 # ring_n_for's ring left a few hundred bytes less than HEAP_RESERVE_B, _make_ring found
@@ -101,7 +108,7 @@ class Runtime:
         self.fe = fe
         self.clock = clock
         self.ch = channel
-        channel.forget = drop_module   # a load's parser and checks: dropped after use
+        channel.forget = forget   # a load's parser and checks: dropped after use
         self.port = port
         self.wdt = wdt
         self.ranger = ranger
@@ -391,9 +398,16 @@ class Runtime:
                 # after each line, not at the tick's end: the lines of one read (`rate 0`
                 # then `load` and its protocol) would otherwise hold console_more and the
                 # load's parse at once
+                dropped = False
                 for m in _RARE:
                     if m in sys.modules and (m != "console_load" or not self.console.loading()):
                         drop_module(m)   # a rare command's code: garbage from here on
+                        dropped = True
+                if dropped:
+                    # and back to the heap now, in one piece: a `load` that follows in
+                    # the same read then places its Steps and code in it (without the
+                    # collection, in the holes between the last command's garbage)
+                    gc.collect()
         lines = self.ch.lines
         if lines is not self._saved_lines and lines is not None:
             # a newly loaded protocol goes to flash once, for a resume after a reset
@@ -488,6 +502,15 @@ def drop_module(name):
         del sys.modules[name]
     except KeyError:
         pass
+
+
+def forget(name):
+    """drop_module, then a collection: the channel's `forget` (a load drops its parser
+    before its checks load): the parse's garbage goes back to the heap before the
+    checks' code is placed, which otherwise could find no block large enough in the
+    holes between the new Steps (a MemoryError "allocating 786 bytes" at 110K)."""
+    drop_module(name)
+    gc.collect()
 
 
 def _lines_crc(lines):
