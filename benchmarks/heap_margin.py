@@ -5,11 +5,19 @@ sent `rate 0`, a `load` of quick.toml, `start`, then `stats` after a while, and 
 smallest board heap (`--heap`) is found by bisection for
 
   - boot: the boot passes main.py's check (`ok boot`, `boot_free` >= BOOT_FREE_MIN_B);
-  - run:  it also loads quick.toml (`ok load`), starts, runs a few hundred virtual
-          seconds (checkpoints) and answers `stats` without a MemoryError.
+  - run:  it also loads quick.toml (or --protocol: `ok load`), starts, runs a few
+          hundred virtual seconds (checkpoints) and answers `stats` without a
+          MemoryError.
 
     .venv/bin/python benchmarks/heap_margin.py [--lo 90K] [--hi 130K] [--step 256]
     .venv/bin/python benchmarks/heap_margin.py --at 110K     # one boot, its figures
+    .venv/bin/python benchmarks/heap_margin.py --need        # what the run needs
+
+--need measures the run's need itself, apart from the boot check and the ring: the image
+is built with main.py's check off and runtime.HEAP_RESERVE_B raised to 1 MB (so the ring
+stays at its floor, RING_MIN slots, whatever the heap), the smallest heap that runs is
+found, and the free heap after the ring there is printed (its `boot_free` less the
+smallest ring's RING_MIN x 170 B and its 512 B): the figure HEAP_RESERVE_B must cover.
 
 The figures move by a few hundred bytes between runs (what one read of the pipe holds
 decides what is alive at once), so each heap is tried --tries times and counts as
@@ -28,17 +36,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 from host_tools import deploy, protocol_file, simboard  # noqa: E402
+import host_tools  # noqa: E402,F401  (the board-side folders on sys.path)
+from runtime import RING_MIN, _RING_OBJ_B as RING_OBJ_B  # noqa: E402
+from wire import MAX_RECORD  # noqa: E402
 
 
 SEND = "rate 0;load;start"
 
 
-def boot(d, heap_b, secs=2.0, send=SEND):
+def boot(d, heap_b, secs=2.0, send=SEND, protocol="quick"):
     """One boot of the image in folder d with a board heap of heap_b bytes, sent the
-    commands `send` (;-separated, `load` is a load of quick.toml) then `stats`; returns
+    commands `send` (;-separated, `load` is a load of `protocol`) then `stats`; returns
     (output text, dict of the figures)."""
     simboard.write_config(d, "fig4", 1000, heap_b=heap_b)
-    parsed = protocol_file.load(protocol_file.resolve("quick"))
+    parsed = protocol_file.load(protocol_file.resolve(protocol))
     text = "".join((c if c != "load" else "load\n" + "\n".join(parsed.lines) + "\nend")
                    + "\n" for c in send.split(";")).encode()
     argv = [simboard.find_micropython(), "-X",
@@ -81,10 +92,32 @@ def boot(d, heap_b, secs=2.0, send=SEND):
     return o, fig
 
 
-def smallest(d, what, lo, hi, step, tries, send=SEND):
+def patch_for_need(d):
+    """The image in d with main.py's boot check off and HEAP_RESERVE_B at 1 MB."""
+    with open(os.path.join(d, "main.py")) as f:
+        m = f.read()
+    old = "    if ch is None or free < BOOT_FREE_MIN_B:"
+    assert old in m, "main.py's boot check moved: update heap_margin.patch_for_need"
+    with open(os.path.join(d, "main.py"), "w") as f:
+        f.write(m.replace(old, "    if ch is None:"))
+    with open(os.path.join(ROOT, "firmware", "board", "runtime.py")) as f:
+        r = f.read()
+    old = "HEAP_RESERVE_B = const("
+    assert old in r, "runtime.HEAP_RESERVE_B moved: update heap_margin.patch_for_need"
+    i = r.index(old) + len(old)
+    r = r[:i] + "1048576" + r[r.index(")", i):]
+    src = os.path.join(d, "runtime_need.py")
+    with open(src, "w") as f:
+        f.write(r)
+    subprocess.run([deploy.find_mpy_cross(), "-s", "runtime.py", "-o",
+                    os.path.join(d, "runtime.mpy"), src], check=True)
+    os.remove(src)
+
+
+def smallest(d, what, lo, hi, step, tries, send=SEND, protocol="quick"):
     """The smallest heap in lo..hi (bytes, step apart) where every try passes `what`."""
     def ok(h):
-        return all(boot(d, h, send=send)[1][what] for _ in range(tries))
+        return all(boot(d, h, send=send, protocol=protocol)[1][what] for _ in range(tries))
     if not ok(hi):
         return None
     while hi - lo > step:
@@ -104,18 +137,35 @@ def main():
     ap.add_argument("--step", type=int, default=256)
     ap.add_argument("--tries", type=int, default=2)
     ap.add_argument("--send", default=SEND, help="commands, ;-separated (default %(default)s;"
-                    " `load` loads quick.toml); `stats` follows")
+                    " `load` loads --protocol); `stats` follows")
+    ap.add_argument("--need", action="store_true", help="the run's need apart from the "
+                    "boot check and the ring (see above)")
+    ap.add_argument("--protocol", default="quick", help="what `load` loads (a shipped "
+                    "protocol's name or a .toml file)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         deploy.build("sim", d)
+        if a.need:
+            patch_for_need(d)
+            lo, hi = simboard.heap_bytes(a.lo), simboard.heap_bytes(a.hi)
+            h = smallest(d, "run", lo, hi, a.step, a.tries, a.send, a.protocol)
+            if h is None:
+                print("the run needs more than %d B of board heap" % hi)
+                return
+            fig = boot(d, h, send=a.send, protocol=a.protocol)[1]
+            after = int(fig["boot_free"]) - RING_MIN * (MAX_RECORD + 2) - RING_OBJ_B
+            print("runs from %d B (%.2f K) of board heap: boot_free %s B, %d B (%.1f kB) "
+                  "free after the smallest ring" % (h, h / 1024.0, fig["boot_free"], after,
+                                                    after / 1024.0))
+            return
         if a.at:
-            o, fig = boot(d, simboard.heap_bytes(a.at), send=a.send)
+            o, fig = boot(d, simboard.heap_bytes(a.at), send=a.send, protocol=a.protocol)
             print(o[-1500:] if not fig["run"] else "")
             print(" ".join("%s=%s" % kv for kv in sorted(fig.items())))
             return
         lo, hi = simboard.heap_bytes(a.lo), simboard.heap_bytes(a.hi)
         for what in ("boot", "run"):
-            h = smallest(d, what, lo, hi, a.step, a.tries, a.send)
+            h = smallest(d, what, lo, hi, a.step, a.tries, a.send, a.protocol)
             print("%-5s needs %s" % (what, "more than %d B" % hi if h is None else
                                      "%d B (%.2f K)" % (h, h / 1024.0)))
             if h is not None:
