@@ -60,7 +60,7 @@ class Channel:
         self.cell_connected = True
         self.start_pending = False   # a start waiting for a reading of the cell (start())
         # forget(name): drops a module imported for a job (the board's runtime hands in
-        # runtime.drop_module; None on the host): a load parses, then checks, then keeps
+        # runtime.forget; None on the host): a load parses, then checks, then keeps
         # neither's code (protocol.load)
         self.forget = None
 

@@ -27,7 +27,7 @@ def validate(p, channel_i_max_nA, i_floor_nA, v_max_uV=0, v_err_uV=0, hold_i_max
 def load(lines, channel_i_max_nA, i_floor_nA, v_max_uV=0, v_err_uV=0, hold_i_max_nA=0,
          forget=None):
     """parse then validate. forget(name), if given, drops a module imported for the
-    job (the board's runtime.drop_module): the parser's code is garbage before the
+    job (the board's runtime.forget): the parser's code is garbage before the
     checks load, and theirs after, so a load holds one of them at a time."""
     try:
         p = parse(lines)

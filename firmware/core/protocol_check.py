@@ -1,11 +1,13 @@
 # protocol.validate's code: the checks that refuse a protocol this channel could not run
 # safely, and their messages. Split from protocol.py so that it is not resident: it is
 # imported at a `load` (or a resuming boot) once protocol_parse.py is dropped, and
-# dropped after (protocol.load's `forget`, the board's runtime.drop_module). No clock,
-# no pin.
+# dropped after (protocol.load's `forget`: the board's runtime.forget; a parse error
+# loads it for its message, and the runtime drops it after the line). The checks are
+# protocol.py's before the split, unchanged. No clock, no pin.
 from protocol_defs import (CC, CV, REST, CR, SWEEP, KIND_NAMES, MAX_REPEAT, MAX_R_OHM,
-                      MAX_RATE_UV_S, MIN_TRIP_MARGIN_UV, ABS_TRIP_LO_UV, ABS_TRIP_HI_UV,
-                      ABS_DIAG_TRIP_LO_UV, ABS_DIAG_TRIP_HI_UV, V_TOL_UV, HOLD_NOISE_SIGMA)
+                           MAX_RATE_UV_S, MIN_TRIP_MARGIN_UV, ABS_TRIP_LO_UV,
+                           ABS_TRIP_HI_UV, ABS_DIAG_TRIP_LO_UV, ABS_DIAG_TRIP_HI_UV,
+                           V_TOL_UV, HOLD_NOISE_SIGMA)
 
 _EXAMPLES = {
     "cell": "cell 83900 437",

@@ -1,8 +1,9 @@
 # protocol.parse's code: the compact form (docs/architecture.md) to a Protocol of Steps
 # and Blocks, not yet validated. Split from protocol.py so that it is not resident: it is
 # imported at a `load` (or a resuming boot) and dropped before the checks load
-# (protocol.load's `forget`; the board's runtime hands in runtime.drop_module), so the
-# load's peak holds this or protocol_check.py, never both. No clock, no pin.
+# (protocol.load's `forget`; the board's runtime hands in runtime.forget), so the load's
+# peak holds this or protocol_check.py, never both. The code is protocol.py's before the
+# split, unchanged but for where the examples come from. No clock, no pin.
 from units import SMALL_INT_MAX
 from protocol_defs import CC, CV, REST, CR, SWEEP, MAX_STEPS, Step, Protocol, Block
 
