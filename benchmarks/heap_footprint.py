@@ -36,10 +36,11 @@ from host_tools import deploy, simboard  # noqa: E402
 # and the runtime's boot code at boot, dropped before the ring is sized or after
 # `ok boot`; the console's load and rare commands while they run; calibration.py at the
 # first `calibrate`) are measured after the firmware, in that order
-FIRMWARE = ("units", "wire", "ring", "protocol", "accounting", "regulator", "safety",
+FIRMWARE = ("units", "wire", "ring", "protocol_defs", "accounting", "regulator", "safety",
             "engine", "channel", "console", "loop", "store", "runtime", "stdio_port",
             "autorange")
-TRANSIENT = ("hardware", "firmware_setup", "engine_cp", "runtime_more", "console_load", "console_more", "board_files",
+TRANSIENT = ("hardware", "firmware_setup", "engine_cp", "runtime_more", "console_load",
+             "protocol", "protocol_parse", "protocol_check", "console_more", "board_files",
              "calibration")
 SIMULATION = ("femodel", "cellmodel", "board")
 # a real board's hardware layer (its image, with the MCP4725 and ADS1115 build)

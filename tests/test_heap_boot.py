@@ -51,9 +51,10 @@ def test_the_process_heap_is_the_boards_plus_the_models_allowance(tmp_path):
 
 
 def _boot_direct(tmp_path, heap, sim_heap_b=None, config_heap=True, secs=1.0,
-                 text=b"stats\n"):
+                 text=b"stats\n", then=b""):
     """main.py in `micropython -X heapsize=<board heap + allowance>` with the sim image
-    built as deploy builds it; `text` is sent once it booted. Returns its output."""
+    built as deploy builds it; `text` is sent once it booted, `then` (if any) `secs`
+    later (and read for 0.5 s). Returns its output."""
     d = str(tmp_path / ("b%d" % len(os.listdir(str(tmp_path)))))
     os.makedirs(d)
     deploy.build("sim", d)
@@ -76,6 +77,10 @@ def _boot_direct(tmp_path, heap, sim_heap_b=None, config_heap=True, secs=1.0,
         end = time.time() + secs      # or sooner, if it ended at boot
         while p.poll() is None and time.time() < end:
             time.sleep(0.1)
+        if then and p.poll() is None:
+            p.stdin.write(then)
+            p.stdin.flush()
+            time.sleep(0.5)
     except BrokenPipeError:
         pass   # it ended at boot
     p.kill()
@@ -193,6 +198,30 @@ def test_the_virtual_board_boots_and_runs_in_an_esp32s_heap(tmp_path, registry):
         assert b.boots == boots, "the firmware restarted"
     finally:
         b.stop()
+
+
+@pytest.mark.slow
+def test_the_least_heap_the_boot_accepts_runs_a_load(tmp_path):
+    # BOOT_FREE_MIN_B is the run's honest need: the board whose heap just passes the
+    # boot check (boot_free within 1 kB above it; the ring at its floor) loads
+    # quick.toml, starts it, checkpoints and answers `stats` (the console_more, the
+    # load's parser, then its checks, runtime_more and engine_cp loaded in turn, the
+    # runtime's own objects already built). The boot's free heap follows the board's
+    # heap byte for byte (the same image): a 110K boot says where the edge is.
+    free = int(_stats(_boot_direct(tmp_path, "110K"))["boot_free"])
+    assert free >= runtime.BOOT_FREE_MIN_B + 1024, free        # 110K: a real margin
+    heap = 110 * 1024 - (free - runtime.BOOT_FREE_MIN_B) + 256
+    parsed = protocol_file.load(protocol_file.resolve("quick"))
+    out = _boot_direct(tmp_path, str(heap), secs=2.0,
+                       text=b"rate 0\nload\n" + "\n".join(parsed.lines).encode()
+                       + b"\nend\nstart\n", then=b"status\nstats\n")
+    st = _stats(out)
+    assert 0 <= int(st["boot_free"]) - runtime.BOOT_FREE_MIN_B <= 1024, st
+    assert int(st["ring_n"]) == runtime.RING_MIN, st
+    assert b"ok load: %d lines" % len(parsed.lines) in out.encode() and "ok start" in out, \
+        out[-800:]
+    assert "MemoryError" not in out and "state=running" in out and "crash=" not in out, \
+        out[-800:]
 
 
 @pytest.mark.slow

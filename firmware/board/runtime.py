@@ -36,9 +36,13 @@ except AttributeError:  # CPython (tests)
         return a - b
 try:
     _mem_alloc = gc.mem_alloc
-except AttributeError:  # CPython
-    def _mem_alloc():
+    _collect = gc.collect
+except AttributeError:  # CPython: its heap is not the board's (and a full collection
+    def _mem_alloc():    # after every rare command would slow the in-process tests)
         return 0
+
+    def _collect():
+        pass
 
 TICK_MS = const(100)            # 10 Hz control tick by default
 TELEMETRY_MS = const(1000)
@@ -52,7 +56,13 @@ CHECKPOINT_EVERY_MS = const(600000)
 SEQ_BLOCK = const(4096)
 RING_N = const(512)
 RING_MIN = const(32)            # the fewest records kept: a few minutes of telemetry at 1 Hz
-HEAP_RESERVE_B = const(24576)   # heap left free after the ring: console, load, checkpoint
+# Heap left free after the ring: the runtime's own objects built after it (the console,
+# its buffers, the reply list: ~2 kB on the unix port) and then the run's peak (a `load`
+# of quick.toml with its parser and then its checks loaded, `start`, a checkpoint,
+# `stats` or `help`): 26.8-28.6 kB measured on the virtual board (heap_margin.py --need;
+# docs/reliability.md, "Memory"). Before, 24 kB measured before the runtime's objects
+# left ~22.6 kB for the run: 110K booted and its load ran out.
+HEAP_RESERVE_B = const(32768)
 # what a Ring takes beside its slots: the object, its memoryview and array, and the GC
 # rounding of its two buffers (32-byte blocks on the 64-bit unix port). Without it
 # ring_n_for's ring left a few hundred bytes less than HEAP_RESERVE_B, _make_ring found
@@ -64,9 +74,12 @@ BOOT_FREE_MIN_B = HEAP_RESERVE_B + _RING_OBJ_B + RING_MIN * (wire.MAX_RECORD + 2
 _SEND_MAX = const(32)           # records written per tick at most
 REPLY_MAX = const(8)            # reply lines held for a host that does not read; the
                                 # oldest are dropped and counted (status: dropped_replies=)
-# the console's parts loaded for a command (console.py), dropped after its tick
-# (console_load once the load is over): their code takes heap only while they work
-_RARE = ("console_more", "console_load", "board_files")
+# the console's parts loaded for a command (console.py), dropped after the line that
+# used them (console_load once the load is over), and a load's parser and checks (the
+# channel drops them itself: here too if a load ended between them): their code takes
+# heap only while they work
+_RARE = ("console_more", "console_load", "board_files", "protocol_parse",
+         "protocol_check")
 # the stages of a tick, named in the fault an unexpected exception latches
 STAGES = ("control", "records", "input", "send", "checkpoint", "watchdog")
 
@@ -100,6 +113,7 @@ class Runtime:
         self.fe = fe
         self.clock = clock
         self.ch = channel
+        channel.forget = forget   # a load's parser and checks: dropped after use
         self.port = port
         self.wdt = wdt
         self.ranger = ranger
@@ -389,9 +403,16 @@ class Runtime:
                 # after each line, not at the tick's end: the lines of one read (`rate 0`
                 # then `load` and its protocol) would otherwise hold console_more and the
                 # load's parse at once
+                dropped = False
                 for m in _RARE:
                     if m in sys.modules and (m != "console_load" or not self.console.loading()):
                         drop_module(m)   # a rare command's code: garbage from here on
+                        dropped = True
+                if dropped:
+                    # and back to the heap now, in one piece: a `load` that follows in
+                    # the same read then places its Steps and code in it (without the
+                    # collection, in the holes between the last command's garbage)
+                    _collect()
         lines = self.ch.lines
         if lines is not self._saved_lines and lines is not None:
             # a newly loaded protocol goes to flash once, for a resume after a reset
@@ -486,6 +507,15 @@ def drop_module(name):
         del sys.modules[name]
     except KeyError:
         pass
+
+
+def forget(name):
+    """drop_module, then a collection: the channel's `forget` (a load drops its parser
+    before its checks load): the parse's garbage goes back to the heap before the
+    checks' code is placed, which otherwise could find no block large enough in the
+    holes between the new Steps (a MemoryError "allocating 786 bytes" at 110K)."""
+    drop_module(name)
+    _collect()
 
 
 def _lines_crc(lines):

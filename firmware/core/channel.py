@@ -5,7 +5,6 @@
 # and cell_connected: the cell-disconnect relay, opened by every latched fault and
 # closed again only by `start`/`resume` or a calibration `source`, never by itself).
 import engine as _engine
-import protocol as _protocol
 from safety import Safety, FAULT_NAMES, OK, IDLE_CURRENT, QUALIFY_COUNT
 
 
@@ -60,6 +59,10 @@ class Channel:
         # closed at boot (the board file closes it), opened by every latched fault
         self.cell_connected = True
         self.start_pending = False   # a start waiting for a reading of the cell (start())
+        # forget(name): drops a module imported for a job (the board's runtime hands in
+        # runtime.forget; None on the host): a load parses, then checks, then keeps
+        # neither's code (protocol.load)
+        self.forget = None
 
     # --- commands --------------------------------------------------------------
 
@@ -71,11 +74,16 @@ class Channel:
     def load_lines(self, lines):
         if self.blocked:
             raise ValueError(self.blocked)
-        # how far a hold may keep the true voltage from its setpoint: the reading's
-        # calibrated error and its noise (a hold closer to the window's edge is refused)
-        p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_max_uV,
-                           _protocol.hold_err_uV(self.v_err_uV, self.v_noise_uV),
-                           self.hold_i_max_nA)
+        import protocol as _protocol   # the load's code: dropped after (forget)
+        try:
+            # how far a hold may keep the true voltage from its setpoint: the reading's
+            # calibrated error and its noise (a hold closer to the window's edge is refused)
+            p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_max_uV,
+                               _protocol.hold_err_uV(self.v_err_uV, self.v_noise_uV),
+                               self.hold_i_max_nA, self.forget)
+        finally:
+            if self.forget is not None:
+                self.forget("protocol")
         self.load(p)
         self.lines = list(lines)  # the runtime saves them for a resume after a reset
 

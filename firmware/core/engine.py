@@ -12,7 +12,7 @@ except ImportError:  # CPython
 from units import ticks_diff_ms
 from accounting import Accounting, MAX_DT_MS, CHUNK_MS
 from regulator import Regulator, PROBE_MIN_NA
-from protocol import CC, CV, REST, CR, SWEEP
+from protocol_defs import CC, CV, REST, CR, SWEEP
 
 # states
 IDLE = const(0)      # no protocol

@@ -9,7 +9,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from protocol import SWEEP
+from protocol_defs import SWEEP
 
 # checkpoint fields (checkpoint()): where the run stands at a step's start
 CP_BLOCK = const(0)

@@ -61,6 +61,27 @@ def test_run_records_in_order_and_a_blocked_port_never_stalls_the_tick():
     assert "S" in kinds and "T" in kinds
 
 
+def test_a_loads_code_is_dropped_after_it_whatever_its_outcome():
+    # protocol.py, its parser and its checks are imported for a load and dropped after
+    # it (the channel's forget, the runtime's rare modules): accepted, refused by the
+    # parser (whose message loads the checks' examples) or refused by a check; resident
+    # is protocol_defs.py only (docs/reliability.md, Memory)
+    import sys
+    d = fresh_dir()
+    port = Port()
+    rt = _boot(d, port)
+    load = ("protocol", "protocol_parse", "protocol_check")
+    cases = ((PROTO, "ok load: %d lines" % len(PROTO)),
+             (PROTO[:3] + ["bogus 1"], "unknown item 'bogus'"),
+             (PROTO[:3] + ["cc 999999999 4100000 0"], "above i_max"))
+    for lines, want in cases:
+        port.send("load\n" + "\n".join(lines) + "\nend\n")
+        loop(rt, 2)
+        assert want in port.replies()[-1], port.replies()[-1]
+        assert [m for m in load if m in sys.modules] == [], want
+    assert "protocol_defs" in sys.modules and rt.ch.protocol is not None
+
+
 def test_garbage_changes_nothing():
     d = fresh_dir()
     port = Port()
