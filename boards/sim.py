@@ -86,10 +86,7 @@ def channel_figures(board=None):
     detection thresholds, and the voltage reading's noise and error bound."""
     import feprofiles
     p = feprofiles.get(board or DEFAULT_BOARD)
-    # the termination floor: 25 LSB of the 20 uA range's current reading and at least
-    # 500 nA (C/76 of fig4 = 1.10 uA passes on every profile)
-    lsb = RANGES_NA[0] / (1 << (p["i_bits"] - 1))
-    floor = int(25 * lsb)
+    floor = termination_floor_nA(board)
     # the mismatch bound: twice the output's own error (offset + drift + half a DAC
     # code, of full scale), at least MISMATCH_FS_PCT: an 8-bit DAC on 3V3 needs 5 %
     out_err = p["out_offset_frac"] + p["drift_frac"] + 0.5 / p["dac_codes_fs"]
@@ -110,6 +107,50 @@ def channel_figures(board=None):
             "mismatch_fs_pct": fs_pct if fs_pct > MISMATCH_FS_PCT else MISMATCH_FS_PCT,
             "stuck_n": stuck, "v_noise_uV": feprofiles.tick_noise_uV(board),
             "v_err_uV": p["v_err_uV"]}
+
+
+# The termination floor (the board file's I_FLOOR_NA; protocol.py refuses a hold whose
+# end current is below it): the smallest end current a hold ends on with the TRUE
+# current within TERM_PCT of it, from the profile's figures, on the range the end current
+# flows in (the 20 uA range up to the autorange's up-switch at UP_PCT of its full scale,
+# else the next one). The true current at the end is off the asked one by up to
+#  - one DAC code of that range (fs / dac_codes_fs): the hold dithers between two codes;
+#  - the current reading's residual offset and INL (offset_frac + i_inl_frac of fs):
+#    the hold ends on the reading;
+#  - the loop's wander, WANDER_SIGMA sigma of it: the CV loop turns the voltage
+#    reading's noise into current noise. An integral loop of gain 1/16 per tick (the
+#    regulator inside its noise band) on a cell of resistance R: sigma_i = sigma_v /
+#    (R sqrt(2 x 16)), sigma_v one tick's noise (feprofiles.tick_noise_uV), R the
+#    smallest R0 of the study's cells (fig4: 300 ohm, simulation/cellmodel.py), and only
+#    the share sigma_v / LSB of it where the noise is below one code of the voltage ADC
+#    at the cell (a reading that moves by whole codes only near a code's edge).
+# floor = (code + reading + wander) x 100 / TERM_PCT, up to 10 nA. Measured against it over seeds:
+# benchmarks/fe_profiles.py, docs/hardware.md "Measured per profile".
+TERM_PCT = 5
+WANDER_SIGMA = 2
+LOOP_GAIN_DIV = 16
+
+
+def termination_floor_nA(board=None):
+    """The smallest end current a hold ends on within TERM_PCT on this profile (nA),
+    at least I_FLOOR_NA: see above."""
+    import feprofiles
+    import cellmodel
+    from autorange import UP_PCT
+    p = feprofiles.get(board or DEFAULT_BOARD)
+    sigma_v = feprofiles.tick_noise_uV(board)
+    v_lsb = p["v_span_uV"] / (1 << p["v_bits"])
+    share = sigma_v / v_lsb if sigma_v < v_lsb else 1.0
+    r_ohm = min(c["r0_ohm"] for c in cellmodel.CELLS.values())
+    wander = WANDER_SIGMA * share * sigma_v * 1000 / (r_ohm * (2 * LOOP_GAIN_DIV) ** 0.5)
+    floor = 0
+    for fs in RANGES_NA:
+        code = fs / p["dac_codes_fs"]
+        reading = (p["offset_frac"] + p["i_inl_frac"]) * fs
+        floor = (int((code + reading + wander) * 100 / TERM_PCT) // 10 + 1) * 10
+        if floor <= fs * UP_PCT // 100:
+            break
+    return floor if floor > I_FLOOR_NA else I_FLOOR_NA
 
 
 class VirtualClock:

@@ -95,9 +95,10 @@ def start_state(sim, i_A, v_end_uV, cc_s):
 
 
 def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_ticks=60000,
-        i_end=None, hold_s=None, cc_s=None, on_tick=None):
+        i_end=None, hold_s=None, cc_s=None, on_tick=None, tick_ms=None):
     """Returns a dict of what happened (raises ValueError if the board refuses).
-    on_tick(sim): called before every tick (tests)."""
+    on_tick(sim): called before every tick (tests); tick_ms: the tick (None: 100 ms,
+    1 s at C/10 and slower)."""
     v_hi = v_hold if (v_hold and sign > 0) else V_HI
     v_lo = v_hold if (v_hold and sign < 0) else V_LO
     c = cellmodel.make_cell(cell)
@@ -116,7 +117,7 @@ def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_t
     v_end = v_hi - band if sign > 0 else v_lo + band
     soc, _ = start_state(sim, sign * i_A, v_end, cc_s or CC_S)
     c.set_soc(soc)
-    tick = 100 if num / den >= 1 else 1000
+    tick = tick_ms or (100 if num / den >= 1 else 1000)
     sim.start()
     fe = sim.fe
     fe.reset_extremes()
