@@ -98,9 +98,11 @@ I_MAX_NA = const(20000000)
 # 2.59 uA on the 200 uA range; the reading's 2.2 mV rms per tick (V_NOISE_UV) becomes
 # about 2.6 uA of wander (2 sigma) in a hold's current on a 300 ohm cell, and the current
 # reading's offset and INL (11.6e-3 of full scale) add 2.3 uA on the 200 uA range:
-# 150.2 uA. So this build refuses every hold of the study's cells (FACTS: termination
-# currents); with an ADS1115 (profile esp32-ads1115, the DAC's code alone) 5.71 uA.
-I_FLOOR_NA = const(150240)
+# 150.2 uA, too close to HOLD_I_MAX_NA (180 uA) for a hold to fall to it slowly (it
+# would end in its first seconds, measured 31-41 % off): above HOLD_I_MAX_NA, so this
+# build refuses every CV hold (FACTS: termination currents; CC steps, rests and CR run).
+# With an ADS1115 (profile esp32-ads1115: 20 codes of the DAC, the rest is small) 5.71 uA.
+I_FLOOR_NA = const(180010)
 TICK_MS = const(100)           # the control tick (10 Hz)
 WDT_MS = const(5000)           # watchdog timeout: 50 ticks of slack
 # Front-end fault detection (firmware/core/safety.py, docs/reliability.md): the measured

@@ -19,12 +19,12 @@ TOL = feprofiles.V_TOL_UV
 
 
 def run(board, cell, rate, sign, channel_kwargs=None, **kw):
-    """fe_matrix.run with the termination floor set aside (the least one, I_FLOOR_NA of
-    boards/sim.py): the window, trip and regulator tests here run the holds the matrix
+    """fe_matrix.run with the termination floor set aside (the least one, I_FLOOR_MIN_NA
+    of boards/sim.py): the window, trip and regulator tests here run the holds the matrix
     needs, also those ending below a profile's floor (how close to its end current a
     hold ends, and the floor's refusal: tests/test_fe_termination.py)."""
     from boards import sim
-    ckw = {"i_floor_nA": sim.I_FLOOR_NA}
+    ckw = {"i_floor_nA": sim.I_FLOOR_MIN_NA}
     ckw.update(channel_kwargs or {})
     return m.run(board, cell, rate, sign, channel_kwargs=ckw, **kw)
 

@@ -342,7 +342,8 @@ def _validate_step(p, s, i_floor_nA):
     elif s.kind == CV:
         if not (lo <= s.v_uV <= hi or p.diag):
             bad(s, "hold voltage %d uV is outside %s" % (s.v_uV, window), "cv")
-        if s.i_end_nA < i_floor_nA:
+        # (a hold that ends on its time only, t_min >= t_max, never ends on its current)
+        if s.i_end_nA < i_floor_nA and not (s.t_max_ms and s.t_min_ms >= s.t_max_ms):
             bad(s, "the end current %d nA is below the %d nA this board ends a hold on "
                 "within 5 %% of it (I_FLOOR_NA: one code of its DAC, its current "
                 "reading's error and the noise its voltage reading puts into the hold's "
