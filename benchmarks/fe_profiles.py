@@ -9,8 +9,9 @@ channel, the profile's front-end model, the fig4 and max cell models):
     overshoot over cells x C/50, C/10, 1C, 3C x charge/discharge x seeds, and how many
     runs ended in a fault (false trips: the runs stay inside the trips)
   - the regulator's R estimate at the end of each hold against the model's R0
-  - the termination floor (I_FLOOR_NA, boards/sim.py termination_floor_nA: the board
-    refuses holds ending below it), and, measured with that floor set aside, the
+  - the termination floor (I_FLOOR_NA: the profile's measured i_end_min_nA; the board
+    refuses holds ending below it) with the estimate from the profile's figures
+    beside it (floor_estimate_nA), and, measured with that floor set aside, the
     smallest end current of a grid (300 nA .. 55 uA) from which on every grid point
     ends within 5 % on every seed (--seeds; the TRUE current at the tick the hold
     ended, against the asked one): a fig4 charge hold at 4.1 V (or as far inside as the
@@ -100,8 +101,31 @@ def matrix(board, seeds):
 
 # the end currents the termination is measured at (nA; fe_matrix.hold_end_error picks
 # the CC step before each hold)
-TERM_GRID = (300, 500, 740, 1000, 1824, 2700, 4000, 5710, 8000, 12000, 15000, 20000,
+TERM_GRID = (300, 500, 740, 1000, 1823, 2700, 4000, 5710, 8000, 12000, 15000, 20000,
              27000, 30140, 40000, 55000)
+
+
+def floor_estimate_nA(board):
+    """The termination floor from the profile's figures, beside the measured one (the
+    floor the board refuses by is the measured, feprofiles i_end_min_nA): 20 x (one DAC
+    code of the range the end current flows in + the current reading's residual offset
+    and INL + 2 sigma of the hold's wander), the wander being the current noise an
+    integral loop of gain 1/16 per tick (the regulator inside its band) makes of one
+    tick's voltage noise on fig4's R0 (300 ohm): sigma_v / (R sqrt(32)), scaled by
+    sigma_v / LSB where that noise is below one code of the voltage ADC. Returns
+    (floor, code, reading, wander) in nA."""
+    p = feprofiles.get(board)
+    sigma_v = feprofiles.tick_noise_uV(board)
+    v_lsb = p["v_span_uV"] / (1 << p["v_bits"])
+    share = min(1.0, sigma_v / v_lsb)
+    wander = 2 * share * sigma_v * 1000 / (300 * 32 ** 0.5)
+    for fs in simboard.RANGES_NA:
+        code = fs / p["dac_codes_fs"]
+        reading = (p["offset_frac"] + p["i_inl_frac"]) * fs
+        floor = 20 * (code + reading + wander)
+        if floor <= 0.9 * fs:
+            break
+    return floor, code, reading, wander
 
 
 def terminations(board, seeds, tick_ms=100, v_hold=None):
@@ -191,6 +215,9 @@ def main():
         good = [k for k in sorted(worst) if _ok(worst[k])]
         bad_above = [k for k in sorted(worst) if good and k > good[0] and not _ok(worst[k])]
         ramp, step, false = trip_times(b)
+        est = floor_estimate_nA(b)
+        print("   floor (I_FLOOR_NA) %d nA, measured; from the figures %.0f nA (20 x: DAC code "
+              "%.0f + reading %.0f + wander %.0f nA)" % ((fl,) + est))
         print("   termination (%d seeds, %d ms ticks%s): smallest end within 5 %%: %s%s; at "
               "the floor %d nA: %s; worst per end current (nA: %%): %s" % (
                   a.term_seeds, a.tick_ms, ", hold at %.3f V" % (vh / 1e6) if vh else "",

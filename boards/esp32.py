@@ -91,17 +91,13 @@ RANGE_SETTLE_US = const(1000)  # boards/pico.py has the derivation
 # ---- Limits ----------------------------------------------------------------------------
 I_MAX_NA = const(20000000)
 # The smallest termination current accepted (channel.Channel; protocol.py refuses a
-# hold ending below it, naming I_FLOOR_NA): the smallest end current this build ends a
-# hold on with the true current within 5 % of it, for the default build (ADC1, the 8-bit
-# DAC): profile esp32-internal, derived by boards/sim.py termination_floor_nA() from its
-# figures. One DAC code is 259 nA on the 20 uA range (14 % of C/46 of fig4, 1.82 uA),
-# 2.59 uA on the 200 uA range; the reading's 2.2 mV rms per tick (V_NOISE_UV) becomes
-# about 2.6 uA of wander (2 sigma) in a hold's current on a 300 ohm cell, and the current
-# reading's offset and INL (11.6e-3 of full scale) add 2.3 uA on the 200 uA range:
-# 150.2 uA, too close to HOLD_I_MAX_NA (180 uA) for a hold to fall to it slowly (it
-# would end in its first seconds, measured 31-41 % off): above HOLD_I_MAX_NA, so this
-# build refuses every CV hold (FACTS: termination currents; CC steps, rests and CR run).
-# With an ADS1115 (profile esp32-ads1115: 20 codes of the DAC, the rest is small) 5.71 uA.
+# hold ending below it, naming I_FLOOR_NA): the default build (ADC1, the 8-bit DAC)
+# ended no hold within 5 % of its end current in the measurement (profile
+# esp32-internal, simulation/feprofiles.py i_end_min_nA, where the why is: its DAC's
+# 259 nA code is 14 % of C/46 of fig4, and its 2.2 mV reading noise through the hold's
+# loop; from 1.82 to 55 uA, 6 seeds), so it takes no hold: the floor is above
+# HOLD_I_MAX_NA (CC steps, rests and CR run). With an ADS1115 (profile esp32-ads1115)
+# 1.82 uA.
 I_FLOOR_NA = const(180010)
 TICK_MS = const(100)           # the control tick (10 Hz)
 WDT_MS = const(5000)           # watchdog timeout: 50 ticks of slack

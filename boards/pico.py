@@ -125,17 +125,14 @@ ENABLE_PIN = const(14)
 # ---- Limits ----------------------------------------------------------------------------
 I_MAX_NA = const(20000000)     # the largest range's full scale
 # The smallest termination current accepted (channel.Channel; protocol.py refuses a
-# hold ending below it, naming I_FLOOR_NA): the smallest end current this build ends a
-# hold on with the true current within 5 % of it, for the default build (RP2040 ADC):
-# profile pico-internal, derived by boards/sim.py termination_floor_nA() from its
-# figures. Its voltage reading's 1.0 mV rms per tick (V_NOISE_UV) becomes about 0.9 uA
-# of wander (2 sigma) in a hold's current on a 300 ohm cell, 20 x that is above the
-# 20 uA range: on the 200 uA range one code of the PWM DAC (162 nA) and the current
-# reading's offset and INL (0.5 uA) come on top: 30.1 uA. So this build refuses every
-# hold of the study's cells (C/46 of fig4 is 1.82 uA; FACTS: termination currents);
-# with the ADS1115 (profile pico-ads1115) the floor is 740 nA (C/76 of fig4, 1.10 uA,
-# passes), but this file carries the default build's figures (docs/hardware.md).
-I_FLOOR_NA = const(30140)
+# hold ending below it, naming I_FLOOR_NA): the smallest end current the default build
+# (RP2040 ADC) ends a hold on with the true current within 5 % of it, MEASURED on its
+# profile pico-internal (simulation/feprofiles.py i_end_min_nA, where the why is):
+# 15 uA. Its reading's 1.0 mV per tick (V_NOISE_UV) through the hold's loop wanders the
+# current by about 0.6 uA rms on fig4; C/46 of fig4 (1.82 uA, FACTS: termination
+# currents) ends 14-31 % off. With the ADS1115 (profile pico-ads1115) 500 nA, but this
+# file carries the default build's figures (docs/hardware.md).
+I_FLOOR_NA = const(15000)
 TICK_MS = const(100)           # the control tick (10 Hz)
 WDT_MS = const(5000)           # watchdog timeout: under the RP2040's 8388 ms maximum
 # Front-end fault detection (firmware/core/safety.py, docs/reliability.md): the measured

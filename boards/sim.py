@@ -20,7 +20,7 @@ RANGES_NA = (20000, 200000, 2000000, 20000000)
 I_MAX_NA = const(20000000)
 # The smallest termination current accepted: at least I_FLOOR_MIN_NA, raised per profile
 # by setup() to its termination floor (termination_floor_nA below; C/76 of fig4, 1.10
-# uA, FACTS, passes on the recommended build).
+# uA, FACTS, passes on the recommended build: 500 nA).
 I_FLOOR_MIN_NA = const(500)
 I_FLOOR_NA = I_FLOOR_MIN_NA
 # The voltage and current readings' figures come from the front-end profile
@@ -105,55 +105,16 @@ def channel_figures(board=None):
 
 
 # The termination floor (the board file's I_FLOOR_NA; protocol.py refuses a hold whose
-# end current is below it): the smallest end current a hold ends on with the TRUE
-# current within TERM_PCT of it, from the profile's figures, on the range the end current
-# flows in (the 20 uA range up to the autorange's up-switch at 90 % of its full scale,
-# UP_PCT, else the next one). The true current at the end is off the asked one by up to
-#  - one DAC code of that range (fs / dac_codes_fs): the hold dithers between two codes;
-#  - the current reading's residual offset and INL (offset_frac + i_inl_frac of fs):
-#    the hold ends on the reading;
-#  - the loop's wander, WANDER_SIGMA sigma of it: the CV loop turns the voltage
-#    reading's noise into current noise. An integral loop of gain 1/16 per tick (the
-#    regulator inside its noise band) on a cell of resistance R: sigma_i = sigma_v /
-#    (R sqrt(2 x 16)), sigma_v one tick's noise (feprofiles.tick_noise_uV), R the
-#    smallest R0 of the study's cells (fig4: 300 ohm, simulation/cellmodel.py), and only
-#    the share sigma_v / LSB of it where the noise is below one code of the voltage ADC
-#    at the cell (a reading that moves by whole codes only near a code's edge).
-# floor = (code + reading + wander) x 100 / TERM_PCT, up to 10 nA. A hold ends on its
-# current where that falls slowly against the 5 s qualification (engine._QUAL_MS): from
-# at least HOLD_FALL x its end current (a hold ending at 150 uA after a 167.8 uA CC step
-# ends 31-41 % off on the esp32 profiles). A profile whose floor is above its
-# HOLD_I_MAX_NA / HOLD_FALL ends no hold within TERM_PCT: its floor is put above
-# HOLD_I_MAX_NA, so it refuses every hold (esp32-internal). Measured against it over
-# seeds: benchmarks/fe_profiles.py, docs/hardware.md "Measured per profile".
-TERM_PCT = 5
-WANDER_SIGMA = 2
-LOOP_GAIN_DIV = 16
-HOLD_FALL = 3
-
-
+# end current is below it): the profile's measured i_end_min_nA (simulation/
+# feprofiles.py: the smallest end current a hold ends on with the TRUE current within
+# 5 %, benchmarks/fe_profiles.py), at least I_FLOOR_MIN_NA; a profile that ends no hold
+# within 5 % (None) gets a floor above its HOLD_I_MAX_NA: it takes no hold.
 def termination_floor_nA(board=None):
-    """The smallest end current a hold ends on within TERM_PCT on this profile (nA),
-    at least I_FLOOR_MIN_NA: see above."""
     import feprofiles
-    import cellmodel
-    p = feprofiles.get(board or DEFAULT_BOARD)
-    sigma_v = feprofiles.tick_noise_uV(board)
-    v_lsb = p["v_span_uV"] / (1 << p["v_bits"])
-    share = sigma_v / v_lsb if sigma_v < v_lsb else 1.0
-    r_ohm = min(c["r0_ohm"] for c in cellmodel.CELLS.values())
-    wander = WANDER_SIGMA * share * sigma_v * 1000 / (r_ohm * (2 * LOOP_GAIN_DIV) ** 0.5)
-    floor = 0
-    for fs in RANGES_NA:
-        code = fs / p["dac_codes_fs"]
-        reading = (p["offset_frac"] + p["i_inl_frac"]) * fs
-        floor = (int((code + reading + wander) * 100 / TERM_PCT) // 10 + 1) * 10
-        if floor <= fs * 9 // 10:      # autorange.UP_PCT
-            break
-    hold_max = hold_i_max_nA(board)
-    if floor * HOLD_FALL > hold_max:
-        floor = hold_max + 10
-    return floor if floor > I_FLOOR_MIN_NA else I_FLOOR_MIN_NA
+    i = feprofiles.get(board or DEFAULT_BOARD)["i_end_min_nA"]
+    if i is None:
+        return hold_i_max_nA(board) + 10
+    return i if i > I_FLOOR_MIN_NA else I_FLOOR_MIN_NA
 
 
 def hold_i_max_nA(board=None):

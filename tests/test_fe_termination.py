@@ -31,21 +31,20 @@ def _v_hold(board):
     return m.V_HI - margin if margin > 0 else None
 
 
-def test_the_floor_holds_a_dac_code_and_the_board_files_carry_it():
+def test_the_floors_are_the_measured_ones_and_the_board_files_carry_them():
     for b, p in feprofiles.PROFILES.items():
-        fl = _floor(b)
-        if fl > sim.channel_figures(b)["hold_i_max_nA"]:
-            continue      # takes no hold (esp32-internal, below)
-        # one DAC code of the range the end current flows in is at most 5 % of it
-        fs = next(f for f in sim.RANGES_NA if fl <= 0.9 * f)
-        assert fs / p["dac_codes_fs"] <= TERM * fl, (b, fl)
+        if p["i_end_min_nA"] is None:     # ends no hold within 5 %: takes none
+            assert _floor(b) > sim.channel_figures(b)["hold_i_max_nA"], b
+        else:
+            assert _floor(b) == max(p["i_end_min_nA"], sim.I_FLOOR_MIN_NA), b
     # the recommended build ends the paper's smallest end current (FACTS: termination
-    # currents, C/76 of fig4); an 8-bit DAC cannot end C/46 of fig4 (one code on the
-    # 20 uA range is 14 % of it), nor can a board whose voltage noise moves its hold's
-    # current by more (the RP2040's and the ESP32's own ADC)
+    # currents, C/76 of fig4) and the 8-bit DAC with the ADS1115 its C/46; the RP2040's
+    # own ADC cannot end C/46 (its voltage noise moves its hold's current by more), the
+    # ESP32's own ADC ends no hold within 5 %
     assert _floor("pico-ads1115") <= C76_FIG4
-    for b in ("esp32-ads1115", "pico-internal", "esp32-internal"):
-        assert _floor(b) > C46_FIG4, b
+    assert _floor("esp32-ads1115") <= C46_FIG4
+    assert _floor("pico-internal") > C46_FIG4
+    assert feprofiles.PROFILES["esp32-internal"]["i_end_min_nA"] is None
     # the board files carry their default build's floor (test_fe_matrix checks the rest)
     assert pico.I_FLOOR_NA == _floor("pico-internal")
     assert esp32.I_FLOOR_NA == _floor("esp32-internal")
@@ -81,12 +80,12 @@ def test_the_real_boards_refuse_what_their_default_build_cannot_end():
 
 # The accepted holds: each profile's hold ending at its floor (the smallest it takes),
 # over seeds: the TRUE current where it ended within 5 %. On `cycler simulate`'s 1 s
-# tick (the fast lane), and on the board's 100 ms tick (slow: 10x the ticks; the
-# benchmark runs 6 seeds of each).
-TAKING = ("pico-ads1115", "esp32-ads1115", "pico-internal")
+# tick (the fast lane; not pico-ads1115: its 500 nA floor is the board's 100 ms tick's,
+# on 1 s ticks 500 nA ended 6.9 % off on a seed, 700 nA within 5 %: docs/hardware.md),
+# and on the board's 100 ms tick (slow: 10x the ticks; the benchmark runs 6 seeds).
 
 
-@pytest.mark.parametrize("board", TAKING)
+@pytest.mark.parametrize("board", ("esp32-ads1115", "pico-internal"))
 def test_every_profile_ends_its_accepted_holds_within_5_percent(board):
     fl = _floor(board)
     for seed in (1, 2, 3):
@@ -96,32 +95,28 @@ def test_every_profile_ends_its_accepted_holds_within_5_percent(board):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("board", TAKING)
-def test_every_profile_ends_its_accepted_holds_within_5_percent_on_the_board_tick(board):
+@pytest.mark.parametrize("board, seeds", (("pico-ads1115", (1, 2)), ("esp32-ads1115", (1,)),
+                                          ("pico-internal", (1,))))
+def test_every_profile_ends_its_accepted_holds_within_5_percent_on_the_board_tick(board,
+                                                                                   seeds):
     fl = _floor(board)
-    for seed in (1,):
+    for seed in seeds:
         err = m.hold_end_error(board, fl, seed, v_hold=_v_hold(board), floor_aside=False)
         assert err is not None and abs(err) <= TERM, (board, seed, err)
 
 
-def test_esp32_internal_refuses_every_hold():
-    # its floor (one 8-bit code of the 200 uA range, 2.59 uA, the reading's INL and its
-    # voltage noise through the hold: 150 uA) is too close to the most a hold may draw
-    # on it (HOLD_I_MAX_NA, 180 uA) for a hold to fall to it slowly: no hold is taken,
-    # and every end current of the study's cells was below it anyway (FACTS:
-    # termination currents; the max cell's C/24 is 45 uA)
+def test_esp32_internal_takes_no_hold():
+    # it ended no hold within 5 % (feprofiles: from C/46 of fig4 to 55 uA, 6 seeds): its
+    # floor is above the most a hold may draw on it, so every hold is refused, naming
+    # I_FLOOR_NA; control: a CC step alone is taken
+    from host_tools.simulate import Sim
     f = sim.channel_figures("esp32-internal")
-    assert f["i_floor_nA"] > f["hold_i_max_nA"] > m.CAPACITY_NAH["max"] // 24
-    # control: the same figures with a 12-bit DAC (the floor's code term 16x smaller)
-    # leave a floor a hold can fall to
-    p = dict(feprofiles.PROFILES["esp32-internal"], dac_codes_fs=1237.2)
-    old = feprofiles.PROFILES["esp32-internal"]
-    feprofiles.PROFILES["esp32-internal"] = p
-    try:
-        f = sim.channel_figures("esp32-internal")
-    finally:
-        feprofiles.PROFILES["esp32-internal"] = old
-    assert f["i_floor_nA"] * sim.HOLD_FALL <= f["hold_i_max_nA"]
+    assert f["i_floor_nA"] > f["hold_i_max_nA"]
+    vh = _v_hold("esp32-internal")
+    for i_end in (C46_FIG4, f["hold_i_max_nA"]):
+        with pytest.raises(ValueError, match="I_FLOOR_NA"):
+            Sim(m.lines("fig4", "C/10", 1, v_hi=vh, i_end=i_end), board="esp32-internal")
+    Sim(m.lines("fig4", "C/10", 1, v_hi=vh)[:-1], board="esp32-internal")
 
 
 def test_control_below_the_floor_a_hold_ends_off_its_current():
@@ -135,9 +130,12 @@ def test_control_below_the_floor_a_hold_ends_off_its_current():
     errs = [m.hold_end_error("esp32-internal", C46_FIG4, s, tick_ms=1000, v_hold=vh)
             for s in (1, 2, 3)]
     assert max(abs(e) for e in errs) > 2 * TERM, errs
-    # an 8-bit DAC below its floor (2.5 uA: one code is 10 % of it): refused, and with
-    # the floor set aside a seed ends more than 5 % off
-    with pytest.raises(ValueError, match="I_FLOOR_NA"):
-        m.hold_end_error("esp32-ads1115", 2500, 1, tick_ms=1000, floor_aside=False)
-    errs = [m.hold_end_error("esp32-ads1115", 2500, s, tick_ms=1000) for s in (1, 2, 3)]
-    assert max(abs(e) for e in errs) > TERM, errs
+    # below the measured floors of the profiles the fast test runs: refused, and with
+    # the floor set aside a seed ends more than 5 % off (the 8-bit DAC at 1 uA: one
+    # code is 26 % of it; the RP2040's ADC at C/46 of fig4: its noise through the loop)
+    for board, i_end in (("esp32-ads1115", 1000), ("pico-internal", C46_FIG4)):
+        vh = _v_hold(board)
+        with pytest.raises(ValueError, match="I_FLOOR_NA"):
+            m.hold_end_error(board, i_end, 1, tick_ms=1000, v_hold=vh, floor_aside=False)
+        errs = [m.hold_end_error(board, i_end, s, tick_ms=1000, v_hold=vh) for s in (1, 2)]
+        assert max(abs(e) for e in errs) > TERM, (board, errs)
