@@ -18,9 +18,11 @@ MANIFEST = ("firmware/core", "firmware/board", "simulation")
 # FACTS: the paper's tester has 20 mA channels; the fig4 cell's C/46 is 1.8 uA.
 RANGES_NA = (20000, 200000, 2000000, 20000000)
 I_MAX_NA = const(20000000)
-# The smallest termination current accepted: 25 x the 20 uA range's LSB (16-bit bipolar
-# = 0.61 nA) and well above its offset; C/76 of fig4 (1.10 uA, FACTS) passes.
-I_FLOOR_NA = 500   # raised per profile by setup() (channel_figures)
+# The smallest termination current accepted: at least I_FLOOR_MIN_NA, raised per profile
+# by setup() to its termination floor (termination_floor_nA below; C/76 of fig4, 1.10
+# uA, FACTS, passes on the recommended build: 500 nA).
+I_FLOOR_MIN_NA = const(500)
+I_FLOOR_NA = I_FLOOR_MIN_NA
 # The voltage and current readings' figures come from the front-end profile
 # (DEFAULT_BOARD below, simulation/feprofiles.py).
 # The most the front-end measures: no trip may lie above it (every profile's span
@@ -86,10 +88,7 @@ def channel_figures(board=None):
     detection thresholds, and the voltage reading's noise and error bound."""
     import feprofiles
     p = feprofiles.get(board or DEFAULT_BOARD)
-    # the termination floor: 25 LSB of the 20 uA range's current reading and at least
-    # 500 nA (C/76 of fig4 = 1.10 uA passes on every profile)
-    lsb = RANGES_NA[0] / (1 << (p["i_bits"] - 1))
-    floor = int(25 * lsb)
+    floor = termination_floor_nA(board)
     # the mismatch bound: twice the output's own error (offset + drift + half a DAC
     # code, of full scale), at least MISMATCH_FS_PCT: an 8-bit DAC on 3V3 needs 5 %
     out_err = p["out_offset_frac"] + p["drift_frac"] + 0.5 / p["dac_codes_fs"]
@@ -98,18 +97,36 @@ def channel_figures(board=None):
     # (>= 1 LSB per sample) and no wide code can hold it (RP2040-E11): else off
     v_lsb = p["v_span_uV"] / (1 << p["v_bits"])
     stuck = STUCK_TICKS if (p["v_noise_uV"] >= v_lsb and not p.get("dnl_spikes")) else 0
-    # a hold's current: up to 90 % of the largest range whose DAC code is <= 2.6 uA
-    # (12 bits: the 2 mA range, 1.6 uA; 8 bits: the 200 uA range, 2.58 uA)
-    hold_max = 0
-    for fs in RANGES_NA:
-        if fs / p["dac_codes_fs"] <= 2600:
-            hold_max = fs * 9 // 10
-    return {"i_floor_nA": floor if floor > I_FLOOR_NA else I_FLOOR_NA,
-            "hold_i_max_nA": hold_max,
+    return {"i_floor_nA": floor, "hold_i_max_nA": hold_i_max_nA(board),
             "mismatch_pct": MISMATCH_PCT,
             "mismatch_fs_pct": fs_pct if fs_pct > MISMATCH_FS_PCT else MISMATCH_FS_PCT,
             "stuck_n": stuck, "v_noise_uV": feprofiles.tick_noise_uV(board),
             "v_err_uV": p["v_err_uV"]}
+
+
+# The termination floor (the board file's I_FLOOR_NA; protocol.py refuses a hold whose
+# end current is below it): the profile's measured i_end_min_nA (simulation/
+# feprofiles.py: the smallest end current a hold ends on with the TRUE current within
+# 5 %, benchmarks/fe_profiles.py), at least I_FLOOR_MIN_NA; a profile that ends no hold
+# within 5 % (None) gets a floor above its HOLD_I_MAX_NA: it takes no hold.
+def termination_floor_nA(board=None):
+    import feprofiles
+    i = feprofiles.get(board or DEFAULT_BOARD)["i_end_min_nA"]
+    if i is None:
+        return hold_i_max_nA(board) + 10
+    return i if i > I_FLOOR_MIN_NA else I_FLOOR_MIN_NA
+
+
+def hold_i_max_nA(board=None):
+    """A hold's current: up to 90 % of the largest range whose DAC code is <= 2.6 uA
+    (12 bits: the 2 mA range, 1.6 uA; 8 bits: the 200 uA range, 2.58 uA)."""
+    import feprofiles
+    p = feprofiles.get(board or DEFAULT_BOARD)
+    hold_max = 0
+    for fs in RANGES_NA:
+        if fs / p["dac_codes_fs"] <= 2600:
+            hold_max = fs * 9 // 10
+    return hold_max
 
 
 class VirtualClock:

@@ -61,8 +61,9 @@ DEFAULT_STEP_MAX_S = 200 * 3600  # a C/50 half cycle is 50 h; 200 h leaves room 
 STEP_MAX_LIMIT_S = (1 << 30) // 1000  # step times are ms below 2**30: 12.4 days
 # A CV hold's end current below every board's floor (the board files' I_FLOOR_NA) is
 # lost in the noise of the lowest range; FACTS: C/76 of fig4 is 1.10 uA, so the paper's
-# smallest end current still passes. A board with a higher floor (esp32: 1 uA) refuses
-# the rest at `load` with its own validator; `cycler validate --i-floor-nA` checks one.
+# smallest end current still passes. A board with a higher floor (its build's, e.g. the
+# recommended build 740 nA, the RP2040's own ADC 30.14 uA: docs/hardware.md) refuses the
+# rest at `load` with its own validator; `cycler validate --i-floor-nA` checks one.
 I_FLOOR_NA = min(b["I_FLOOR_NA"] for b in _BOARDS)
 MAX_REPEAT = fw_protocol.MAX_REPEAT   # one source: the board's own bound
 MAX_SWEEPS = 1_000

@@ -71,7 +71,7 @@ rt = runtime.Runtime(fe, clock, ch, port, ranger=autorange.AutoRange(pico.RANGES
 rt.start()
 ch.load_lines(["cell 1000000 0", "window 2600000 4100000",
                "limits 2500000 4150000 2000000 36000", "cc 1000000 4100000 30",
-               "cv 3740000 600 0 0"])
+               "cv 3740000 %d 0 0" % pico.I_FLOOR_NA])
 ch.start(clock.t)
 rt.console.rate_ms = 100            # a T record every tick
 

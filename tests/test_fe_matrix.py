@@ -18,6 +18,17 @@ from boards import pico, esp32  # noqa: E402
 TOL = feprofiles.V_TOL_UV
 
 
+def run(board, cell, rate, sign, channel_kwargs=None, **kw):
+    """fe_matrix.run with the termination floor set aside (the least one, I_FLOOR_MIN_NA
+    of boards/sim.py): the window, trip and regulator tests here run the holds the matrix
+    needs, also those ending below a profile's floor (how close to its end current a
+    hold ends, and the floor's refusal: tests/test_fe_termination.py)."""
+    from boards import sim
+    ckw = {"i_floor_nA": sim.I_FLOOR_MIN_NA}
+    ckw.update(channel_kwargs or {})
+    return m.run(board, cell, rate, sign, channel_kwargs=ckw, **kw)
+
+
 def test_profiles_follow_their_board_files():
     # one home for each fact: the profile's DAC codes, oversampling and ADC span come
     # from the board file's constants
@@ -54,33 +65,33 @@ def test_board_files_carry_their_default_profile_figures():
 def test_an_8_bit_dac_refuses_holds_it_cannot_resolve():
     # fig4 at 3C (252 uA) holds in the 2 mA range: one 8-bit code is 25.8 uA there
     with pytest.raises(ValueError, match="HOLD_I_MAX_NA"):
-        m.run("esp32-ads1115", "fig4", "3C", 1)
+        run("esp32-ads1115", "fig4", "3C", 1)
     # the same hold limited to the 200 uA range is taken; control: a 12-bit DAC takes it
-    assert m.run("esp32-ads1115", "fig4", "1C", 1)["state"] in ("done", "fault")
-    assert m.run("pico-ads1115", "fig4", "3C", 1)["state"] == "done"
+    assert run("esp32-ads1115", "fig4", "1C", 1)["state"] in ("done", "fault")
+    assert run("pico-ads1115", "fig4", "3C", 1)["state"] == "done"
     # every profile refuses the max cell's 3C hold (3.27 mA: the 20 mA range)
     for b in feprofiles.PROFILES:
         with pytest.raises(ValueError):
-            m.run(b, "max", "3C", -1)
+            run(b, "max", "3C", -1)
 
 
 def test_a_board_that_cannot_read_the_voltage_refuses_window_edge_holds():
     with pytest.raises(ValueError, match="V_ERR_UV"):
-        m.run("esp32-internal", "fig4", "C/10", 1)
+        run("esp32-internal", "fig4", "C/10", 1)
     # control: the recommended build takes the same protocol, and esp32-internal takes
     # it with the hold moved inside by its voltage error
-    assert m.run("pico-ads1115", "fig4", "C/10", 1)["state"] == "done"
+    assert run("pico-ads1115", "fig4", "C/10", 1)["state"] == "done"
     inner = m.V_HI - _edge_margin_uV("esp32-internal")
-    assert m.run("esp32-internal", "fig4", "C/50", 1, v_hold=inner)["state"] == "done"
+    assert run("esp32-internal", "fig4", "C/50", 1, v_hold=inner)["state"] == "done"
     with pytest.raises(ValueError, match="V_ERR_UV"):
-        m.run("esp32-internal", "fig4", "C/50", 1, v_hold=inner + 1000)
+        run("esp32-internal", "fig4", "C/50", 1, v_hold=inner + 1000)
 
 
 def test_control_old_settings_on_esp32_internal_pass_the_window():
     # the firmware that did not know its noise (v_noise_uV=0) nor its voltage error
     # (v_err_uV=0: nothing refused) on esp32-internal: a seed takes the TRUE voltage
     # past 4.1 V + 5 mV (the issue's 4.2 V excursion: seed 5 reaches about 4.3 V)
-    worst = max(m.run("esp32-internal", "fig4", "C/10", 1, seed=s,
+    worst = max(run("esp32-internal", "fig4", "C/10", 1, seed=s,
                       channel_kwargs={"v_noise_uV": 0, "v_err_uV": 0})["v_hi_uV"]
                 for s in (4, 5))
     assert worst > m.V_HI + TOL
@@ -113,7 +124,7 @@ def _matrix(board, seeds=(1, 2)):
             for sign in (1, -1):
                 for seed in seeds:
                     try:
-                        r = m.run(board, cell, rate, sign, seed=seed)
+                        r = run(board, cell, rate, sign, seed=seed)
                     except ValueError as e:
                         yield (cell, rate, sign, seed), str(e)
                         continue
@@ -168,7 +179,7 @@ def test_noisy_profiles_refuse_edge_holds_and_hold_the_window_inside(board):
         v_hold = m.V_HI - margin if sign > 0 else m.V_LO + margin
         for seed in (1, 2):
             try:
-                r = m.run(board, cell, rate, sign, seed=seed, v_hold=v_hold)
+                r = run(board, cell, rate, sign, seed=seed, v_hold=v_hold)
             except ValueError as e:
                 assert "HOLD_I_MAX_NA" in str(e), (case, str(e))
                 break
@@ -184,7 +195,7 @@ def test_fast_lane_holds_stay_in_the_window():
     # C/10 (1 s ticks, the run-on steepest per tick) and 1C, both ways
     for cell, rate in (("fig4", "1C"), ("max", "C/10")):
         for sign in (1, -1):
-            r = m.run("pico-ads1115", cell, rate, sign, seed=1)
+            r = run("pico-ads1115", cell, rate, sign, seed=1)
             assert r["state"] == "done", r["fault"]
             assert m.V_LO - TOL <= r["v_lo_uV"] and r["v_hi_uV"] <= m.V_HI + TOL, r
             assert r["over_uV"] <= OVER_UV, r
@@ -197,11 +208,11 @@ def test_control_the_old_regulator_passes_the_window_on_the_max_cell(monkeypatch
     # 3 mV with it). (At C/10 it did from the old OCV-based start, which put the cell at
     # rest just short of the end; from a start where the CC step runs its minute, issue
     # 13's cell runs on less there: 3.1 mV past without the model, 1.5 mV with it.)
-    r = m.run("pico-ads1115", "max", "1C", -1, seed=1)
+    r = run("pico-ads1115", "max", "1C", -1, seed=1)
     assert r["v_lo_uV"] >= m.V_LO - TOL, r
     import regulator
     monkeypatch.setattr(regulator.Regulator, "_see", lambda self, v, dt: None)
-    r = m.run("pico-ads1115", "max", "1C", -1, seed=1)
+    r = run("pico-ads1115", "max", "1C", -1, seed=1)
     assert r["v_lo_uV"] < m.V_LO - TOL, r
 
 
@@ -215,7 +226,7 @@ def test_a_hold_draws_no_more_than_its_cc_step_unless_lifted():
         with pytest.raises(ValueError, match="current limit"):
             protocol.load(m.lines("fig4", "1C", 1, i_lim=bad), 20000000, 500)
     # in closed loop the hold's command never passes the cap
-    r = m.run("pico-ads1115", "fig4", "1C", 1)
+    r = run("pico-ads1115", "fig4", "1C", 1)
     e = r["sim"].ch.engine
     assert r["state"] == "done"
     assert e.reg.i_nA <= 83900
@@ -297,7 +308,7 @@ def _switch_in_a_hold(monkeypatch=None):
             elif seen["n"] == 21:
                 seen["jump"] = abs(sim.fe.true_i_nA - seen["before"])
     v_hold = m.V_HI - _edge_margin_uV("pico-internal")
-    r = m.run("pico-internal", "max", "C/10", 1, v_hold=v_hold, on_tick=on_tick)
+    r = run("pico-internal", "max", "C/10", 1, v_hold=v_hold, on_tick=on_tick)
     assert abs(seen["before"]) < 180000 and r["state"] == "done", (seen, r["state"])
     return seen["jump"]
 
@@ -312,7 +323,7 @@ def test_a_range_switch_in_a_hold_goes_on_from_the_current_that_flowed(monkeypat
 def _esp32_internal_hold_end(channel_kwargs=None):
     # as benchmarks/fe_profiles.py measures terminations: 30 min of CC into the hold
     v_hold = m.V_HI - _edge_margin_uV("esp32-internal")
-    return m.run("esp32-internal", "fig4", "C/10", 1, v_hold=v_hold, hold_s=36000,
+    return run("esp32-internal", "fig4", "C/10", 1, v_hold=v_hold, hold_s=36000,
                  cc_s=1800, max_ticks=200000, channel_kwargs=channel_kwargs)
 
 

@@ -36,7 +36,8 @@ def validate(p, channel_i_max_nA, i_floor_nA, v_max_uV=0, v_err_uV=0, hold_i_max
     """Refuse a protocol that could not run safely on this channel.
 
     channel_i_max_nA: the most the front-end can source or sink (its largest range's
-    full scale). i_floor_nA: the smallest termination current the front-end resolves.
+    full scale). i_floor_nA: the smallest termination current the board ends a hold on
+    within 5 % of it (its I_FLOOR_NA).
     v_max_uV: the most the front-end measures (0: not given); a trip must lie below.
     v_err_uV: how far a hold may keep the true voltage from its setpoint on this board
     (its V_ERR_UV, INL and drift, + HOLD_NOISE_SIGMA x V_NOISE_UV); 0: not checked.
@@ -125,9 +126,13 @@ def _validate_step(p, s, i_floor_nA):
     elif s.kind == CV:
         if not (lo <= s.v_uV <= hi or p.diag):
             bad(s, "hold voltage %d uV is outside %s" % (s.v_uV, window), "cv")
-        if s.i_end_nA < i_floor_nA:
-            bad(s, "the end current %d nA is below the %d nA this front-end resolves"
-                % (s.i_end_nA, i_floor_nA), "cv")
+        # (a hold that ends on its time only, t_min >= t_max, never ends on its current)
+        if s.i_end_nA < i_floor_nA and not (s.t_max_ms and s.t_min_ms >= s.t_max_ms):
+            bad(s, "the end current %d nA is below the %d nA this board ends a hold on "
+                "within 5 %% of it (I_FLOOR_NA: one code of its DAC, its current "
+                "reading's error and the noise its voltage reading puts into the hold's "
+                "current, docs/hardware.md). Raise the end current, or use a board with "
+                "a 12-bit DAC and an ADS1115" % (s.i_end_nA, i_floor_nA), "cv")
         if s.i_end_nA > p.i_max_nA:
             bad(s, "the end current %d nA is above i_max = %d nA" % (
                 s.i_end_nA, p.i_max_nA), "cv")

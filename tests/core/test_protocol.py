@@ -50,7 +50,7 @@ BAD = [
     (["cell 83900 437", "limits 2500000 4150000 30000000 3600", "rest 1"],
      ("exceeds what this channel",)),
     (["cell 83900 437", "limits 2500000 4150000 1000000 3600", "cv 4100000 100 0 0"],
-     ("below the 500 nA this front-end resolves",)),
+     ("below the 500 nA this board ends a hold on", "I_FLOOR_NA")),
     (["cell 83900 437", "limits 2500000 4150000 1000000 3600", "repeat 2", "end", "rest 1"],
      ("holds no step",)),
     (["cell 83900 437", "limits 2500000 4150000 1000000 3600", "repeat 0", "rest 1", "end"],
