@@ -43,12 +43,11 @@ def test_1c_discharge_cc_and_with_hold(at_1c):
 
 
 def test_1c_charge_almost_all_in_the_hold():
-    # "almost null" (a shape). The issue asked for < 5 %; the model gives 6.5 %: a
-    # smaller surface reservoir (which lowers it) makes the 2C/3C holds too stiff for
-    # the firmware's hold regulator (docs/cellmodel.md). Control: C/2 is far above.
+    # "almost null" (a shape): the issue's bound, under 5 % above cycle 70 (3.8 % at
+    # cycle 75; docs/cellmodel.md). Control: at C/2 the CC part is above the bound.
     r = _steady_cycle(1.0, age=75.0)
-    assert r["charge_cc"] < 0.07 * r["charge"]
-    assert _steady_cycle(0.5, age=75.0)["charge_cc"] > 0.1 * r["charge"]
+    assert r["charge_cc"] < 0.05 * r["charge"]
+    assert _steady_cycle(0.5, age=75.0)["charge_cc"] > 0.05 * r["charge"]
 
 
 def test_coulombic_efficiency_about_100_percent_with_holds(at_1c):
