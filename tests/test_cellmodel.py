@@ -15,10 +15,10 @@ ROOT = host_tools.ROOT
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 
 
-def _steady_cycle(rate, cv=True, n=2, dt=5.0, name="fig4", age=0.0):
+def _steady_cycle(rate, cv=True, n=2, dt=5.0, name="fig4", age=0.0, **overrides):
     """Cycle a cell n times at one rate, its ageing frozen at `age` equivalent
     cycles; return the last cycle."""
-    cell = cellmodel.make_cell(name, age0_cycles=age)
+    cell = cellmodel.make_cell(name, age0_cycles=age, **overrides)
     cell.frozen = True
     r = None
     for _ in range(n):
@@ -48,6 +48,9 @@ def test_1c_charge_almost_all_in_the_hold():
     r = _steady_cycle(1.0, age=75.0)
     assert r["charge_cc"] < 0.05 * r["charge"]
     assert _steady_cycle(0.5, age=75.0)["charge_cc"] > 0.05 * r["charge"]
+    # control: the surface reservoir sets it; the old 5 % surface gives 6.5 %
+    old = _steady_cycle(1.0, age=75.0, surface_frac=0.05)
+    assert old["charge_cc"] > 0.05 * old["charge"]
 
 
 def test_coulombic_efficiency_about_100_percent_with_holds(at_1c):
