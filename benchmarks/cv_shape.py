@@ -38,20 +38,25 @@ def run(overrides=None):
         w, sim = sm.simulate(parsed, "fig4", cell=c)
     finally:
         sm.Sim.tick = tick
+    for n in sorted(set(r[0] for r in rows)):
+        vs = [r[1] for r in rows if r[0] == n]
+        print("step %d: %d ticks, %.3f .. %.3f V" % (n, len(vs), min(vs), max(vs)))
     # the main sweeps: the step that reaches 4.5 V
     main = max(set(r[0] for r in rows), key=lambda n: max(r[1] for r in rows if r[0] == n))
     return [r[1:] for r in rows if r[0] == main], sim
 
 
-def legs(rows):
-    """Split the sweep into monotone legs (up, down, up, ...)."""
-    out, cur, up = [], [], True
+def legs(rows, back_V=0.01):
+    """Split the sweep into monotone legs (up, down, up, ...): a leg ends at its extreme
+    once the voltage has come back back_V from it."""
+    out, start, up, ext = [], 0, True, 0
     for k, r in enumerate(rows):
-        if cur and ((r[0] < cur[-1][0] - 0.002) if up else (r[0] > cur[-1][0] + 0.002)):
-            out.append((up, cur))
-            cur, up = [], not up
-        cur.append(r)
-    out.append((up, cur))
+        if (r[0] > rows[ext][0]) if up else (r[0] < rows[ext][0]):
+            ext = k
+        elif abs(r[0] - rows[ext][0]) > back_V:
+            out.append((up, rows[start:ext + 1]))
+            start, up, ext = ext, not up, k
+    out.append((up, rows[start:]))
     return out
 
 
