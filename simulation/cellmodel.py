@@ -317,7 +317,7 @@ class CellModel:
         self.tau1 = float(p["tau1_s"])
         f = float(p["surface_frac"])
         if not 0.0 < f < 1.0:
-            raise ValueError("surface_frac must be between 0 and 1 (e.g. 0.05)")
+            raise ValueError("surface_frac must be between 0 and 1 (e.g. 0.03)")
         self.f_nom = f
         self.f = f
         self.tau_fast_fresh = float(p["tau_fast_s"])
