@@ -1061,6 +1061,9 @@ def _board_check(lines, origins, notes, loc, i_floor_nA, refuse, board=None):
             near = math.floor(hi * 100) / 100 if float(v.group(1)) > hi else \
                 math.ceil(lo * 100) / 100
             example = shown.replace(v.group(0), "%.2f V" % near, 1)
+        elif "I_FLOOR_NA" in problem:
+            example = ("the hold ending at a larger current, or another --board "
+                       "(docs/hardware.md: each profile's smallest end current)")
         else:
             example = "the step slower, or with a limit; or another --board"
     refuse(line, shown, _Bad(problem, expected, example))
