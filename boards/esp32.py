@@ -92,10 +92,10 @@ RANGE_SETTLE_US = const(1000)  # boards/pico.py has the derivation
 I_MAX_NA = const(20000000)
 # The smallest termination current accepted (channel.Channel; protocol.py refuses a
 # hold ending below it, naming I_FLOOR_NA): the default build (ADC1, the 8-bit DAC)
-# ended no hold within 5 % of its end current in the measurement (profile
+# has no end current from which on its holds end within 5 % of it (profile
 # esp32-internal, simulation/feprofiles.py i_end_min_nA, where the why is: its DAC's
 # 259 nA code is 14 % of C/46 of fig4, and its 2.2 mV reading noise through the hold's
-# loop; from 1.82 to 55 uA, 6 seeds), so it takes no hold: the floor is above
+# loop; 300 nA .. 55 uA, 6 seeds), so it takes no hold: the floor is above
 # HOLD_I_MAX_NA (CC steps, rests and CR run). With an ADS1115 (profile esp32-ads1115)
 # 1.82 uA.
 I_FLOOR_NA = const(180010)

@@ -130,7 +130,7 @@ I_MAX_NA = const(20000000)     # the largest range's full scale
 # profile pico-internal (simulation/feprofiles.py i_end_min_nA, where the why is):
 # 15 uA. Its reading's 1.0 mV per tick (V_NOISE_UV) through the hold's loop wanders the
 # current by about 0.6 uA rms on fig4; C/46 of fig4 (1.82 uA, FACTS: termination
-# currents) ends 14-31 % off. With the ADS1115 (profile pico-ads1115) 500 nA, but this
+# currents) ends up to 48 % off. With the ADS1115 (profile pico-ads1115) 500 nA, but this
 # file carries the default build's figures (docs/hardware.md).
 I_FLOOR_NA = const(15000)
 TICK_MS = const(100)           # the control tick (10 Hz)
