@@ -97,8 +97,8 @@ I_MAX_NA = const(20000000)
 # 259 nA code is 14 % of C/46 of fig4, and its 2.2 mV reading noise through the hold's
 # loop; 300 nA .. 55 uA, 6 seeds), so it takes no hold: the floor is above
 # HOLD_I_MAX_NA (CC steps, rests and CR run). With an ADS1115 (profile esp32-ads1115)
-# 1.82 uA.
-I_FLOOR_NA = const(180010)
+# 1.82 uA: setup() puts ADS_I_FLOOR_NA in its place when board_config.adc is "ads1115".
+I_FLOOR_NA = 180010
 TICK_MS = const(100)           # the control tick (10 Hz)
 WDT_MS = const(5000)           # watchdog timeout: 50 ticks of slack
 # Front-end fault detection (firmware/core/safety.py, docs/reliability.md): the measured
@@ -117,9 +117,16 @@ V_CELL_MAX_UV = const(4800000)  # 2.4 V at the ADC: the 11 dB span's top; above 
 # regulator's band and R estimate, the safety's filter); V_ERR_UV: its error after
 # calibration (holds closer to the window's edge than V_ERR_UV - 5 mV are refused);
 # HOLD_I_MAX_NA: the largest hold current whose DAC code is <= 2.6 uA.
-V_NOISE_UV = const(2210)
-V_ERR_UV = const(28000)
+V_NOISE_UV = 2210
+V_ERR_UV = 28000
 HOLD_I_MAX_NA = const(180000)
+# The ADS1115 build's (adc="ads1115", profile esp32-ads1115 of simulation/feprofiles.py:
+# its voltage reading's tick noise and error, its measured termination floor); setup()
+# puts them in place of the default build's above before the channel is built (the
+# channel reads the board file's V_NOISE_UV, V_ERR_UV and I_FLOOR_NA when it is made).
+ADS_V_NOISE_UV = const(75)
+ADS_V_ERR_UV = const(1000)
+ADS_I_FLOOR_NA = const(1823)
 
 
 class _DiffUv:
@@ -199,6 +206,12 @@ def connect_cell(machine, fe):
     return machine.Pin(FAULT_PIN, machine.Pin.IN)
 
 
+def _ads_figures():
+    """The ADS1115 build's figures in place of the default build's (setup())."""
+    global V_NOISE_UV, V_ERR_UV, I_FLOOR_NA
+    V_NOISE_UV, V_ERR_UV, I_FLOOR_NA = ADS_V_NOISE_UV, ADS_V_ERR_UV, ADS_I_FLOOR_NA
+
+
 def setup(config=None):
     """What main.py runs on: Hardware(fe, clock, wdt, reset cause, tick_ms).
 
@@ -212,6 +225,8 @@ def setup(config=None):
     from timeclock import TimeClock
 
     cause = reset_cause_name(machine)
+    if getattr(config, "adc", "internal") == "ads1115":
+        _ads_figures()
     fe = make_frontend(dac=getattr(config, "dac", "internal"), calib=getattr(config, "calib", None),
                        adc=getattr(config, "adc", "internal"))
     wdt_ms = getattr(config, "wdt_ms", WDT_MS)

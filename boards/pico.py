@@ -130,9 +130,9 @@ I_MAX_NA = const(20000000)     # the largest range's full scale
 # profile pico-internal (simulation/feprofiles.py i_end_min_nA, where the why is):
 # 15 uA. Its reading's 1.0 mV per tick (V_NOISE_UV) through the hold's loop wanders the
 # current by about 0.6 uA rms on fig4; C/46 of fig4 (1.82 uA, FACTS: termination
-# currents) ends up to 48 % off. With the ADS1115 (profile pico-ads1115) 500 nA, but this
-# file carries the default build's figures (docs/hardware.md).
-I_FLOOR_NA = const(15000)
+# currents) ends up to 48 % off. With the ADS1115 (profile pico-ads1115) 500 nA: setup()
+# puts ADS_I_FLOOR_NA in its place when board_config.adc is "ads1115" (docs/hardware.md).
+I_FLOOR_NA = 15000
 TICK_MS = const(100)           # the control tick (10 Hz)
 WDT_MS = const(5000)           # watchdog timeout: under the RP2040's 8388 ms maximum
 # Front-end fault detection (firmware/core/safety.py, docs/reliability.md): the measured
@@ -146,14 +146,22 @@ MISMATCH_FS_PCT = const(2)
 STUCK_TICKS = const(50)
 V_CELL_MAX_UV = const(5000000) # the front-end measures up to 5 V (docs/architecture.md units)
 # What the firmware is told about its voltage reading and DAC (firmware/core/channel.py),
-# for the default build (adc="internal"); with adc="ads1115" the pico-ads1115 figures apply: 60 uV, 1000 uV: profile pico-internal of simulation/feprofiles.py, where each figure's
+# for the default build (adc="internal"; with adc="ads1115" setup() puts the ADS_
+# figures below in their place): profile pico-internal of simulation/feprofiles.py, where each figure's
 # datasheet source is. V_NOISE_UV: rms noise of one tick's oversampled reading (the
 # regulator's band and R estimate, the safety's filter); V_ERR_UV: its error after
 # calibration (holds closer to the window's edge than V_ERR_UV - 5 mV are refused);
 # HOLD_I_MAX_NA: the largest hold current whose DAC code is <= 2.6 uA.
-V_NOISE_UV = const(1025)
-V_ERR_UV = const(5000)
+V_NOISE_UV = 1025
+V_ERR_UV = 5000
 HOLD_I_MAX_NA = const(1800000)
+# The ADS1115 build's (adc="ads1115", profile pico-ads1115 of simulation/feprofiles.py:
+# its voltage reading's tick noise and error, its measured termination floor); setup()
+# puts them in place of the default build's above before the channel is built (the
+# channel reads the board file's V_NOISE_UV, V_ERR_UV and I_FLOOR_NA when it is made).
+ADS_V_NOISE_UV = const(60)
+ADS_V_ERR_UV = const(1000)
+ADS_I_FLOOR_NA = const(500)
 OVERSAMPLE_INTERNAL = const(16)  # 16 x 3 reads of ~2 us each: noise / 4
 OVERSAMPLE_ADS = const(4)        # 4 x 2 conversions x 1.2 ms = 10 ms of a 100 ms tick
 
@@ -251,6 +259,12 @@ def connect_cell(machine, fe):
     return machine.Pin(FAULT_PIN, machine.Pin.IN)
 
 
+def _ads_figures():
+    """The ADS1115 build's figures in place of the default build's (setup())."""
+    global V_NOISE_UV, V_ERR_UV, I_FLOOR_NA
+    V_NOISE_UV, V_ERR_UV, I_FLOOR_NA = ADS_V_NOISE_UV, ADS_V_ERR_UV, ADS_I_FLOOR_NA
+
+
 def setup(config=None):
     """What main.py runs on: Hardware(fe, clock, wdt, reset cause, tick_ms).
 
@@ -264,6 +278,8 @@ def setup(config=None):
     from timeclock import TimeClock
 
     cause = reset_cause_name(machine)
+    if getattr(config, "adc", "internal") == "ads1115":
+        _ads_figures()
     fe = make_frontend(dac=getattr(config, "dac", "mcp4725"), adc=getattr(config, "adc", "internal"), calib=getattr(config, "calib", None))
     wdt_ms = getattr(config, "wdt_ms", WDT_MS)
     wdt = machine.WDT(timeout=wdt_ms) if wdt_ms else None

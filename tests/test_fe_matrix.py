@@ -60,6 +60,21 @@ def test_board_files_carry_their_default_profile_figures():
         f = sim.channel_figures(prof)
         assert (board.V_NOISE_UV, board.V_ERR_UV, board.HOLD_I_MAX_NA) == (
             f["v_noise_uV"], f["v_err_uV"], f["hold_i_max_nA"])
+    # the ADS1115 builds: the figures setup() puts in place (board_config.adc)
+    for board, prof in ((pico, "pico-ads1115"), (esp32, "esp32-ads1115")):
+        f = sim.channel_figures(prof)
+        assert (board.ADS_V_NOISE_UV, board.ADS_V_ERR_UV, board.ADS_I_FLOOR_NA) == (
+            f["v_noise_uV"], f["v_err_uV"], f["i_floor_nA"]), prof
+        was = (board.V_NOISE_UV, board.V_ERR_UV, board.I_FLOOR_NA)
+        try:
+            board._ads_figures()
+            assert (board.V_NOISE_UV, board.V_ERR_UV, board.I_FLOOR_NA) == (
+                f["v_noise_uV"], f["v_err_uV"], f["i_floor_nA"])
+        finally:
+            board.V_NOISE_UV, board.V_ERR_UV, board.I_FLOOR_NA = was
+        # control: the default build's floor would refuse fig4's C/46 (1.82 uA) on pico
+        if board is pico:
+            assert board.I_FLOOR_NA > 1824 >= board.ADS_I_FLOOR_NA
 
 
 def test_an_8_bit_dac_refuses_holds_it_cannot_resolve():
