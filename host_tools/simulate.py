@@ -223,18 +223,21 @@ class Sim:
         cell = self.cell
         if not hasattr(cell, "__dict__"):   # a stand-in we cannot put back: 10 s
             return min(dt, 10 * BASE_DT_MS)
-        ch = self.ch
-        out = self.fe.out_i_nA - ch.out_i_nA   # what the output adds to a command
+        ch, fe = self.ch, self.fe
         v = cell.v_V * 1e6
         held = v - (ch.engine.v_uV - s.v_uV)   # the true voltage the loop holds
         st = cell.__dict__.copy()   # the whole model, put back exactly after a trial
+        fst = fe.__dict__.copy()    # and the front-end's (no noise drawn in a setpoint)
         while dt > BASE_DT_MS:
             # the command aimed over this tick (the regulator's look-ahead), as the
-            # output will drive it; next_dt applies the one for the tick it picks
+            # output will drive it (an 8-bit DAC's code: 1.6 uA over a 2 min tick is
+            # 20 mV on fig4); next_dt applies the one for the tick it picks
             ch.reaim(dt)
-            cell.step(dt * 1e-3, (ch.out_i_nA + out) * 1e-9)
+            fe.set_current_nA(ch.out_i_nA)
+            cell.step(dt * 1e-3, fe.out_i_nA * 1e-9)
             off = abs(cell.v_V * 1e6 - held)
             cell.__dict__.update(st)
+            fe.__dict__.update(fst)
             if off <= window_uV:
                 break
             dt >>= 1
