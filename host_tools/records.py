@@ -114,18 +114,6 @@ def _f(x, nd=6):
 _BDF_LINE = ",".join(["%s"] * len(BDF_COLUMNS)) + "\r\n"
 
 
-def _f3(x):
-    return ("%.3f" % x).rstrip("0").rstrip(".")    # _f(x, 3) of a float
-
-
-def _f6(x):
-    return ("%.6f" % x).rstrip("0").rstrip(".")
-
-
-def _f12(x):
-    return ("%.12f" % x).rstrip("0").rstrip(".")
-
-
 class RunWriter:
     """Writes the output files of one cell's run as records arrive."""
 
@@ -257,10 +245,18 @@ class RunWriter:
             e[3] = i
         unix = self.start_unix + t_ms / 1000.0 if self.start_unix is not None else \
             self._anchor(t_ms)
-        row = (_f3(t_ms / 1000.0), _f3(unix), _f6(v), _f12(i), cycle,
-               step_number, c[3], typ, _f3(step_ms / 1000.0),
-               _f12(q_chg_nAh / 1e9), _f12(q_dis_nAh / 1e9), _f12(e[4]), _f12(e[5]),
-               seq)
+        # (_f(x, n) of each float, written out: nine calls a row saved, and a long
+        # simulation writes a row every tick or two; tests/test_simulate.py checks the
+        # row against _f)
+        row = (("%.3f" % (t_ms / 1000.0)).rstrip("0").rstrip("."),
+               ("%.3f" % unix).rstrip("0").rstrip("."),
+               ("%.6f" % v).rstrip("0").rstrip("."),
+               ("%.12f" % i).rstrip("0").rstrip("."), cycle, step_number, c[3], typ,
+               ("%.3f" % (step_ms / 1000.0)).rstrip("0").rstrip("."),
+               ("%.12f" % (q_chg_nAh / 1e9)).rstrip("0").rstrip("."),
+               ("%.12f" % (q_dis_nAh / 1e9)).rstrip("0").rstrip("."),
+               ("%.12f" % e[4]).rstrip("0").rstrip("."),
+               ("%.12f" % e[5]).rstrip("0").rstrip("."), seq)
         if c[4] and cycle is not None and step_number is not None and seq is not None:
             # the line csv.writer writes (no field needs quoting), in one call
             self._bdf.write(_BDF_LINE % row)

@@ -153,10 +153,30 @@ def test_coulombic_efficiency_is_discharge_over_charge():
     assert abs(coulombic_efficiency_pct(99, 100) - 99.0) < 1e-9
 
 
-@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e7, max_value=1e10))
-def test_row_formatters_write_what_f_writes(x):
-    """The BDF row's fixed-format floats (cost per row) give _f's text exactly."""
-    from host_tools import records
-    assert records._f3(x) == records._f(x, 3)
-    assert records._f6(x) == records._f(x, 6)
-    assert records._f12(x) == records._f(x, 12)
+_ints = st.integers(min_value=0, max_value=2 ** 40)
+
+
+@given(_ints, _ints, st.integers(min_value=-10 ** 12, max_value=10 ** 12), _ints, _ints,
+       _ints, st.integers(min_value=1, max_value=10 ** 9))
+def test_a_bdf_row_writes_what_f_writes(t_ms, v_uV, i_nA, step_ms, q_chg, q_dis, dt_ms):
+    """RunWriter.telemetry formats its floats in place (cost per row): each field is
+    _f's text of its value (two rows: the energies are not zero on the second)."""
+    import tempfile
+    from host_tools import protocol_file, records
+    parsed = protocol_file.load(protocol_file.resolve("quick"))
+    with tempfile.TemporaryDirectory() as d:
+        w = records.RunWriter(d, parsed, fsync=False, fresh=True, clock=lambda: 1.5e9)
+        w.telemetry(t_ms, v_uV, i_nA, 1, 1, 1, step_ms, q_chg, q_dis, 0)
+        t2 = t_ms + dt_ms
+        w.telemetry(t2, v_uV + 1, -i_nA, 1, 1, 1, step_ms + dt_ms, q_chg, q_dis, 1)
+        e = list(w._e)
+        w.close()
+        with open(os.path.join(d, "timeseries.bdf.csv")) as f:
+            rows = [line.rstrip("\r\n").split(",") for line in f][1:]
+    f_ = records._f
+    r = rows[1]
+    assert r[0] == f_(t2 / 1000.0, 3) and r[1] == f_(1.5e9 - t_ms / 1000.0 + t2 / 1000.0, 3)
+    assert r[2] == f_((v_uV + 1) / 1e6, 6) and r[3] == f_(-i_nA / 1e9, 12)
+    assert r[8] == f_((step_ms + dt_ms) / 1000.0, 3)
+    assert r[9] == f_(q_chg / 1e9, 12) and r[10] == f_(q_dis / 1e9, 12)
+    assert r[11] == f_(e[4], 12) and r[12] == f_(e[5], 12)
