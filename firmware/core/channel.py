@@ -80,7 +80,8 @@ class Channel:
             # calibrated error and its noise (a hold closer to the window's edge is refused)
             err = self.v_err_uV + _protocol.HOLD_NOISE_SIGMA * self.v_noise_uV
             p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_max_uV,
-                               err if self.v_err_uV else 0, self.hold_i_max_nA, self.forget)
+                               err if self.v_err_uV else 0, self.hold_i_max_nA,
+                               forget=self.forget)
         finally:
             if self.forget is not None:
                 self.forget("protocol")
