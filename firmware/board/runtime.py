@@ -59,9 +59,9 @@ RING_MIN = const(32)            # the fewest records kept: a few minutes of tele
 # Heap left free after the ring: the runtime's own objects built after it (the console,
 # its buffers, the reply list: ~2 kB on the unix port) and then the run's peak (a `load`
 # of quick.toml with its parser and then its checks loaded, `start`, a checkpoint,
-# `stats` or `help`): 26.8-28.6 kB measured on the virtual board (heap_margin.py --need;
-# docs/reliability.md, "Memory"). Before, 24 kB measured before the runtime's objects
-# left ~22.6 kB for the run: 110K booted and its load ran out.
+# `stats` or `help`): 26.8-28.6 kB in all, measured on the virtual board
+# (benchmarks/heap_margin.py --need; docs/reliability.md, "Memory"). Before, 24 kB (the
+# boot check not counting the runtime's objects): 110K booted and its load ran out.
 HEAP_RESERVE_B = const(32768)
 # what a Ring takes beside its slots: the object, its memoryview and array, and the GC
 # rounding of its two buffers (32-byte blocks on the 64-bit unix port). Without it
