@@ -37,8 +37,8 @@ except AttributeError:  # CPython (tests)
 try:
     _mem_alloc = gc.mem_alloc
     _collect = gc.collect
-except AttributeError:  # CPython: its heap is not the board's (and a full collection
-    def _mem_alloc():    # after every rare command would slow the in-process tests)
+except AttributeError:  # CPython: its heap is not the board's
+    def _mem_alloc():
         return 0
 
     def _collect():
@@ -59,9 +59,9 @@ RING_MIN = const(32)            # the fewest records kept: a few minutes of tele
 # Heap left free after the ring: the runtime's own objects built after it (the console,
 # its buffers, the reply list: ~2 kB on the unix port) and then the run's peak (a `load`
 # of quick.toml with its parser and then its checks loaded, `start`, a checkpoint,
-# `stats` or `help`): 26.8-28.6 kB measured on the virtual board (heap_margin.py --need;
-# docs/reliability.md, "Memory"). Before, 24 kB measured before the runtime's objects
-# left ~22.6 kB for the run: 110K booted and its load ran out.
+# `stats` or `help`): 26.8-28.6 kB in all, measured on the virtual board
+# (benchmarks/heap_margin.py --need; docs/reliability.md, "Memory"). Before, 24 kB (the
+# boot check not counting the runtime's objects): 110K booted and its load ran out.
 HEAP_RESERVE_B = const(32768)
 # what a Ring takes beside its slots: the object, its memoryview and array, and the GC
 # rounding of its two buffers (32-byte blocks on the 64-bit unix port). Without it
@@ -403,16 +403,19 @@ class Runtime:
                 # after each line, not at the tick's end: the lines of one read (`rate 0`
                 # then `load` and its protocol) would otherwise hold console_more and the
                 # load's parse at once
-                dropped = False
+                loading = self.console.loading()
                 for m in _RARE:
-                    if m in sys.modules and (m != "console_load" or not self.console.loading()):
+                    if m in sys.modules and (m != "console_load" or not loading):
                         drop_module(m)   # a rare command's code: garbage from here on
-                        dropped = True
-                if dropped:
-                    # and back to the heap now, in one piece: a `load` that follows in
-                    # the same read then places its Steps and code in it (without the
-                    # collection, in the holes between the last command's garbage)
+                if loading and not self._loading:
+                    # a `load` begins: the garbage of the commands before it (console_more
+                    # for a `rate 0` in the same read) back to the heap now, in one
+                    # piece, before the protocol's lines, Steps and code are placed
+                    # (else in the holes between that garbage). Once per load, not per
+                    # line: a flood of unknown words (console_more each) must not spend
+                    # its time collecting (gc.mem_free() is a scan of the heap too)
                     _collect()
+                self._loading = loading
         lines = self.ch.lines
         if lines is not self._saved_lines and lines is not None:
             # a newly loaded protocol goes to flash once, for a resume after a reset
@@ -420,6 +423,7 @@ class Runtime:
             store.write_lines(self._f_proto, lines)
 
     _saved_lines = None
+    _loading = False   # the console was in a `load` at the last line's end
 
     def _reply(self, line):
         # bounded: a host that sends commands and does not read costs dropped replies

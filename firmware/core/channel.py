@@ -80,7 +80,7 @@ class Channel:
             # calibrated error and its noise (a hold closer to the window's edge is refused)
             p = _protocol.load(lines, self.i_max_nA, self.i_floor_nA, self.v_max_uV,
                                _protocol.hold_err_uV(self.v_err_uV, self.v_noise_uV),
-                               self.hold_i_max_nA, self.forget)
+                               self.hold_i_max_nA, forget=self.forget)
         finally:
             if self.forget is not None:
                 self.forget("protocol")

@@ -16,12 +16,12 @@ def parse(lines):
     return protocol_parse.parse(lines)
 
 
-def validate(p, channel_i_max_nA, i_floor_nA, v_max_uV=0, v_err_uV=0, hold_i_max_nA=0):
-    """Refuse a protocol that could not run safely on this channel (protocol_check.py,
-    imported for it, has the checks and says what each argument is)."""
+def validate(p, *args):
+    """Refuse a protocol that could not run safely on this channel: args are
+    protocol_check.validate's after p (channel_i_max_nA, i_floor_nA, v_max_uV, ...;
+    its docstring says what each is). The checks are protocol_check.py, imported for it."""
     import protocol_check
-    return protocol_check.validate(p, channel_i_max_nA, i_floor_nA, v_max_uV, v_err_uV,
-                                   hold_i_max_nA)
+    return protocol_check.validate(p, *args)
 
 
 def hold_err_uV(v_err_uV, v_noise_uV):
@@ -31,10 +31,9 @@ def hold_err_uV(v_err_uV, v_noise_uV):
     return v_err_uV + HOLD_NOISE_SIGMA * v_noise_uV if v_err_uV else 0
 
 
-def load(lines, channel_i_max_nA, i_floor_nA, v_max_uV=0, v_err_uV=0, hold_i_max_nA=0,
-         forget=None):
-    """parse then validate. forget(name), if given, drops a module imported for the
-    job (the board's runtime.forget): the parser's code is garbage before the
+def load(lines, *args, forget=None):
+    """validate(parse(lines), *args). forget(name), if given, drops a module imported
+    for the job (the board's runtime.forget): the parser's code is garbage before the
     checks load, and theirs after, so a load holds one of them at a time."""
     try:
         p = parse(lines)
@@ -42,8 +41,7 @@ def load(lines, channel_i_max_nA, i_floor_nA, v_max_uV=0, v_err_uV=0, hold_i_max
         if forget is not None:
             forget("protocol_parse")
     try:
-        return validate(p, channel_i_max_nA, i_floor_nA, v_max_uV, v_err_uV,
-                        hold_i_max_nA)
+        return validate(p, *args)
     finally:
         if forget is not None:
             forget("protocol_check")
