@@ -72,7 +72,7 @@ def test_cell_file_for_simulate_and_the_virtual_board(measured, tmp_path, capsys
     d, out = measured
     cell = str(tmp_path / "mycell.toml")
     # a quick fit (few model runs): the file's form and its users are what is checked.
-    # The exchange time is fitted: fixed at fig4's 1050 s (the data's is 2500 s) the
+    # The exchange time is fitted: fixed at fig4's 1150 s (the data's is 2500 s) the
     # 12-step fit lands in a 116 mV minimum (R0 -> 0) whose cell no hold can regulate
     assert cli.main(["fit", out, "--out", cell, "--max-evals", "12",
                      "--fix", "tau_slow_s,tau1_s"]) == 0
