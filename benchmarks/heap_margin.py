@@ -29,8 +29,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -52,32 +50,12 @@ def boot(d, heap_b, secs=2.0, send=SEND, protocol="quick"):
     parsed = protocol_file.load(protocol_file.resolve(protocol))
     text = "".join((c if c != "load" else "load\n" + "\n".join(parsed.lines) + "\nend")
                    + "\n" for c in send.split(";")).encode()
-    argv = [simboard.find_micropython(), "-X",
-            "heapsize=%d" % simboard.process_heap(heap_b), "-c", simboard.RUN_MAIN]
     for f in ("checkpoint.txt", "protocol.txt", "boots.txt", "seq.txt", "cell_state.txt"):
         try:
             os.remove(os.path.join(d, f))
         except OSError:
             pass
-    p = subprocess.Popen(argv, cwd=d, env=dict(os.environ, MICROPYPATH=":lib"),
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT)
-    out = []
-    th = threading.Thread(target=lambda: out.append(p.stdout.read()), daemon=True)
-    th.start()
-    try:
-        time.sleep(0.3)
-        p.stdin.write(text)
-        p.stdin.flush()
-        time.sleep(secs)
-        p.stdin.write(b"stats\n")
-        p.stdin.flush()
-        time.sleep(0.3)
-    except BrokenPipeError:
-        pass
-    p.kill()
-    th.join(5)
-    o = b"".join(out).decode(errors="replace")
+    o = simboard.run_image(d, heap_b, None, [(text, secs), (b"stats\n", 0.3)])
     fig = {"boot": "ok boot" in o, "load": "ok load:" in o, "start": "ok start" in o,
            "memory_error": "MemoryError" in o or "allocation failed" in o}
     m = re.search(r"ok stats: (.*)", o)

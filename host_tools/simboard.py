@@ -81,6 +81,37 @@ def process_heap(board_heap, sim_heap_b=None):
     return heap_bytes(board_heap) + sim_heap_b
 
 
+def run_image(d, heap, sim_heap_b=None, feed=()):
+    """main.py of the image in folder d (deploy.build's, with its board_config.py) in
+    `micropython -X heapsize=<board heap + the models' allowance>`, straight on pipes:
+    no pty, no relay (the heap tests and benchmarks/heap_margin.py). feed: (bytes,
+    seconds) pairs, each written once the last one's seconds passed (the first 0.3 s
+    after the start), unless the process has ended. Returns its output text."""
+    argv = [find_micropython(), "-X", "heapsize=%d" % process_heap(heap, sim_heap_b),
+            "-c", RUN_MAIN]
+    p = subprocess.Popen(argv, cwd=d, env=dict(os.environ, MICROPYPATH=":lib"),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    out = []
+    th = threading.Thread(target=lambda: out.append(p.stdout.read()), daemon=True)
+    th.start()
+    try:
+        time.sleep(0.3)
+        for data, secs in feed:
+            if p.poll() is not None:
+                break   # it ended (at boot)
+            p.stdin.write(data)
+            p.stdin.flush()
+            end = time.time() + secs
+            while p.poll() is None and time.time() < end:
+                time.sleep(0.05)
+    except BrokenPipeError:
+        pass   # it ended at boot
+    p.kill()
+    th.join(5)
+    return b"".join(out).decode(errors="replace")
+
+
 def write_config(board_dir, cell=None, speed=None, tick_ms=None, telemetry_ms=None,
                  heap_b=None, sim_heap_b=None, profile=None):
     """board_config.py: read by the firmware's main.py (`import board_config`).

@@ -131,22 +131,6 @@ _GRID = _grid()
 del _grid
 
 
-def _seg(s, soc):
-    """k with s[k] <= soc < s[k + 1] (0 and n - 2 at the ends)."""
-    n = _OCV_N
-    if soc <= s[1]:
-        return 0
-    if soc >= s[n - 2]:
-        return n - 2
-    j = int((soc - _GRID_LO) / _GRID_W)
-    k = _GRID[j if j < _GRID_N else _GRID_N]
-    while soc >= s[k + 1]:
-        k += 1
-    while soc < s[k]:
-        k -= 1
-    return k
-
-
 _OCV_S1 = _OCV_S[1]
 _OCV_SN2 = _OCV_S[_OCV_N - 2]
 _OCV_SN1 = _OCV_S[_OCV_N - 1]
@@ -161,7 +145,8 @@ def ocv_V(soc):
     if soc >= _OCV_SN1:
         n = _OCV_N
         return _OCV_V[n - 1] + _OCV_M[n - 1] * (soc - _OCV_SN1)
-    # the knot interval (_seg, inlined: this runs several times a simulated tick)
+    # the knot interval: the grid's guess, then a step or two (tests/test_cellmodel.py
+    # checks it against a bisection)
     if soc <= _OCV_S1:
         k = 0
     elif soc >= _OCV_SN2:

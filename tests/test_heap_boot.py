@@ -8,9 +8,7 @@ ring and the run's reserve kept); a heap that cannot keep them stops the boot sa
 pipe (no pty, no mpremote), as the virtual board does (simboard.RUN_MAIN, MICROPYPATH ':lib')."""
 import os
 import re
-import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -61,31 +59,8 @@ def _boot_direct(tmp_path, heap, sim_heap_b=None, config_heap=True, secs=1.0,
     hb = simboard.heap_bytes(heap)
     simboard.write_config(d, "fig4", 1000, heap_b=hb if config_heap else None,
                           sim_heap_b=sim_heap_b)
-    argv = [simboard.find_micropython(), "-X",
-            "heapsize=%d" % simboard.process_heap(heap, sim_heap_b), "-c",
-            simboard.RUN_MAIN]
-    p = subprocess.Popen(argv, cwd=d, env=dict(os.environ, MICROPYPATH=":lib"),
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT)
-    out = []
-    th = threading.Thread(target=lambda: out.append(p.stdout.read()), daemon=True)
-    th.start()
-    try:
-        time.sleep(0.3)
-        p.stdin.write(text)
-        p.stdin.flush()
-        end = time.time() + secs      # or sooner, if it ended at boot
-        while p.poll() is None and time.time() < end:
-            time.sleep(0.1)
-        if then and p.poll() is None:
-            p.stdin.write(then)
-            p.stdin.flush()
-            time.sleep(0.5)
-    except BrokenPipeError:
-        pass   # it ended at boot
-    p.kill()
-    th.join(5)
-    return b"".join(out).decode(errors="replace")
+    feed = [(text, secs)] + ([(then, 0.5)] if then else [])
+    return simboard.run_image(d, heap, sim_heap_b, feed)
 
 
 def _stats(out):
