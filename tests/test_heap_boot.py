@@ -26,8 +26,11 @@ import wire  # noqa: E402
 def test_ring_size_follows_the_heap():
     slot = wire.MAX_RECORD + 2
     assert runtime.ring_n_for(10 ** 9, 512) == 512                      # plenty: RING_N
-    n = runtime.ring_n_for(runtime.HEAP_RESERVE_B + 100 * slot + 512, 512)
-    assert n == 100                                                      # what fits
+    n = runtime.ring_n_for(runtime.LOAD_RESERVE_B + 100 * slot + 512, 512)
+    assert n == 100                                 # what fits beside a long load's room
+    # a smaller heap: the smallest ring, the rest kept for the run (at least HEAP_RESERVE_B)
+    assert runtime.ring_n_for(runtime.HEAP_RESERVE_B + 100 * slot + 512, 512) == \
+        runtime.RING_MIN
     assert runtime.ring_n_for(1000, 512) == runtime.RING_MIN             # floor
     # control: without the reserve the same heap would be taken whole
     assert runtime.ring_n_for(runtime.HEAP_RESERVE_B + 100 * slot, 512) < \
@@ -206,3 +209,19 @@ def test_a_heap_that_cannot_keep_the_reserve_stops_the_boot_saying_so(tmp_path):
     out = _boot_direct(tmp_path, "104K")
     assert "heap too small" in out and "%d B" % runtime.BOOT_FREE_MIN_B in out, out[-800:]
     assert "ok boot" not in out, out[-800:]
+
+
+@pytest.mark.slow
+def test_the_paper_s_rate_test_loads_on_a_pico_and_is_refused_clearly_on_110k(tmp_path):
+    # the fig4 rate test (99 lines, 64 steps) needs about 66 kB free for its load: a
+    # Pico's 192K keeps runtime.LOAD_RESERVE_B beside its ring and loads and starts it;
+    # 110K cannot, and says so (before: "internal error MemoryError" at every heap)
+    parsed = protocol_file.load(protocol_file.resolve("fig4_rate_test"))
+    text = b"rate 0\nload\n" + "\n".join(parsed.lines).encode() + b"\nend\nstart\n"
+    out = _boot_direct(tmp_path, "192K", text=text, secs=3.0, then=b"status\n")
+    assert b"ok load: %d lines" % len(parsed.lines) in out.encode(), out[-800:]
+    assert "ok start" in out and "state=running" in out and "MemoryError" not in out, \
+        out[-800:]
+    out = _boot_direct(tmp_path, "110K", text=text, secs=3.0)
+    assert "does not fit in this board's free memory" in out, out[-800:]
+    assert "internal error" not in out and "ok start" not in out, out[-800:]

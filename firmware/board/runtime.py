@@ -68,6 +68,16 @@ HEAP_RESERVE_B = const(32768)
 # ring_n_for's ring left a few hundred bytes less than HEAP_RESERVE_B, _make_ring found
 # the reserve broken and halved it: the ring came out at half of what fits.
 _RING_OBJ_B = const(512)
+# Heap a board that has it keeps free for a `load` of a long protocol: the fig4 rate test
+# (99 lines, 64 steps: FACTS, rate sequence of the fig4 cell) needs 65.7 kB free after
+# the smallest ring (benchmarks/heap_margin.py --need --protocol fig4_rate_test); after a
+# larger ring the heap's holes take more: on a Pico's 192K it loaded with 88 kB kept
+# (7 kB left after `start`) and with 96 kB (17 kB left; ring 142 slots: --at 192K).
+# Before, the ring took all but HEAP_RESERVE_B and that load failed at every heap
+# ("internal error MemoryError"). A heap that cannot keep this beside the smallest ring keeps what it can
+# (at least HEAP_RESERVE_B): it loads the shorter protocols, and a load that does not fit
+# is refused saying so (console_load).
+LOAD_RESERVE_B = const(98304)
 # the least free heap a board boots with (main.py refuses less, naming the figures): the
 # smallest ring and the run's reserve after it
 BOOT_FREE_MIN_B = HEAP_RESERVE_B + _RING_OBJ_B + RING_MIN * (wire.MAX_RECORD + 2)
@@ -495,10 +505,16 @@ class Runtime:
 
 def ring_n_for(free_b, n_max, slot_len=wire.MAX_RECORD):
     """How many ring slots fit in free_b bytes of free heap (measured after the imports
-    and the board setup), leaving HEAP_RESERVE_B for the rest of the run: at most
-    n_max (the board file's RING_N), at least RING_MIN (a board that cannot spare that
-    much fails at boot, loudly, rather than later)."""
-    n = (free_b - HEAP_RESERVE_B - _RING_OBJ_B) // (slot_len + 2)   # + the lengths' 2 B
+    and the board setup), leaving LOAD_RESERVE_B for the rest of the run where the heap
+    has it beside the smallest ring, else what it has beside it, at least HEAP_RESERVE_B:
+    at most n_max (the board file's RING_N), at least RING_MIN (a board that cannot spare
+    that much fails at boot, loudly, rather than later)."""
+    reserve = free_b - _RING_OBJ_B - RING_MIN * (slot_len + 2)
+    if reserve > LOAD_RESERVE_B:
+        reserve = LOAD_RESERVE_B
+    if reserve < HEAP_RESERVE_B:
+        reserve = HEAP_RESERVE_B
+    n = (free_b - reserve - _RING_OBJ_B) // (slot_len + 2)   # + the lengths' 2 B
     if n > n_max:
         n = n_max
     return n if n > RING_MIN else RING_MIN

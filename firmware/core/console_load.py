@@ -72,6 +72,14 @@ def _finish(c):
     except ValueError as e:
         c.out(wire.error_line(c._load_echo, str(e)))
         return
+    except MemoryError:
+        n = len(lines)
+        lines = None
+        c.out(wire.error_line(c._load_echo, "the protocol (%d lines) does not fit in this "
+                              "board's free memory; nothing loaded. Load a shorter one "
+                              "(split its blocks into protocols run one after another) "
+                              "or use a board with more RAM" % n))
+        return
     except Exception as e:
         c.out(wire.error_line(c._load_echo, "internal error %s: %s" % (type(e).__name__, e)))
         return
