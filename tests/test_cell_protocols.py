@@ -123,10 +123,6 @@ def test_fig4_rate_test_ageing_on_the_shipped_protocol():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 13: the 1C charge CC < 5 % needs surface_frac "
-                   "0.03, whose 2.6 V hold tails the regulator lets cross zero current "
-                   "(docs/cellmodel.md 'Why not a smaller surface'); strict: when a hold "
-                   "regulator settles them, this passes and the parameter can move")
 def test_a_surface_that_meets_the_1c_charge_cc_bound_keeps_the_hold_currents_signed(tmp_path):
     import cc_cv_reference as ref
     import boards.sim as simboard
@@ -143,7 +139,8 @@ def test_a_surface_that_meets_the_1c_charge_cc_bound_keeps_the_hold_currents_sig
     assert sim.ch.state_name() == "done"
     rows = list(csv.DictReader(open(os.path.join(str(tmp_path), "timeseries.bdf.csv"))))
     # every row of a charge step charges, every row of a discharge step discharges
-    # (fails today: up to +2.1 uA at the end of the 2.6 V holds; at 0.05 none)
+    # (it failed with the regulator before its look-ahead over the coming tick and its
+    # step run-on: up to +2.1 uA at the end of the 2.6 V holds; at 0.05 none)
     wrong = [r for r in rows if r["Step Type"] != "rest"
              and (float(r["Current / A"]) > 0) != r["Step Type"].endswith("_charge")]
     assert not wrong
