@@ -162,8 +162,11 @@ def _finish(args, parsed, sessions, say):
             status = 1
         rows = s.logger.writer.cycles
         if rows:
-            con.print(cycle_table(rows, "%s on %s (mAh/g)" % (parsed.name, s.name),
-                                  width=con.width))
+            # the protocol, the board where there are several, the cell it names
+            cell = args.cell or parsed.cell.get("name")
+            title = parsed.name + (" on %s" % s.name if len(sessions) > 1 else "") + \
+                (", cell %s" % cell if cell else "")
+            con.print(cycle_table(rows, title + " (mAh/g)", width=con.width))
         if not args.no_plot and s.outcome in ("done", "stopped", "fault"):
             _figures(s, say)
     return status
