@@ -207,9 +207,9 @@ _FIG4 = {
     "r0_ohm": 300.0,        # ohmic (R1 of the PEIS): separator + contacts
     "r1_ohm": 600.0,        # charge transfer (R2||C of the PEIS)
     "tau1_s": 20.0,         # its time constant R1 * C1
-    "surface_frac": 0.03,    # share of the capacity in the surface reservoir
+    "surface_frac": 0.05,    # share of the capacity in the surface reservoir
     # Exchange while the bulk takes lithium back (discharge direction):
-    "tau_fast_s": 1050.0,   # surface <-> bulk exchange time where the NMC is delithiated
+    "tau_fast_s": 1150.0,   # surface <-> bulk exchange time where the NMC is delithiated
     "tau_slow_s": 2000.0,   # ... and where it is fully lithiated (x -> 1)
     "soc_knee": 0.3,        # below this soc the exchange slows, log-linearly
     # Exchange while the bulk gives lithium up (charge direction): one time constant.
