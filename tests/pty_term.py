@@ -33,6 +33,10 @@ class Terminal:
                 e = dict(os.environ if env is None else env)
                 e.update(TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows))
                 e.pop("NO_COLOR", None)
+                # Ctrl-C as an interactive shell gives it: a suite started in the
+                # background of a script runs with SIGINT ignored, which exec passes on
+                # (and then the program never sees the Ctrl-C this terminal types)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
                 os.execvpe(argv[0], argv, e)
             finally:
                 os._exit(127)
