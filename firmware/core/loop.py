@@ -35,14 +35,7 @@ def control_tick(fe, ch, ranger, now_ms):
             ch.range_switched(i_nA)
         i_nA = rg.i_nA
     ch.tick(now_ms, fe.v_uV, i_nA)
-    if ch.out_on and rg is not None:
-        k = rg.ensure(now_ms, ch.out_i_nA)   # a larger new setpoint
-        if k != fe.range_index:
-            ok = _select(fe, k) and ok
-    if ch.out_on:
-        fe.set_current_nA(ch.out_i_nA)
-    else:
-        fe.off()
+    ok = _apply(fe, ch, rg, now_ms) and ok
     if not ch.cell_connected and (fe.connected or ch.idle_leak):
         fe.disconnect()
     return ok
@@ -55,11 +48,21 @@ def reaim(fe, ch, ranger, now_ms, ahead_ms):
     it. Returns False when a range switch silently failed, else True."""
     if not ch.reaim(ahead_ms):
         return True
+    return _apply(fe, ch, ranger, now_ms)
+
+
+def _apply(fe, ch, rg, now_ms):
+    # the channel's command onto the front-end: the range a larger new setpoint needs,
+    # then the current (or the output off); False when a range switch silently failed
     ok = True
-    if ranger is not None and ch.out_on:
-        ok = _select(fe, ranger.ensure(now_ms, ch.out_i_nA))
     if ch.out_on:
+        if rg is not None:
+            k = rg.ensure(now_ms, ch.out_i_nA)
+            if k != fe.range_index:
+                ok = _select(fe, k)
         fe.set_current_nA(ch.out_i_nA)
+    else:
+        fe.off()
     return ok
 
 
