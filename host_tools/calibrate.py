@@ -166,6 +166,7 @@ def run(args):
         return board.command(text, timeout=10.0).text
 
     try:
+        board.hello()   # first words: the board may still be booting (a deploy's reset)
         only = [int(x) for x in args.ranges.split(",")] if args.ranges else None
         fs = [int(x) for x in _pairs(command("calibrate show"))["fs_nA"].split(",")]
         fs = [f if only is None or k in only else None for k, f in enumerate(fs)]

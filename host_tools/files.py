@@ -63,6 +63,7 @@ def run(args):
         print("cycler files: cannot open %s: %s" % (args.port, e), file=sys.stderr)
         return 2
     try:
+        board.hello()   # first words: the board may still be booting (a deploy's reset)
         if args.action == "ls":
             rows = listing(board)
             w = max([len(str(s)) for _, s in rows] + [1])

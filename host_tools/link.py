@@ -15,6 +15,12 @@ import wire_read
 DEFAULT_BAUD = 115200
 POLL_S = 0.05          # how long one read waits for bytes
 MAX_LINE = 512         # longer than any record (wire.MAX_RECORD) or reply: garbage
+# Board.hello: how long a board may take to (re)boot and answer (a Pico's MicroPython
+# boots and imports the firmware in ~2 s; a loaded 2-core CI machine was seen to take
+# longer than the 5 s of a plain command), and how long it may stay silent before the
+# question is asked again
+BOOT_WAIT_S = 30.0
+RESEND_S = 2.0
 
 
 class BoardError(RuntimeError):
@@ -216,6 +222,45 @@ class Board:
     def status(self, timeout=5.0):
         """The `status` reply as a dict of str (state, step, cycle, seq_next, ...)."""
         return self.command("status", timeout).pairs()
+
+    def hello(self, timeout=BOOT_WAIT_S, resend_s=RESEND_S):
+        """`status` for the first words after opening the port, when the board may be
+        restarting (after a deploy's reset, a port that came back): a board loses what
+        it is sent while it is down, so the question is asked again when the board says
+        it booted (`ok boot`) or stays silent resend_s; then `version`, answered after
+        every earlier `status`, so that no late duplicate is taken for the answer to a
+        later one. Returns the status pairs of the first reply."""
+        deadline = time.monotonic() + timeout
+        while self.take_reply("status") is not None:
+            pass
+        sends = 0
+        reply = None
+        while reply is None:
+            while self.take_reply("boot") is not None:
+                pass
+            self.send("status")
+            sends += 1
+            quiet_until = time.monotonic() + resend_s
+            while reply is None:
+                reply = self.take_reply("status")
+                if reply is not None:
+                    break
+                if self.take_reply("boot") is not None:
+                    break       # it restarted after we asked: ask again
+                now = time.monotonic()
+                if now > deadline:
+                    raise BoardTimeout(
+                        "no reply to 'status' within %.0f s, asked %d times (is the "
+                        "firmware running? try `cycler console`)" % (timeout, sends))
+                if now > quiet_until:
+                    break
+                if self.poll():
+                    quiet_until = time.monotonic() + resend_s
+        if sends > 1:
+            self.command("version", max(1.0, deadline - time.monotonic()))
+            while self.take_reply("status") is not None:
+                pass
+        return reply.pairs()
 
     def load(self, lines, timeout=10.0):
         """Send a protocol in compact form with `load <n>`; returns the Reply."""

@@ -69,7 +69,7 @@ def start_run(session, parsed, telemetry_ms=None):
     """Load and start the protocol on the session's board; the logger begins at the
     first record after what the board had before (`status` seq_next)."""
     b = session.board
-    st = b.status()
+    st = b.hello()   # the board may be coming back from a reset (deploy)
     if st.get("state") in ("running", "paused"):
         raise RuntimeError("%s is %s a run already: stop or abort it first (cycler console), "
                            "or attach with cycler log" % (session.url, st.get("state")))

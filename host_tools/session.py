@@ -62,7 +62,7 @@ class Session:
         b = self.board
         assert b is not None
         lg = self.logger
-        s = b.status()
+        s = b.hello()   # after (re)opening: the board may be booting
         seq_next = int(s.get("seq_next", 0))
         seq_first = int(s.get("seq_first", 0))
         e = lg.expected

@@ -75,6 +75,26 @@ def test_console_command_answers(deployed_board):
     assert "error bogus" in out and "unknown command" in out, out
 
 
+def test_the_host_s_first_status_survives_a_reboot_under_way(tmp_path):
+    """`cycler run` asks `status` right after deploy's reset; what a rebooting board is
+    sent is lost (the CI run that failed: "no reply to 'status' within 5 s"). hello
+    asks again once the board says `ok boot`: asked while the board is down, it is
+    answered, again and again."""
+    import boardtest
+    from host_tools import link
+    with boardtest.deployed_board(tmp_path / "board", cell="fig4", speed=300) as sb:
+        b = link.Board(link.open_port(sb.port))
+        try:
+            assert b.hello()["state"] == "idle"
+            for _ in range(3):
+                boots = sb.boots
+                sb.restart()                      # the firmware process ends...
+                assert b.hello()["state"] == "idle"   # ...asked at once, answered
+                assert sb.boots == boots + 1
+        finally:
+            b.port.close()
+
+
 # last: it leaves the shared board at the REPL
 @pytest.mark.slow
 def test_ctrl_c_does_nothing_during_a_run_and_reaches_the_repl_once_it_is_stopped(

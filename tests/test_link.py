@@ -3,6 +3,7 @@
 import collections
 import csv
 import json
+import time
 
 import host_tools  # noqa: F401
 import wire_read
@@ -172,3 +173,99 @@ def test_restarted_logger_truncates_uncommitted_rows(tmp_path):
     lg = log.Logger(str(out), s.parsed, say=lambda s: None)
     lg.close()
     assert (out / "timeseries.bdf.csv").read_bytes() == good
+
+
+class _RebootingPort:
+    """A board that is down for its first `lost` lines (they vanish, as a rebooting
+    board's input does), then says `ok boot` and answers each `status` with its state
+    and how many it has answered, `delay_reads` reads late (a slow board)."""
+
+    def __init__(self, lost=0, delay_reads=0):
+        self.lost, self.delay_reads = lost, delay_reads
+        self.timeout = 0.01
+        self.inbuf = b""
+        self.later = []            # [reads to wait, bytes]
+        self.out = b""
+        self.state = "idle"
+        self.answered = 0
+        self.commands = []
+
+    @property
+    def in_waiting(self):
+        return len(self.out)
+
+    def read(self, n):
+        keep = []
+        for item in self.later:
+            item[0] -= 1
+            if item[0] <= 0:
+                self.out += item[1]
+            else:
+                keep.append(item)
+        self.later = keep
+        data, self.out = self.out, b""
+        if not data:
+            time.sleep(self.timeout)   # as a port's read waits for its first byte
+        return data
+
+    def write(self, data):
+        self.inbuf += data
+        while b"\n" in self.inbuf:
+            line, self.inbuf = self.inbuf.split(b"\n", 1)
+            self.commands.append(line.decode())
+            if self.lost > 0:
+                self.lost -= 1
+                if self.lost == 0:
+                    self.later.append([1, b"ok boot: cause=power_on boot=2\n"])
+                continue
+            if line == b"status":
+                self.answered += 1
+                reply = "ok status: state=%s n=%d\n" % (self.state, self.answered)
+            else:
+                if line == b"start":
+                    self.state = "running"
+                reply = "ok %s\n" % line.decode()
+            # replies leave in the order the lines came, a few reads apart
+            wait = max([self.delay_reads] + [w + 3 for w, _ in self.later])
+            self.later.append([wait, reply.encode()])
+        return len(data)
+
+    def flush(self):
+        pass
+
+
+def test_hello_asks_again_when_the_board_was_down():
+    """The first two questions vanish (the board rebooting); the board's `ok boot`
+    makes hello ask again, and it gets its answer. A plain status() would wait."""
+    port = _RebootingPort(lost=2)
+    b = link.Board(port)
+    s = b.hello(timeout=10, resend_s=0.2)
+    assert s["state"] == "idle"
+    assert port.commands.count("status") >= 3
+    # control: the same board, asked once, never answers
+    port2 = _RebootingPort(lost=1)
+    b2 = link.Board(port2)
+    try:
+        b2.status(timeout=0.5)
+        raise AssertionError("a question sent while the board was down was answered")
+    except link.BoardTimeout:
+        pass
+
+
+def test_hello_leaves_no_late_duplicate_to_answer_a_later_status():
+    """A slow board answers both of hello's questions; the late second answer must not
+    be taken for the answer to the next status (n counts the answers)."""
+    port = _RebootingPort(delay_reads=30)
+    b = link.Board(port)
+    s = b.hello(timeout=10, resend_s=0.05)
+    sent = port.commands.count("status")
+    assert s["n"] == "1" and sent >= 2
+    assert b.status(timeout=5)["n"] == str(sent + 1)      # its own answer
+    # control: asked twice without hello's closing `version`, the next status gets
+    # the late answer to the second question
+    port2 = _RebootingPort(delay_reads=30)
+    b2 = link.Board(port2)
+    b2.send("status")
+    b2.send("status")
+    assert b2.wait_reply("status", 5).pairs()["n"] == "1"
+    assert b2.status(timeout=5)["n"] == "2"
