@@ -1061,6 +1061,11 @@ def _board_check(lines, origins, notes, loc, i_floor_nA, refuse, board=None):
             near = math.floor(hi * 100) / 100 if float(v.group(1)) > hi else \
                 math.ceil(lo * 100) / 100
             example = shown.replace(v.group(0), "%.2f V" % near, 1)
+        elif "ends no hold on its current" in problem:
+            at = re.search(r"at ([\d.]+ V)", shown)
+            example = ('"Hold at %s for 2 hours" (on its time only), or another --board '
+                       "(docs/hardware.md: each profile's smallest end current)"
+                       % (at.group(1) if at else "4.1 V"))
         elif "I_FLOOR_NA" in problem:
             example = ("the hold ending at a larger current, or another --board "
                        "(docs/hardware.md: each profile's smallest end current)")

@@ -69,3 +69,26 @@ def test_run_refuses_before_starting_a_virtual_board(capsys, tmp_path):
     args = _args(run, ["quick", "--board", "esp32-internal", "--port", "/dev/null",
                        "--out", str(tmp_path)])
     assert run.run(args) == 2 and "--board" in capsys.readouterr().err
+
+
+def test_a_board_that_ends_no_hold_on_its_current_says_so_and_takes_a_timed_hold():
+    """esp32-internal's floor (I_FLOOR_NA) is above the most it holds at
+    (HOLD_I_MAX_NA): "raise the end current" would be no advice; the error says it ends
+    no hold on its current, and the example it gives (a hold on its time) loads."""
+    steps = ['"Charge at C/2 until 4.0 V"', '"Hold at 4.0 V until C/46"']
+    text = ('name = "t"\n[cell]\nname = "fig4"\ncapacity_mAh = 0.0839\n[[block]]\n'
+            'label = "a"\nrepeat = 1\nsteps = [%s]\n')
+    with pytest.raises(protocol_file.ProtocolError) as e:
+        protocol_file.parse(text % ", ".join(steps), "t.toml", board="esp32-internal")
+    msg = str(e.value)
+    assert "ends no hold on its current" in msg and "HOLD_I_MAX_NA" in msg, msg
+    assert "Raise the end current" not in msg, msg
+    example = msg.split("for example: ")[1].split(" (on its time only)")[0]
+    assert example == '"Hold at 4.0 V for 2 hours"', msg
+    protocol_file.parse(text % ", ".join([steps[0], example]), "t.toml",
+                        board="esp32-internal")
+    # control: a board whose floor is below its hold limit gets the plain advice
+    with pytest.raises(protocol_file.ProtocolError) as e:
+        protocol_file.parse((text % ", ".join(steps)).replace("C/46", "100 nA"),
+                            "t.toml", board="pico-ads1115")
+    assert "Raise the end current" in str(e.value), str(e.value)

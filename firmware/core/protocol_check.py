@@ -49,7 +49,7 @@ def validate(p, channel_i_max_nA, i_floor_nA, v_max_uV=0, v_err_uV=0, hold_i_max
     _validate_limits(p, channel_i_max_nA, v_max_uV)
     _validate_blocks(p)
     for s in p.steps:
-        _validate_step(p, s, i_floor_nA)
+        _validate_step(p, s, i_floor_nA, hold_i_max_nA)
         if not p.diag:
             _validate_board(p, s, v_err_uV, hold_i_max_nA)
     return p
@@ -109,7 +109,7 @@ def _validate_blocks(p):
                        "loop without cycling the cell", "repeat")
 
 
-def _validate_step(p, s, i_floor_nA):
+def _validate_step(p, s, i_floor_nA, hold_i_max_nA=0):
     def bad(s, what, kind):
         raise _err(s.line, s.text, what, kind)
 
@@ -128,6 +128,12 @@ def _validate_step(p, s, i_floor_nA):
             bad(s, "hold voltage %d uV is outside %s" % (s.v_uV, window), "cv")
         # (a hold that ends on its time only, t_min >= t_max, never ends on its current)
         if s.i_end_nA < i_floor_nA and not (s.t_max_ms and s.t_min_ms >= s.t_max_ms):
+            if hold_i_max_nA and i_floor_nA > hold_i_max_nA:
+                bad(s, "this board ends no hold on its current: the least end current "
+                    "it ends one on within 5 %% of it (I_FLOOR_NA, %d nA) is above the "
+                    "most it holds a voltage at (HOLD_I_MAX_NA, %d nA; docs/hardware.md)."
+                    " End the hold on its time only, or use a board with a 12-bit DAC "
+                    "and an ADS1115" % (i_floor_nA, hold_i_max_nA), "cv")
             bad(s, "the end current %d nA is below the %d nA this board ends a hold on "
                 "within 5 %% of it (I_FLOOR_NA: one code of its DAC, its current "
                 "reading's error and the noise its voltage reading puts into the hold's "
