@@ -27,7 +27,7 @@ def reduced_params(cell="fig4", **overrides):
     p["tau_slow_s"] = 0.0
     # nor ageing, nor the side reaction (the full check below has the exchange)
     p.update(r_age_per_cycle=0.0, tau_age_per_cycle=0.0, act_frac=0.0, fade_per_cycle=0.0,
-             side_c_at_4v1=0.0, r_chg_ohm_per_sqrt_cycle=0.0)
+             side_c_at_4v1=0.0, r_chg_max_ohm=0.0)
     p.update(overrides)
     return p
 

@@ -219,11 +219,12 @@ _FIG4 = {
     # Ageing (a state: equivalent full cycles n = charge throughput / (2 x capacity)).
     "age0_cycles": 0.0,       # n at the start
     "r_age_per_cycle": 0.005,   # R0 and R1 grow by this share per cycle (x 2 at 200)
-    # A resistance in series on charge only (delithiation), this x sqrt(n) ohm (a
-    # passivating interphase's parabolic growth): what empties the 1C charge CC above
-    # cycle 70 while the discharge keeps its CC (FACTS: what the results look like;
-    # docs/cellmodel.md "Ageing"). 255 = 0.85 x the fresh R0: 2150 ohm at cycle 71.
-    "r_chg_ohm_per_sqrt_cycle": 255.0,
+    # A resistance in series on charge only (delithiation) that builds up with the age
+    # and levels off: r_chg_max_ohm x m^2 / (1 + m^2), m = n / r_chg_cycles (half of it
+    # at r_chg_cycles). It empties the 1C charge CC above cycle 70 while the discharge
+    # keeps its CC (FACTS: what the results look like; docs/cellmodel.md "Ageing").
+    "r_chg_max_ohm": 3800.0,
+    "r_chg_cycles": 60.0,
     "tau_age_per_cycle": 0.0003,   # the exchange times grow by this share per cycle
     "act_frac": 0.0,          # share of the capacity not yet reached at n = 0 ...
     "act_cycles": 2.2,        # ... reached over this many cycles (exp(-n / act_cycles))
@@ -262,7 +263,7 @@ def _params_for(areal):
     p["tau_chg_s"] = _FIG4["tau_chg_s"] * ks
     # The charge-only resistance is an interface's (per particle surface): k times the
     # particles in parallel, 1/k the ohms (the same overpotential at the same C-rate).
-    p["r_chg_ohm_per_sqrt_cycle"] = _FIG4["r_chg_ohm_per_sqrt_cycle"] / k
+    p["r_chg_max_ohm"] = _FIG4["r_chg_max_ohm"] / k
     p["act_frac"] = 0.048 * (k - 1.0)
     p["fade_per_cycle"] = 0.0034 * (k - 1.0)
     return p
@@ -337,7 +338,8 @@ class CellModel:
         if self.tau_fast_fresh > 0.0 and not self.tau_chg_fresh > 0.0:
             raise ValueError("tau_chg_s must be > 0 s (got %r)" % self.tau_chg_fresh)
         self.k_r = float(p["r_age_per_cycle"])
-        self.k_r_chg = float(p["r_chg_ohm_per_sqrt_cycle"])
+        self.r_chg_max = float(p["r_chg_max_ohm"])
+        self.r_chg_cycles = float(p["r_chg_cycles"])
         self.k_tau = float(p["tau_age_per_cycle"])
         self.act_frac = float(p["act_frac"])
         self.act_cycles = float(p["act_cycles"])
@@ -369,7 +371,8 @@ class CellModel:
         self.r0 = self.r0_fresh * (1.0 + self.k_r * n)
         self.r1 = self.r1_fresh * (1.0 + self.k_r * n)
         # in series on charge only
-        self.r_chg = self.k_r_chg * math.sqrt(n) if n > 0.0 else 0.0
+        m2 = (n / self.r_chg_cycles) ** 2 if self.r_chg_cycles > 0.0 else 0.0
+        self.r_chg = self.r_chg_max * m2 / (1.0 + m2)
         a = 1.0 + self.k_tau * n
         self.tau_fast = self.tau_fast_fresh * a
         self.tau_slow = self.tau_slow_fresh * a

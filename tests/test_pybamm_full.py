@@ -124,6 +124,6 @@ def test_control_pybamm_without_the_charge_resistance_fails_the_check():
     p = pybamm_ref.full_params("fig4", age=150.0)
     assert pybamm_ref.full_cell(p, 0.0).r_chg > 1000.0
     ours = pybamm_ref.run_ours_full(p, steps, cc_cv_reference)
-    theirs = pybamm_ref.run_pybamm_full(dict(p, r_chg_ohm_per_sqrt_cycle=0.0), steps)
+    theirs = pybamm_ref.run_pybamm_full(dict(p, r_chg_max_ohm=0.0), steps)
     with pytest.raises(AssertionError):
         _agree(steps, ours, theirs, pybamm_ref.full_cell(p, 0.0).capacity_As)
