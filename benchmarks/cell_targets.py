@@ -6,7 +6,9 @@
 
 Prints every cycle's CC and CV parts (mAh/g), how the run ended (done or the fault),
 the worst true-voltage excursion of each cycle's 4.1 V and 2.6 V hold after its first
-minute (the model's voltage, not the measured one), and the
+minute (the model's voltage, not the measured one), the worst signed excursions
+(above / below each hold's setpoint after its first minute, and past it in its first
+minute: a charge hold above, a discharge hold below), and the
 targets (docs/cellmodel.md "Parameters"): 1C discharge CC 100-120 with some cycle above
 120, discharge CV < 70, CC+CV 185-196, charge CC < 5 % of the charge above cycle 70.
 --cycles N stops after N cycles (the first 70 hold every rate's holds).
@@ -32,17 +34,26 @@ def run(name="fig4_rate_test", cell="fig4", overrides=None, cycles=None):
     import boards.sim as simboard
     c.set_soc(simboard.SOC0)
     seen = {}
+    signed = {}   # (v_hold, "above"/"below"/"first") -> worst uV past the setpoint
     tick = sm.Sim.tick
 
     def watching(self):
         e = self.ch.engine
         s = e.step
-        if s is not None and e.state == 2 and s.kind == protocol.CV \
-                and e.step_ms > HANDOVER_MS:
-            k = (e.cycle, round(s.v_uV / 1e6, 2))
-            dv = abs(self.cell.v_V * 1e6 - s.v_uV)
-            if dv > seen.get(k, 0.0):
-                seen[k] = dv
+        if s is not None and e.state == 2 and s.kind == protocol.CV:
+            vh = round(s.v_uV / 1e6, 2)
+            dv = self.cell.v_V * 1e6 - s.v_uV
+            if e.step_ms > HANDOVER_MS:
+                k = (e.cycle, vh)
+                if abs(dv) > seen.get(k, 0.0):
+                    seen[k] = abs(dv)
+                for kk, x in (((vh, "above"), dv), ((vh, "below"), -dv)):
+                    if x > signed.get(kk, 0.0):
+                        signed[kk] = x
+            else:
+                x = dv if s.v_uV > 3000000 else -dv   # past it: up on charge, down else
+                if x > signed.get((vh, "first"), 0.0):
+                    signed[(vh, "first")] = x
         if cycles and e.cycle > cycles:
             self.ch.stop(self.now_ms & 0x3FFFFFFF)
         return tick(self)
@@ -53,6 +64,7 @@ def run(name="fig4_rate_test", cell="fig4", overrides=None, cycles=None):
         w, sim = sm.simulate(parsed, cell, cell=c)
     finally:
         sm.Sim.tick = tick
+    sim.signed = signed
     return w, sim, seen, time.perf_counter() - t0
 
 
@@ -98,6 +110,11 @@ def main():
             print("charge CC above cycle 70: %.2f-%.2f %% of the charge" % (
                 min(late), max(late)))
     print("worst hold stray after 1 min: %.1f mV" % (max(seen.values() or [0]) / 1e3))
+    for vh in sorted(set(k[0] for k in sim.signed)):
+        g = sim.signed
+        print("%.2f V holds: after 1 min %.1f mV above, %.1f mV below; first minute "
+              "%.1f mV past" % (vh, g.get((vh, "above"), 0) / 1e3,
+                                g.get((vh, "below"), 0) / 1e3, g.get((vh, "first"), 0) / 1e3))
     print("R0 %.0f ohm, age %.1f cycles" % (sim.cell.r0, sim.cell.age_cycles))
 
 

@@ -27,7 +27,7 @@ def reduced_params(cell="fig4", **overrides):
     p["tau_slow_s"] = 0.0
     # nor ageing, nor the side reaction (the full check below has the exchange)
     p.update(r_age_per_cycle=0.0, tau_age_per_cycle=0.0, act_frac=0.0, fade_per_cycle=0.0,
-             side_c_at_4v1=0.0)
+             side_c_at_4v1=0.0, r_chg_max_ohm=0.0)
     p.update(overrides)
     return p
 
@@ -136,9 +136,10 @@ def cccv_steps(rate, v_lo=2.6, v_hi=4.1, end_charge="C/46", end_discharge="C/24"
 # the same state (mean soc, gap d = s_s - s_b, one RC), the same exchange law
 # (cellmodel.CellModel.tau_exchange: tau_chg while the bulk gives lithium up, the
 # Kirchhoff-transform flux G(s_s) - G(s_b) while it takes lithium back), the OCV of the
-# surface state (our monotone cubic, sampled densely), R0, R1||C1, with the ageing
-# state frozen at the cell's present age (its R0, R1, exchange times and reachable
-# capacity). PyBaMM's current is + on discharge; ours + on charge.
+# surface state (our monotone cubic, sampled densely), R0, R1||C1, the charge-only
+# resistance r_chg (in series while charging), with the ageing state frozen at the
+# cell's present age (its R0, R1, r_chg, exchange times and reachable capacity).
+# PyBaMM's current is + on discharge; ours + on charge.
 # Not in it: the side reaction above 4 V (switched off on both sides for the check).
 
 OCV_GRID_N = 4000
@@ -178,6 +179,7 @@ def full_model(params):
     q_As = c.capacity_As
     q_eff_As = c._q_eff
     tf, ts, kn, L, tc = c.tau_fast, c.tau_slow, c.soc_knee, c._ln_ratio, c.tau_chg
+    r_chg = c.r_chg
 
     def G(s):
         if -1e-12 < L < 1e-12:
@@ -203,9 +205,15 @@ def full_model(params):
             z = pybamm.PrimaryBroadcast(s_s, "ECMD particle")
             x = pybamm.SpatialVariable("x ECMD", domain=["ECMD particle"],
                                        coord_sys="Cartesian")
+            # the charge-only resistance rides on this overpotential (the Thevenin
+            # voltage is OCV + element overpotentials + this one): + while charging
+            i_chg = -variables["Current [A]"]
+            eta = self.param.ocv(s_s) - self.param.ocv(soc)
+            if r_chg > 0.0:
+                eta = eta + r_chg * pybamm.maximum(i_chg, 0.0)
             variables.update({
                 "Distributed SoC": z, "x ECMD": x, "Surface SoC": s_s,
-                "Diffusion overpotential [V]": self.param.ocv(s_s) - self.param.ocv(soc),
+                "Diffusion overpotential [V]": eta,
             })
             return variables
 

@@ -219,6 +219,12 @@ _FIG4 = {
     # Ageing (a state: equivalent full cycles n = charge throughput / (2 x capacity)).
     "age0_cycles": 0.0,       # n at the start
     "r_age_per_cycle": 0.005,   # R0 and R1 grow by this share per cycle (x 2 at 200)
+    # A resistance in series on charge only (delithiation) that builds up with the age
+    # and levels off: r_chg_max_ohm x m^2 / (1 + m^2), m = n / r_chg_cycles (half of it
+    # at r_chg_cycles). It empties the 1C charge CC above cycle 70 while the discharge
+    # keeps its CC (FACTS: what the results look like; docs/cellmodel.md "Ageing").
+    "r_chg_max_ohm": 3800.0,
+    "r_chg_cycles": 60.0,
     "tau_age_per_cycle": 0.0003,   # the exchange times grow by this share per cycle
     "act_frac": 0.0,          # share of the capacity not yet reached at n = 0 ...
     "act_cycles": 2.2,        # ... reached over this many cycles (exp(-n / act_cycles))
@@ -255,6 +261,9 @@ def _params_for(areal):
     p["tau_fast_s"] = _FIG4["tau_fast_s"] * ks
     p["tau_slow_s"] = _FIG4["tau_slow_s"] * ks
     p["tau_chg_s"] = _FIG4["tau_chg_s"] * ks
+    # The charge-only resistance is an interface's (per particle surface): k times the
+    # particles in parallel, 1/k the ohms (the same overpotential at the same C-rate).
+    p["r_chg_max_ohm"] = _FIG4["r_chg_max_ohm"] / k
     p["act_frac"] = 0.048 * (k - 1.0)
     p["fade_per_cycle"] = 0.0034 * (k - 1.0)
     return p
@@ -329,6 +338,8 @@ class CellModel:
         if self.tau_fast_fresh > 0.0 and not self.tau_chg_fresh > 0.0:
             raise ValueError("tau_chg_s must be > 0 s (got %r)" % self.tau_chg_fresh)
         self.k_r = float(p["r_age_per_cycle"])
+        self.r_chg_max = float(p["r_chg_max_ohm"])
+        self.r_chg_cycles = float(p["r_chg_cycles"])
         self.k_tau = float(p["tau_age_per_cycle"])
         self.act_frac = float(p["act_frac"])
         self.act_cycles = float(p["act_cycles"])
@@ -359,6 +370,9 @@ class CellModel:
         self._aged_at = n
         self.r0 = self.r0_fresh * (1.0 + self.k_r * n)
         self.r1 = self.r1_fresh * (1.0 + self.k_r * n)
+        # in series on charge only
+        m2 = (n / self.r_chg_cycles) ** 2 if self.r_chg_cycles > 0.0 else 0.0
+        self.r_chg = self.r_chg_max * m2 / (1.0 + m2)
         a = 1.0 + self.k_tau * n
         self.tau_fast = self.tau_fast_fresh * a
         self.tau_slow = self.tau_slow_fresh * a
@@ -485,7 +499,8 @@ class CellModel:
             # the current jumps, nothing else moves: only the ohmic part changes (the
             # same sum as _update_v, on the OCV it last computed)
             self.i_A = i_A
-            self.v_V = self.ocv_V + i_A * self.r0 + self.v1
+            self.v_V = self.ocv_V + i_A * (self.r0 + self.r_chg if i_A > 0.0 else
+                                           self.r0) + self.v1
             return
         # The model is deterministic: the same step (dt, current) from the same state
         # (soc, d, v1, ageing; the parameters follow the ageing) ends in the same state.
@@ -572,7 +587,7 @@ class CellModel:
         # _update_v, inlined
         o = ocv_V(soc + (1.0 - f) * d) + self.ocv_shift
         self.ocv_V = o
-        v = o + i_A * self.r0 + v1
+        v = o + i_A * (self.r0 + self.r_chg if i_A > 0.0 else self.r0) + v1
         self.v_V = v
         if aged:   # (the parameters moved: not a result of the key alone)
             last[0] = None
@@ -585,11 +600,16 @@ class CellModel:
 
     def _update_v(self):
         self.ocv_V = ocv_V(self.soc + (1.0 - self.f) * self.d) + self.ocv_shift
-        self.v_V = self.ocv_V + self.i_A * self.r0 + self.v1
+        self.v_V = self.ocv_V + self.i_A * self.r_ohm(self.i_A) + self.v1
+
+    def r_ohm(self, i_A):
+        """The series resistance (ohm) a current i_A sees now: R0, and on charge the
+        charge-only resistance r_chg as well (it grows with the ageing state)."""
+        return self.r0 + self.r_chg if i_A > 0.0 else self.r0
 
     def voltage_if(self, i_A):
         """Terminal voltage if the current jumped to i_A now (ohmic step only)."""
-        return self.ocv_V + i_A * self.r0 + self.v1
+        return self.ocv_V + i_A * self.r_ohm(i_A) + self.v1
 
     @property
     def heat_W(self):

@@ -460,7 +460,14 @@ class FrontEndModel:
         rail = COMPLIANCE_UV if i > 0 else 0
         # the ohmic part is linear in the current; with the cell polarised beyond the
         # rail the (bipolar) source at its rail pulls it back: the current turns over
-        i = 0.0 if v1 == v0 else i * (rail - v0) / (v1 - v0)
+        i2 = 0.0 if v1 == v0 else i * (rail - v0) / (v1 - v0)
+        if i2 * i < 0.0:
+            # the other side of zero: the ohmic part may have another slope there (the
+            # cell model's resistance that acts on charge only): its own secant
+            self.cell.step(0, i2 * 1e-9)
+            v2 = self.cell.v_V * 1e6
+            i2 = 0.0 if v2 == v0 else i2 * (rail - v0) / (v2 - v0)
+        i = i2
         self.out_i_nA = i
         self.cell.step(0, i * 1e-9)
 

@@ -103,7 +103,8 @@ def test_fig4_rate_test_ageing_on_the_shipped_protocol():
     """FACTS: what the results look like. Numbers: 1C discharge CC 100-120 with some
     cycle above 120, CV < 70, about 192 in all (we bound 185-196). Shapes: resistance
     grows, CC falls while CC+CV stays (capacity recovery), charge CC almost null above
-    cycle 70 (our bound: 7 %; the issue's 5 % is not met, docs/cellmodel.md)."""
+    cycle 70 (the issue's bound: under 5 % of the charge; its control, the charge-only
+    resistance off, is tests/test_cell_shape.py's)."""
     w, sim = _run("fig4_rate_test")
     assert sim.ch.state_name() == "done" and len(w.cycles) == 200
     one = [c for c in w.cycles if c["discharge_rate"] == "1C"]
@@ -116,7 +117,7 @@ def test_fig4_rate_test_ageing_on_the_shipped_protocol():
     assert 185.0 <= min(tot) and max(tot) <= 196.0
     assert cc[-1] < cc[0] - 3.0 and abs(tot[-1] - tot[0]) < 2.0
     late = [c for c in w.cycles if c["cycle"] > 70]
-    assert all(c["charge_cc_mAh_g"] < 0.07 * (c["charge_cc_mAh_g"] + c["charge_cv_mAh_g"])
+    assert all(c["charge_cc_mAh_g"] < 0.05 * (c["charge_cc_mAh_g"] + c["charge_cv_mAh_g"])
                for c in late)
     fresh = cellmodel.make_cell("fig4")
     assert sim.cell.r0 > 1.8 * fresh.r0 and sim.cell.age_cycles > 190
@@ -126,7 +127,9 @@ def test_fig4_rate_test_ageing_on_the_shipped_protocol():
 def test_a_surface_that_meets_the_1c_charge_cc_bound_keeps_the_hold_currents_signed(tmp_path):
     import cc_cv_reference as ref
     import boards.sim as simboard
-    ov = dict(surface_frac=0.03, tau_fast_s=1050.0)
+    # (the smaller surface alone: the charge-only resistance, which meets the bound in
+    # the shipped model, switched off)
+    ov = dict(surface_frac=0.03, tau_fast_s=1050.0, r_chg_max_ohm=0.0)
     cell = cellmodel.make_cell("fig4", age0_cycles=75.0, **ov)
     cell.frozen = True
     for _ in range(2):

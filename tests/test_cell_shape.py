@@ -151,8 +151,8 @@ def test_control_old_exchange_law_falls():
 
 # --- ageing (FACTS: what the results look like) --------------------------------------
 
-def _cycle_at(age, rate=1.0, name="fig4", n=2):
-    cell = cellmodel.make_cell(name, age0_cycles=age)
+def _cycle_at(age, rate=1.0, name="fig4", n=2, **ov):
+    cell = cellmodel.make_cell(name, age0_cycles=age, **ov)
     cell.frozen = True
     for _ in range(n):
         r = ref.cycle(cell, rate, rate, dt=5.0)
@@ -169,6 +169,37 @@ def test_ageing_resistance_grows_cc_falls_total_stays():
     for r in (early, late):
         assert r["discharge_cv"] < 70.0                     # FACTS: CV < 70
         assert 185.0 <= r["discharge"] <= 196.0             # FACTS: about 192
+
+
+def test_1c_charge_cc_is_under_5_percent_of_the_charge_above_cycle_70():
+    """FACTS: what the results look like: charging at 1C above cycle 70 the CC part is
+    almost null (the issue's bound: under 5 % of the charge). The charge-only
+    resistance (r_chg, building up with the age) does it; the discharge does not see
+    it."""
+    for age in (71.0, 120.0, 200.0):
+        r, c = _cycle_at(age)
+        assert r["charge_cc"] < 0.05 * (r["charge_cc"] + r["charge_cv"]), age
+        assert c.r_chg > 2.0 * c.r0
+    # control: the charge resistance switched off breaks the bound at cycle 71 ...
+    off, c = _cycle_at(71.0, r_chg_max_ohm=0.0)
+    assert off["charge_cc"] > 0.05 * (off["charge_cc"] + off["charge_cv"])
+    # ... and the discharge is the same with and without it (charge only)
+    on, _ = _cycle_at(71.0)
+    assert on["discharge_cc"] == pytest.approx(off["discharge_cc"], abs=0.5)
+    assert on["discharge"] == pytest.approx(off["discharge"], abs=0.5)
+
+
+def test_charge_resistance_acts_on_charge_only():
+    c = cellmodel.make_cell("fig4", age0_cycles=100.0, soc0=0.5)
+    m2 = (100.0 / 60.0) ** 2
+    assert c.r_chg == pytest.approx(3800.0 * m2 / (1.0 + m2))   # r_chg_max m^2 / (1 + m^2)
+    v0 = c.v_V
+    i = 1e-4
+    assert c.voltage_if(i) - v0 == pytest.approx(i * (c.r0 + c.r_chg))
+    assert c.voltage_if(-i) - v0 == pytest.approx(-i * c.r0)
+    c.step(0, i)
+    assert c.v_V - v0 == pytest.approx(i * (c.r0 + c.r_chg))
+    assert cellmodel.make_cell("fig4").r_chg == 0.0          # fresh: none
 
 
 def test_ageing_is_a_state_that_moves_with_throughput():

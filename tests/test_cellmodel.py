@@ -43,12 +43,12 @@ def test_1c_discharge_cc_and_with_hold(at_1c):
 
 
 def test_1c_charge_almost_all_in_the_hold():
-    # "almost null" (a shape). The issue asked for < 5 %; the model gives 6.5 %: a
-    # smaller surface reservoir (which lowers it) makes the 2C/3C holds too stiff for
-    # the firmware's hold regulator (docs/cellmodel.md). Control: C/2 is far above.
+    # "almost null" (a shape; the issue's bound: under 5 %), by the charge-only
+    # resistance that grows with the age (docs/cellmodel.md "Ageing"; its control,
+    # that resistance off, is tests/test_cell_shape.py's). Control: C/2 is far above.
     r = _steady_cycle(1.0, age=75.0)
-    assert r["charge_cc"] < 0.07 * r["charge"]
-    assert _steady_cycle(0.5, age=75.0)["charge_cc"] > 0.1 * r["charge"]
+    assert r["charge_cc"] < 0.05 * r["charge"]
+    assert _steady_cycle(0.5, age=75.0)["charge_cc"] > 0.08 * r["charge"]
 
 
 def test_coulombic_efficiency_about_100_percent_with_holds(at_1c):
@@ -305,5 +305,5 @@ def test_current_jump_moves_only_the_ohmic_part():
         cell.step(0, -i / 3.0)
         full = cellmodel.ocv_V(cell.soc_surface) + cell.ocv_shift
         assert cell.ocv_V == full
-        assert cell.v_V == full + cell.i_A * cell.r0 + cell.v1
+        assert cell.v_V == full + cell.i_A * cell.r_ohm(cell.i_A) + cell.v1
         assert cell.i_A == -i / 3.0

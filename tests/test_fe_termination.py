@@ -84,15 +84,21 @@ def test_the_real_boards_refuse_what_their_default_build_cannot_end():
 # The accepted holds: each profile's hold ending at its floor (the smallest it takes),
 # over seeds: the TRUE current where it ended within 5 %. On `cycler simulate`'s 1 s
 # tick (the fast lane; not pico-ads1115: its 500 nA floor is the board's 100 ms tick's,
-# on 1 s ticks 500 nA ended 6.9 % off on a seed, 700 nA within 5 %: docs/hardware.md),
+# on 1 s ticks 500 nA ended 6.9 % off on a seed, 700 nA within 5 %: docs/hardware.md;
+# pico-internal on the 100 ms tick, see below),
 # and on the board's 100 ms tick (slow: 10x the ticks; the benchmark runs 6 seeds).
 
 
-@pytest.mark.parametrize("board", ("esp32-ads1115", "pico-internal"))
-def test_every_profile_ends_its_accepted_holds_within_5_percent(board):
+@pytest.mark.parametrize("board, tick_ms", (("esp32-ads1115", 1000), ("pico-internal", 100)))
+def test_every_profile_ends_its_accepted_holds_within_5_percent(board, tick_ms):
+    # pico-internal on the board's 100 ms tick, the tick its floor was measured on: on
+    # 1 s ticks its RP2040 ADC's noise makes the end a lottery of the noise draws (the
+    # cell model before its charge-only resistance: seeds 1-10 ended 0.1, -0.4, -2.2,
+    # -4.1, -4.9, -2.2, -6.1, -9.8, -2.7, -11.8 % off; any change of the cell's
+    # trajectory, 0.1 ohm, reshuffles which seeds pass: docs/cellmodel.md)
     fl = _floor(board)
     for seed in (1, 2, 3):
-        err = m.hold_end_error(board, fl, seed, tick_ms=1000, v_hold=_v_hold(board),
+        err = m.hold_end_error(board, fl, seed, tick_ms=tick_ms, v_hold=_v_hold(board),
                                floor_aside=False)
         assert err is not None and abs(err) <= TERM, (board, seed, err)
 

@@ -251,3 +251,34 @@ def test_control_a_closed_relay_passes_the_stuck_source():
     soc = fe.cell.soc
     fe.advance(60000)
     assert fe.connected and fe.true_i_nA > 80000 and fe.cell.soc > soc
+
+
+def _rail_below_the_cell(monkeypatch, cell):
+    # a stuck source charging a cell whose rest voltage is above the rail: at its rail
+    # the (bipolar) source pulls current out of the cell
+    monkeypatch.setattr(femodel, "COMPLIANCE_UV", 3600000)
+    z = [0.0, 0.0, 0.0, 0.0]
+    fe = femodel.FrontEndModel(cell, v_noise_uV=0.0, i_noise_frac=0.0, oversample=1,
+                               offset_nA=z, gain_err=z, out_offset_nA=z, out_gain_err=z)
+    fe.select_range(2)
+    fe.set_current_nA(83800)
+    fe.inject("dac_stuck")
+    fe.off()
+    return fe
+
+
+def test_the_rail_holds_across_zero_with_a_charge_only_resistance(monkeypatch):
+    # an aged cell has a resistance on charge only (cellmodel r_chg): the current the
+    # rail drives is on the discharge side, where that resistance is not; the clamp
+    # takes the secant on that side, so the terminals sit at the rail
+    cell = cellmodel.make_cell("fig4", soc0=0.5, age0_cycles=100.0)
+    assert cell.r_chg > 5 * cell.r0 and cell.ocv_V > 3.65
+    fe = _rail_below_the_cell(monkeypatch, cell)
+    assert fe.true_i_nA < 0
+    assert abs(fe.true_v_uV - 3600000) < 1.0
+    # control: the secant through the charge side (R0 + r_chg) leaves it far off
+    i = 83800.0
+    v1 = cell.voltage_if(i * 1e-9) * 1e6
+    v0 = cell.voltage_if(0.0) * 1e6
+    i_chg_side = i * (3600000 - v0) / (v1 - v0)
+    assert abs(cell.voltage_if(i_chg_side * 1e-9) * 1e6 - 3600000) > 10000
