@@ -139,6 +139,7 @@ def cccv_steps(rate, v_lo=2.6, v_hi=4.1, end_charge="C/46", end_discharge="C/24"
 # surface state (our monotone cubic, sampled densely), R0, R1||C1, with the ageing
 # state frozen at the cell's present age (its R0, R1, exchange times and reachable
 # capacity). PyBaMM's current is + on discharge; ours + on charge.
+# The lithiation lag (lag_V) is in its RC element (LaggedRC).
 # Not in it: the side reaction above 4 V (switched off on both sides for the check).
 
 OCV_GRID_N = 4000
@@ -220,8 +221,24 @@ def full_model(params):
         def set_initial_conditions(self, variables):
             self.initial_conditions = {variables["Reservoir gap"]: pybamm.Scalar(0.0)}
 
+    lag_V, lag_i0_A = c.lag_V, c.lag_i0_A
+
+    class LaggedRC(pybamm.equivalent_circuit_elements.RCElement):
+        # PyBaMM's R1||C1 with our lithiation lag in its target while discharging
+        # (cellmodel.CellModel._lag): v1 -> -I R1 - lag_V asinh(I / I0) w(s_s), I > 0
+        def set_rhs(self, variables):
+            super().set_rhs(variables)
+            if not lag_V > 0.0:
+                return
+            vrc = variables["Element-1 overpotential [V]"]
+            i = variables["Current [A]"]
+            w = (variables["Surface SoC"] / 0.6) ** 2
+            lag = lag_V * pybamm.arcsinh(pybamm.maximum(i, 0.0) / lag_i0_A) / (1.0 + w * w)
+            self.rhs = {vrc: self.rhs[vrc] - lag / variables["tau1 [s]"]}
+
     model = pybamm.equivalent_circuit.Thevenin(build=False)
     model.submodels["Diffusion"] = TwoReservoirs(model.param, model.options)
+    model.submodels["Element-1 (RC)"] = LaggedRC(model.param, 1, model.options)
     model.build_model()
     model.events = [e for e in model.events if e.name not in ("Minimum SoC", "Maximum SoC")]
     # the OCV element integrates SoC with the cell capacity: make it the reachable one

@@ -209,7 +209,7 @@ _FIG4 = {
     "tau1_s": 20.0,         # its time constant R1 * C1
     "surface_frac": 0.05,    # share of the capacity in the surface reservoir
     # Exchange while the bulk takes lithium back (discharge direction):
-    "tau_fast_s": 1150.0,   # surface <-> bulk exchange time where the NMC is delithiated
+    "tau_fast_s": 870.0,    # surface <-> bulk exchange time where the NMC is delithiated
     "tau_slow_s": 2000.0,   # ... and where it is fully lithiated (x -> 1)
     "soc_knee": 0.3,        # below this soc the exchange slows, log-linearly
     # Exchange while the bulk gives lithium up (charge direction): one time constant.
@@ -219,7 +219,7 @@ _FIG4 = {
     # Ageing (a state: equivalent full cycles n = charge throughput / (2 x capacity)).
     "age0_cycles": 0.0,       # n at the start
     "r_age_per_cycle": 0.005,   # R0 and R1 grow by this share per cycle (x 2 at 200)
-    "tau_age_per_cycle": 0.0003,   # the exchange times grow by this share per cycle
+    "tau_age_per_cycle": 0.0006,   # the exchange times grow by this share per cycle
     "act_frac": 0.0,          # share of the capacity not yet reached at n = 0 ...
     "act_cycles": 2.2,        # ... reached over this many cycles (exp(-n / act_cycles))
     "fade_per_cycle": 0.0,    # share of the capacity lost per cycle
@@ -228,6 +228,11 @@ _FIG4 = {
     # a current, as a C-rate, that grows e-fold every side_mV_e of electrode potential.
     "side_c_at_4v1": 4.0e-4,  # at 4.1 V: 34 nA on fig4, 2 % of the C/46 end current
     "side_mV_e": 50.0,        # e-fold per 50 mV: x 3000 at 4.5 V (about C/1 on fig4)
+    # Lithiation lag (docs/cellmodel.md "Cyclic voltammetry"): while discharging, the
+    # charge-transfer element also carries lag_V asinh(|I| / (lag_i0_c x 1C)), weighted
+    # 1 / (1 + (s_s / 0.6)^4) (near full lithiation); 0 switches it off.
+    "lag_V": 0.1,
+    "lag_i0_c": 0.1,
 }
 _THICK_REF = 0.167
 
@@ -338,6 +343,10 @@ class CellModel:
         if not self.side_V_e > 0.0:
             raise ValueError("side_mV_e must be > 0 mV (e.g. 50)")
         self.i_side_A = 0.0
+        self.lag_V = float(p["lag_V"])
+        self.lag_i0_A = float(p["lag_i0_c"]) * self.capacity_As / 3600.0
+        if self.lag_V > 0.0 and not self.lag_i0_A > 0.0:
+            raise ValueError("lag_i0_c must be > 0 (e.g. 0.1, C/10)")
         self.ocv_shift = float(p.get("ocv_shift_V", 0.0))
         # tau_fast_s 0 switches the diffusion limit off (surface = bulk).
         self._ln_ratio = (math.log(self.tau_slow_fresh / self.tau_fast_fresh)
@@ -512,8 +521,18 @@ class CellModel:
             self._rc_tau = self.tau1
             self._rc_k = math.exp(-dt_s / self.tau1)
         ir1 = i_A * self.r1
-        v1 = ir1 + (self.v1 - ir1) * self._rc_k
-        self.v1 = v1
+        lag = i_A < 0.0 and self.lag_V > 0.0
+        v1_0 = self.v1
+        if lag:
+            # the lithiation lag moves with the surface state: its target is taken at
+            # each exchange sub-step's middle (below); here the start's, for the side
+            # reaction's electrode potential only
+            lag_a = self._lag(i_A, 0.0)    # (its current part: weight 1 at s_s 0)
+            v1 = ir1 - self._lag(i_A, self.soc + (1.0 - f) * self.d)
+            v1 = v1 + (v1_0 - v1) * self._rc_k
+        else:
+            v1 = ir1 + (v1_0 - ir1) * self._rc_k
+            self.v1 = v1
         # the side reaction takes its share of a charging current first (its charge
         # is not stored); driven by the electrode potential, OCV + charge transfer
         e_V = self.ocv_V + v1
@@ -546,19 +565,25 @@ class CellModel:
                         h *= 0.25
                         continue
                     tau = t1    # the exchange time of the new state: the next tau
-                    d = d1
-                    soc = s1
-                    left -= h
                 else:
-                    d = d1
-                    soc = s1
-                    left -= h
-                    if left > 0.0:
-                        tau = tau_at(d, soc, f)
+                    t1 = None
+                if lag:
+                    v1_0 = self._lag_rc(v1_0, ir1, lag_a, soc + (1.0 - f) * d,
+                                        s1 + (1.0 - f) * d1, h)
+                d = d1
+                soc = s1
+                left -= h
+                if t1 is None and left > 0.0:
+                    tau = tau_at(d, soc, f)
                 h *= 2.0
             self.d = d
         else:  # no diffusion limit: surface = bulk
+            if lag:
+                v1_0 = self._lag_rc(v1_0, ir1, lag_a, soc, soc + rate * dt_s, dt_s)
             soc += rate * dt_s
+        if lag:
+            v1 = v1_0
+            self.v1 = v1
         self.soc = soc
         self.i_A = i_A
         self.t_s += dt_s
@@ -579,6 +604,26 @@ class CellModel:
         else:
             last[0] = key
             last[1] = (soc, self.d, v1, i_side, self.age_cycles, o, v, self._rc_k)
+
+    def _lag(self, i_A, s_s):
+        """The lithiation lag (V, >= 0) at a discharge current i_A < 0 and surface state
+        s_s: lag_V asinh(|I| / I0) / (1 + (s_s / 0.6)^4) (asinh as a log: MicroPython)."""
+        x = -i_A / self.lag_i0_A
+        w = s_s / 0.6
+        w *= w
+        return self.lag_V * math.log(x + math.sqrt(x * x + 1.0)) / (1.0 + w * w)
+
+    def _lag_rc(self, v1, ir1, lag_a, sa, sb, h):
+        # the RC element over a sub-step h whose surface state goes sa -> sb: exact for
+        # the target I R1 - lag moving linearly between its values at the two ends
+        w = sa / 0.6
+        w *= w
+        ta = ir1 - lag_a / (1.0 + w * w)
+        w = sb / 0.6
+        w *= w
+        tb = ir1 - lag_a / (1.0 + w * w)
+        ktau = (tb - ta) / h * self.tau1
+        return tb - ktau + (v1 - ta + ktau) * math.exp(-h / self.tau1)
 
     def rest(self, dt_s):
         self.step(dt_s, 0.0)
@@ -622,5 +667,8 @@ class CellModel:
         dv = ocv_V(ss + up * dt_s) - o if i_A > 0.0 else o - ocv_V(ss - dn * dt_s)
         if b > a:   # the exchange may outrun the current: the other way too
             dv = max(dv, ocv_V(ss + up * dt_s) - o, o - ocv_V(ss - dn * dt_s))
-        return dv + abs(i_A * self.r1 - self.v1) * (1.0 - math.exp(-dt_s / self.tau1))
+        ir1 = i_A * self.r1
+        if i_A < 0.0 and self.lag_V > 0.0:
+            ir1 -= self._lag(i_A, ss)
+        return dv + abs(ir1 - self.v1) * (1.0 - math.exp(-dt_s / self.tau1))
 
