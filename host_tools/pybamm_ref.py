@@ -25,9 +25,10 @@ def reduced_params(cell="fig4", **overrides):
         p = dict(cell)
     p["tau_fast_s"] = 0.0
     p["tau_slow_s"] = 0.0
-    # nor ageing, nor the side reaction (the full check below has the exchange)
+    # nor ageing, nor the side reaction, nor the lithiation lag (the full check below
+    # has the exchange and the lag)
     p.update(r_age_per_cycle=0.0, tau_age_per_cycle=0.0, act_frac=0.0, fade_per_cycle=0.0,
-             side_c_at_4v1=0.0)
+             side_c_at_4v1=0.0, lag_V=0.0)
     p.update(overrides)
     return p
 
