@@ -209,7 +209,7 @@ _FIG4 = {
     "tau1_s": 20.0,         # its time constant R1 * C1
     "surface_frac": 0.05,    # share of the capacity in the surface reservoir
     # Exchange while the bulk takes lithium back (discharge direction):
-    "tau_fast_s": 910.0,    # surface <-> bulk exchange time where the NMC is delithiated
+    "tau_fast_s": 925.0,    # surface <-> bulk exchange time where the NMC is delithiated
     "tau_slow_s": 2000.0,   # ... and where it is fully lithiated (x -> 1)
     "soc_knee": 0.3,        # below this soc the exchange slows, log-linearly
     # Exchange while the bulk gives lithium up (charge direction): one time constant.
@@ -219,7 +219,7 @@ _FIG4 = {
     # Ageing (a state: equivalent full cycles n = charge throughput / (2 x capacity)).
     "age0_cycles": 0.0,       # n at the start
     "r_age_per_cycle": 0.005,   # R0 and R1 grow by this share per cycle (x 2 at 200)
-    "tau_age_per_cycle": 0.0004,   # the exchange times grow by this share per cycle
+    "tau_age_per_cycle": 0.0003,   # the exchange times grow by this share per cycle
     "act_frac": 0.0,          # share of the capacity not yet reached at n = 0 ...
     "act_cycles": 2.2,        # ... reached over this many cycles (exp(-n / act_cycles))
     "fade_per_cycle": 0.0,    # share of the capacity lost per cycle
