@@ -106,6 +106,7 @@ _OCV_S = [p[0] for p in OCV_TABLE]
 _OCV_V = [p[1] for p in OCV_TABLE]
 _OCV_N = len(OCV_TABLE)
 _OCV_M = _pchip_slopes(_OCV_S, _OCV_V)
+del _ocv_knots, _pchip_slopes   # (import-time only: their code off the board's heap)
 
 
 # The knot interval of a state of charge in O(1): a uniform grid over the inner knots
@@ -229,10 +230,9 @@ _FIG4 = {
     "side_c_at_4v1": 4.0e-4,  # at 4.1 V: 34 nA on fig4, 2 % of the C/46 end current
     "side_mV_e": 50.0,        # e-fold per 50 mV: x 3000 at 4.5 V (about C/1 on fig4)
     # Lithiation lag (docs/cellmodel.md "Cyclic voltammetry"): while discharging, the
-    # charge-transfer element also carries lag_V asinh(|I| / (lag_i0_c x 1C)), weighted
+    # charge-transfer element also carries lag_V asinh(|I| / (C/10)), weighted
     # 1 / (1 + (s_s / 0.6)^4) (near full lithiation); 0 switches it off.
     "lag_V": 0.1,
-    "lag_i0_c": 0.1,
 }
 _THICK_REF = 0.167
 
@@ -344,9 +344,7 @@ class CellModel:
             raise ValueError("side_mV_e must be > 0 mV (e.g. 50)")
         self.i_side_A = 0.0
         self.lag_V = float(p["lag_V"])
-        self.lag_i0_A = float(p["lag_i0_c"]) * self.capacity_As / 3600.0
-        if self.lag_V > 0.0 and not self.lag_i0_A > 0.0:
-            raise ValueError("lag_i0_c must be > 0 (e.g. 0.1, C/10)")
+        self.lag_i0_A = self.capacity_As / 36000.0    # the lag's I0: C/10
         self.ocv_shift = float(p.get("ocv_shift_V", 0.0))
         # tau_fast_s 0 switches the diffusion limit off (surface = bulk).
         self._ln_ratio = (math.log(self.tau_slow_fresh / self.tau_fast_fresh)
@@ -521,18 +519,16 @@ class CellModel:
             self._rc_tau = self.tau1
             self._rc_k = math.exp(-dt_s / self.tau1)
         ir1 = i_A * self.r1
-        lag = i_A < 0.0 and self.lag_V > 0.0
         v1_0 = self.v1
+        lag = i_A < 0.0 and self.lag_V > 0.0
         if lag:
-            # the lithiation lag moves with the surface state: its target is taken at
-            # each exchange sub-step's middle (below); here the start's, for the side
-            # reaction's electrode potential only
-            lag_a = self._lag(i_A, 0.0)    # (its current part: weight 1 at s_s 0)
-            v1 = ir1 - self._lag(i_A, self.soc + (1.0 - f) * self.d)
-            v1 = v1 + (v1_0 - v1) * self._rc_k
+            # the lithiation lag moves with the surface state: here at the start's (the
+            # side reaction's electrode potential), at the step's end from both (below)
+            s0 = self.soc + (1.0 - f) * self.d
+            v1 = self._lag_rc(v1_0, i_A, s0, s0, dt_s)
         else:
             v1 = ir1 + (v1_0 - ir1) * self._rc_k
-            self.v1 = v1
+        self.v1 = v1
         # the side reaction takes its share of a charging current first (its charge
         # is not stored); driven by the electrode potential, OCV + charge transfer
         e_V = self.ocv_V + v1
@@ -565,24 +561,21 @@ class CellModel:
                         h *= 0.25
                         continue
                     tau = t1    # the exchange time of the new state: the next tau
+                    d = d1
+                    soc = s1
+                    left -= h
                 else:
-                    t1 = None
-                if lag:
-                    v1_0 = self._lag_rc(v1_0, ir1, lag_a, soc + (1.0 - f) * d,
-                                        s1 + (1.0 - f) * d1, h)
-                d = d1
-                soc = s1
-                left -= h
-                if t1 is None and left > 0.0:
-                    tau = tau_at(d, soc, f)
+                    d = d1
+                    soc = s1
+                    left -= h
+                    if left > 0.0:
+                        tau = tau_at(d, soc, f)
                 h *= 2.0
             self.d = d
         else:  # no diffusion limit: surface = bulk
-            if lag:
-                v1_0 = self._lag_rc(v1_0, ir1, lag_a, soc, soc + rate * dt_s, dt_s)
             soc += rate * dt_s
         if lag:
-            v1 = v1_0
+            v1 = self._lag_rc(v1_0, i_A, s0, soc + (1.0 - f) * self.d, dt_s)
             self.v1 = v1
         self.soc = soc
         self.i_A = i_A
@@ -605,35 +598,19 @@ class CellModel:
             last[0] = key
             last[1] = (soc, self.d, v1, i_side, self.age_cycles, o, v, self._rc_k)
 
-    def _lag(self, i_A, s_s):
-        """The lithiation lag (V, >= 0) at a discharge current i_A < 0 and surface state
-        s_s: lag_V asinh(|I| / I0) / (1 + (s_s / 0.6)^4) (asinh as a log: MicroPython)."""
+    def _lag_rc(self, v1, i_A, sa, sb, h):
+        # the RC element over h at a discharge current i_A whose surface state goes sa ->
+        # sb: exact for its target, I R1 - lag_V asinh(|I| / I0) / (1 + (s_s / 0.6)^4),
+        # moving linearly between its values at the two ends (asinh as a log)
         x = -i_A / self.lag_i0_A
-        w = s_s / 0.6
-        w *= w
-        return self.lag_V * math.log(x + math.sqrt(x * x + 1.0)) / (1.0 + w * w)
-
-    def lag_ohm(self, i_A):
-        """The lithiation lag's differential resistance (ohm) at a current i_A and the
-        present surface state: lag_V / sqrt(I^2 + I0^2) x its weight; 0 on charge. It
-        sits in the RC element: a tick of dt sees (R1 + this) (1 - exp(-dt / tau1))."""
-        if not (i_A < 0.0 and self.lag_V > 0.0):
-            return 0.0
-        w = self.soc_surface / 0.6
-        w *= w
-        return self.lag_V / math.sqrt(i_A * i_A + self.lag_i0_A ** 2) / (1.0 + w * w)
-
-    def _lag_rc(self, v1, ir1, lag_a, sa, sb, h):
-        # the RC element over a sub-step h whose surface state goes sa -> sb: exact for
-        # the target I R1 - lag moving linearly between its values at the two ends
+        la = self.lag_V * math.log(x + math.sqrt(x * x + 1.0))
         w = sa / 0.6
         w *= w
-        ta = ir1 - lag_a / (1.0 + w * w)
+        ta = i_A * self.r1 - la / (1.0 + w * w)
         w = sb / 0.6
         w *= w
-        tb = ir1 - lag_a / (1.0 + w * w)
-        ktau = (tb - ta) / h * self.tau1
-        return tb - ktau + (v1 - ta + ktau) * math.exp(-h / self.tau1)
+        k = (i_A * self.r1 - la / (1.0 + w * w) - ta) / h * self.tau1
+        return ta + k * h / self.tau1 - k + (v1 - ta + k) * math.exp(-h / self.tau1)
 
     def rest(self, dt_s):
         self.step(dt_s, 0.0)
@@ -677,8 +654,7 @@ class CellModel:
         dv = ocv_V(ss + up * dt_s) - o if i_A > 0.0 else o - ocv_V(ss - dn * dt_s)
         if b > a:   # the exchange may outrun the current: the other way too
             dv = max(dv, ocv_V(ss + up * dt_s) - o, o - ocv_V(ss - dn * dt_s))
-        ir1 = i_A * self.r1
-        if i_A < 0.0 and self.lag_V > 0.0:
-            ir1 -= self._lag(i_A, ss)
-        return dv + abs(ir1 - self.v1) * (1.0 - math.exp(-dt_s / self.tau1))
+        if i_A < 0.0 and self.lag_V > 0.0:   # (the RC element's move at the lag)
+            return dv + abs(self._lag_rc(self.v1, i_A, ss, ss, dt_s) - self.v1)
+        return dv + abs(i_A * self.r1 - self.v1) * (1.0 - math.exp(-dt_s / self.tau1))
 
