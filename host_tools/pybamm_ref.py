@@ -226,7 +226,7 @@ def full_model(params):
 
     class LaggedRC(pybamm.equivalent_circuit_elements.RCElement):
         # PyBaMM's R1||C1 with our lithiation lag in its target while discharging
-        # (cellmodel.CellModel._lag): v1 -> -I R1 - lag_V asinh(I / I0) w(s_s), I > 0
+        # (cellmodel.CellModel._lag_rc): v1 -> -I R1 - lag_V asinh(I / I0) w(s_s), I > 0
         def set_rhs(self, variables):
             super().set_rhs(variables)
             if not lag_V > 0.0:
