@@ -25,9 +25,10 @@ def reduced_params(cell="fig4", **overrides):
         p = dict(cell)
     p["tau_fast_s"] = 0.0
     p["tau_slow_s"] = 0.0
-    # nor ageing, nor the side reaction (the full check below has the exchange)
+    # nor ageing, nor the side reaction, nor the lithiation lag (the full check below
+    # has the exchange and the lag)
     p.update(r_age_per_cycle=0.0, tau_age_per_cycle=0.0, act_frac=0.0, fade_per_cycle=0.0,
-             side_c_at_4v1=0.0, r_chg_max_ohm=0.0)
+             side_c_at_4v1=0.0, r_chg_max_ohm=0.0, lag_V=0.0)
     p.update(overrides)
     return p
 
@@ -140,6 +141,7 @@ def cccv_steps(rate, v_lo=2.6, v_hi=4.1, end_charge="C/46", end_discharge="C/24"
 # resistance r_chg (in series while charging), with the ageing state frozen at the
 # cell's present age (its R0, R1, r_chg, exchange times and reachable capacity).
 # PyBaMM's current is + on discharge; ours + on charge.
+# The lithiation lag (lag_V) is in its RC element (LaggedRC).
 # Not in it: the side reaction above 4 V (switched off on both sides for the check).
 
 OCV_GRID_N = 4000
@@ -228,8 +230,24 @@ def full_model(params):
         def set_initial_conditions(self, variables):
             self.initial_conditions = {variables["Reservoir gap"]: pybamm.Scalar(0.0)}
 
+    lag_V, lag_i0_A = c.lag_V, c.lag_i0_A
+
+    class LaggedRC(pybamm.equivalent_circuit_elements.RCElement):
+        # PyBaMM's R1||C1 with our lithiation lag in its target while discharging
+        # (cellmodel.CellModel._lag_rc): v1 -> -I R1 - lag_V asinh(I / I0) w(s_s), I > 0
+        def set_rhs(self, variables):
+            super().set_rhs(variables)
+            if not lag_V > 0.0:
+                return
+            vrc = variables["Element-1 overpotential [V]"]
+            i = variables["Current [A]"]
+            w = (variables["Surface SoC"] / 0.6) ** 2
+            lag = lag_V * pybamm.arcsinh(pybamm.maximum(i, 0.0) / lag_i0_A) / (1.0 + w * w)
+            self.rhs = {vrc: self.rhs[vrc] - lag / variables["tau1 [s]"]}
+
     model = pybamm.equivalent_circuit.Thevenin(build=False)
     model.submodels["Diffusion"] = TwoReservoirs(model.param, model.options)
+    model.submodels["Element-1 (RC)"] = LaggedRC(model.param, 1, model.options)
     model.build_model()
     model.events = [e for e in model.events if e.name not in ("Minimum SoC", "Maximum SoC")]
     # the OCV element integrates SoC with the cell capacity: make it the reachable one

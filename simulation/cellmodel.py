@@ -106,6 +106,7 @@ _OCV_S = [p[0] for p in OCV_TABLE]
 _OCV_V = [p[1] for p in OCV_TABLE]
 _OCV_N = len(OCV_TABLE)
 _OCV_M = _pchip_slopes(_OCV_S, _OCV_V)
+del _ocv_knots, _pchip_slopes   # (import-time only: their code off the board's heap)
 
 
 # The knot interval of a state of charge in O(1): a uniform grid over the inner knots
@@ -209,7 +210,7 @@ _FIG4 = {
     "tau1_s": 20.0,         # its time constant R1 * C1
     "surface_frac": 0.05,    # share of the capacity in the surface reservoir
     # Exchange while the bulk takes lithium back (discharge direction):
-    "tau_fast_s": 1150.0,   # surface <-> bulk exchange time where the NMC is delithiated
+    "tau_fast_s": 925.0,    # surface <-> bulk exchange time where the NMC is delithiated
     "tau_slow_s": 2000.0,   # ... and where it is fully lithiated (x -> 1)
     "soc_knee": 0.3,        # below this soc the exchange slows, log-linearly
     # Exchange while the bulk gives lithium up (charge direction): one time constant.
@@ -234,6 +235,10 @@ _FIG4 = {
     # a current, as a C-rate, that grows e-fold every side_mV_e of electrode potential.
     "side_c_at_4v1": 4.0e-4,  # at 4.1 V: 34 nA on fig4, 2 % of the C/46 end current
     "side_mV_e": 50.0,        # e-fold per 50 mV: x 3000 at 4.5 V (about C/1 on fig4)
+    # Lithiation lag (docs/cellmodel.md "Cyclic voltammetry"): while discharging, the
+    # charge-transfer element also carries lag_V asinh(|I| / (C/10)), weighted
+    # 1 / (1 + (s_s / 0.6)^4) (near full lithiation); 0 switches it off.
+    "lag_V": 0.1,
 }
 _THICK_REF = 0.167
 
@@ -349,6 +354,8 @@ class CellModel:
         if not self.side_V_e > 0.0:
             raise ValueError("side_mV_e must be > 0 mV (e.g. 50)")
         self.i_side_A = 0.0
+        self.lag_V = float(p["lag_V"])
+        self.lag_i0_A = self.capacity_As / 36000.0    # the lag's I0: C/10
         self.ocv_shift = float(p.get("ocv_shift_V", 0.0))
         # tau_fast_s 0 switches the diffusion limit off (surface = bulk).
         self._ln_ratio = (math.log(self.tau_slow_fresh / self.tau_fast_fresh)
@@ -527,7 +534,15 @@ class CellModel:
             self._rc_tau = self.tau1
             self._rc_k = math.exp(-dt_s / self.tau1)
         ir1 = i_A * self.r1
-        v1 = ir1 + (self.v1 - ir1) * self._rc_k
+        v1_0 = self.v1
+        lag = i_A < 0.0 and self.lag_V > 0.0
+        if lag:
+            # the lithiation lag moves with the surface state: here at the start's (the
+            # side reaction's electrode potential), at the step's end from both (below)
+            s0 = self.soc + (1.0 - f) * self.d
+            v1 = self._lag_rc(v1_0, i_A, s0, s0, dt_s)
+        else:
+            v1 = ir1 + (v1_0 - ir1) * self._rc_k
         self.v1 = v1
         # the side reaction takes its share of a charging current first (its charge
         # is not stored); driven by the electrode potential, OCV + charge transfer
@@ -574,6 +589,9 @@ class CellModel:
             self.d = d
         else:  # no diffusion limit: surface = bulk
             soc += rate * dt_s
+        if lag:
+            v1 = self._lag_rc(v1_0, i_A, s0, soc + (1.0 - f) * self.d, dt_s)
+            self.v1 = v1
         self.soc = soc
         self.i_A = i_A
         self.t_s += dt_s
@@ -594,6 +612,20 @@ class CellModel:
         else:
             last[0] = key
             last[1] = (soc, self.d, v1, i_side, self.age_cycles, o, v, self._rc_k)
+
+    def _lag_rc(self, v1, i_A, sa, sb, h):
+        # the RC element over h at a discharge current i_A whose surface state goes sa ->
+        # sb: exact for its target, I R1 - lag_V asinh(|I| / I0) / (1 + (s_s / 0.6)^4),
+        # moving linearly between its values at the two ends (asinh as a log)
+        x = -i_A / self.lag_i0_A
+        la = self.lag_V * math.log(x + math.sqrt(x * x + 1.0))
+        w = sa / 0.6
+        w *= w
+        ta = i_A * self.r1 - la / (1.0 + w * w)
+        w = sb / 0.6
+        w *= w
+        k = (i_A * self.r1 - la / (1.0 + w * w) - ta) / h * self.tau1
+        return ta + k * h / self.tau1 - k + (v1 - ta + k) * math.exp(-h / self.tau1)
 
     def rest(self, dt_s):
         self.step(dt_s, 0.0)
@@ -642,5 +674,7 @@ class CellModel:
         dv = ocv_V(ss + up * dt_s) - o if i_A > 0.0 else o - ocv_V(ss - dn * dt_s)
         if b > a:   # the exchange may outrun the current: the other way too
             dv = max(dv, ocv_V(ss + up * dt_s) - o, o - ocv_V(ss - dn * dt_s))
+        if i_A < 0.0 and self.lag_V > 0.0:   # (the RC element's move at the lag)
+            return dv + abs(self._lag_rc(self.v1, i_A, ss, ss, dt_s) - self.v1)
         return dv + abs(i_A * self.r1 - self.v1) * (1.0 - math.exp(-dt_s / self.tau1))
 

@@ -162,3 +162,18 @@ def cycle(cell, c_charge, c_discharge, v_lo=2.6, v_hi=4.1, end_charge_c=1.0 / 46
     out["charge"] = out["charge_cc"] + out["charge_cv"]
     out["discharge"] = out["discharge_cc"] + out["discharge_cv"]
     return out
+
+
+def sweep(cell, v_to, rate_V_s, dt=5.0):
+    """A linear voltage sweep from the cell's voltage now to v_to at rate_V_s (V/s, > 0),
+    each tick's constant current solved to end the tick on the swept voltage (an ideal
+    potentiostat); returns [(V, I A)] at the ticks' ends."""
+    v = cell.v_V
+    n = max(1, int(round(abs(v_to - v) / (rate_V_s * dt))))
+    dv = (v_to - v) / n
+    i = cell.i_A
+    out = []
+    for k in range(1, n + 1):
+        i = _solve_cv(cell, v + k * dv, dt, i)
+        out.append((cell.v_V, i))
+    return out

@@ -144,11 +144,26 @@ def run(board, cell, rate, sign, seed=1, channel_kwargs=None, v_hold=None, max_t
     return {"state": sim.ch.state_name(), "fault": sim.ch.fault_name(),
             "v_hi_uV": fe.v_hi_uV, "v_lo_uV": fe.v_lo_uV, "over_uV": over,
             "r_est_ohm": e.reg.r_ohm, "r0_ohm": c.r0,
-            # the resistance a tick sees: R0 and the RC's share that settles in it
-            "r_tick_ohm": c.r0 + c.r1 * (1.0 - math.exp(-tick * 1e-3 / c.tau1)), "i_hold_max_nA": i_hold_max,
+            # the resistance a tick sees: R0 and the RC's share that settles in it (R1
+            # and, on discharge, the lithiation lag's at the CC current)
+            "r_tick_ohm": c.r0 + rc_ohm(c, sign * i_A)
+            * (1.0 - math.exp(-tick * 1e-3 / c.tau1)), "i_hold_max_nA": i_hold_max,
             "i_cc_nA": CAPACITY_NAH[cell] * num // den, "ticks": n, "sim": sim,
             "end_reason": e.step_rec[engine.SR_REASON] if e.step_seq else 0,
             "i_end_true_nA": i_end_true, "cc_ms": cc_ms}
+
+
+def rc_ohm(c, i_A):
+    """The RC element's differential resistance at a current i_A (A) and the cell's
+    surface state: R1, and on discharge the lithiation lag's share, from the slope of
+    the element's settled target in the model itself."""
+    if not (i_A < 0.0 and c.lag_V > 0.0):
+        return c.r1
+    s = c.soc_surface
+
+    def settled(i):
+        return c._lag_rc(0.0, i, s, s, 1e9)
+    return (settled(1.001 * i_A) - settled(i_A)) / (0.001 * i_A)
 
 
 def hold_end_error(board, i_end, seed, tick_ms=100, v_hold=None, floor_aside=True):

@@ -96,6 +96,13 @@ def test_cv_diagnostic_starts_at_rest_runs_five_cycles_without_a_trip(tmp_path):
     i45 = max(i for v, i in main if v > 4.48)
     assert i45 > 2.0 * i43
     assert max(abs(i) for _, i in main) < 3.0 * 83.9e-6   # inside its own i_max
+    # FACTS: the cycling window and why: "a reduction peak at 3.3 V" (the lithiation
+    # lag; tests/test_cell_shape.py has the control without it, at 3.52 V)
+    lows = [k for k in range(1, len(main) - 1) if main[k][0] < 2.85
+            and main[k][0] <= main[k - 1][0] and main[k][0] < main[k + 1][0]]
+    down = main[lows[0]:lows[1]]     # the second sweep's way down (as cv_shape.py)
+    v_pk, i_pk = min((r for r in down if r[1] < 0), key=lambda r: r[1])
+    assert 3.25 <= v_pk <= 3.35, v_pk
 
 
 @pytest.mark.slow

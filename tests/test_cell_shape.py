@@ -257,3 +257,47 @@ def test_side_reaction_charge_is_not_stored_and_negligible_in_the_window():
     c = cellmodel.make_cell("fig4", soc0=1.0)
     ref.run_cv(c, 4.1, c.capacity_As / 3600.0 / 46.0, dt=10.0)
     assert c.i_side_A < 0.05 * c.capacity_As / 3600.0 / 46.0
+
+
+# --- cyclic voltammetry (FACTS: the cycling window and why: "a reduction peak at 3.3 V")
+
+def _cv_reduction_peak(**ov):
+    """protocols/cv_diagnostic.toml's main sweep on the float reference (an ideal
+    potentiostat, 5 s ticks): a fresh fig4 cell from its 2.8 V rest, 2.8 -> 4.5 V and
+    back at 0.1 mV/s twice; the second down sweep's largest reduction current."""
+    c = cellmodel.make_cell("fig4", **ov)
+    c.set_soc(cellmodel.soc_at_ocv(2.8))
+    for _ in range(2):
+        ref.sweep(c, 4.5, 1e-4)
+        down = ref.sweep(c, 2.8, 1e-4)
+    return min(down, key=lambda r: r[1])
+
+
+def test_cv_reduction_peak_sits_near_3v3():
+    v, i = _cv_reduction_peak()
+    assert 3.25 <= v <= 3.35, v
+    assert -80e-6 < i < -20e-6            # a peak, inside the protocol's 3C trip
+
+
+def test_control_without_the_lithiation_lag_the_peak_sits_at_3v5():
+    # the lag switched off: the peak sits where the surface reaches the bottom of the
+    # measured solid solution (3.56 V at soc 0.12) less the 900 ohm drop
+    v, _ = _cv_reduction_peak(lag_V=0.0)
+    assert v > 3.45, v
+
+
+def test_lithiation_lag_only_while_discharging_and_only_near_full_lithiation():
+    # the lag is in the RC element's target while discharging: none on charge, and at a
+    # delithiated surface (soc 0.9: weight 0.17) well under its value near soc 0.35 (0.94)
+    i1c = cellmodel.make_cell("fig4").capacity_As / 3600.0
+    gap = {}
+    for soc0 in (0.35, 0.9):
+        for sign in (1.0, -1.0):
+            a = cellmodel.make_cell("fig4", soc0=soc0)
+            b = cellmodel.make_cell("fig4", soc0=soc0, lag_V=0.0)
+            for c in (a, b):
+                c.step(20.0, sign * i1c)
+            gap[soc0, sign] = b.v_V - a.v_V
+    assert gap[0.35, 1.0] == 0.0 and gap[0.9, 1.0] == 0.0
+    assert gap[0.35, -1.0] > 0.03          # 0.1 V asinh(10) x 0.94 x (1 - 1/e): 0.18 V
+    assert 0.0 < gap[0.9, -1.0] < 0.3 * gap[0.35, -1.0]
