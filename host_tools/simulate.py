@@ -27,7 +27,7 @@ from loop import control_tick as _control_tick  # noqa: E402  (the board's one l
 from loop import reaim as _reaim  # noqa: E402
 
 BASE_DT_MS = 1000
-MAX_DT_MS = 120000       # CC, CR, rest
+MAX_DT_MS = 1800000      # CC, CR, rest (the engine's max_dt_ms raised to it: Sim)
 MAX_HOLD_DT_MS = 120000  # CV, sweep
 IDLE_TICKS = 5             # board ticks before `start` (Sim.start)
 IDLE_TICK_MS = 100
@@ -40,6 +40,8 @@ END_WINDOW_UV = 1000     # and at most the regulator's band once the current is 
 END_NEAR_FRAC = 1.0      # this share of its end current (a quiet loop ends as 1 s does:
                          # on fig4 1 mV moves a hold's current by 0.8-1.6 uA, about its
                          # end current, and a 2 mV swing near the end ended holds early)
+HOLD_SHRINK = 0.9        # a hold tick whose trial missed: cut to this share of the tick the
+HOLD_SHRINK_MIN = 0.25   # miss's square law allows, at least to this share
 PROBE_ROW_MS = 2 * BASE_DT_MS  # and one this far into each step: where the engine's R
                                # probe reads the voltage step (plot.resistances uses it)
 
@@ -87,6 +89,9 @@ class Sim:
         ckw.update(channel_kwargs or {})
         self.ch = Channel(simboard.I_MAX_NA, ckw.pop("i_floor_nA"), **ckw)
         self.ch.load_lines(lines)
+        # the board's engine counts a tick of at most 2 min (a longer gap is a stall);
+        # here a CC tick is as long as its rows and its end voltage allow (next_dt)
+        self.ch.engine.max_dt_ms = MAX_DT_MS
         self.now_ms = 0        # test time (not wrapped)
         self._prev_v = None
         self._prev_i = None
@@ -246,7 +251,10 @@ class Sim:
             fe.__dict__.update(fst)
             if off <= window_uV:
                 break
-            dt >>= 1
+            # the miss grows about as the square of the tick (the run-on of the
+            # command's step and of the hold's decay): aim a little inside the window
+            k = HOLD_SHRINK * (window_uV / off) ** 0.5
+            dt = int(dt * (k if k > HOLD_SHRINK_MIN else HOLD_SHRINK_MIN))
         return dt if dt > BASE_DT_MS else BASE_DT_MS
 
     def advance(self, dt_ms):

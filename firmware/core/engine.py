@@ -89,6 +89,10 @@ CR_LEN = const(8)   # the C record carries all of them after t_ms (wire.FIELDS["
 
 
 class Engine:
+    # the longest tick integrated as such (a longer gap counts as this long): the
+    # board's; `cycler simulate` raises it on its engine for its long CC ticks
+    max_dt_ms = MAX_DT_MS
+
     def __init__(self):
         self.acc = Accounting()
         self.reg = Regulator()
@@ -227,8 +231,8 @@ class Engine:
         self._last_ms = now_ms
         if dt < 0:
             dt = 0
-        elif dt > MAX_DT_MS:
-            dt = MAX_DT_MS
+        elif dt > self.max_dt_ms:
+            dt = self.max_dt_ms
         self.v_uV = v_uV
         self.i_nA = i_nA
         self._dt = dt if dt > 0 else 1
