@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from host_tools import protocol_file  # noqa: E402
 from host_tools import simulate as sm  # noqa: E402
 
-BUCKETS = (1000, 1001, 2000, 5000, 10000, 30000, 60000, 120000)   # ms upper bounds
+BUCKETS = (1000, 1001, 2000, 5000, 10000, 30000, 60000, 120000, 600000, 1800000)   # ms upper bounds
 KIND = {1: "CC", 2: "CV", 3: "REST", 4: "CR", 5: "SWEEP"}
 
 
@@ -54,6 +54,10 @@ def census(parsed, cell="fig4"):
                 phase = " hand-over"
             elif abs(e.i_f_nA) <= s.i_end_nA:
                 phase = " end"
+            elif abs(e.i_f_nA) < 2 * s.i_end_nA:
+                phase = " near end"
+            elif abs(e.i_f_nA) < 4 * s.i_end_nA:
+                phase = " under 4x end"
         elif kind in ("CC", "CR"):
             phase = " start" if e.step_ms < 3000 else ""
         key = (kind + phase, "chg" if (s is not None and s.sign > 0) else "",
@@ -78,7 +82,7 @@ def _table(by, ms, keyf, title):
         agg[keyf(k)] += n
         aggms[keyf(k)] += ms[k]
     tot = sum(agg.values())
-    print("\n%s" % title)
+    print("\n%s" % title)   # (tick length: the bucket's upper bound)
     for k in sorted(agg, key=lambda x: -agg[x]):
         print("  %-28s %8d ticks %5.1f %%  %9.0f h  mean %7.1f s" % (
             k, agg[k], 100.0 * agg[k] / tot, aggms[k] / 3.6e6, aggms[k] / agg[k] / 1000))
