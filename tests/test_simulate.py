@@ -180,3 +180,27 @@ def test_a_bdf_row_writes_what_f_writes(t_ms, v_uV, i_nA, step_ms, q_chg, q_dis,
     assert r[8] == f_((step_ms + dt_ms) / 1000.0, 3)
     assert r[9] == f_(q_chg / 1e9, 12) and r[10] == f_(q_dis / 1e9, 12)
     assert r[11] == f_(e[4], 12) and r[12] == f_(e[5], 12)
+
+
+def test_long_cc_ticks_are_counted_whole(monkeypatch):
+    # simulate's CC ticks run up to 30 min (C/10: 1 % of the capacity, 6 min); the
+    # engine counts each whole because Sim raises its max_dt_ms from the board's 2 min
+    from host_tools import simulate as sm
+    p = _parsed(_toml([("C/10", 1, cccv("C/10", cv=False))]))
+
+    def charge(w):
+        return w.cycles[0]["charge_mAh"]
+
+    ref, _ = simulate(p, "fig4", fixed_tick_ms=1000)
+    w, sim = simulate(p, "fig4")
+    assert sim.ch.engine.max_dt_ms == sm.MAX_DT_MS > 120000
+    assert charge(w) == pytest.approx(charge(ref), rel=0.005)
+    # control: the board's 2 min cap on the same long ticks loses charge
+    real_init = sm.Sim.__init__
+
+    def board_cap(self, *a, **k):
+        real_init(self, *a, **k)
+        del self.ch.engine.max_dt_ms        # back to the class's (the board's) 2 min
+    monkeypatch.setattr(sm.Sim, "__init__", board_cap)
+    lost, _ = simulate(p, "fig4")
+    assert charge(lost) < 0.9 * charge(ref)

@@ -202,3 +202,20 @@ def test_load_is_refused_while_a_fault_is_latched():
     ch.clear_fault()
     ch.load_lines(cccv(rate_den=5))   # after `clear` it loads
     assert ch.state_name() == "loaded"
+
+
+def test_a_long_gap_counts_two_minutes_unless_the_engine_is_told_otherwise():
+    # the board's engine integrates a tick of at most MAX_DT_MS (a longer gap is a
+    # stall); `cycler simulate` raises max_dt_ms on its own engine for its long CC ticks
+    lines = ["cell 83900 437", "window 2600000 4100000",
+             "limits 2500000 4150000 3300000 400000", "cc 8390 4100000 0"]
+    got = []
+    for max_ms in (0, 600000):
+        ch, _cell = _channel(lines, StandInCell(soc=0.5))
+        if max_ms:
+            ch.engine.max_dt_ms = max_ms
+        ch.tick(1000, 3700000, 8390)
+        ch.tick(601000, 3700000, 8390)
+        got.append(ch.engine.step_ms)
+    assert got == [1000 + 120000, 601000]
+    assert engine.Engine.max_dt_ms == 120000    # the board's, unchanged
