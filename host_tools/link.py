@@ -187,6 +187,13 @@ class Board:
         self.port.write(text.encode("ascii") + b"\n")
         self.port.flush()
 
+    def _drop(self, echo):
+        """Drop the replies with this echo that nobody took; how many there were."""
+        n = 0
+        while self.take_reply(echo) is not None:
+            n += 1
+        return n
+
     def take_reply(self, echo):
         """The oldest reply with this echo, removed from `replies`, or None."""
         for r in self.replies:
@@ -211,8 +218,7 @@ class Board:
         echo = echo_of(text)
         # replies to an earlier identical command that nobody took would be mistaken
         # for ours
-        while self.take_reply(echo) is not None:
-            pass
+        self._drop(echo)
         self.send(text)
         r = self.wait_reply(echo, timeout)
         if check and not r.ok:
@@ -231,43 +237,36 @@ class Board:
         every earlier `status`, so that no late duplicate is taken for the answer to a
         later one. Returns the status pairs of the first reply."""
         deadline = time.monotonic() + timeout
-        while self.take_reply("status") is not None:
-            pass
+        self._drop("status")
+        self._drop("boot")
         sends = 0
-        reply = None
-        while reply is None:
-            while self.take_reply("boot") is not None:
-                pass
-            self.send("status")
-            sends += 1
-            quiet_until = time.monotonic() + resend_s
-            while reply is None:
-                reply = self.take_reply("status")
-                if reply is not None:
-                    break
-                if self.take_reply("boot") is not None:
-                    break       # it restarted after we asked: ask again
-                now = time.monotonic()
-                if now > deadline:
-                    raise BoardTimeout(
-                        "no reply to 'status' within %.0f s, asked %d times (is the "
-                        "firmware running? try `cycler console`)" % (timeout, sends))
-                if now > quiet_until:
-                    break
-                if self.poll():
-                    quiet_until = time.monotonic() + resend_s
+        ask_at = 0.0   # when to ask (again)
+        while True:
+            if time.monotonic() >= ask_at:
+                self.send("status")
+                sends += 1
+                ask_at = time.monotonic() + resend_s
+            if self.poll():
+                ask_at = time.monotonic() + resend_s   # it talks: it is up, wait
+            reply = self.take_reply("status")
+            if reply is not None:
+                break
+            if self._drop("boot"):
+                ask_at = 0.0        # it restarted after we asked: ask again
+            elif time.monotonic() > deadline:
+                raise BoardTimeout(
+                    "no reply to 'status' within %.0f s, asked %d times (is the "
+                    "firmware running? try `cycler console`)" % (timeout, sends))
         if sends > 1:
             self.command("version", max(1.0, deadline - time.monotonic()))
-            while self.take_reply("status") is not None:
-                pass
+            self._drop("status")
         return reply.pairs()
 
     def load(self, lines, timeout=10.0):
         """Send a protocol in compact form with `load <n>`; returns the Reply."""
         lines = [ln for ln in lines if ln.strip()]
         head = "load %d" % len(lines)
-        while self.take_reply(head) is not None:
-            pass
+        self._drop(head)
         self.port.write(("\n".join([head] + lines) + "\n").encode("ascii"))
         self.port.flush()
         r = self.wait_reply(head, timeout)
