@@ -20,6 +20,7 @@ import sys
 
 FIGURES = ("voltage_vs_capacity.png", "capacity_per_cycle.png", "coulombic_efficiency.png",
            "dqdv.png", "rate_capability.png", "retention_resistance.png")
+VOLTAMMOGRAM = "voltammogram.png"   # a run with sweeps (cyclic voltammetry) adds this
 META_FILE = "figures.json"
 DPI = 120
 VECTOR_EXT = ".svg"
@@ -27,6 +28,8 @@ MAX_CURVES = 12          # evenly spaced cycles on the V-Q plot, plus the first 
 MAX_DQDV_CURVES = 10     # dQ/dV curves overlap more: fewer of them
 DQDV_BIN_V = 0.005       # 5 mV voltage bins
 DQDV_SMOOTH = 3          # moving average over this many bins
+TURN_V = 0.02            # a sweep turns when the voltage comes back this far from its
+                         # extreme (a reading's noise, 0.3-1 mV, is no turn)
 
 
 class PlotError(Exception):
@@ -844,6 +847,109 @@ def plot_dqdv(run, path):
     return _save(fig, path, meta)
 
 
+def sweeps(run):
+    """The time series' sweep rows cut into there-and-back cycles, in time order:
+    [(step count, k, v, i)] with k the cycle within its step (from 1) and v, i arrays
+    (V, A). A leg ends at the voltage's extreme, once the voltage has come back TURN_V
+    from it; two legs make a cycle (a sweep's count: protocols/cv_diagnostic.toml)."""
+    import numpy as np
+
+    steps = {}
+    order = []
+    for r in run.ts:
+        if (r.get("Step Type") or "") != "sweep":
+            continue
+        n = _int(r.get("Step Count / 1"))
+        v, i = _num(r.get("Voltage / V")), _num(r.get("Current / A"))
+        if n is None or math.isnan(v) or math.isnan(i):
+            continue
+        if n not in steps:
+            steps[n] = ([], [])
+            order.append(n)
+        steps[n][0].append(v)
+        steps[n][1].append(i)
+    out = []
+    for n in order:
+        vs, ii = steps[n]
+        cuts = [0]
+        ext, at, way = vs[0], 0, 0   # the leg's extreme so far, its row, its direction
+        for k, v in enumerate(vs):
+            if way == 0:
+                if abs(v - vs[0]) >= TURN_V:
+                    way = 1 if v > vs[0] else -1
+                    ext, at = v, k
+                continue
+            if (v - ext) * way > 0:
+                ext, at = v, k
+            elif (ext - v) * way >= TURN_V:
+                cuts.append(at)            # the turn: the extreme ends one leg and
+                way, ext, at = -way, v, k  # starts the next
+        cuts.append(len(vs) - 1)
+        legs = [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+        for c in range(0, len(legs), 2):
+            a = legs[c][0]
+            b = legs[c + 1][1] if c + 1 < len(legs) else legs[c][1]
+            out.append((n, c // 2 + 1, np.asarray(vs[a:b + 1]), np.asarray(ii[a:b + 1])))
+    return out
+
+
+def _sweep_rate_mV_s(run, step):
+    """The median |dV/dt| of a sweep step's rows, in mV/s (nan: too few rows)."""
+    import numpy as np
+    t, v = [], []
+    for r in run.ts:
+        if (r.get("Step Type") or "") == "sweep" and _int(r.get("Step Count / 1")) == step:
+            t.append(_num(r.get("Test Time / s")))
+            v.append(_num(r.get("Voltage / V")))
+    if len(t) < 3:
+        return math.nan
+    dt, dv = np.diff(t), np.diff(v)
+    ok = dt > 0
+    return float(np.median(np.abs(dv[ok] / dt[ok]))) * 1000.0 if ok.any() else math.nan
+
+
+def plot_voltammogram(run, path):
+    """Current against voltage of the sweep steps (the paper's Fig. 4B kind): one curve
+    per there-and-back cycle (at most MAX_CURVES, evenly chosen, plus the first and the
+    last), coloured in time order, labelled by step, cycle and sweep rate."""
+    cyc = sweeps(run)
+    if not cyc:
+        return None
+    idx = select_cycles(range(len(cyc)), MAX_CURVES)
+    big = max(float(abs(i).max()) for _n, _k, _v, i in cyc)
+    scale, unit = (1e3, "mA") if big >= 1e-3 else (1e6, "$\\mu$A")
+    colour = _cmap(idx)
+    rates = {}
+    meta = Meta()
+    fig, (ax,) = _figure(1, (8.5, 5))
+    for j in idx:
+        n, k, v, i = cyc[j]
+        if n not in rates:
+            rates[n] = _sweep_rate_mV_s(run, n)
+        lab = "step %d, cycle %d (%.3g-%.3g V, %.2g mV/s)" % (
+            n, k, v.min(), v.max(), rates[n])
+        ax.plot(v, i * scale, "-", color=colour(j), lw=1.1, label=lab)
+        meta.add(lab, colour(j), len(v))
+    ax.axhline(0.0, color="grey", lw=0.6)
+    ax.set_xlabel("Voltage / V")
+    ax.set_ylabel("Current / %s (> 0: oxidation, charge)" % unit)
+    ax.set_title(_title(run, "cyclic voltammetry"))
+    _legend_right(ax)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path, meta)
+
+
+def _cycles_with_steps(run):
+    """Whether the run has steps other than sweeps and rests (CC, CV, CR): a
+    voltammetry-only run has no capacity per cycle, CE or V-Q curve worth drawing."""
+    for r in run.ts:
+        t = r.get("Step Type") or ""
+        if t and t not in ("sweep", "rest"):
+            return True
+    return not run.ts and bool(run.cycles)
+
+
 def _is_ours(d):
     """Our output folder: cycles.csv or steps.csv, or a time series with our Step Type."""
     if any(os.path.exists(os.path.join(d, n)) for n in ("cycles.csv", "steps.csv")):
@@ -890,8 +996,12 @@ def plot_dir(d, mass_mg=None, capacity_mAh=None):
     except OSError:
         pass
     written = []
-    for fn, name in zip((plot_voltage_capacity, plot_capacity, plot_ce, plot_dqdv,
-                         plot_rate_capability, plot_retention_resistance), FIGURES):
+    figures = list(zip((plot_voltage_capacity, plot_capacity, plot_ce, plot_dqdv,
+                        plot_rate_capability, plot_retention_resistance), FIGURES))
+    if not _cycles_with_steps(run):
+        figures = []
+    figures.append((plot_voltammogram, VOLTAMMOGRAM))
+    for fn, name in figures:
         p = fn(run, os.path.join(d, name))
         if p:
             written.append(p)

@@ -225,3 +225,57 @@ def test_resistance_at_each_discharge_start(quick):
     p = cellmodel.CELLS["fig4"]
     for c, ohm in r.items():
         assert p["r0_ohm"] < ohm < p["r0_ohm"] + p["r1_ohm"] + 1000, (c, ohm)
+
+
+def _cv_toml(tmp_path, steps):
+    text = ['name = "cv_short"', 'diagnostic = true', '[cell]', 'name = "fig4"',
+            'capacity_mAh = 0.0839', '[limits]', 'v_trip_lo = 1.9', 'v_trip_hi = 4.6',
+            'i_max = "3C"', '[[block]]', 'label = "CV"', 'repeat = 1', 'steps = [']
+    text += ['"%s",' % s for s in steps] + [']']
+    p = tmp_path / "cv_short.toml"
+    p.write_text("\n".join(text) + "\n")
+    return protocol_file.load(str(p))
+
+
+def test_a_voltammetry_run_gives_the_voltammogram_alone(tmp_path):
+    """A sweep-only run (a short cyclic voltammetry from the fig4 cell's rest): one
+    figure, current against voltage, one curve per there-and-back cycle, and none of the
+    cycling figures (its 'capacity per cycle' would be the sweeps' charge)."""
+    parsed = _cv_toml(tmp_path, ["Rest for 10 minutes",
+                                 "Sweep from 2.8 V to 3.0 V at 1 mV/s for 3 cycles",
+                                 "Sweep from 2.8 V to 2.7 V at 1 mV/s for 1 cycle"])
+    out = str(tmp_path / "run")
+    simulate(parsed, "fig4", out, sample_s=2.0)
+    paths = plot.plot_dir(out)
+    assert [os.path.basename(p) for p in paths] == [plot.VOLTAMMOGRAM]
+    with open(os.path.join(out, plot.META_FILE)) as f:
+        meta = json.load(f)
+    series = check_figure(paths[0], meta, min_series=4)
+    assert [s["label"].split(" (")[0] for s in series] == [
+        "step 2, cycle 1", "step 2, cycle 2", "step 2, cycle 3", "step 3, cycle 1"]
+    import re
+    for s, lo, hi in ((series[0], 2.8, 3.0), (series[3], 2.7, 2.8)):
+        # the measured extremes (the start's row may still read the rest voltage)
+        m = re.search(r"\(([0-9.]+)-([0-9.]+) V, ([0-9.]+) mV/s\)", s["label"])
+        assert m, s
+        a, b, rate = (float(x) for x in m.groups())
+        assert abs(a - lo) < 0.015 and abs(b - hi) < 0.015 and rate == 1, s
+    run = plot.Run(out)
+    for _n, _k, v, i in plot.sweeps(run):
+        # there and back; at the same voltage the current going up (oxidation) is
+        # above the current coming down (reduction): the loop of a voltammogram
+        turn = int(np.argmax(v)) if v[-1] < v.max() - 0.05 else int(np.argmin(v))
+        assert 0 < turn < len(v) - 1
+        a, b = (v[:turn + 1], i[:turn + 1]), (v[turn:], i[turn:])
+        up, down = (a, b) if v[turn] > v[0] else (b, a)
+        grid = np.linspace(v.min() + 0.02, v.max() - 0.02, 20)
+        iu = np.interp(grid, *(x[np.argsort(up[0])] for x in up))
+        idn = np.interp(grid, *(x[np.argsort(down[0])] for x in down))
+        assert (iu - idn).mean() > 0, (iu, idn)
+
+
+def test_a_cycling_run_has_no_voltammogram(quick):
+    # the control: CC-CV cycles have no sweep rows, so no voltammogram
+    _out, paths, meta = quick
+    assert plot.VOLTAMMOGRAM not in [os.path.basename(p) for p in paths]
+    assert plot.VOLTAMMOGRAM not in meta

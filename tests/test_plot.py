@@ -181,3 +181,43 @@ def test_select_cycles():
     sel = plot.select_cycles(list(range(1, 201)), 12)
     assert sel[0] == 1 and sel[-1] == 200 and len(sel) <= 14
     assert sel == sorted(set(sel))
+
+
+class _TsRun:
+    """A Run's time series alone (plot.sweeps reads only .ts)."""
+
+    def __init__(self, rows):
+        self.ts = rows
+
+
+def _triangle(n_cycles, lo, hi, step_v, noise_v, seed=0):
+    rng = np.random.default_rng(seed)
+    up = np.arange(lo, hi, step_v)
+    leg = np.concatenate([up, up[::-1]])
+    v = np.concatenate([leg] * n_cycles) + rng.normal(0, noise_v, n_cycles * len(leg))
+    i = np.gradient(v)   # > 0 up, < 0 down
+    return [{"Step Type": "sweep", "Step Count / 1": "4", "Voltage / V": "%.6f" % a,
+             "Current / A": "%.3e" % b} for a, b in zip(v, i)]
+
+
+def test_sweeps_cut_there_and_back_cycles_through_noise():
+    # five there-and-back cycles 2.8 -> 4.5 V read every 3 mV (0.1 mV/s, 30 s rows)
+    # with 1 mV rms noise: five cycles, each from about 2.8 up to 4.5 and back
+    run = _TsRun(_triangle(5, 2.8, 4.5, 0.003, 0.001))
+    cyc = plot.sweeps(run)
+    assert [(n, k) for n, k, _v, _i in cyc] == [(4, k) for k in range(1, 6)]
+    for _n, _k, v, _i in cyc:
+        assert v.max() > 4.49 and v[0] < 2.81 and v[-1] < 2.81
+
+
+def test_sweeps_control_without_the_turn_band_noise_cuts_legs():
+    # the control: with no turn band (TURN_V 0) every reversal of the noise is a turn,
+    # and the same rows give far more than five cycles
+    run = _TsRun(_triangle(5, 2.8, 4.5, 0.0003, 0.001))   # 1 s rows: noise > the step
+    assert len(plot.sweeps(run)) == 5
+    saved = plot.TURN_V
+    plot.TURN_V = 0.0
+    try:
+        assert len(plot.sweeps(run)) > 50
+    finally:
+        plot.TURN_V = saved
