@@ -288,6 +288,12 @@ class RunWriter:
             self._ends.setdefault(rec["cycle"], {})[side] = reason
             if host_step is not None and host_step.get("rate_label") and k == fw_protocol.CC:
                 self._rates.setdefault(rec["cycle"], {})[side] = host_step["rate_label"]
+        elif k == fw_protocol.SWEEP and host_step is not None and host_step.get("rate_label"):
+            # a sweep charges and discharges: its rate ("0.1 mV/s") names both sides of
+            # the cycle, so a table of sweeps does not read as CC cycles without a rate
+            r = self._rates.setdefault(rec["cycle"], {})
+            r.setdefault("charge", host_step["rate_label"])
+            r.setdefault("discharge", host_step["rate_label"])
         self._tick()
 
     def _host_step(self, fw_step):

@@ -260,6 +260,9 @@ def test_a_voltammetry_run_gives_the_voltammogram_alone(tmp_path):
         assert m, s
         a, b, rate = (float(x) for x in m.groups())
         assert abs(a - lo) < 0.015 and abs(b - hi) < 0.015 and rate == 1, s
+    # the cycle table names the sweep's rate on both sides (no CC step gave it one)
+    rows = list(csv.DictReader(open(os.path.join(out, "cycles.csv"))))
+    assert [(r["charge_rate"], r["discharge_rate"]) for r in rows] == [("1 mV/s", "1 mV/s")]
     run = plot.Run(out)
     for _n, _k, v, i in plot.sweeps(run):
         # there and back; at the same voltage the current going up (oxidation) is
