@@ -893,25 +893,13 @@ def sweeps(run):
     return out
 
 
-def _sweep_rate_mV_s(run, step):
-    """The median |dV/dt| of a sweep step's rows, in mV/s (nan: too few rows)."""
-    import numpy as np
-    t, v = [], []
-    for r in run.ts:
-        if (r.get("Step Type") or "") == "sweep" and _int(r.get("Step Count / 1")) == step:
-            t.append(_num(r.get("Test Time / s")))
-            v.append(_num(r.get("Voltage / V")))
-    if len(t) < 3:
-        return math.nan
-    dt, dv = np.diff(t), np.diff(v)
-    ok = dt > 0
-    return float(np.median(np.abs(dv[ok] / dt[ok]))) * 1000.0 if ok.any() else math.nan
-
-
 def plot_voltammogram(run, path):
     """Current against voltage of the sweep steps (the paper's Fig. 4B kind): one curve
     per there-and-back cycle (at most MAX_CURVES, evenly chosen, plus the first and the
-    last), coloured in time order, labelled by step, cycle and sweep rate."""
+    last), coloured in time order, under its step's words from steps.csv (the sweep's
+    programmed range and rate), each labelled with the range it reached: a sweep the
+    channel's current limit held back reads as one that fell short."""
+    from matplotlib.lines import Line2D
     cyc = sweeps(run)
     if not cyc:
         return None
@@ -919,22 +907,28 @@ def plot_voltammogram(run, path):
     big = max(float(abs(i).max()) for _n, _k, _v, i in cyc)
     scale, unit = (1e3, "mA") if big >= 1e-3 else (1e6, "$\\mu$A")
     colour = _cmap(idx)
-    rates = {}
+    words = {_int(r.get("step")): (r.get("source") or "").strip() for r in run.steps}
     meta = Meta()
+    handles = []
     fig, (ax,) = _figure(1, (8.5, 5))
+    seen = set()
     for j in idx:
         n, k, v, i = cyc[j]
-        if n not in rates:
-            rates[n] = _sweep_rate_mV_s(run, n)
-        lab = "step %d, cycle %d (%.3g-%.3g V, %.2g mV/s)" % (
-            n, k, v.min(), v.max(), rates[n])
-        ax.plot(v, i * scale, "-", color=colour(j), lw=1.1, label=lab)
-        meta.add(lab, colour(j), len(v))
+        if n not in seen:
+            seen.add(n)
+            w = words.get(n) or "sweep"
+            m = re.match(r"Sweep from (.+?) to (.+?) at (.+?) for ", w)
+            head = "step %d: %s" % (n, "%s to %s at %s" % m.groups() if m else w)
+            handles.append(Line2D([], [], color="none", label=head))
+        lab = "cycle %d: %.2f-%.2f V" % (k, v.min(), v.max())
+        ax.plot(v, i * scale, "-", color=colour(j), lw=1.1)
+        handles.append(Line2D([], [], color=colour(j), lw=2, label=lab))
+        meta.add("step %d, %s" % (n, lab), colour(j), len(v))
     ax.axhline(0.0, color="grey", lw=0.6)
     ax.set_xlabel("Voltage / V")
     ax.set_ylabel("Current / %s (> 0: oxidation, charge)" % unit)
     ax.set_title(_title(run, "cyclic voltammetry"))
-    _legend_right(ax)
+    _legend_right(ax, handles)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path, meta)
