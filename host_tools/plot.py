@@ -847,13 +847,34 @@ def plot_dqdv(run, path):
     return _save(fig, path, meta)
 
 
+_SWEEP_WORDS = re.compile(r"Sweep from ([0-9.]+) *(m?V) to ([0-9.]+) *(m?V) "
+                          r"at ([0-9.]+) *(uV|mV|V)/s", re.I)
+_TO_V = {"v": 1.0, "mv": 1e-3, "uv": 1e-6}
+
+
+def sweep_leg_s(words):
+    """A sweep step's leg (one way) in seconds from its protocol words ('Sweep from
+    2.8 V to 4.5 V at 0.1 mV/s for 5 cycles' -> 17000.0), or None."""
+    m = _SWEEP_WORDS.search(words or "")
+    if not m:
+        return None
+    a = float(m.group(1)) * _TO_V[m.group(2).lower()]
+    b = float(m.group(3)) * _TO_V[m.group(4).lower()]
+    rate = float(m.group(5)) * _TO_V[m.group(6).lower()]
+    return abs(b - a) / rate if rate > 0 and a != b else None
+
+
 def sweeps(run):
     """The time series' sweep rows cut into there-and-back cycles, in time order:
     [(step count, k, v, i)] with k the cycle within its step (from 1) and v, i arrays
-    (V, A). A leg ends at the voltage's extreme, once the voltage has come back TURN_V
-    from it; two legs make a cycle (a sweep's count: protocols/cv_diagnostic.toml)."""
+    (V, A). Where steps.csv gives the step's words, a cycle is two legs of the
+    programmed sweep by the step's clock (the engine moves the setpoint at exactly the
+    rate, whatever the measured voltage does); else a leg ends at the measured
+    voltage's extreme, once it has come back TURN_V from it."""
     import numpy as np
 
+    words = {_int(r.get("step")): r.get("source") for r in run.steps} if hasattr(
+        run, "steps") else {}
     steps = {}
     order = []
     for r in run.ts:
@@ -864,13 +885,27 @@ def sweeps(run):
         if n is None or math.isnan(v) or math.isnan(i):
             continue
         if n not in steps:
-            steps[n] = ([], [])
+            steps[n] = ([], [], [])
             order.append(n)
         steps[n][0].append(v)
         steps[n][1].append(i)
+        steps[n][2].append(_num(r.get("Step Time / s")))
     out = []
     for n in order:
-        vs, ii = steps[n]
+        vs, ii, ts = steps[n]
+        leg = sweep_leg_s(words.get(n))
+        if leg and not any(math.isnan(t) for t in ts):
+            # by the clock: cycle k holds the rows in [2 (k-1) leg, 2 k leg)
+            k_of = [int(t / (2 * leg) + 1e-9) for t in ts]   # (1e-9: a row at a turn)
+            last = k_of[-1]
+            if last and ts[-1] - 2 * leg * last < 0.05 * leg:
+                # the step's end row, a moment past its last cycle: it ends that cycle
+                k_of = [k if k < last else last - 1 for k in k_of]
+            for k in sorted(set(k_of)):
+                rows = [j for j, x in enumerate(k_of) if x == k]
+                a, b = rows[0], rows[-1] + (1 if rows[-1] + 1 < len(vs) else 0)
+                out.append((n, k + 1, np.asarray(vs[a:b + 1]), np.asarray(ii[a:b + 1])))
+            continue
         cuts = [0]
         ext, at, way = vs[0], 0, 0   # the leg's extreme so far, its row, its direction
         for k, v in enumerate(vs):

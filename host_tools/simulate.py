@@ -10,7 +10,8 @@ voltage so that no tick steps more than 1 mV past it (the model's bound on the v
 move, then a trial step of the deterministic model: the discharge knee), down to the sim
 board's 100 ms; in a hold up to 2 min, halved until a trial step ends within 2 mV of the
 held voltage (1 mV near the end current), so the regulator, whose gain was set on 1-2 s
-ticks, neither kicks nor rings; a rest in one tick. A hold's command aims at the voltage
+ticks, neither kicks nor rings; a sweep's setpoint moves at most 0.1 mV a tick (1 s at
+0.1 mV/s, the board's 100 ms from 1 mV/s); a rest in one tick. A hold's command aims at the voltage
 at the end of the coming tick (the regulator's look-ahead): the tick is picked after the
 channel's tick, so the command is aimed again over it (firmware/core/loop.py reaim), in
 each trial step too. tests/test_simulate.py and tests/test_simulate_tick.py check the
@@ -42,6 +43,9 @@ END_NEAR_FRAC = 1.0      # this share of its end current (a quiet loop ends as 1
                          # end current, and a 2 mV swing near the end ended holds early)
 HOLD_SHRINK = 0.9        # a hold tick whose trial missed: cut to this share of the tick the
 HOLD_SHRINK_MIN = 0.25   # miss's square law allows, at least to this share
+SWEEP_STEP_UV = 100      # a sweep's setpoint moves at most this far a tick: 1 s ticks up
+                         # to 0.1 mV/s, shorter ones down to the board's 100 ms from 1 mV/s
+                         # (1 s ticks at 1 mV/s rang through every range switch)
 PROBE_ROW_MS = 2 * BASE_DT_MS  # and one this far into each step: where the engine's R
                                # probe reads the voltage step (plot.resistances uses it)
 
@@ -175,6 +179,11 @@ class Sim:
                 if 0 < left < dt:
                     dt = left
         dt = max(BASE_DT_MS, min(MAX_DT_MS, dt))
+        if s is not None and s.kind == protocol.SWEEP:
+            # a fast sweep: ticks short enough for the ramp, down to the board's own
+            fast = SWEEP_STEP_UV * 1000 // s.rate_uV_s
+            if fast < dt:
+                dt = fast if fast > MIN_DT_MS else MIN_DT_MS
         if s is not None and s.kind in (protocol.CC, protocol.CR) and e.step_ms > 0:
             dt = self._end_bound(s, dt)
         # a hold's command aims at the voltage at the end of the coming tick: over dt,

@@ -221,3 +221,25 @@ def test_sweeps_control_without_the_turn_band_noise_cuts_legs():
         assert len(plot.sweeps(run)) > 50
     finally:
         plot.TURN_V = saved
+
+
+def test_sweeps_by_the_steps_clock_through_a_ringing_voltage():
+    # two cycles 2.8 -> 4.5 V at 10 mV/s (170 s a leg), read every second, with the
+    # measured voltage ringing 30 mV (a loop that cannot follow the ramp): the step's
+    # words in steps.csv give the legs by its clock, two cycles of 340 s each
+    t = np.arange(0, 680.0, 1.0)
+    ramp = np.where((t % 340) < 170, 2.8 + 0.01 * (t % 340), 4.5 - 0.01 * ((t % 340) - 170))
+    v = ramp + 0.03 * np.sin(t)
+    rows = [{"Step Type": "sweep", "Step Count / 1": "2", "Voltage / V": "%.5f" % a,
+             "Current / A": "1e-6", "Step Time / s": "%g" % b} for a, b in zip(v, t)]
+    run = _TsRun(rows)
+    run.steps = [{"step": "2", "source": "Sweep from 2.8 V to 4.5 V at 10 mV/s for 2 cycles"}]
+    cyc = plot.sweeps(run)
+    assert [(n, k, len(vv)) for n, k, vv, _i in cyc] == [(2, 1, 341), (2, 2, 340)]
+    assert plot.sweep_leg_s(run.steps[0]["source"]) == pytest.approx(170.0)
+    assert plot.sweep_leg_s("Sweep from 2800 mV to 2.7 V at 100 uV/s for 1 cycle") == \
+        pytest.approx(1000.0)
+    # the control: without the words, the measured voltage's turns cut the legs, and
+    # its ringing (30 mV, more than the 20 mV turn band) makes many more cycles
+    run.steps = []
+    assert len(plot.sweeps(run)) > 10
