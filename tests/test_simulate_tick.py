@@ -81,3 +81,37 @@ def test_control_without_the_step_run_on_the_hold_rings(monkeypatch, fixed):
     _steps, ticks, _cc, _cv, state = _run()
     assert state == "done"
     assert ticks * 20 >= fixed[1], (ticks, fixed[1])
+
+
+# (protocol_file's compact lines of "Sweep from 2.8 V to 4.5 V at 1 mV/s for 1 cycle" on
+# fig4 with i_max 3C and the trips at 1.9 / 4.6 V: protocols/cv_diagnostic.toml's)
+SWEEP_1MV_S = ["cell 83900 437", "window 2600000 4100000",
+               "limits 1900000 4600000 251700 720000", "diag", "repeat 1",
+               "sweep 2800000 4500000 1000 1", "end"]
+
+
+def _sweep_tracking_uV(step_uV, monkeypatch):
+    """Worst |true voltage - the sweep's setpoint| after the first 10 s of one cycle
+    2.8 -> 4.5 V and back at 1 mV/s on the fig4 cell (FACTS: cyclic voltammetry, 0.1
+    to 50 mV/s), with the sweep's tick moving the setpoint at most step_uV."""
+    monkeypatch.setattr(sm, "SWEEP_STEP_UV", step_uV)
+    sim = sm.Sim(SWEEP_1MV_S, "fig4")
+    sim.start()
+    e = sim.ch.engine
+    worst = 0
+    while sim.running():
+        sim.tick()
+        if e.step is not None and e.step_ms > 10000:
+            worst = max(worst, abs(sim.fe.true_v_uV - e._sw_v_uV))
+        sim.advance(sim.next_dt())
+    assert sim.ch.state_name() == "done", sim.ch.status_text()
+    return worst
+
+
+@pytest.mark.slow
+def test_a_fast_sweep_ticks_as_the_board_and_follows_its_setpoint(monkeypatch):
+    # 1 mV/s: ticks of 100 ms (the board's), the voltage within 20 mV of the ramp
+    # (7.5 mV measured); the control: 1 s ticks (1 mV a tick) ring at the range
+    # switches, 25.2 mV off
+    assert _sweep_tracking_uV(sm.SWEEP_STEP_UV, monkeypatch) < 20000
+    assert _sweep_tracking_uV(1000, monkeypatch) > 20000
