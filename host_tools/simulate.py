@@ -11,7 +11,8 @@ move, then a trial step of the deterministic model: the discharge knee), down to
 board's 100 ms; in a hold up to 2 min, halved until a trial step ends within 2 mV of the
 held voltage (1 mV near the end current), so the regulator, whose gain was set on 1-2 s
 ticks, neither kicks nor rings; a sweep's setpoint moves at most 0.1 mV a tick (1 s at
-0.1 mV/s, the board's 100 ms from 1 mV/s); a rest in one tick. A hold's command aims at the voltage
+0.1 mV/s, the board's 100 ms from 1 mV/s), and a sweep whose loop knows the cell's R
+runs on the board's tick; a rest in one tick. A hold's command aims at the voltage
 at the end of the coming tick (the regulator's look-ahead): the tick is picked after the
 channel's tick, so the command is aimed again over it (firmware/core/loop.py reaim), in
 each trial step too. tests/test_simulate.py and tests/test_simulate_tick.py check the
@@ -180,8 +181,16 @@ class Sim:
                     dt = left
         dt = max(BASE_DT_MS, min(MAX_DT_MS, dt))
         if s is not None and s.kind == protocol.SWEEP:
-            # a fast sweep: ticks short enough for the ramp, down to the board's own
+            # a fast sweep: ticks short enough for the ramp, down to the board's own;
+            # and any sweep on the board's tick once its loop knows the cell's R (a CC
+            # step before it, or a fast sweep's opening probe: engine._begin): that
+            # loop is fast, and over a longer tick the cell's RC answers within the tick
+            # and it over-corrects where the lithiation lag's resistance peaks (a
+            # 0.1 mV/s sweep after a CC step rang 160 mV past its ramp on 1 s ticks,
+            # within 1.7 mV on 100 ms); the default R's slow loop follows on 1 s
             fast = SWEEP_STEP_UV * 1000 // s.rate_uV_s
+            if e.reg.r_seen:
+                fast = MIN_DT_MS
             if fast < dt:
                 dt = fast if fast > MIN_DT_MS else MIN_DT_MS
         if s is not None and s.kind in (protocol.CC, protocol.CR) and e.step_ms > 0:

@@ -53,6 +53,9 @@ I_TAU_MS = const(350)
 HANDOVER_MS = const(200)
 HANDOVER_MAX_MS = const(1000)
 TRIM_AFTER_MS = const(1000)   # a CC step trims its output error from then on
+# A sweep at least this fast (uV/s) from rest on an unmeasured loop opens with an R probe
+# (_begin): the default R's loop follows 0.1-1 mV/s within 4.7-7.4 mV on fig4, not 10
+_FAST_SWEEP_UV_S = const(2000)
 
 # step record fields (engine.step_rec), written when a step ends
 SR_NUMBER = const(0)     # steps executed so far in the run, 1-based
@@ -176,6 +179,7 @@ class Engine:
         self.reg.forget_drift()
         if self.step.kind == CV or self.step.kind == SWEEP:
             self.reg.start(0)
+            self._probe_n = 0   # (a sweep's opening pulse does not resume)
         elif self.step.kind == CC and self.step.handover:
             self.reg.start(0)
             self._ramp = True
@@ -413,6 +417,9 @@ class Engine:
             self.out_i_nA = -(q * 1000 + (v_uV - q * r) * 1000 // r)
         elif k == SWEEP:
             self.out_on = True
+            if self._probe_n:   # (the opening pulse, until its probe reads: _begin)
+                self.out_i_nA = self.reg.i_nA
+                return
             self.out_i_nA = self.reg.update(self._sw_v_uV, v_uV, -i_max, i_max)
         else:  # REST: open circuit, the voltage is still measured
             self.out_on = False
@@ -512,6 +519,20 @@ class Engine:
             self._sw_dir = 1 if s.until_uV > s.v_uV else -1
             self._sw_r = 0
             self._sw_done = 0
+            self._probe_n = 0
+            # a fast sweep from rest on a loop that has never measured the cell (no CC
+            # step before it) opens with a C/10 pulse the way it goes, read as a CC
+            # step's R probe: on the default R the loop lags a 10 mV/s ramp by 170 mV on
+            # fig4, within 11 mV with R measured (docs/protocol-files.md); a slow one
+            # keeps the default's slow, safe loop, which follows it
+            if (prev_i == 0 and s.rate_uV_s >= _FAST_SWEEP_UV_S
+                    and not self.reg.r_seen and self.protocol.capacity_nAh):
+                i = self.protocol.capacity_nAh // 10
+                i = i if i < self.protocol.i_max_nA else self.protocol.i_max_nA
+                self.reg.start(i * self._sw_dir)
+                self._probe_n = 2
+                self._probe_v_uV = v_uV
+                self._probe_i_nA = self.i_nA
         self._command(v_uV)
         # a step that jumps the current tells the cell's resistance; a hold starts
         # bumpless and says nothing reliable
@@ -520,7 +541,7 @@ class Engine:
             self._probe_v_uV = v_uV
             self._probe_i_nA = self.i_nA
             self._probe_di_nA = (self.out_i_nA if self.out_on else 0) - prev_i
-        elif not (s.kind == CV and prev is not None and prev.handover):
+        elif s.kind != SWEEP and not (s.kind == CV and prev is not None and prev.handover):
             # a hold taking over from its CC step keeps the CC step's probe running
             # (a CC step may end at its first tick when the ohmic jump alone reaches
             # the end voltage); any other hold cancels it

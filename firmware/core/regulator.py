@@ -58,7 +58,7 @@ class Regulator:
         self.i_nA = 0
         self.band_uV = BAND_UV
         self.noise_uV = NOISE_UV
-        self._r_seen = R_MAX_OHM   # the last measured R (none yet: no bound)
+        self.r_seen = 0           # the last measured R (0: none yet)
         self._v_prev = -1          # the last tick's voltage (-1: none since a rest)
         self._i_last = 0           # the command before the present one
         self._k_raw = 0
@@ -123,7 +123,7 @@ class Regulator:
         elif r > R_MAX_OHM:
             r = R_MAX_OHM
         self.r_ohm = r
-        self._r_seen = r
+        self.r_seen = r
 
     def forget_drift(self):
         """After a rest or at a new current: no run-on known, no last reading."""
@@ -164,7 +164,7 @@ class Regulator:
             # really did (an 8-bit DAC's code, its offset and gain errors: 1.5 kOhm x
             # one 2.6 uA code is 3.9 mV, which the commanded step would call run-on)
             step = ir - ip
-        if vp < 0 or dt_ms <= 0 or m < PROBE_MIN_NA or (step and self._r_seen == R_MAX_OHM):
+        if vp < 0 or dt_ms <= 0 or m < PROBE_MIN_NA or (step and not self.r_seen):
             return   # (a step with no R measured yet: its ohmic part is not known)
         if self._ohmic_uV(m) < (self.noise_uV << 1):
             return   # (a current whose ohmic drop is under 2 noise bounds: its run-on

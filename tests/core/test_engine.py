@@ -129,6 +129,61 @@ def test_sweep_goes_there_and_back_n_times():
     assert turns == 2
 
 
+def _sweep(rate_uV_s, before=(), preset=None):
+    """A sweep 3.0 -> 3.5 V and back on the stand-in from rest (steps `before` first):
+    (the sweep's first three commands, the R its loop measured, the worst |voltage -
+    the ramp| after its first 2 s). preset(engine) runs before the start."""
+    lines = ["cell 83900 437", "window 2600000 4100000",
+             "limits 1900000 4600000 3300000 400000", "diag"] + list(before) + [
+             "sweep 3000000 3500000 %d 1" % rate_uV_s]
+    cell = StandInCell(soc=0.3)
+    ch = channel.Channel(I_MAX, 500)
+    ch.load_lines(lines)
+    ch.tick(0, int(cell.v() * 1e6), 0)
+    e = ch.engine
+    if preset:
+        preset(e)
+    ch.start(0)
+    first = []
+    worst = [0]
+
+    def seen(c, x, n):
+        if e.step is not None and e.step.kind == protocol.SWEEP:
+            if len(first) < 3:
+                first.append(c.out_i_nA)
+            if e.step_ms > 2000:
+                d = int(x.v() * 1e6) - e._sw_v_uV
+                worst[0] = max(worst[0], d if d > 0 else -d)
+    run(ch, cell, dt_ms=100, on_tick=seen)
+    assert ch.state_name() == "done"
+    return first, e.reg.r_seen, worst[0]
+
+
+def test_a_fast_sweep_from_rest_measures_r_with_a_pulse_and_follows():
+    # 10 mV/s from rest, no CC step before: a C/10 pulse the way the sweep goes (8390 nA
+    # on fig4's 83 900 nAh), read as a CC step's R probe (the stand-in: 400 ohm + its RC
+    # over two ticks), then the ramp within 5 mV (1.9 measured)
+    first, r, worst = _sweep(10000)
+    assert first[0] == 83900 // 10
+    assert 400 <= r < 2000
+    assert worst < 5000
+    # the control: a loop that skips the pulse (it believes it has measured) runs on
+    # the default 10 kOhm and lags the ramp by more than 20 mV (32.1 measured)
+
+    def measured(e):
+        e.reg.r_seen = 10000
+    first, r, worst = _sweep(10000, preset=measured)
+    assert first[0] != 83900 // 10 and worst > 20000
+
+
+def test_a_slow_sweep_or_one_with_r_known_opens_without_a_pulse():
+    # 0.1 mV/s: the default loop follows it; after a CC step the loop knows R
+    first, r, _w = _sweep(100)
+    assert first[0] != 83900 // 10 and r == 0
+    first, r, worst = _sweep(10000, before=("cc 8390 4100000 10", "rest 60"))
+    assert first[0] != 83900 // 10 and r < 2000 and worst < 5000
+
+
 def test_pause_resume_stop_and_commands_in_wrong_state():
     ch, cell = _channel(cccv(rate_den=2))
     run(ch, cell, max_ticks=50)

@@ -17,7 +17,7 @@ def _learned():
     2 mV a tick (100 ohm per second: 2000 uV/s over 20 uA)."""
     r = regulator.Regulator()
     r.r_ohm = 1000
-    r._r_seen = 1000
+    r.r_seen = 1000
     v = 4090000
     for _ in range(3):
         r.track(v, 20000, 1000)
