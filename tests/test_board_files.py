@@ -69,20 +69,25 @@ class _board:
         self.port = port
 
     def __enter__(self):
+        # the port may not be back yet after a restart; once open, hello() asks until
+        # the board answers (a board that is still booting loses what it is sent) and
+        # leaves no late duplicate reply for the next question (host_tools/link.py)
         end = time.monotonic() + 30
         while True:
             try:
-                self.b = link.Board(link.open_port(self.port))
-                self.b.command("version", timeout=1.0)
-                return self.b
+                port = link.open_port(self.port)
+                break
             except Exception:
                 if time.monotonic() > end:
                     raise
-                try:
-                    self.b.close()
-                except Exception:
-                    pass
                 time.sleep(0.3)
+        self.b = link.Board(port)
+        try:
+            self.b.hello()
+        except Exception:
+            self.b.close()
+            raise
+        return self.b
 
     def __exit__(self, *exc):
         self.b.close()
