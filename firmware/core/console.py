@@ -232,5 +232,6 @@ class Console:
         _no_args("stats", args)
         fn = self.stats
         if fn is None:
-            raise ValueError("this console has no loop to report on")
+            raise ValueError("this console runs no board loop to report on; e.g. 'stats' "
+                             "to a board running main.py")
         return fn()
