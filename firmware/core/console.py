@@ -232,6 +232,5 @@ class Console:
         _no_args("stats", args)
         fn = self.stats
         if fn is None:
-            raise ValueError("this console runs no board loop to report on; e.g. 'stats' "
-                             "to a board running main.py")
+            raise ValueError("no loop here; e.g. 'stats' on a board")
         return fn()

@@ -525,10 +525,11 @@ class Engine:
             # step's R probe: on the default R the loop lags a 10 mV/s ramp by 170 mV on
             # fig4, within 11 mV with R measured (docs/protocol-files.md); a slow one
             # keeps the default's slow, safe loop, which follows it
-            if (prev_i == 0 and s.rate_uV_s >= _FAST_SWEEP_UV_S
-                    and not self.reg.r_seen and self.protocol.capacity_nAh):
-                i = self.protocol.capacity_nAh // 10
-                i = i if i < self.protocol.i_max_nA else self.protocol.i_max_nA
+            p = self.protocol
+            i = p.capacity_nAh // 10
+            if i > p.i_max_nA:
+                i = p.i_max_nA   # (the sweep's own limit)
+            if prev_i == 0 and s.rate_uV_s >= _FAST_SWEEP_UV_S and i and not self.reg.r_seen:
                 self.reg.start(i * self._sw_dir)
                 self._probe_n = 2
                 self._probe_v_uV = v_uV
