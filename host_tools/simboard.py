@@ -41,7 +41,6 @@ CONFIG_FILE = "board_config.py"
 # with DTR low discards it; nothing stalls then.
 RELAY_BUFFER_BYTES = 64 * 1024
 
-STARTING_WAIT_S = 5.0   # a Ctrl-C waits this long for a firmware process still starting
 _HOST_POLL_S = 0.02  # how often the relay looks whether a host has opened the port
 # What the raw REPL prints when it is entered and waits for code (py/pyexec.c); a Ctrl-D
 # then, with nothing typed, is a soft reset.
@@ -479,41 +478,23 @@ class SimBoard:
         do the same here: if MicroPython has its SIGINT handler in place (kbd_intr(3);
         kbd_intr(-1) puts SIG_DFL back), signal it and drop the byte. Otherwise the byte
         goes through (a run in progress reads it as a byte; the REPL prompt reads it as
-        a character). A process still starting (the `micropython` wrapper, then
-        MicroPython before it runs main.py) has SIGINT at the SIG_IGN it inherited
-        (_spawn): the interrupt waits for it (and across a restart for the next process),
-        up to STARTING_WAIT_S, as a real board's
-        USB stack is not there to take a Ctrl-C before MicroPython runs (mpremote sends
-        one Ctrl-C, and waited out its timeout when that Ctrl-C fell into a restart)."""
-        bit = 1 << (signal.SIGINT - 1)
-        end = time.monotonic() + STARTING_WAIT_S
-        while True:
-            child = self.child
-            if child is None or self._stopping.is_set():
+        a character)."""
+        child = self.child
+        if child is None or child.poll() is not None:
+            return False
+        try:
+            if termios.tcgetattr(self._fw_slave)[3] & termios.ISIG:
                 return False
-            if child.poll() is not None:   # between two processes: the next one's
-                if time.monotonic() > end:
-                    return False
-                time.sleep(0.02)
-                continue
-            try:
-                if termios.tcgetattr(self._fw_slave)[3] & termios.ISIG:
-                    return False
-                caught = ignored = 0
-                with open("/proc/%d/status" % child.pid) as f:
-                    for line in f:
-                        if line.startswith("SigCgt:"):
-                            caught = int(line.split()[1], 16) & bit
-                        elif line.startswith("SigIgn:"):
-                            ignored = int(line.split()[1], 16) & bit
-                if caught:
-                    os.kill(child.pid, signal.SIGINT)
-                    return True
-            except (OSError, termios.error, ValueError):
-                return False
-            if not ignored or time.monotonic() > end or self._stopping.is_set():
-                return False
-            time.sleep(0.02)
+            with open("/proc/%d/status" % child.pid) as f:
+                for line in f:
+                    if line.startswith("SigCgt:"):
+                        if int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)):
+                            os.kill(child.pid, signal.SIGINT)
+                            return True
+                        return False
+        except (OSError, termios.error, ValueError):
+            pass
+        return False
 
     def restart(self):
         """Hard reset: end the firmware process; the launcher starts it again."""

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+import boardtest
 import host_tools
 from host_tools import deploy, simboard
 
@@ -165,5 +166,6 @@ def test_real_firmware_deploys_to_virtual_board(registry, tmp_path):
     with simboard.SimBoard(str(tmp_path / "board"), cell=None, speed=100) as port:
         r1 = deploy.deploy(port, "sim", timeout=T, log=lambda s: None)
         assert r1["verified"] == len(r1["copied"]) + len(r1["unchanged"])
+        boardtest.wait_up(port)   # (past its boot: see boardtest.wait_up)
         r2 = deploy.deploy(port, "sim", timeout=T, log=lambda s: None)
         assert r2["copied"] == [] and r2["removed"] == []

@@ -1,11 +1,6 @@
 """The virtual board as the real mpremote and pyserial see it (host_tools/simboard.py)."""
 import hashlib
 import os
-import signal
-import subprocess
-import sys
-import termios
-import threading
 import time
 
 import pytest
@@ -152,61 +147,3 @@ def test_ctrl_c_interrupts_code_started_from_the_raw_repl(sim_board):
     mpremote_io.mpremote(port, "exec", "--no-follow", loop, timeout=T)
     assert mpremote_io.exec_(port, "print(5*5)", timeout=T).strip() == "25"
     assert not os.path.exists(os.path.join(sim_board.dir, "saw_ctrl_c.txt"))
-
-
-# A firmware process still starting: SIGINT at the SIG_IGN it inherited (as _spawn leaves
-# it) for 0.5 s, then caught (as MicroPython catches it once it runs main.py).
-_STARTING = """\
-import signal, sys, time
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-time.sleep(0.5)
-def got(*a):
-    sys.stdout.write('interrupted\\n'); sys.stdout.flush(); sys.exit(0)
-signal.signal(signal.SIGINT, got)
-time.sleep(10)
-"""
-
-
-def _starting_board(tmp_path):
-    b = simboard.SimBoard(str(tmp_path / "b"))
-    master, slave = os.openpty()   # a raw terminal as the firmware's (no ISIG)
-    a = termios.tcgetattr(slave)
-    a[3] &= ~termios.ISIG
-    termios.tcsetattr(slave, termios.TCSANOW, a)
-    b._fw_slave = slave
-    b._stopping = threading.Event()
-    # started as _spawn starts the firmware: SIGINT ignored, so CPython installs none
-    b.child = subprocess.Popen([sys.executable, "-c", _STARTING], stdout=subprocess.PIPE,
-                               text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    return b, (master, slave)
-
-
-def test_a_ctrl_c_waits_for_a_firmware_process_still_starting(tmp_path):
-    # mpremote sends one Ctrl-C; one that fell into a restart was lost and mpremote
-    # waited out its timeout (a second deploy right after the first, under load: 6 of
-    # 15 resets with an exec at once failed, 0 of 15 with the wait)
-    b, fds = _starting_board(tmp_path)
-    try:
-        t0 = time.monotonic()
-        assert b._interrupt() is True             # delivered once it is caught
-        assert 0.3 < time.monotonic() - t0 < simboard.STARTING_WAIT_S
-        assert b.child.communicate(timeout=T)[0] == "interrupted\n"
-    finally:
-        b.child.kill()
-        for fd in fds:
-            os.close(fd)
-
-
-def test_control_without_the_wait_the_ctrl_c_is_lost(tmp_path, monkeypatch):
-    monkeypatch.setattr(simboard, "STARTING_WAIT_S", 0.0)
-    b, fds = _starting_board(tmp_path)
-    try:
-        assert b._interrupt() is False            # the byte would go through: lost
-        time.sleep(0.8)
-        assert b.child.poll() is None             # nothing interrupted it
-    finally:
-        b.child.kill()
-        b.child.wait()
-        for fd in fds:
-            os.close(fd)
