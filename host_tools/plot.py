@@ -847,21 +847,29 @@ def plot_dqdv(run, path):
     return _save(fig, path, meta)
 
 
-_SWEEP_WORDS = re.compile(r"Sweep from ([0-9.]+) *(m?V) to ([0-9.]+) *(m?V) "
-                          r"at ([0-9.]+) *(uV|mV|V)/s", re.I)
-_TO_V = {"v": 1.0, "mv": 1e-3, "uv": 1e-6}
+def _step_words(run):
+    """{step count: the step's protocol words} from steps.csv (the steps ended so far)."""
+    return {_int(r.get("step")): (r.get("source") or "").strip() for r in run.steps}
+
+
+def sweep_of(words):
+    """The programmed sweep of a step's protocol words, parsed as the protocol file
+    parses them (host_tools/protocol_file.parse_step: v_start_uV, v_end_uV, rate_uV_s,
+    rate_label), or None for words that are no sweep."""
+    from host_tools import protocol_file
+    if not (words or "").startswith("Sweep"):
+        return None
+    try:
+        return protocol_file.parse_step(words, 0)
+    except protocol_file._Bad:   # (words edited by hand: the turns cut the cycles)
+        return None
 
 
 def sweep_leg_s(words):
     """A sweep step's leg (one way) in seconds from its protocol words ('Sweep from
     2.8 V to 4.5 V at 0.1 mV/s for 5 cycles' -> 17000.0), or None."""
-    m = _SWEEP_WORDS.search(words or "")
-    if not m:
-        return None
-    a = float(m.group(1)) * _TO_V[m.group(2).lower()]
-    b = float(m.group(3)) * _TO_V[m.group(4).lower()]
-    rate = float(m.group(5)) * _TO_V[m.group(6).lower()]
-    return abs(b - a) / rate if rate > 0 and a != b else None
+    st = sweep_of(words)
+    return abs(st["v_end_uV"] - st["v_start_uV"]) / st["rate_uV_s"] if st else None
 
 
 def sweeps(run):
@@ -873,8 +881,7 @@ def sweeps(run):
     voltage's extreme, once it has come back TURN_V from it."""
     import numpy as np
 
-    words = {_int(r.get("step")): r.get("source") for r in run.steps} if hasattr(
-        run, "steps") else {}
+    words = _step_words(run)
     steps = {}
     order = []
     for r in run.ts:
@@ -942,7 +949,7 @@ def plot_voltammogram(run, path):
     big = max(float(abs(i).max()) for _n, _k, _v, i in cyc)
     scale, unit = (1e3, "mA") if big >= 1e-3 else (1e6, "$\\mu$A")
     colour = _cmap(idx)
-    words = {_int(r.get("step")): (r.get("source") or "").strip() for r in run.steps}
+    words = _step_words(run)
     meta = Meta()
     handles = []
     fig, (ax,) = _figure(1, (8.5, 5))
@@ -951,9 +958,10 @@ def plot_voltammogram(run, path):
         n, k, v, i = cyc[j]
         if n not in seen:
             seen.add(n)
-            w = words.get(n) or "sweep"
-            m = re.match(r"Sweep from (.+?) to (.+?) at (.+?) for ", w)
-            head = "step %d: %s" % (n, "%s to %s at %s" % m.groups() if m else w)
+            st = sweep_of(words.get(n))
+            head = "step %d: %s" % (n, "%g V to %g V at %s" % (
+                st["v_start_uV"] / 1e6, st["v_end_uV"] / 1e6, st["rate_label"])
+                if st else words.get(n) or "sweep")
             handles.append(Line2D([], [], color="none", label=head))
         lab = "cycle %d: %.2f-%.2f V" % (k, v.min(), v.max())
         ax.plot(v, i * scale, "-", color=colour(j), lw=1.1)

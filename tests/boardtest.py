@@ -65,14 +65,32 @@ def deployed_board(board_dir, timeout=60, **kw):
         b.stop()
 
 
-def wait_up(port):
-    """Return once the firmware on port answers (link.Board.hello): after a reset it is
-    importing for a while, and an mpremote call in that window can lose its one Ctrl-C
-    and wait out its timeout (a second deploy straight after the first: 4 of 10 execs
-    right after a reset did, on the virtual board; docs/reliability.md)."""
+def connect(port, timeout=30):
+    """A link.Board on port once the firmware answers: the port may not be back yet
+    after a restart; once open, hello() asks until the board answers (a board still
+    booting loses what it is sent) and leaves no late duplicate reply for the next
+    question (host_tools/link.py)."""
+    import time
     from host_tools import link
-    bd = link.Board(link.open_port(port))
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            ser = link.open_port(port)
+            break
+        except OSError:
+            assert time.monotonic() < end, "the port %s does not come back" % port
+            time.sleep(0.3)
+    bd = link.Board(ser)
     try:
         bd.hello()
-    finally:
+    except BaseException:
         bd.close()
+        raise
+    return bd
+
+
+def wait_up(port):
+    """Return once the firmware on port answers: after a reset it is importing for a
+    while, and an mpremote call in that window can lose its one Ctrl-C and wait out its
+    timeout (4 of 10 execs sent straight after a reset did, on the virtual board)."""
+    connect(port).close()

@@ -10,7 +10,8 @@ import pytest
 
 import host_tools  # noqa: F401  (the board-side folders on sys.path)
 import board_files
-from host_tools import cli, link, protocol_file
+import boardtest
+from host_tools import cli, protocol_file
 
 
 def _cli(*args, timeout=60):
@@ -69,24 +70,7 @@ class _board:
         self.port = port
 
     def __enter__(self):
-        # the port may not be back yet after a restart; once open, hello() asks until
-        # the board answers (a board that is still booting loses what it is sent) and
-        # leaves no late duplicate reply for the next question (host_tools/link.py)
-        end = time.monotonic() + 30
-        while True:
-            try:
-                port = link.open_port(self.port)
-                break
-            except Exception:
-                if time.monotonic() > end:
-                    raise
-                time.sleep(0.3)
-        self.b = link.Board(port)
-        try:
-            self.b.hello()
-        except Exception:
-            self.b.close()
-            raise
+        self.b = boardtest.connect(self.port)
         return self.b
 
     def __exit__(self, *exc):

@@ -184,10 +184,11 @@ def test_select_cycles():
 
 
 class _TsRun:
-    """A Run's time series alone (plot.sweeps reads only .ts)."""
+    """A Run's time series and steps.csv rows (what plot.sweeps reads)."""
 
-    def __init__(self, rows):
+    def __init__(self, rows, steps=()):
         self.ts = rows
+        self.steps = list(steps)   # steps.csv's rows (none: no step has ended)
 
 
 def _triangle(n_cycles, lo, hi, step_v, noise_v, seed=0):

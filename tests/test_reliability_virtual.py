@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from host_tools import deploy, link, simboard
+from host_tools import deploy, simboard
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "boards"))
@@ -39,19 +39,7 @@ def board(tmp_path, registry):
 
 
 def _connect(b):
-    # the port may not be back yet; once open, hello() asks until the board answers and
-    # leaves no late duplicate reply for the next question (host_tools/link.py)
-    end = time.monotonic() + T
-    while True:
-        try:
-            port = link.open_port(b.port)
-            break
-        except OSError:
-            assert time.monotonic() < end, "the port does not come back"
-            time.sleep(0.3)
-    bd = link.Board(port)
-    bd.hello()
-    return bd
+    return boardtest.connect(b.port, T)
 
 
 def _wait(bd, pred, what, timeout=T):
