@@ -852,24 +852,32 @@ def _step_words(run):
     return {_int(r.get("step")): (r.get("source") or "").strip() for r in run.steps}
 
 
+# A sweep's protocol words as steps.csv keeps them (docs/protocol-files.md). Read here,
+# not through host_tools/protocol_file, which imports `cycler fit`, which imports this
+# module (tests/test_layers.py refuses the cycle).
+_SWEEP_WORDS = re.compile(r"Sweep from ([0-9.]+) *(m?V) to ([0-9.]+) *(m?V) "
+                          r"at ([0-9.]+) *(uV|mV|V)/s", re.I)
+_TO_V = {"v": 1.0, "mv": 1e-3, "uv": 1e-6}
+
+
 def sweep_of(words):
-    """The programmed sweep of a step's protocol words, parsed as the protocol file
-    parses them (host_tools/protocol_file.parse_step: v_start_uV, v_end_uV, rate_uV_s,
-    rate_label), or None for words that are no sweep."""
-    from host_tools import protocol_file
-    if not (words or "").startswith("Sweep"):
+    """A sweep step's words -> (start V, end V, rate V/s, the rate as written), or None."""
+    m = _SWEEP_WORDS.search(words or "")
+    if not m:
         return None
-    try:
-        return protocol_file.parse_step(words, 0)
-    except protocol_file._Bad:   # (words edited by hand: the turns cut the cycles)
-        return None
+    a = float(m.group(1)) * _TO_V[m.group(2).lower()]
+    b = float(m.group(3)) * _TO_V[m.group(4).lower()]
+    rate = float(m.group(5)) * _TO_V[m.group(6).lower()]
+    return a, b, rate, "%s %s/s" % (m.group(5), m.group(6))
 
 
 def sweep_leg_s(words):
     """A sweep step's leg (one way) in seconds from its protocol words ('Sweep from
     2.8 V to 4.5 V at 0.1 mV/s for 5 cycles' -> 17000.0), or None."""
     st = sweep_of(words)
-    return abs(st["v_end_uV"] - st["v_start_uV"]) / st["rate_uV_s"] if st else None
+    if st is None or st[2] <= 0 or st[0] == st[1]:
+        return None
+    return abs(st[1] - st[0]) / st[2]
 
 
 def sweeps(run):
@@ -959,9 +967,8 @@ def plot_voltammogram(run, path):
         if n not in seen:
             seen.add(n)
             st = sweep_of(words.get(n))
-            head = "step %d: %s" % (n, "%g V to %g V at %s" % (
-                st["v_start_uV"] / 1e6, st["v_end_uV"] / 1e6, st["rate_label"])
-                if st else words.get(n) or "sweep")
+            head = "step %d: %s" % (n, "%g V to %g V at %s" % (st[0], st[1], st[3])
+                                    if st else words.get(n) or "sweep")
             handles.append(Line2D([], [], color="none", label=head))
         lab = "cycle %d: %.2f-%.2f V" % (k, v.min(), v.max())
         ax.plot(v, i * scale, "-", color=colour(j), lw=1.1)
